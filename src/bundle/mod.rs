@@ -1,0 +1,381 @@
+//! The bundle on disk: load `config.json` (raw JSON for edits, a typed oci-spec view for reading),
+//! resolve and confine the rootfs, and stage the spec that libcontainer will run.
+//!
+//! Only this module reads the caller's bundle. It never writes into it: the hardened spec is
+//! written under hardrun's state root (see `state_dir`).
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::Spec;
+
+/// A `config.json` larger than this is refused before it is parsed (bounded memory on hostile
+/// input). Real specs are a few KiB; Kubernetes caps all annotations of an object at 256 KiB.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("bundle {0} does not exist")]
+    NoBundle(PathBuf),
+    #[error("bundle {0} is not a directory")]
+    NotADirectory(PathBuf),
+    #[error("cannot read bundle {path}: {source}")]
+    BundleIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} does not exist")]
+    NoConfig(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    ConfigIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {size} bytes is larger than the {max} bytes hardrun accepts")]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
+    #[error("{path}: invalid JSON at line {line} column {column}: {msg}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
+    #[error("{path}: field {field}: {msg}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        msg: String,
+    },
+    #[error("{path}: field root.path: rootfs {rootfs} does not exist")]
+    NoRootfs { path: PathBuf, rootfs: PathBuf },
+    #[error("{path}: field root.path: rootfs {rootfs} is not a directory")]
+    RootfsNotDir { path: PathBuf, rootfs: PathBuf },
+    #[error("{path}: field root.path: rootfs {rootfs} resolves to {resolved}, outside the bundle {bundle}")]
+    RootfsEscapes {
+        path: PathBuf,
+        rootfs: PathBuf,
+        resolved: PathBuf,
+        bundle: PathBuf,
+    },
+}
+
+/// A bundle as read: the raw JSON (edits are made on it, so fields oci-spec does not model
+/// survive) and a typed view for reading.
+#[derive(Debug)]
+pub struct Bundle {
+    /// the bundle directory, canonical
+    pub dir: PathBuf,
+    /// `<dir>/config.json`
+    pub config_path: PathBuf,
+    /// the file's bytes exactly as read, kept in the state directory as the original
+    pub original: Vec<u8>,
+    pub raw: serde_json::Value,
+    pub spec: Spec,
+    /// the container's root filesystem, canonical and confined
+    pub rootfs: PathBuf,
+}
+
+/// Loads and validates `<bundle>/config.json`.
+pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
+    let dir = match fs::canonicalize(bundle) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BundleError::NoBundle(bundle.to_path_buf()))
+        }
+        Err(source) => {
+            return Err(BundleError::BundleIo {
+                path: bundle.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if !dir.is_dir() {
+        return Err(BundleError::NotADirectory(bundle.to_path_buf()));
+    }
+    let config_path = dir.join("config.json");
+    let original = read_bounded(&config_path)?;
+    let (raw, spec) = parse(&config_path, &original)?;
+    let rootfs = resolve_rootfs(&dir, &config_path, &spec)?;
+    Ok(Bundle {
+        dir,
+        config_path,
+        original,
+        raw,
+        spec,
+        rootfs,
+    })
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, BundleError> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BundleError::NoConfig(path.to_path_buf()))
+        }
+        Err(source) => {
+            return Err(BundleError::ConfigIo {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut buf = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|source| BundleError::ConfigIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if buf.len() as u64 > MAX_CONFIG_BYTES {
+        let size = fs::metadata(path)
+            .map(|m| m.len())
+            .unwrap_or(buf.len() as u64);
+        return Err(BundleError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            max: MAX_CONFIG_BYTES,
+        });
+    }
+    Ok(buf)
+}
+
+/// Parses the bytes of a config file into the raw value and the typed view; errors name the
+/// file and the line/column (syntax) or the field (types).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Spec), BundleError> {
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| BundleError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        msg: strip_position(&e.to_string()),
+    })?;
+    let field = |field: &str, msg: String| BundleError::Field {
+        path: path.to_path_buf(),
+        field: field.to_owned(),
+        msg,
+    };
+    if !raw.is_object() {
+        return Err(field("(top level)", "expected a JSON object".into()));
+    }
+    let spec: Spec = serde_path_to_error::deserialize(&raw).map_err(|e| {
+        let p = e.path().to_string();
+        field(
+            if p == "." { "(top level)" } else { &p },
+            e.into_inner().to_string(),
+        )
+    })?;
+    if !spec.version().starts_with("1.") {
+        return Err(field(
+            "ociVersion",
+            format!(
+                "unsupported version {:?}: only 1.x is supported",
+                spec.version()
+            ),
+        ));
+    }
+    match spec.root() {
+        Some(root) if !root.path().as_os_str().is_empty() => {}
+        _ => {
+            return Err(field(
+                "root.path",
+                "missing: the spec names no root filesystem".into(),
+            ))
+        }
+    }
+    Ok((raw, spec))
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Resolves `root.path`: a relative path must stay inside the bundle once symlinks are resolved;
+/// an absolute path (podman's storage, a containerd snapshot) is taken as the caller gave it.
+fn resolve_rootfs(bundle: &Path, config_path: &Path, spec: &Spec) -> Result<PathBuf, BundleError> {
+    let given = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    let joined = if given.is_absolute() {
+        given.clone()
+    } else {
+        bundle.join(&given)
+    };
+    let resolved = match fs::canonicalize(&joined) {
+        Ok(p) => p,
+        Err(_) => {
+            return Err(BundleError::NoRootfs {
+                path: config_path.to_path_buf(),
+                rootfs: given,
+            })
+        }
+    };
+    if !given.is_absolute() && !resolved.starts_with(bundle) {
+        return Err(BundleError::RootfsEscapes {
+            path: config_path.to_path_buf(),
+            rootfs: given,
+            resolved,
+            bundle: bundle.to_path_buf(),
+        });
+    }
+    if !resolved.is_dir() {
+        return Err(BundleError::RootfsNotDir {
+            path: config_path.to_path_buf(),
+            rootfs: given,
+        });
+    }
+    Ok(resolved)
+}
+
+/// Parses a process JSON (`exec --process FILE`) with the same bounded, field-naming errors.
+pub fn load_process(
+    path: &Path,
+) -> Result<(serde_json::Value, libcontainer::oci_spec::runtime::Process), BundleError> {
+    let bytes = read_bounded(path)?;
+    let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| BundleError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        msg: strip_position(&e.to_string()),
+    })?;
+    let process = serde_path_to_error::deserialize(&raw).map_err(|e| {
+        let p = e.path().to_string();
+        BundleError::Field {
+            path: path.to_path_buf(),
+            field: if p == "." { "(top level)".into() } else { p },
+            msg: e.into_inner().to_string(),
+        }
+    })?;
+    Ok((raw, process))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "pid"}]},
+            "x-unknown": {"kept": true}
+        })
+    }
+
+    fn write_bundle(v: &serde_json::Value) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("rootfs")).unwrap();
+        fs::write(d.path().join("config.json"), serde_json::to_vec(v).unwrap()).unwrap();
+        d
+    }
+
+    #[test]
+    fn loads_and_keeps_unknown_fields() {
+        let d = write_bundle(&minimal());
+        let b = load(d.path()).unwrap();
+        assert_eq!(b.raw["x-unknown"]["kept"], true);
+        assert_eq!(b.rootfs, fs::canonicalize(d.path().join("rootfs")).unwrap());
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let cases: Vec<(serde_json::Value, &str)> = vec![
+            (
+                serde_json::json!([1]),
+                "(top level): expected a JSON object",
+            ),
+            (
+                {
+                    let mut v = minimal();
+                    v["process"]["user"]["uid"] = "root".into();
+                    v
+                },
+                "field process.user.uid:",
+            ),
+            (
+                {
+                    let mut v = minimal();
+                    v["ociVersion"] = "2.0.0".into();
+                    v
+                },
+                "field ociVersion: unsupported version",
+            ),
+            (
+                {
+                    let mut v = minimal();
+                    v.as_object_mut().unwrap().remove("root");
+                    v
+                },
+                "field root.path: missing",
+            ),
+            (
+                {
+                    let mut v = minimal();
+                    v["root"]["path"] = "nope".into();
+                    v
+                },
+                "rootfs nope does not exist",
+            ),
+        ];
+        for (value, want) in cases {
+            let d = write_bundle(&value);
+            let err = load(d.path()).unwrap_err().to_string();
+            assert!(err.contains(want), "{err} does not contain {want}");
+            assert!(err.contains("config.json"), "{err}");
+        }
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(
+            d.path().join("config.json"),
+            "{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}",
+        )
+        .unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("invalid JSON at line 3 column"), "{err}");
+    }
+
+    #[test]
+    fn rootfs_symlink_escaping_bundle_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let mut v = minimal();
+        v["root"]["path"] = "link".into();
+        let d = write_bundle(&v);
+        std::os::unix::fs::symlink(outside.path(), d.path().join("link")).unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("outside the bundle"), "{err}");
+        // ../ escapes too
+        let mut v = minimal();
+        v["root"]["path"] = "../".into();
+        let d = write_bundle(&v);
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("outside the bundle"), "{err}");
+    }
+
+    #[test]
+    fn oversized_config_is_refused_before_parsing() {
+        let d = tempfile::tempdir().unwrap();
+        let big = vec![b' '; (MAX_CONFIG_BYTES + 10) as usize];
+        fs::write(d.path().join("config.json"), big).unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
+    }
+
+    #[test]
+    fn missing_bundle_and_config() {
+        let err = load(Path::new("/nonexistent/bundle"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "bundle /nonexistent/bundle does not exist");
+        let d = tempfile::tempdir().unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.ends_with("config.json does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,381 @@
+//! The runc-compatible command line.
+//!
+//! Global flags and subcommands follow runc 1.1 (`--root --log --log-format --debug
+//! --systemd-cgroup`, both `--flag v` and `--flag=v`). Where liboci-cli's structs match runc they
+//! are used as they are; `kill` (optional signal), `exec` (runc's `--user uid[:gid]`, `--env`) and
+//! `update` (runc's size suffixes) have their own.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_ROOT: &str = "/run/hardrun";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hardrun",
+    about = "an OCI runtime that hardens every container it starts (runc-compatible)",
+    disable_version_flag = true,
+    arg_required_else_help = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+
+    /// print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// root directory for storage of container state (this should be located in tmpfs)
+    #[arg(long, global = true, default_value = DEFAULT_ROOT, value_name = "DIR")]
+    pub root: PathBuf,
+
+    /// set the log file to write hardrun logs to (default is stderr)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// set the log format ('text' (default), or 'json')
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// enable systemd cgroup support (fails on a host where systemd is not running)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+
+    /// accepted for runc compatibility (before the subcommand only, as in runc): hardrun decides
+    /// rootless mode from its euid
+    #[arg(
+        long = "rootless",
+        id = "global_rootless",
+        hide = true,
+        value_name = "VALUE"
+    )]
+    pub rootless: Option<String>,
+
+    /// accepted for runc compatibility; checkpoint/restore is not supported
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub criu: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// create a container
+    Create(liboci_cli::Create),
+    /// execute the user-defined process in a created container
+    Start(liboci_cli::Start),
+    /// output the state of a container
+    State(liboci_cli::State),
+    /// kill sends the specified signal (default: SIGTERM) to the container's init process
+    Kill(Kill),
+    /// delete any resources held by the container, often used with detached containers
+    Delete(liboci_cli::Delete),
+    /// create and run a container
+    Run(liboci_cli::Run),
+    /// execute new process inside the container
+    Exec(Exec),
+    /// ps displays the processes running inside a container
+    Ps(liboci_cli::Ps),
+    /// pause suspends all processes inside the container
+    Pause(liboci_cli::Pause),
+    /// resumes all processes that have been previously paused
+    Resume(liboci_cli::Resume),
+    /// update container resource constraints
+    Update(Update),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(liboci_cli::Events),
+    /// show the enabled features
+    Features(liboci_cli::Features),
+    /// create a new specification file
+    Spec(liboci_cli::Spec),
+    /// lists containers started by hardrun with the given root
+    List(liboci_cli::List),
+}
+
+/// `kill <container-id> [signal]`: the signal is optional, a name (`KILL`, `SIGKILL`) or a number.
+#[derive(Args, Debug)]
+pub struct Kill {
+    /// send the specified signal to all processes inside the container
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Exec {
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// set environment variables (KEY=VALUE)
+    #[arg(short, long, value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short, long, value_parser = parse_user)]
+    pub user: Option<(u32, Option<u32>)>,
+    /// additional gids
+    #[arg(long = "additional-gids", short = 'g')]
+    pub additional_gids: Vec<u32>,
+    /// path to the process.json
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// set the asm process label for the process commonly used with selinux
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// set the apparmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// set the no new privileges value for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// add a capability to the bounding set for the process
+    #[arg(long)]
+    pub cap: Vec<String>,
+    /// pass N additional file descriptors to the container
+    #[arg(long, default_value = "0")]
+    pub preserve_fds: i32,
+    /// allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// run the process in an (existing) sub-cgroup
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+    /// command and arguments (when no --process is given)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `update`: runc's flags; sizes accept runc's suffixes (`64m`, `1g`).
+#[derive(Args, Debug)]
+pub struct Update {
+    /// path to a file containing the resources to update, or '-' to read from stdin
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    pub cpu_share: Option<u64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    #[arg(long, value_parser = parse_size)]
+    pub memory: Option<i64>,
+    #[arg(long, value_parser = parse_size)]
+    pub memory_reservation: Option<i64>,
+    #[arg(long, value_parser = parse_size)]
+    pub memory_swap: Option<i64>,
+    #[arg(long, value_parser = parse_size)]
+    pub kernel_memory: Option<i64>,
+    #[arg(long, value_parser = parse_size)]
+    pub kernel_memory_tcp: Option<i64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!(
+            "invalid environment variable {s:?}: expected KEY=VALUE"
+        )),
+    }
+}
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
+    let bad = || format!("invalid user {s:?}: expected <uid>[:<gid>] with numeric ids");
+    match s.split_once(':') {
+        Some((u, g)) => Ok((
+            u.parse().map_err(|_| bad())?,
+            Some(g.parse().map_err(|_| bad())?),
+        )),
+        None => Ok((s.parse().map_err(|_| bad())?, None)),
+    }
+}
+
+/// Parses a size the way runc's `update` does: a plain number of bytes, `-1` for unlimited, or a
+/// number with a binary suffix (`k`, `m`, `g`, `t`, optionally followed by `b`/`ib`).
+pub fn parse_size(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let digits_end = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits_end);
+    let num: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: f64 = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("invalid size {s:?}: unknown unit {unit:?}")),
+    };
+    let v = num * mult;
+    if !(0.0..=(i64::MAX as f64)).contains(&v) {
+        return Err(format!("invalid size {s:?}: out of range"));
+    }
+    Ok(v as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        for (input, want) in [
+            ("0", Ok(0)),
+            ("1024", Ok(1024)),
+            ("64m", Ok(64 << 20)),
+            ("64M", Ok(64 << 20)),
+            ("1g", Ok(1 << 30)),
+            ("1GiB", Ok(1 << 30)),
+            ("2kb", Ok(2048)),
+            ("-1", Ok(-1)),
+        ] {
+            assert_eq!(parse_size(input), want, "{input}");
+        }
+        assert!(parse_size("12q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-5").is_err());
+    }
+
+    #[test]
+    fn users_and_env() {
+        assert_eq!(parse_user("1000"), Ok((1000, None)));
+        assert_eq!(parse_user("1000:100"), Ok((1000, Some(100))));
+        assert!(parse_user("root").is_err());
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_env("=x").is_err());
+        assert!(parse_env("novalue").is_err());
+    }
+
+    #[test]
+    fn both_flag_forms_and_client_argv_shapes() {
+        // argv shapes seen from containerd, dockerd and podman (real-clients.md)
+        let shapes: &[&[&str]] = &[
+            &[
+                "hardrun",
+                "--root",
+                "/r",
+                "--log",
+                "/b/log.json",
+                "--log-format",
+                "json",
+                "create",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/b/init.pid",
+                "id1",
+            ],
+            &[
+                "hardrun",
+                "--root=/r",
+                "--log-format=json",
+                "--systemd-cgroup",
+                "start",
+                "id1",
+            ],
+            &[
+                "hardrun",
+                "--root",
+                "/r",
+                "exec",
+                "--process",
+                "/tmp/p.json",
+                "--detach",
+                "--pid-file",
+                "/tmp/p.pid",
+                "id1",
+            ],
+            &["hardrun", "--root", "/r", "kill", "id1", "15"],
+            &["hardrun", "--root", "/r", "kill", "--all", "id1", "9"],
+            &["hardrun", "--root", "/r", "kill", "id1"],
+            &["hardrun", "--root", "/r", "delete", "--force", "id1"],
+            &["hardrun", "--root", "/r", "ps", "--format", "json", "id1"],
+            &[
+                "hardrun",
+                "--root",
+                "/r",
+                "update",
+                "--resources",
+                "-",
+                "id1",
+            ],
+            &[
+                "hardrun",
+                "--root",
+                "/r",
+                "update",
+                "--memory=64m",
+                "--pids-limit",
+                "-1",
+                "id1",
+            ],
+            &["hardrun", "exec", "-t", "id1", "sh", "-c", "echo hi"],
+            &["hardrun", "events", "--stats", "id1"],
+            &["hardrun", "list", "--format", "json"],
+            &["hardrun", "--version"],
+            &["hardrun", "--rootless", "false", "spec", "--rootless"],
+        ];
+        for argv in shapes {
+            Cli::try_parse_from(argv.iter()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        }
+        let c = Cli::try_parse_from(["hardrun", "--root=/x", "kill", "id1"]).unwrap();
+        match c.command {
+            Some(Command::Kill(k)) => assert_eq!(k.signal, "SIGTERM"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.global.root, PathBuf::from("/x"));
+        let c = Cli::try_parse_from(["hardrun", "exec", "id1", "sh", "-c", "echo hi"]).unwrap();
+        match c.command {
+            Some(Command::Exec(e)) => assert_eq!(e.command, ["sh", "-c", "echo hi"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["hardrun", "--log-format", "xml", "list"]).is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! `create`: load the bundle, pass the spec through the hardening seam, stage the spec that will
+//! run, and hand it to libcontainer. On any failure nothing is left behind: no state directory,
+//! no staging directory, no cgroup, no pid file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use libcontainer::container::Container;
+
+use crate::cli::GlobalOpts;
+use crate::state_dir::{self, Record, Root};
+use crate::{bundle, delegate, policy};
+
+pub struct CreateArgs<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    /// false for a foreground `run`
+    pub detach: bool,
+}
+
+pub fn run(global: &GlobalOpts, args: &liboci_cli::Create) -> Result<i32> {
+    create_container(
+        global,
+        &CreateArgs {
+            id: &args.container_id,
+            bundle: &args.bundle,
+            pid_file: args.pid_file.as_deref(),
+            console_socket: args.console_socket.as_deref(),
+            preserve_fds: args.preserve_fds,
+            no_pivot: args.no_pivot,
+            detach: true,
+        },
+    )?;
+    Ok(0)
+}
+
+/// Checks that `--systemd-cgroup` can be honoured here; it is never silently ignored.
+pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
+    if !global.systemd_cgroup {
+        return Ok(());
+    }
+    if !Path::new("/run/systemd/system").is_dir() {
+        bail!("--systemd-cgroup: systemd not running on this host (no /run/systemd/system); use the cgroupfs driver (drop --systemd-cgroup, or SystemdCgroup = false in containerd)");
+    }
+    if !cfg!(feature = "systemd") {
+        bail!("--systemd-cgroup: this hardrun was built without the systemd cgroup driver (cargo feature \"systemd\")");
+    }
+    Ok(())
+}
+
+/// The cgroup path used when the spec names none: an absolute path under `/hardrun`, instead of
+/// libcontainer's `:youki:<id>`, which on cgroup v1 lands at the top of every hierarchy.
+pub fn default_cgroups_path(id: &str) -> String {
+    format!("/hardrun/{id}")
+}
+
+pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container> {
+    state_dir::validate_id(a.id)?;
+    check_systemd(global)?;
+    let root = Root::for_create(&global.root)?;
+    let staging = root.stage(a.id)?;
+    let loaded = bundle::load(a.bundle)?;
+
+    let ctx = policy::Context {
+        id: a.id,
+        bundle: &loaded.dir,
+    };
+    let outcome = policy::harden_spec(&loaded.raw, &ctx)?;
+    let mut spec = outcome.value;
+    let cgroups_path = normalize_for_runtime(&mut spec, a.id, &loaded.rootfs)?;
+
+    staging.write_spec(&spec)?;
+    staging.write_original(&loaded.original)?;
+    staging.write_record(&Record {
+        bundle: loaded.dir.clone(),
+        rootfs: loaded.rootfs.clone(),
+        hardrun_version: env!("CARGO_PKG_VERSION").to_owned(),
+        findings: outcome
+            .findings
+            .iter()
+            .map(|f| serde_json::to_value(f).unwrap_or_default())
+            .collect(),
+    })?;
+
+    let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
+    let cgroup_existed = cgroup_exists(&cgroups_path);
+    let container_dir = root.container_dir(a.id);
+    let staged_bundle = staging.bundle();
+    let created = delegate::create(&delegate::CreateRequest {
+        id: a.id,
+        root: &root.path,
+        bundle: &staged_bundle,
+        pid_file: a.pid_file,
+        console_socket: a.console_socket,
+        preserve_fds: a.preserve_fds,
+        no_pivot: a.no_pivot,
+        systemd: global.systemd_cgroup,
+        detach: a.detach,
+    });
+    let mut container = match created {
+        Ok(c) => c,
+        Err(e) => {
+            // libcontainer cleans up after failures in the container process, but not after the
+            // ones before it (a bad console socket, an invalid spec): make sure nothing is left.
+            if container_dir.exists() {
+                let _ = std::fs::remove_dir_all(&container_dir);
+            }
+            if !cgroup_existed {
+                delegate::remove_cgroup(a.id, Path::new(&cgroups_path));
+            }
+            if let (Some(p), false) = (a.pid_file, pid_file_existed) {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e.into());
+        }
+    };
+    let bundle = staging.finish(&container_dir)?;
+    delegate::set_bundle(&mut container, bundle)?;
+    Ok(container)
+}
+
+/// What the runtime itself needs of the spec, after the policy has had its say: an absolute,
+/// resolved rootfs (the staged bundle is elsewhere) and a cgroup path. Returns the cgroup path.
+fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) -> Result<String> {
+    let Some(obj) = spec.as_object_mut() else {
+        bail!("the hardened spec is not a JSON object")
+    };
+    let root = obj.entry("root").or_insert_with(|| serde_json::json!({}));
+    root["path"] = serde_json::Value::String(rootfs.to_string_lossy().into_owned());
+    let linux = obj.entry("linux").or_insert_with(|| serde_json::json!({}));
+    let Some(linux) = linux.as_object_mut() else {
+        bail!("field linux: expected an object")
+    };
+    let path = match linux.get("cgroupsPath").and_then(|v| v.as_str()) {
+        Some(p) if !p.is_empty() => p.to_owned(),
+        _ => {
+            let p = default_cgroups_path(id);
+            linux.insert("cgroupsPath".into(), p.clone().into());
+            p
+        }
+    };
+    Ok(path)
+}
+
+/// Whether a cgroup directory already exists for `path` (then a failed create must not remove it).
+fn cgroup_exists(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() || path.contains(':') {
+        return true; // a systemd slice, or the root: never ours to remove
+    }
+    ["memory", "pids", "cpu", "devices", "freezer", ""]
+        .iter()
+        .any(|c| PathBuf::from("/sys/fs/cgroup").join(c).join(rel).is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_normalization_sets_rootfs_and_default_cgroup() {
+        let mut spec = serde_json::json!({"root": {"path": "rootfs", "readonly": true}});
+        let p = normalize_for_runtime(&mut spec, "c1", Path::new("/b/rootfs")).unwrap();
+        assert_eq!(p, "/hardrun/c1");
+        assert_eq!(spec["root"]["path"], "/b/rootfs");
+        assert_eq!(spec["root"]["readonly"], true);
+        assert_eq!(spec["linux"]["cgroupsPath"], "/hardrun/c1");
+
+        let mut spec =
+            serde_json::json!({"root": {"path": "r"}, "linux": {"cgroupsPath": "/docker/abc"}});
+        assert_eq!(
+            normalize_for_runtime(&mut spec, "c1", Path::new("/r")).unwrap(),
+            "/docker/abc"
+        );
+    }
+}

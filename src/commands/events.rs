@@ -1,0 +1,188 @@
+//! `events [--stats] [--interval N] <id>`: runc's event stream. `--stats` prints one stats event;
+//! otherwise one every interval until the container stops. Each event is one JSON line
+//! (`{"type":"stats","id":…,"data":{…}}`, runc's `types.Stats` shape). A reader that goes away
+//! (`| head -1`) ends the stream quietly.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use libcgroups::stats::{BlkioDeviceStat, MemoryData, Stats};
+use libcontainer::container::ContainerStatus;
+use serde_json::{json, Map, Value};
+
+use crate::cli::GlobalOpts;
+use crate::delegate;
+
+pub fn run(global: &GlobalOpts, args: &liboci_cli::Events) -> Result<i32> {
+    let (_, mut container) = super::load(global, &args.container_id)?;
+    if container.status() != ContainerStatus::Running {
+        bail!(
+            "container {:?} is not running (it is {})",
+            args.container_id,
+            super::state::status_name(container.status())
+        );
+    }
+    if args.interval == 0 && !args.stats {
+        bail!("--interval must be greater than 0");
+    }
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let stats = delegate::stats(&container)?;
+        let event = json!({"type": "stats", "id": args.container_id, "data": runc_stats(&stats)});
+        let mut line = event.to_string();
+        line.push('\n');
+        match stdout
+            .write_all(line.as_bytes())
+            .and_then(|_| stdout.flush())
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+            Err(e) => bail!("cannot write to stdout: {e}"),
+        }
+        if args.stats {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_secs(args.interval as u64));
+        container.refresh_status().ok();
+        if container.status() == ContainerStatus::Stopped {
+            return Ok(0);
+        }
+    }
+}
+
+fn nonzero(m: &mut Map<String, Value>, k: &str, v: u64) {
+    if v != 0 {
+        m.insert(k.into(), v.into());
+    }
+}
+
+fn memory_entry(d: &MemoryData) -> Value {
+    let mut m = Map::new();
+    m.insert("limit".into(), d.limit.into());
+    nonzero(&mut m, "usage", d.usage);
+    nonzero(&mut m, "max", d.max_usage);
+    m.insert("failcnt".into(), d.fail_count.into());
+    Value::Object(m)
+}
+
+fn blkio(entries: &[BlkioDeviceStat]) -> Value {
+    Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                let mut m = Map::new();
+                nonzero(&mut m, "major", e.major);
+                nonzero(&mut m, "minor", e.minor);
+                if let Some(op) = &e.op_type {
+                    m.insert("op".into(), op.clone().into());
+                }
+                nonzero(&mut m, "value", e.value);
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+/// Converts libcgroups' stats into runc's `types.Stats` JSON.
+pub fn runc_stats(s: &Stats) -> Value {
+    let u = &s.cpu.usage;
+    let mut usage = Map::new();
+    usage.insert("kernel".into(), u.usage_kernel.into());
+    usage.insert("user".into(), u.usage_user.into());
+    nonzero(&mut usage, "total", u.usage_total);
+    for (k, v) in [
+        ("percpu", &u.per_core_usage_total),
+        ("percpu_kernel", &u.per_core_usage_kernel),
+        ("percpu_user", &u.per_core_usage_user),
+    ] {
+        if !v.is_empty() {
+            usage.insert(k.into(), json!(v));
+        }
+    }
+    let mut throttling = Map::new();
+    nonzero(&mut throttling, "periods", s.cpu.throttling.periods);
+    nonzero(
+        &mut throttling,
+        "throttledPeriods",
+        s.cpu.throttling.throttled_periods,
+    );
+    nonzero(
+        &mut throttling,
+        "throttledTime",
+        s.cpu.throttling.throttled_time,
+    );
+
+    let mut memory = Map::new();
+    nonzero(&mut memory, "cache", s.memory.cache);
+    memory.insert("usage".into(), memory_entry(&s.memory.memory));
+    memory.insert("swap".into(), memory_entry(&s.memory.memswap));
+    memory.insert("kernel".into(), memory_entry(&s.memory.kernel));
+    memory.insert("kernelTCP".into(), memory_entry(&s.memory.kernel_tcp));
+    if !s.memory.stats.is_empty() {
+        memory.insert("raw".into(), json!(s.memory.stats));
+    }
+
+    let mut pids = Map::new();
+    nonzero(&mut pids, "current", s.pids.current);
+    nonzero(&mut pids, "limit", s.pids.limit);
+
+    let mut b = Map::new();
+    for (k, v) in [
+        ("ioServiceBytesRecursive", &s.blkio.service_bytes),
+        ("ioServicedRecursive", &s.blkio.serviced),
+        ("ioQueueRecursive", &s.blkio.queued),
+        ("ioServiceTimeRecursive", &s.blkio.service_time),
+        ("ioWaitTimeRecursive", &s.blkio.wait_time),
+        ("ioMergedRecursive", &s.blkio.merged),
+        ("ioTimeRecursive", &s.blkio.time),
+        ("sectorsRecursive", &s.blkio.sectors),
+    ] {
+        if !v.is_empty() {
+            b.insert(k.into(), blkio(v));
+        }
+    }
+
+    let hugetlb: Map<String, Value> = s
+        .hugetlb
+        .iter()
+        .map(|(size, h)| {
+            let mut m = Map::new();
+            nonzero(&mut m, "usage", h.usage);
+            nonzero(&mut m, "max", h.max_usage);
+            m.insert("failcnt".into(), h.fail_count.into());
+            (size.clone(), Value::Object(m))
+        })
+        .collect();
+
+    json!({
+        "cpu": {"usage": usage, "throttling": throttling},
+        "cpuset": {},
+        "memory": memory,
+        "pids": pids,
+        "blkio": b,
+        "hugetlb": hugetlb,
+        "intel_rdt": {},
+        "network_interfaces": null,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stats_have_runc_keys() {
+        let mut s = libcgroups::stats::Stats::default();
+        s.pids.current = 3;
+        s.memory.memory.limit = 1 << 20;
+        s.memory.memory.usage = 4096;
+        s.cpu.usage.usage_total = 77;
+        let v = super::runc_stats(&s);
+        assert_eq!(v["pids"]["current"], 3);
+        assert_eq!(v["memory"]["usage"]["limit"], 1 << 20);
+        assert_eq!(v["memory"]["usage"]["usage"], 4096);
+        assert_eq!(v["memory"]["usage"]["failcnt"], 0);
+        assert_eq!(v["cpu"]["usage"]["total"], 77);
+        assert_eq!(v["cpu"]["usage"]["kernel"], 0);
+        assert!(v["pids"].get("limit").is_none());
+    }
+}

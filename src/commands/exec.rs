@@ -1,0 +1,189 @@
+//! `exec`: start a process inside a running container.
+//!
+//! Both forms (`--process FILE` and command-line arguments) become one process JSON, which goes
+//! through the hardening seam before libcontainer sees it. The arguments form starts from the
+//! container's (hardened) `process`, as runc does, and applies the flags on top.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::{json, Value};
+
+use crate::cli::{Exec, GlobalOpts};
+use crate::foreground::Foreground;
+use crate::state_dir::write_atomic;
+use crate::{bundle, delegate, policy};
+
+pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
+    let (dir, container) = super::load(global, &args.container_id)?;
+    let process = match &args.process {
+        Some(path) => bundle::load_process(path)?.0,
+        None => {
+            if args.command.is_empty() {
+                bail!(
+                    "exec {:?}: no command given (pass arguments or --process FILE)",
+                    args.container_id
+                );
+            }
+            process_from_args(&dir.join("bundle").join("config.json"), args)?
+        }
+    };
+    let ctx = policy::Context {
+        id: &args.container_id,
+        bundle: &dir.join("bundle"),
+    };
+    let outcome = policy::harden_exec(&process, &ctx)?;
+    // libcontainer validates what it reads; a process it cannot parse is named here first.
+    if let Err(e) = serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(
+        &outcome.value,
+    ) {
+        bail!(
+            "exec {:?}: invalid process: field {}: {}",
+            args.container_id,
+            e.path(),
+            e.inner()
+        );
+    }
+    let process_file = ProcessFile::write(&dir, &outcome.value)?;
+
+    let fg = if args.detach {
+        None
+    } else {
+        Some(Foreground::install().map_err(|e| anyhow!(e))?)
+    };
+    let pid = delegate::exec(delegate::ExecRequest {
+        id: &args.container_id,
+        root: container.root.parent().unwrap_or(Path::new(&global.root)),
+        process: Some(&process_file.0),
+        args: vec![],
+        env: HashMap::new(),
+        cwd: None,
+        user: None,
+        additional_gids: vec![],
+        caps: vec![],
+        no_new_privs: false,
+        pid_file: args.pid_file.as_deref(),
+        console_socket: args.console_socket.as_deref(),
+        preserve_fds: args.preserve_fds,
+        detach: args.detach,
+        ignore_paused: args.ignore_paused,
+        sub_cgroup: args.cgroup.clone(),
+        process_label: None,
+        apparmor: None,
+    })?;
+    drop(process_file);
+    match fg {
+        None => Ok(0),
+        Some(fg) => fg.wait(pid).map_err(|e| anyhow!(e)),
+    }
+}
+
+/// runc's exec without `--process`: the container's process with the flags applied.
+fn process_from_args(config: &Path, args: &Exec) -> Result<Value> {
+    let bytes =
+        std::fs::read(config).map_err(|e| anyhow!("cannot read {}: {e}", config.display()))?;
+    let spec: Value =
+        serde_json::from_slice(&bytes).map_err(|e| anyhow!("{}: {e}", config.display()))?;
+    let mut p = spec.get("process").cloned().unwrap_or_else(|| json!({}));
+    let Some(obj) = p.as_object_mut() else {
+        bail!("{}: field process: expected an object", config.display())
+    };
+    obj.insert("args".into(), json!(args.command));
+    obj.insert("terminal".into(), json!(args.tty));
+    obj.remove("consoleSize");
+    if !args.env.is_empty() {
+        let mut env: Vec<String> = obj
+            .get("env")
+            .and_then(|e| e.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (k, v) in &args.env {
+            let prefix = format!("{k}=");
+            env.retain(|e| !e.starts_with(&prefix));
+            env.push(format!("{k}={v}"));
+        }
+        obj.insert("env".into(), json!(env));
+    }
+    if let Some(cwd) = &args.cwd {
+        obj.insert("cwd".into(), json!(cwd));
+    }
+    if let Some((uid, gid)) = args.user {
+        let user = obj.entry("user").or_insert_with(|| json!({}));
+        user["uid"] = json!(uid);
+        user["gid"] = json!(gid.unwrap_or(0));
+    }
+    if !args.additional_gids.is_empty() {
+        let user = obj
+            .entry("user")
+            .or_insert_with(|| json!({"uid": 0, "gid": 0}));
+        user["additionalGids"] = json!(args.additional_gids);
+    }
+    if args.no_new_privs {
+        obj.insert("noNewPrivileges".into(), json!(true));
+    }
+    if let Some(label) = &args.process_label {
+        obj.insert("selinuxLabel".into(), json!(label));
+    }
+    if let Some(profile) = &args.apparmor {
+        obj.insert("apparmorProfile".into(), json!(profile));
+    }
+    if !args.cap.is_empty() {
+        let caps = obj.entry("capabilities").or_insert_with(|| json!({}));
+        let has_inheritable = caps.get("inheritable").is_some();
+        for cap in &args.cap {
+            let name = normalize_cap(cap);
+            let mut sets = vec!["bounding", "effective", "permitted"];
+            if has_inheritable {
+                sets.push("ambient");
+            }
+            for set in sets {
+                let list = caps
+                    .as_object_mut()
+                    .unwrap()
+                    .entry(set)
+                    .or_insert_with(|| json!([]));
+                if let Some(a) = list.as_array_mut() {
+                    if !a.iter().any(|v| v == &json!(name)) {
+                        a.push(json!(name));
+                    }
+                }
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn normalize_cap(cap: &str) -> String {
+    let up = cap.to_ascii_uppercase();
+    if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// The process JSON handed to libcontainer, removed once it has been read.
+struct ProcessFile(PathBuf);
+
+impl ProcessFile {
+    fn write(container_dir: &Path, process: &Value) -> Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = container_dir.join(format!("exec-{}-{nanos}.json", std::process::id()));
+        write_atomic(&path, &serde_json::to_vec(process)?)?;
+        Ok(ProcessFile(path))
+    }
+}
+
+impl Drop for ProcessFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

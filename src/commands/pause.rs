@@ -1,0 +1,18 @@
+//! `pause` and `resume`: freeze and thaw every process of the container.
+
+use anyhow::Result;
+
+use crate::cli::GlobalOpts;
+use crate::delegate;
+
+pub fn pause(global: &GlobalOpts, args: &liboci_cli::Pause) -> Result<i32> {
+    let (_, mut container) = super::load(global, &args.container_id)?;
+    delegate::pause(&mut container)?;
+    Ok(0)
+}
+
+pub fn resume(global: &GlobalOpts, args: &liboci_cli::Resume) -> Result<i32> {
+    let (_, mut container) = super::load(global, &args.container_id)?;
+    delegate::resume(&mut container)?;
+    Ok(0)
+}

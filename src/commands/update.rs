@@ -1,0 +1,147 @@
+//! `update`: change the cgroup resources of a container, from `--resources FILE|-` (a
+//! `LinuxResources` JSON, what dockerd sends) or runc's per-field flags. The new values go through
+//! the hardening seam, are applied by libcgroups and are merged into the stored spec, so the
+//! record shows the limits in force.
+
+use std::io::Read;
+
+use anyhow::{anyhow, Result};
+use serde_json::{json, Map, Value};
+
+use crate::cli::{GlobalOpts, Update};
+use crate::state_dir::write_atomic;
+use crate::{delegate, policy};
+
+pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
+    let (dir, container) = super::load(global, &args.container_id)?;
+    let raw = match &args.resources {
+        Some(path) => {
+            let (name, bytes) = if path.as_os_str() == "-" {
+                let mut b = Vec::new();
+                std::io::stdin()
+                    .take(crate::bundle::MAX_CONFIG_BYTES)
+                    .read_to_end(&mut b)?;
+                ("standard input".to_owned(), b)
+            } else {
+                (
+                    path.display().to_string(),
+                    std::fs::read(path)
+                        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?,
+                )
+            };
+            let v: Value =
+                serde_json::from_slice(&bytes).map_err(|e| anyhow!("{name}: invalid JSON: {e}"))?;
+            if !v.is_object() {
+                return Err(anyhow!("{name}: expected a JSON object of linux resources"));
+            }
+            v
+        }
+        None => from_flags(args),
+    };
+    let ctx = policy::Context {
+        id: &args.container_id,
+        bundle: &dir.join("bundle"),
+    };
+    let outcome = policy::harden_update(&raw, &ctx)?;
+    let resources = delegate::parse_resources(&outcome.value)
+        .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;
+    delegate::update(&container, &resources)?;
+    record(&dir.join("bundle").join("config.json"), &outcome.value)?;
+    Ok(0)
+}
+
+/// The resources runc's flags describe, in `LinuxResources` JSON.
+pub fn from_flags(a: &Update) -> Value {
+    let mut r = Map::new();
+    let mut put = |ctl: &str, key: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            r.entry(ctl).or_insert_with(|| json!({}))[key] = v;
+        }
+    };
+    put("memory", "limit", a.memory.map(Value::from));
+    put(
+        "memory",
+        "reservation",
+        a.memory_reservation.map(Value::from),
+    );
+    put("memory", "swap", a.memory_swap.map(Value::from));
+    put("memory", "kernel", a.kernel_memory.map(Value::from));
+    put("memory", "kernelTCP", a.kernel_memory_tcp.map(Value::from));
+    put("cpu", "shares", a.cpu_share.map(Value::from));
+    put("cpu", "quota", a.cpu_quota.map(Value::from));
+    put("cpu", "period", a.cpu_period.map(Value::from));
+    put("cpu", "realtimeRuntime", a.cpu_rt_runtime.map(Value::from));
+    put("cpu", "realtimePeriod", a.cpu_rt_period.map(Value::from));
+    put("cpu", "cpus", a.cpuset_cpus.clone().map(Value::from));
+    put("cpu", "mems", a.cpuset_mems.clone().map(Value::from));
+    put("blockIO", "weight", a.blkio_weight.map(Value::from));
+    put("pids", "limit", a.pids_limit.map(Value::from));
+    Value::Object(r)
+}
+
+/// Merges the applied resources into the stored spec (per controller, field by field).
+fn record(config: &std::path::Path, applied: &Value) -> Result<()> {
+    let bytes =
+        std::fs::read(config).map_err(|e| anyhow!("cannot read {}: {e}", config.display()))?;
+    let mut spec: Value = serde_json::from_slice(&bytes)?;
+    let linux = spec
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("{}: not an object", config.display()))?
+        .entry("linux")
+        .or_insert_with(|| json!({}));
+    let res = linux
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("{}: field linux: not an object", config.display()))?
+        .entry("resources")
+        .or_insert_with(|| json!({}));
+    if let (Some(res), Some(applied)) = (res.as_object_mut(), applied.as_object()) {
+        for (ctl, fields) in applied {
+            match (
+                res.get_mut(ctl).and_then(|v| v.as_object_mut()),
+                fields.as_object(),
+            ) {
+                (Some(have), Some(new)) => {
+                    for (k, v) in new {
+                        have.insert(k.clone(), v.clone());
+                    }
+                }
+                _ => {
+                    res.insert(ctl.clone(), fields.clone());
+                }
+            }
+        }
+    }
+    write_atomic(config, &serde_json::to_vec_pretty(&spec)?)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn flags_become_linux_resources() {
+        let cli = crate::cli::Cli::try_parse_from([
+            "hardrun",
+            "update",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "100",
+            "--cpu-share",
+            "512",
+            "c1",
+        ])
+        .unwrap();
+        let Some(crate::cli::Command::Update(u)) = cli.command else {
+            panic!()
+        };
+        let v = from_flags(&u);
+        assert_eq!(
+            v,
+            json!({"memory": {"limit": 67108864}, "pids": {"limit": 100}, "cpu": {"shares": 512}})
+        );
+        assert!(delegate::parse_resources(&v).is_ok());
+    }
+}

@@ -1,0 +1,291 @@
+//! The only caller of youki's libcontainer (and of libcgroups, its cgroup layer).
+//!
+//! Everything above this module speaks in paths, ids and JSON; everything below is libcontainer.
+//! Errors carry the operation, the container id and libcontainer's whole error chain.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::oci_spec::runtime::LinuxResources;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{op} container {id:?}: {msg}")]
+pub struct DelegateError {
+    pub op: &'static str,
+    pub id: String,
+    pub msg: String,
+    /// the container's status when the operation was refused because of it
+    pub status: Option<ContainerStatus>,
+}
+
+/// Renders an error and all its sources as `a: b: c`, skipping repeats (thiserror's
+/// `transparent` variants repeat their source's message).
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !s.is_empty() && !parts.last().is_some_and(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+fn fail(op: &'static str, id: &str, err: libcontainer::error::LibcontainerError) -> DelegateError {
+    use libcontainer::error::LibcontainerError as E;
+    let (msg, status) = match &err {
+        E::IncorrectStatus(s) => (
+            format!("not possible while it is {}", s.to_string().to_lowercase()),
+            Some(*s),
+        ),
+        E::InvalidInput(m) => (m.clone(), None),
+        E::Other(m) => (m.clone(), None),
+        _ => (chain(&err), None),
+    };
+    DelegateError {
+        op,
+        id: id.to_owned(),
+        msg,
+        status,
+    }
+}
+
+fn other(op: &'static str, id: &str, msg: impl std::fmt::Display) -> DelegateError {
+    DelegateError {
+        op,
+        id: id.to_owned(),
+        msg: msg.to_string(),
+        status: None,
+    }
+}
+
+pub struct CreateRequest<'a> {
+    pub id: &'a str,
+    pub root: &'a Path,
+    /// the staged bundle holding the spec to run
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    pub systemd: bool,
+    /// false for a foreground `run`: the init process stays our child
+    pub detach: bool,
+}
+
+/// Creates the container: namespaces, cgroup, rootfs, and an init process waiting for `start`.
+pub fn create(req: &CreateRequest) -> Result<Container, DelegateError> {
+    let id = req.id;
+    ContainerBuilder::new(id.to_owned(), SyscallType::default())
+        .with_root_path(req.root)
+        .and_then(|b| b.with_pid_file(req.pid_file))
+        .map(|b| {
+            b.with_console_socket(req.console_socket)
+                .with_preserved_fds(req.preserve_fds)
+        })
+        .and_then(|b| b.validate_id())
+        .and_then(|b| {
+            b.as_init(req.bundle)
+                .with_systemd(req.systemd)
+                .with_detach(req.detach)
+                .with_no_pivot(req.no_pivot)
+                .build()
+        })
+        .map_err(|e| fail("create", id, e))
+}
+
+/// Loads a container from its directory and refreshes its status from /proc.
+pub fn load(container_dir: &Path, id: &str) -> Result<Container, DelegateError> {
+    Container::load(container_dir.to_path_buf()).map_err(|e| fail("load", id, e))
+}
+
+/// Points libcontainer's `bundle` at the hardened bundle in the state directory, so `exec`
+/// builds on the spec that actually runs.
+pub fn set_bundle(container: &mut Container, bundle: PathBuf) -> Result<(), DelegateError> {
+    container.state.bundle = bundle;
+    container
+        .save()
+        .map_err(|e| fail("save", &container.state.id.clone(), e))
+}
+
+pub fn start(container: &mut Container) -> Result<(), DelegateError> {
+    let id = container.id().to_owned();
+    if !container.can_start() {
+        return Err(DelegateError {
+            op: "start",
+            id,
+            msg: format!(
+                "cannot start a container that is {}",
+                container.status().to_string().to_lowercase()
+            ),
+            status: Some(container.status()),
+        });
+    }
+    container.start().map_err(|e| fail("start", &id, e))
+}
+
+pub fn kill(container: &mut Container, signal: Signal, all: bool) -> Result<(), DelegateError> {
+    let id = container.id().to_owned();
+    container
+        .kill(signal, all)
+        .map_err(|e| fail("kill", &id, e))
+}
+
+pub fn delete(container: &mut Container, force: bool) -> Result<(), DelegateError> {
+    let id = container.id().to_owned();
+    // runc deletes a created (never started) container without --force: its init is killed.
+    let force = force || container.status() == ContainerStatus::Created;
+    container.delete(force).map_err(|e| fail("delete", &id, e))
+}
+
+pub fn pause(container: &mut Container) -> Result<(), DelegateError> {
+    let id = container.id().to_owned();
+    container.pause().map_err(|e| fail("pause", &id, e))
+}
+
+pub fn resume(container: &mut Container) -> Result<(), DelegateError> {
+    let id = container.id().to_owned();
+    container.resume().map_err(|e| fail("resume", &id, e))
+}
+
+fn cgroup(op: &'static str, container: &Container) -> Result<AnyCgroupManager, DelegateError> {
+    let id = container.id();
+    let path = container.spec().map_err(|e| fail(op, id, e))?.cgroup_path;
+    libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+        cgroup_path: path,
+        systemd_cgroup: container.systemd(),
+        container_name: id.to_owned(),
+    })
+    .map_err(|e| other(op, id, chain(&e)))
+}
+
+/// The pids in the container's cgroup.
+pub fn pids(container: &Container) -> Result<Vec<Pid>, DelegateError> {
+    cgroup("ps", container)?
+        .get_all_pids()
+        .map_err(|e| other("ps", container.id(), chain(&e)))
+}
+
+pub fn stats(container: &Container) -> Result<libcgroups::stats::Stats, DelegateError> {
+    cgroup("events", container)?
+        .stats()
+        .map_err(|e| other("events", container.id(), chain(&e)))
+}
+
+pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), DelegateError> {
+    let id = container.id();
+    if !matches!(
+        container.status(),
+        ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused
+    ) {
+        return Err(DelegateError {
+            op: "update",
+            id: id.to_owned(),
+            msg: format!(
+                "not possible while it is {}",
+                container.status().to_string().to_lowercase()
+            ),
+            status: Some(container.status()),
+        });
+    }
+    cgroup("update", container)?
+        .apply(&ControllerOpt {
+            resources,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .map_err(|e| other("update", id, chain(&e)))
+}
+
+pub struct ExecRequest<'a> {
+    pub id: &'a str,
+    pub root: &'a Path,
+    /// a process JSON file (already through the policy seam), or none for args
+    pub process: Option<&'a Path>,
+    pub args: Vec<String>,
+    pub env: HashMap<String, String>,
+    pub cwd: Option<&'a Path>,
+    pub user: Option<(u32, Option<u32>)>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: i32,
+    pub detach: bool,
+    pub ignore_paused: bool,
+    pub sub_cgroup: Option<String>,
+    pub process_label: Option<String>,
+    pub apparmor: Option<String>,
+}
+
+/// Starts a process inside a running container and returns its pid (our child unless detached).
+pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
+    let id = req.id;
+    let builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
+        .with_root_path(req.root)
+        .and_then(|b| b.with_pid_file(req.pid_file))
+        .map(|b| {
+            b.with_console_socket(req.console_socket)
+                .with_preserved_fds(req.preserve_fds)
+        })
+        .and_then(|b| b.validate_id())
+        .map_err(|e| fail("exec in", id, e))?;
+    let mut tenant = builder
+        .as_tenant()
+        .with_detach(req.detach)
+        .with_cwd(req.cwd)
+        .with_env(req.env)
+        .with_process(req.process)
+        .with_no_new_privs(req.no_new_privs)
+        .with_container_args(req.args)
+        .with_capabilities(req.caps)
+        .with_additional_gids(req.additional_gids)
+        .with_ignore_paused(req.ignore_paused)
+        .with_sub_cgroup(req.sub_cgroup)
+        .with_process_label(req.process_label)
+        .with_apparmor(req.apparmor);
+    if let Some((uid, gid)) = req.user {
+        tenant = tenant.with_user(Some(uid)).with_group(gid);
+    }
+    tenant.build().map_err(|e| fail("exec in", id, e))
+}
+
+/// Removes a cgroup that a failed create may have left (by path, as libcontainer names it).
+pub fn remove_cgroup(id: &str, cgroup_path: &Path) {
+    if let Ok(m) = libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+        cgroup_path: cgroup_path.to_path_buf(),
+        systemd_cgroup: false,
+        container_name: id.to_owned(),
+    }) {
+        if let Err(e) = m.remove() {
+            tracing::debug!(id, error = %chain(&e), "no cgroup to remove");
+        }
+    }
+}
+
+/// The OCI runtime-spec version libcontainer implements.
+pub fn oci_version() -> &'static str {
+    libcontainer::oci_spec::runtime::VERSION
+}
+
+/// A parsed `LinuxResources` from JSON, with the field that failed named.
+pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String> {
+    serde_path_to_error::deserialize(raw).map_err(|e| {
+        let p = e.path().to_string();
+        format!(
+            "field {}: {}",
+            if p == "." { "(top level)".into() } else { p },
+            e.into_inner()
+        )
+    })
+}

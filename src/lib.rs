@@ -1,0 +1,25 @@
+//! hardrun: an OCI container runtime that hardens every container it starts.
+//!
+//! The pipeline (see `DESIGN.md`): `cli` → `commands` → `bundle::load` → `policy` (the hardening
+//! seam) → `state_dir` (staged, hardened spec) → `delegate` (youki's libcontainer).
+
+pub mod bundle;
+pub mod cli;
+pub mod commands;
+pub mod delegate;
+pub mod foreground;
+pub mod observability;
+pub mod policy;
+pub mod protect;
+pub mod state_dir;
+
+/// `hardrun --version`, in runc's shape.
+pub fn version_text() -> String {
+    format!(
+        "hardrun version {}\ncommit: {}\nspec: {}\nlibcontainer: 0.7\nlibseccomp: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("HARDRUN_COMMIT"),
+        delegate::oci_version(),
+        commands::features::libseccomp_version(),
+    )
+}

@@ -1,0 +1,81 @@
+//! hardrun's entry point: parse, set up logging, protect the binary where a container could
+//! reach it, dispatch, and map errors to runc's exit code (1).
+
+use clap::Parser;
+use hardrun::cli::{Cli, Command};
+use hardrun::commands as cmd;
+use hardrun::observability::{self, Format};
+
+fn main() {
+    let cli = Cli::parse();
+    if cli.version {
+        let _ = cmd::out(hardrun::version_text().as_bytes());
+        return;
+    }
+    let g = &cli.global;
+    let format = if g.log_format == "json" {
+        Format::Json
+    } else {
+        Format::Text
+    };
+    let logging = match observability::init(g.log.as_deref(), format, g.debug) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(1);
+        }
+    };
+    let Some(command) = cli.command else {
+        // arg_required_else_help: only `--debug` & co. with no subcommand get here
+        eprintln!("no command given: see hardrun --help");
+        std::process::exit(1);
+    };
+
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        // Rust ignores SIGPIPE, and an ignored signal stays ignored across execve: the
+        // container's process must start with the default disposition.
+        // SAFETY: setting a signal disposition to SIG_DFL has no memory-safety preconditions;
+        // no other thread exists yet.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+        if let Err(msg) = hardrun::protect::ensure_read_only_exe() {
+            fail(&msg, logging);
+        }
+    }
+
+    let result = match &command {
+        Command::Create(a) => cmd::create::run(g, a),
+        Command::Start(a) => cmd::start::run(g, a),
+        Command::State(a) => cmd::state::run(g, a),
+        Command::Kill(a) => cmd::kill::run(g, a),
+        Command::Delete(a) => cmd::delete::run(g, a),
+        Command::Run(a) => cmd::run::run(g, a),
+        Command::Exec(a) => cmd::exec::run(g, a),
+        Command::Ps(a) => cmd::ps::run(g, a),
+        Command::Pause(a) => cmd::pause::pause(g, a),
+        Command::Resume(a) => cmd::pause::resume(g, a),
+        Command::Update(a) => cmd::update::run(g, a),
+        Command::Events(a) => cmd::events::run(g, a),
+        Command::Features(a) => cmd::features::run(g, a),
+        Command::Spec(a) => cmd::spec::run(g, a),
+        Command::List(a) => cmd::list::run(g, a),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => fail(&format!("{e:#}"), logging),
+    }
+}
+
+/// Reports a fatal error the way runc does: to the log (where containerd and podman read it)
+/// and, when the log is a file, on stderr too.
+fn fail(msg: &str, logging: observability::Logging) -> ! {
+    tracing::error!("{msg}");
+    if logging.to_file {
+        eprintln!("{msg}");
+    }
+    std::process::exit(1)
+}

@@ -1,0 +1,358 @@
+//! hardrun's state root (`--root`, default `/run/hardrun`).
+//!
+//! ```text
+//! <root>/<id>/state.json, youki_config.json, notify.sock   libcontainer's container state
+//! <root>/<id>/bundle/config.json                          the spec libcontainer runs (hardened);
+//!                                                          libcontainer's `bundle` points here, so
+//!                                                          `exec` starts from the hardened spec
+//! <root>/<id>/config.orig.json                            the caller's config.json, byte for byte
+//! <root>/<id>/hardrun.json                                hardrun's record (original bundle, rootfs,
+//!                                                          findings)
+//! <root>/.staging/<id>/                                   the same files while `create` runs;
+//!                                                          moved in once libcontainer has created
+//!                                                          the container, removed on failure
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const STAGING: &str = ".staging";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid container id {0:?}: {1}")]
+    InvalidId(String, &'static str),
+    #[error("cannot use state root {path}: {source}")]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+    #[error("container {0:?} already exists")]
+    Exists(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {msg}")]
+    Corrupt { path: PathBuf, msg: String },
+}
+
+/// Checks a container id the way runc does (`^[\w+\-.]+$`, not `.` or `..`), and refuses a
+/// leading dot so an id can never name hardrun's own `.staging` directory.
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    let bad = |why| Err(StateError::InvalidId(id.to_owned(), why));
+    if id.is_empty() {
+        return bad("it is empty");
+    }
+    if id.len() > 1024 {
+        return bad("it is longer than 1024 bytes");
+    }
+    if id.starts_with('.') {
+        return bad("it starts with a dot");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))
+    {
+        return bad("only letters, digits and _ + - . are allowed");
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub path: PathBuf,
+}
+
+impl Root {
+    /// The root for reading (state, kill, delete, …): it need not exist; an absent root simply
+    /// holds no containers.
+    pub fn new(path: &Path) -> Self {
+        let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Root { path }
+    }
+
+    /// The root for `create`/`run`: created 0700 if missing, and proven writable.
+    pub fn for_create(path: &Path) -> Result<Self, StateError> {
+        let err = |source| StateError::Root {
+            path: path.to_path_buf(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(err)?;
+        let root = Root::new(path);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root.path.join(STAGING))
+            .map_err(err)?;
+        // access(2) says yes to root on a read-only mount; a real probe does not.
+        nix::unistd::access(&root.path.join(STAGING), nix::unistd::AccessFlags::W_OK)
+            .map_err(|e| err(e.into()))?;
+        Ok(root)
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.path.join(id)
+    }
+
+    pub fn exists(&self, id: &str) -> bool {
+        self.container_dir(id).join("state.json").exists() || self.container_dir(id).exists()
+    }
+
+    /// The container's directory, or `NotFound`.
+    pub fn existing(&self, id: &str) -> Result<PathBuf, StateError> {
+        validate_id(id)?;
+        let dir = self.container_dir(id);
+        if dir.join("state.json").is_file() {
+            Ok(dir)
+        } else {
+            Err(StateError::NotFound(id.to_owned()))
+        }
+    }
+
+    /// Ids of the containers in this root, sorted.
+    pub fn list(&self) -> Result<Vec<String>, StateError> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.') && self.path.join(n).join("state.json").is_file())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Reserves `id` for a create: makes `<root>/.staging/<id>` exclusively (a concurrent create
+    /// of the same id fails here), after clearing what a killed create left behind.
+    pub fn stage(&self, id: &str) -> Result<Staging, StateError> {
+        validate_id(id)?;
+        if self.exists(id) {
+            return Err(StateError::Exists(id.to_owned()));
+        }
+        let dir = self.path.join(STAGING).join(id);
+        let make = || fs::DirBuilder::new().mode(0o700).create(&dir);
+        match make() {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if owner_alive(&dir) {
+                    return Err(StateError::Exists(id.to_owned()));
+                }
+                tracing::warn!(dir = %dir.display(), "removing what an interrupted create left behind");
+                let _ = fs::remove_dir_all(&dir);
+                make().map_err(|source| StateError::Write {
+                    path: dir.clone(),
+                    source,
+                })?;
+            }
+            Err(source) => return Err(StateError::Write { path: dir, source }),
+        }
+        write_atomic(
+            &dir.join("owner"),
+            std::process::id().to_string().as_bytes(),
+        )?;
+        fs::create_dir(dir.join("bundle")).map_err(|source| StateError::Write {
+            path: dir.join("bundle"),
+            source,
+        })?;
+        Ok(Staging {
+            dir,
+            id: id.to_owned(),
+            done: false,
+        })
+    }
+}
+
+fn owner_alive(staging: &Path) -> bool {
+    let Ok(pid) = fs::read_to_string(staging.join("owner")) else {
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else {
+        return false;
+    };
+    // our own pid in a stale file means the pid was reused by us: not a live owner
+    pid != std::process::id() as i32 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A create in progress. Dropped without [`Staging::finish`], it removes itself.
+#[derive(Debug)]
+pub struct Staging {
+    pub dir: PathBuf,
+    id: String,
+    done: bool,
+}
+
+impl Staging {
+    /// The directory handed to libcontainer as the bundle.
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    pub fn write_spec(&self, spec: &serde_json::Value) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(spec).map_err(|e| StateError::Corrupt {
+            path: self.bundle().join("config.json"),
+            msg: e.to_string(),
+        })?;
+        write_atomic(&self.bundle().join("config.json"), &bytes)
+    }
+
+    pub fn write_original(&self, bytes: &[u8]) -> Result<(), StateError> {
+        write_atomic(&self.dir.join("config.orig.json"), bytes)
+    }
+
+    pub fn write_record(&self, record: &Record) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| StateError::Corrupt {
+            path: self.dir.join("hardrun.json"),
+            msg: e.to_string(),
+        })?;
+        write_atomic(&self.dir.join("hardrun.json"), &bytes)
+    }
+
+    /// Moves the staged files into the container's directory (made by libcontainer).
+    pub fn finish(mut self, container_dir: &Path) -> Result<PathBuf, StateError> {
+        for name in ["bundle", "config.orig.json", "hardrun.json"] {
+            let from = self.dir.join(name);
+            let to = container_dir.join(name);
+            fs::rename(&from, &to).map_err(|source| StateError::Write { path: to, source })?;
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+        self.done = true;
+        Ok(container_dir.join("bundle"))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// hardrun's own record of a container, next to libcontainer's state.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// the bundle the caller passed (what `state` reports)
+    pub bundle: PathBuf,
+    /// the resolved root filesystem
+    pub rootfs: PathBuf,
+    /// the hardrun version that created the container
+    pub hardrun_version: String,
+    /// what hardening changed, as recorded by the policy engine
+    #[serde(default)]
+    pub findings: Vec<serde_json::Value>,
+}
+
+pub fn read_record(container_dir: &Path) -> Option<Record> {
+    let bytes = fs::read(container_dir.join("hardrun.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes a file by temp file + rename: a reader sees the old or the new content, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let err = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_data().map_err(err)?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-DEF_1.2+3", "74f1a4cb3801", "a..b"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "x y", ".staging", "a\0b", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        let e = validate_id("../x").unwrap_err().to_string();
+        assert_eq!(e, "invalid container id \"../x\": it starts with a dot");
+        let e = validate_id("a/b").unwrap_err().to_string();
+        assert!(e.contains("only letters"), "{e}");
+    }
+
+    #[test]
+    fn staging_is_exclusive_and_cleans_up() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::for_create(d.path()).unwrap();
+        let s = root.stage("c1").unwrap();
+        s.write_spec(&serde_json::json!({"a": 1})).unwrap();
+        let staged = s.dir.clone();
+        assert!(staged.join("bundle/config.json").is_file());
+        drop(s);
+        assert!(!staged.exists(), "a dropped staging must remove itself");
+
+        // a stale staging dir whose owner is gone is cleared
+        fs::create_dir_all(root.path.join(".staging/c2")).unwrap();
+        fs::write(root.path.join(".staging/c2/owner"), "999999999").unwrap();
+        let s = root.stage("c2").unwrap();
+        // a live owner (this very test's parent process, pid 1 is always alive) blocks
+        fs::create_dir_all(root.path.join(".staging/c3")).unwrap();
+        fs::write(root.path.join(".staging/c3/owner"), "1").unwrap();
+        assert!(matches!(root.stage("c3"), Err(StateError::Exists(_))));
+        drop(s);
+    }
+
+    #[test]
+    fn list_skips_staging_and_partial_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let root = Root::for_create(d.path()).unwrap();
+        fs::create_dir_all(root.path.join("b")).unwrap();
+        fs::write(root.path.join("b/state.json"), "{}").unwrap();
+        fs::create_dir_all(root.path.join("a")).unwrap();
+        fs::write(root.path.join("a/state.json"), "{}").unwrap();
+        fs::create_dir_all(root.path.join("partial")).unwrap();
+        assert_eq!(root.list().unwrap(), vec!["a", "b"]);
+    }
+}
