@@ -9,14 +9,18 @@ use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 
+/// runc's default spec (oci-spec's `Spec::default`), with hardrun's name as the hostname where
+/// oci-spec puts youki's.
 pub fn default_spec(rootless: bool) -> Result<Spec> {
-    if rootless {
+    let mut spec = if rootless {
         let uid = nix::unistd::geteuid().as_raw();
         let gid = nix::unistd::getegid().as_raw();
-        Ok(Spec::rootless(uid, gid))
+        Spec::rootless(uid, gid)
     } else {
-        Ok(Spec::default())
-    }
+        Spec::default()
+    };
+    spec.set_hostname(Some("hardrun".to_owned()));
+    Ok(spec)
 }
 
 pub fn to_runc_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {

@@ -1,0 +1,299 @@
+//! Shared helpers for the integration tests: a busybox rootfs, bundles, a private state root per
+//! test, the hardrun binary (overridable with `HARDRUN_BIN`), and leak checks.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "these tests start real containers and must run as root"
+    );
+}
+
+pub fn bin() -> PathBuf {
+    std::env::var_os("HARDRUN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hardrun")))
+}
+
+fn tmp_base() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// A busybox-static root filesystem, built once per test binary.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let dir = tmp_base().join(format!("rootfs-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/app"] {
+            fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+        let busybox = Path::new("/bin/busybox");
+        assert!(busybox.exists(), "/bin/busybox is missing: apt-get install busybox-static");
+        fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+        let list = Command::new(busybox).arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" && !applet.is_empty() {
+                let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+            }
+        }
+        fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .unwrap();
+        fs::write(dir.join("etc/group"), "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n").unwrap();
+        dir
+    })
+}
+
+/// A test's private world: a state root and bundles, removed at the end.
+pub struct World {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+}
+
+impl World {
+    pub fn new(name: &str) -> Self {
+        require_root();
+        let dir = tmp_base().join(format!("w-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let root = dir.join("state");
+        World { dir, root }
+    }
+
+    /// A bundle whose rootfs is a symlink-free copy-free bind of the shared rootfs path.
+    pub fn bundle(&self, name: &str, args: &[&str]) -> PathBuf {
+        self.bundle_with(name, args, |_| {})
+    }
+
+    pub fn bundle_with(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let b = self.dir.join(name);
+        fs::create_dir_all(&b).unwrap();
+        let mut spec = default_spec();
+        spec["process"]["args"] = json!(args);
+        spec["root"]["path"] = json!(rootfs());
+        edit(&mut spec);
+        fs::write(
+            b.join("config.json"),
+            serde_json::to_vec_pretty(&spec).unwrap(),
+        )
+        .unwrap();
+        b
+    }
+
+    /// `hardrun --root <root> --log <dir>/log.json --log-format json <args…>`, with stdout and
+    /// stderr in files, not pipes: as with runc, a container started by `create` or `run -d`
+    /// inherits the caller's stdio, so a pipe would stay open until the container exits.
+    /// Fails the test if the command takes longer than a minute.
+    pub fn hr(&self, args: &[&str]) -> Output {
+        output_via_files(self.hr_cmd(args), &self.dir, Duration::from_secs(60))
+    }
+
+    pub fn hr_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(&self.root);
+        c.arg("--log")
+            .arg(self.log_path())
+            .arg("--log-format")
+            .arg("json");
+        c.args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log.json")
+    }
+
+    /// The last error-level line of the JSON log (what containerd shows a user).
+    pub fn last_log_error(&self) -> Option<String> {
+        let text = fs::read_to_string(self.log_path()).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .rfind(|v| v["level"] == "error")
+            .and_then(|v| v["msg"].as_str().map(str::to_owned))
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        let out = self.hr(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("state prints pure JSON")
+    }
+
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.state(id);
+            if s["status"] == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {id} never became {want}: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Asserts that nothing of container `id` is left: no state or staging directory, no cgroup,
+    /// no mount that names the state root.
+    pub fn assert_nothing_left(&self, id: &str) {
+        let dir = self.root.join(id);
+        assert!(
+            !dir.exists(),
+            "state directory {} was left behind",
+            dir.display()
+        );
+        let staging = self.root.join(".staging").join(id);
+        assert!(
+            !staging.exists(),
+            "staging directory {} was left behind",
+            staging.display()
+        );
+        for ctl in ["memory", "pids", "cpu", "freezer", "devices", "blkio"] {
+            for name in [format!("hardrun/{id}"), format!(":youki:{id}")] {
+                let p = Path::new("/sys/fs/cgroup").join(ctl).join(&name);
+                assert!(!p.exists(), "cgroup {} was left behind", p.display());
+            }
+        }
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = self.root.to_string_lossy();
+        assert!(
+            !mounts.lines().any(|l| l.contains(root.as_ref())),
+            "a mount under {root} was left behind"
+        );
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // best effort: kill and delete whatever a failed test left running
+        if let Ok(entries) = fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                if !id.starts_with('.') {
+                    let _ = self.hr(&["delete", "--force", &id]);
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// runc's `spec` default with a non-terminal process: what a caller typically hands a runtime.
+pub fn default_spec() -> Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "hardrun-test",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+/// Runs `cmd` with a deadline; kills it and panics if it does not finish.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("command did not finish within {limit:?}: {cmd:?}");
+        }
+    }
+}
+
+/// Runs `cmd` with stdout/stderr redirected to fresh files in `dir`, waits at most `limit`
+/// (kills it and panics after that) and returns what it wrote.
+pub fn output_via_files(mut cmd: Command, dir: &Path, limit: Duration) -> Output {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let out_path = dir.join(format!(".out-{n}"));
+    let err_path = dir.join(format!(".err-{n}"));
+    let out_f = fs::File::create(&out_path).unwrap();
+    let err_f = fs::File::create(&err_path).unwrap();
+    let mut child = cmd.stdout(out_f).stderr(err_f).spawn().unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command did not finish within {limit:?}: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let o = Output {
+        status,
+        stdout: fs::read(&out_path).unwrap(),
+        stderr: fs::read(&err_path).unwrap(),
+    };
+    let _ = fs::remove_file(out_path);
+    let _ = fs::remove_file(err_path);
+    o
+}
