@@ -1,0 +1,347 @@
+#!/bin/bash
+# Latency benchmark: hardrun vs runc, measured with hyperfine, report in bench/REPORT.md.
+#
+# usage: bench/run.sh            (as root)
+# environment:
+#   HARDRUN_BIN  hardrun binary (default <repo>/target/release/hardrun, built with
+#                `cargo build --release` when missing). HARDRUN_BIN=/usr/sbin/runc validates
+#                the harness itself (runc in both slots).
+#   RUNC_BIN     runc binary (default /usr/sbin/runc)
+#   RUNS         timed runs per runtime and scenario (default 30, >= 2)
+#   WARMUP       warmup runs per runtime and scenario, before the first round (default 5)
+#   ROUND_SIZE   runs per hyperfine round (default 5). The runs are split into rounds; every
+#                round benchmarks both runtimes, and the order flips from round to round, so a
+#                load change on the machine hits both runtimes alike.
+#
+# Scenarios (same bundle for both runtimes: busybox rootfs, /bin/true, terminal=false; a separate
+# --root state dir per runtime; container ids differ per runtime so default cgroup paths differ):
+#   run    <rt> --root R run --bundle B <id>          (run without --detach deletes at exit)
+#   cycle  bench/cycle.sh <rt> R B <id>               (create, start, poll state until
+#                                                      "stopped", delete)
+# Work files (bundle, state dirs, hyperfine JSON, logs) go to bench/work/ (git-ignored).
+# Exits non-zero when the preflight or any timed run fails; REPORT.md then says what failed.
+set -euo pipefail
+export LC_ALL=C
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$BENCH")
+WORK=$BENCH/work
+REPORT=$BENCH/REPORT.md
+BUNDLE=$WORK/bundle
+CHECK_BUNDLE=$WORK/bundle-check
+CYCLE=$BENCH/cycle.sh
+
+RUNC_BIN=${RUNC_BIN:-/usr/sbin/runc}
+HARDRUN_BIN=${HARDRUN_BIN:-}
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-5}
+ROUND_SIZE=${ROUND_SIZE:-5}
+
+INVOCATION="RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
+
+log() { echo "[bench] $*" >&2; }
+die() { echo "[bench] ERROR: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# checks
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+is_uint "$RUNS" && [ "$RUNS" -ge 2 ] || die "RUNS must be an integer >= 2 (got '$RUNS')"
+is_uint "$WARMUP" || die "WARMUP must be an integer >= 0 (got '$WARMUP')"
+is_uint "$ROUND_SIZE" && [ "$ROUND_SIZE" -ge 1 ] || die "ROUND_SIZE must be an integer >= 1 (got '$ROUND_SIZE')"
+[ "$(id -u)" = 0 ] || die "must run as root"
+for t in hyperfine jq; do command -v "$t" >/dev/null || die "$t not found"; done
+[ -x /bin/busybox ] || die "/bin/busybox not found (apt-get install busybox-static)"
+[ -x "$CYCLE" ] || die "$CYCLE missing or not executable"
+
+abspath() { # binary name or path -> absolute path
+  local p
+  p=$(command -v -- "$1") || return 1
+  readlink -f -- "$p"
+}
+RUNC_BIN=$(abspath "$RUNC_BIN") || die "runc binary not found: ${RUNC_BIN}"
+if [ -z "$HARDRUN_BIN" ]; then
+  HARDRUN_BIN=$REPO/target/release/hardrun
+  if [ ! -x "$HARDRUN_BIN" ]; then
+    log "$HARDRUN_BIN missing: cargo build --release"
+    (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
+  fi
+fi
+HARDRUN_BIN=$(abspath "$HARDRUN_BIN") || die "hardrun binary not found: ${HARDRUN_BIN}"
+
+LABELS=(runc hardrun)
+declare -A BIN=([runc]=$RUNC_BIN [hardrun]=$HARDRUN_BIN)
+root_of() { echo "$WORK/state-$1"; }
+id_of() { echo "hrbench-$1-$2"; } # label scenario
+
+mkdir -p "$WORK"
+
+# remove what an interrupted earlier run may have left behind
+cleanup() {
+  local l s
+  for l in "${LABELS[@]}"; do
+    for s in run cycle check; do
+      timeout 20 "${BIN[$l]}" --root "$(root_of "$l")" delete --force "$(id_of "$l" "$s")" >/dev/null 2>&1 || true
+    done
+  done
+}
+trap cleanup EXIT
+cleanup
+
+# ---------------------------------------------------------------------------------------------
+# machine and versions (collected before any failure can happen, for the report)
+first_lines() { # n cmd...: first n lines of the output, or a note
+  local n=$1 out; shift
+  out=$(timeout 10 "$@" 2>&1 | head -n "$n") || true
+  [ -n "$out" ] && printf '%s\n' "$out" || echo "(no output)"
+}
+cgroup_mode() {
+  case "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" in
+    cgroup2fs) echo "v2 (unified)" ;;
+    tmpfs)
+      if [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+        echo "v1 hybrid (v1 controllers + cgroup2 at /sys/fs/cgroup/unified)"
+      else echo "v1 (legacy)"; fi ;;
+    *) echo "unknown" ;;
+  esac
+}
+DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+NPROC=$(nproc)
+KERNEL=$(uname -srm)
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+CGMODE=$(cgroup_mode)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+V_RUNC=$(first_lines 1 "$RUNC_BIN" --version)
+V_HARDRUN=$(first_lines 3 "$HARDRUN_BIN" --version)
+V_HYPERFINE=$(first_lines 1 hyperfine --version)
+
+# ---------------------------------------------------------------------------------------------
+# bundle: busybox rootfs, config from `runc spec`
+log "building bundle in $BUNDLE"
+rm -rf "$BUNDLE" "$CHECK_BUNDLE"
+mkdir -p "$BUNDLE/rootfs"/{bin,dev,proc,sys,tmp,etc,root} "$CHECK_BUNDLE"
+cp /bin/busybox "$BUNDLE/rootfs/bin/busybox"
+for a in $(/bin/busybox --list); do
+  [ "$a" = busybox ] || ln -s busybox "$BUNDLE/rootfs/bin/$a"
+done
+(cd "$BUNDLE" && "$RUNC_BIN" spec)
+jq '.process.terminal = false | .process.args = ["/bin/true"]' "$BUNDLE/config.json" > "$BUNDLE/config.json.new"
+mv "$BUNDLE/config.json.new" "$BUNDLE/config.json"
+# check bundle: same rootfs, prints a marker, so a runtime that exits 0 without running
+# anything cannot pass the preflight
+jq --arg r "$BUNDLE/rootfs" '.root.path = $r | .process.args = ["/bin/echo", "hrbench-ok"]' \
+  "$BUNDLE/config.json" > "$CHECK_BUNDLE/config.json"
+
+# the commands that get timed
+cmd_argv() { # label scenario -> argv, one per line
+  local l=$1 s=$2 r
+  r=$(root_of "$l")
+  case $s in
+    run) printf '%s\n' "${BIN[$l]}" --root "$r" run --bundle "$BUNDLE" "$(id_of "$l" run)" ;;
+    cycle) printf '%s\n' "$CYCLE" "${BIN[$l]}" "$r" "$BUNDLE" "$(id_of "$l" cycle)" ;;
+  esac
+}
+cmd_line() { # label scenario -> one shell-quoted line (hyperfine -N splits it shell-style)
+  local a out=()
+  while IFS= read -r a; do out+=("$(printf '%q' "$a")"); done < <(cmd_argv "$1" "$2")
+  echo "${out[*]}"
+}
+
+shquote() { # args -> one readable shell command line
+  local a out=()
+  for a; do
+    if [[ $a =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then out+=("$a")
+    elif [[ $a != *\'* ]]; then out+=("'$a'")
+    else out+=("$(printf '%q' "$a")"); fi
+  done
+  echo "${out[*]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# failure report
+FAIL_TEXT=
+write_failure_report() { # headline
+  {
+    echo "# hardrun latency benchmark — FAILED"
+    echo
+    echo "Generated: $DATE by \`$INVOCATION\`"
+    echo
+    echo "runc: \`$RUNC_BIN\` ($V_RUNC); hardrun: \`$HARDRUN_BIN\` ($(head -n1 <<<"$V_HARDRUN"))"
+    echo
+    echo "**$1**"
+    echo
+    echo '```'
+    printf '%s\n' "$FAIL_TEXT"
+    echo '```'
+  } > "$REPORT"
+  log "failure written to $REPORT"
+}
+
+DIAG_TIMEOUT=60
+# run one scenario once, untimed, with --log and captured stderr; append the details to FAIL_TEXT.
+# returns the command's exit status
+diag_once() { # label scenario
+  local l=$1 s=$2 logf=$WORK/diag-$1-$2.log errf=$WORK/diag-$1-$2.stderr rc=0 argv=()
+  rm -f "$logf" "$errf"
+  case $s in
+    check) timeout "$DIAG_TIMEOUT" "${BIN[$l]}" --root "$(root_of "$l")" --log "$logf" run --bundle "$CHECK_BUNDLE" "$(id_of "$l" check)" \
+             </dev/null >"$WORK/diag-$l-check.stdout" 2>"$errf" || rc=$? ;;
+    run) argv=(timeout "$DIAG_TIMEOUT" "${BIN[$l]}" --root "$(root_of "$l")" --log "$logf" run --bundle "$BUNDLE" "$(id_of "$l" run)")
+         "${argv[@]}" </dev/null >/dev/null 2>"$errf" || rc=$? ;;
+    cycle) CYCLE_LOG=$logf timeout "$DIAG_TIMEOUT" "$CYCLE" "${BIN[$l]}" "$(root_of "$l")" "$BUNDLE" "$(id_of "$l" cycle)" \
+             </dev/null >/dev/null 2>"$errf" || rc=$? ;;
+  esac
+  if [ "$s" = check ] && [ $rc = 0 ] && [ "$(cat "$WORK/diag-$l-check.stdout")" != hrbench-ok ]; then
+    rc=99
+    echo "[bench] $l: check container exited 0 but printed '$(head -c 200 "$WORK/diag-$l-check.stdout")' instead of 'hrbench-ok'" >>"$errf"
+  fi
+  if [ $rc != 0 ]; then
+    FAIL_TEXT+="== $l ($(basename "${BIN[$l]}")), scenario $s: exit status $rc"$'\n'
+    FAIL_TEXT+="-- stderr ($errf):"$'\n'"$(head -c 4000 "$errf" 2>/dev/null)"$'\n'
+    FAIL_TEXT+="-- --log file ($logf):"$'\n'"$(tail -c 4000 "$logf" 2>/dev/null || echo '(none)')"$'\n\n'
+  fi
+  [ $rc = 124 ] && FAIL_TEXT+="(exit status 124: timed out after ${DIAG_TIMEOUT}s)"$'\n\n'
+  timeout 20 "${BIN[$l]}" --root "$(root_of "$l")" delete --force "$(id_of "$l" "$s")" >/dev/null 2>&1 || true
+  return $rc
+}
+
+# ---------------------------------------------------------------------------------------------
+# preflight: both runtimes must really run a container, and each scenario must succeed once
+log "preflight"
+ok=1
+for l in "${LABELS[@]}"; do
+  for s in check run cycle; do
+    if diag_once "$l" "$s"; then log "  $l $s: ok"; else log "  $l $s: FAILED"; ok=0; fi
+  done
+done
+if [ $ok = 0 ]; then
+  printf '%s' "$FAIL_TEXT" >&2
+  write_failure_report "Preflight failed (untimed single runs with --log):"
+  exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------
+# timed rounds
+rm -f "$WORK"/hf-*.json
+SCENARIOS=(run cycle)
+declare -A HF_EXAMPLE
+done_runs=0 round=0
+while [ $done_runs -lt "$RUNS" ]; do
+  n=$((RUNS - done_runs)); [ $n -gt "$ROUND_SIZE" ] && n=$ROUND_SIZE
+  w=0; [ $round = 0 ] && w=$WARMUP
+  if [ $((round % 2)) = 0 ]; then order=(runc hardrun); else order=(hardrun runc); fi
+  for s in "${SCENARIOS[@]}"; do
+    json=$WORK/hf-$s-r$round.json
+    hf=(hyperfine -N --style basic --runs "$n" --warmup "$w" --export-json "$json")
+    for l in "${order[@]}"; do hf+=(-n "$l" "$(cmd_line "$l" "$s")"); done
+    [ $round = 0 ] && HF_EXAMPLE[$s]=$(shquote "${hf[@]}")
+    log "round $round ($n runs, warmup $w, order ${order[*]}): $s"
+    if ! "${hf[@]}"; then
+      log "hyperfine failed in round $round, scenario $s; re-running each runtime untimed with --log"
+      FAIL_TEXT="hyperfine: $(shquote "${hf[@]}")"$'\n\n'
+      for l in "${LABELS[@]}"; do # up to 5 untimed tries each, to catch an intermittent failure
+        for _ in 1 2 3 4 5; do diag_once "$l" "$s" || break; done
+      done
+      [ -n "${FAIL_TEXT#*$'\n\n'}" ] || FAIL_TEXT+="(5 untimed re-runs per runtime all succeeded: the failure was intermittent)"$'\n'
+      printf '%s' "$FAIL_TEXT" >&2
+      write_failure_report "A timed run failed (round $round, scenario $s); details from untimed re-runs with --log:"
+      exit 1
+    fi
+  done
+  done_runs=$((done_runs + n)); round=$((round + 1))
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------------------------------------
+# merge the rounds and compute statistics (seconds) with jq
+for s in "${SCENARIOS[@]}"; do
+  jq -s --arg scenario "$s" '
+    def stats: sort as $t | ($t | length) as $n | ($t | add / $n) as $mean
+      | { n: $n, mean: $mean,
+          median: (if $n % 2 == 1 then $t[($n - 1) / 2] else ($t[$n / 2 - 1] + $t[$n / 2]) / 2 end),
+          stddev: (if $n > 1 then (($t | map((. - $mean) * (. - $mean)) | add) / ($n - 1) | sqrt) else 0 end),
+          min: $t[0], max: $t[-1] };
+    { scenario: $scenario, unit: "s",
+      results: ([ .[].results[] ] | group_by(.command)
+        | map({ command: .[0].command, times: (map(.times[])) }
+              | . + (.times | stats))) }' "$WORK"/hf-"$s"-r*.json > "$WORK/$s.json"
+done
+
+row() { # scenario label -> markdown table row
+  jq -r --arg l "$2" '.results[] | select(.command == $l)
+    | [.median, .mean, .stddev, .min, .max, .n] | map(tostring) | join(" ")' "$WORK/$1.json" |
+  { read -r med mean sd min max n
+    printf '| %s | %.1f | %.1f ± %.1f | %.1f | %.1f | %d |\n' "$2" \
+      "$(ms "$med")" "$(ms "$mean")" "$(ms "$sd")" "$(ms "$min")" "$(ms "$max")" "$n"; }
+}
+ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
+median_of() { jq -r --arg l "$2" '.results[] | select(.command == $l) | .median' "$WORK/$1.json"; }
+ratio() { awk -v a="$(median_of "$1" hardrun)" -v b="$(median_of "$1" runc)" 'BEGIN { printf "%.2f", a / b }'; }
+
+declare -A TITLE=([run]="run of a /bin/true container" [cycle]="create + start + wait + delete")
+declare -A DESC=(
+  [run]="\`<rt> --root <state> run --bundle <bundle> <id>\` (no --detach: the runtime deletes the container at exit)"
+  [cycle]="\`bench/cycle.sh <rt> <state> <bundle> <id>\`: \`create --bundle B ID </dev/null >/dev/null 2>&1\`, \`start ID\`, \`state ID\` polled without sleep until \`\"status\": \"stopped\"\` (max 2000 polls), \`delete ID\`"
+)
+
+{
+  echo "# hardrun latency benchmark"
+  echo
+  echo "Generated: $DATE (regenerated by every run of \`bench/run.sh\`)"
+  echo
+  echo "## Machine"
+  echo "- CPUs (nproc): $NPROC${CPU:+ — $CPU}"
+  echo "- kernel: $KERNEL"
+  echo "- cgroup mode: $CGMODE"
+  echo "- load average (1/5/15 min): $LOAD_START at start, $LOAD_END at end"
+  echo
+  echo "## Versions"
+  echo "- runc (\`$RUNC_BIN\`): $V_RUNC"
+  echo "- hardrun (\`$HARDRUN_BIN\`):"
+  echo '  ```'
+  sed 's/^/  /' <<<"$V_HARDRUN"
+  echo '  ```'
+  echo "- $V_HYPERFINE"
+  if [ "$RUNC_BIN" = "$HARDRUN_BIN" ]; then
+    echo
+    echo "**Note: the hardrun slot is runc itself — this is a validation run of the harness, not a comparison.**"
+  fi
+  echo
+  echo "## Method"
+  echo "- Bundle: busybox-static rootfs (\`busybox --list\` applet symlinks), config from \`runc spec\` with"
+  echo "  \`process.terminal=false\`, \`process.args=[\"/bin/true\"]\` (read-only rootfs, default namespaces)."
+  echo "  The same bundle serves both runtimes; each runtime has its own \`--root\` state dir and container ids."
+  echo "- $RUNS timed runs per runtime and scenario after $WARMUP warmup run(s), measured with \`hyperfine -N\`"
+  echo "  (no shell) in rounds of $ROUND_SIZE runs; each round benchmarks both runtimes, alternating which"
+  echo "  goes first, so load changes on the machine hit both alike. Times are wall-clock, in ms."
+  echo "- A preflight runs each scenario once per runtime (untimed) and checks that a container printing a"
+  echo "  marker really prints it."
+  for s in "${SCENARIOS[@]}"; do
+    echo
+    echo "## ${TITLE[$s]}"
+    echo "${DESC[$s]}"
+    echo
+    echo "| runtime | median | mean ± σ | min | max | runs |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    row "$s" runc
+    row "$s" hardrun
+    echo
+    echo "**hardrun/runc (medians): $(ratio "$s")**"
+  done
+  echo
+  echo "## How this was produced"
+  echo '```'
+  echo "$INVOCATION"
+  echo '```'
+  echo "First-round hyperfine commands (later rounds: same commands, \`--warmup 0\`, order flipped every other round):"
+  echo '```'
+  for s in "${SCENARIOS[@]}"; do echo "${HF_EXAMPLE[$s]}"; done
+  echo '```'
+  echo "Raw data: \`bench/work/hf-<scenario>-r<round>.json\` (hyperfine exports), merged per scenario into"
+  echo "\`bench/work/run.json\` and \`bench/work/cycle.json\` (times in seconds)."
+} > "$WORK/REPORT.md.new"
+mv "$WORK/REPORT.md.new" "$REPORT"
+
+log "report: $REPORT"
+for s in "${SCENARIOS[@]}"; do
+  log "$s: runc median $(ms "$(median_of "$s" runc)") ms, hardrun median $(ms "$(median_of "$s" hardrun)") ms, ratio $(ratio "$s")"
+done
