@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the whole test suite, as CI runs it (root, Debian 12):
+#   1. install what the tests need (scripts/install-deps.sh; quick when it is all there)
+#   2. cargo fmt --check and cargo clippy --all-targets -- -D warnings
+#   3. cargo test: unit tests and the integration tests in tests/ (real busybox containers)
+#   4. cargo build --release and integration/clients/run.sh: containerd (ctr and CRI), dockerd
+#      and podman driving the release binary
+# Exits non-zero as soon as a step fails.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
+
+step "install dependencies"
+scripts/install-deps.sh
+# shellcheck disable=SC1091
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo test (unit + container integration tests)"
+cargo test --locked
+
+step "cargo build --release"
+cargo build --release --locked
+
+step "real clients: containerd, CRI, dockerd, podman"
+integration/clients/run.sh all
+
+step "all tests passed"
