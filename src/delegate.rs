@@ -11,6 +11,8 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::oci_spec::runtime::LinuxResources;
 use libcontainer::syscall::syscall::SyscallType;
+
+use crate::executor::RuncExecutor;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -39,6 +41,26 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Drops libcontainer's wrapper phrases that only say "something failed" from an error chain,
+/// so the line a user reads starts with what failed:
+/// `failed to create container: exec process failed with error error in executing process :
+/// executable "x" not found` becomes `executable "x" not found`.
+pub fn tidy(msg: &str) -> String {
+    const WRAPPERS: [&str; 4] = [
+        "failed to create container: ",
+        "exec process failed with error ",
+        "error in executing process : ",
+        "error in executing process: ",
+    ];
+    let mut rest = msg;
+    loop {
+        match WRAPPERS.iter().find_map(|w| rest.strip_prefix(w)) {
+            Some(r) if !r.is_empty() => rest = r,
+            _ => return rest.to_owned(),
+        }
+    }
+}
+
 fn fail(op: &'static str, id: &str, err: libcontainer::error::LibcontainerError) -> DelegateError {
     use libcontainer::error::LibcontainerError as E;
     let (msg, status) = match &err {
@@ -48,8 +70,9 @@ fn fail(op: &'static str, id: &str, err: libcontainer::error::LibcontainerError)
         ),
         E::InvalidInput(m) => (m.clone(), None),
         E::Other(m) => (m.clone(), None),
-        _ => (chain(&err), None),
+        _ => (tidy(&chain(&err)), None),
     };
+    let msg = msg.replace("youki", "hardrun");
     DelegateError {
         op,
         id: id.to_owned(),
@@ -90,6 +113,7 @@ pub fn create(req: &CreateRequest) -> Result<Container, DelegateError> {
         .map(|b| {
             b.with_console_socket(req.console_socket)
                 .with_preserved_fds(req.preserve_fds)
+                .with_executor(RuncExecutor)
         })
         .and_then(|b| b.validate_id())
         .and_then(|b| {
@@ -237,6 +261,7 @@ pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
         .map(|b| {
             b.with_console_socket(req.console_socket)
                 .with_preserved_fds(req.preserve_fds)
+                .with_executor(RuncExecutor)
         })
         .and_then(|b| b.validate_id())
         .map_err(|e| fail("exec in", id, e))?;
@@ -288,4 +313,26 @@ pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String
             e.into_inner()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_drops_wrapper_phrases_only() {
+        for (input, want) in [
+            (
+                "failed to create container: exec process failed with error error in executing process : executable \"x\" not found",
+                "executable \"x\" not found",
+            ),
+            ("failed to create container: ", "failed to create container: "),
+            (
+                "io error: at /sys/fs/cgroup/cpu/hardrun/d1: could not delete",
+                "io error: at /sys/fs/cgroup/cpu/hardrun/d1: could not delete",
+            ),
+        ] {
+            assert_eq!(tidy(input), want);
+        }
+    }
 }

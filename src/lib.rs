@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod delegate;
+pub mod executor;
 pub mod foreground;
 pub mod observability;
 pub mod policy;

@@ -124,6 +124,15 @@ pub fn render(
     }
 }
 
+/// libcgroups warns about every v1 controller this host does not mount, on every `create`
+/// (perf_event, net_cls, net_prio, hugetlb here): facts about the host, not about the container,
+/// that would bury real warnings in the caller's log. Shown with `--debug`.
+fn is_noise(target: &str, msg: &str) -> bool {
+    target.starts_with("libcgroups")
+        && msg.starts_with("cgroup ")
+        && msg.ends_with(" not supported on this system")
+}
+
 impl<S: Subscriber> Layer<S> for RuncLayer {
     fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         *meta.level() <= self.max && (!self.only_own || meta.target().starts_with("hardrun"))
@@ -133,6 +142,9 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
         let meta = event.metadata();
         let mut fields = Fields::default();
         event.record(&mut fields);
+        if self.max < Level::DEBUG && is_noise(meta.target(), &fields.msg) {
+            return;
+        }
         let mut line = render(
             self.format,
             level_name(meta.level()),

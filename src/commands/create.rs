@@ -94,7 +94,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         id: a.id,
         root: &root.path,
         bundle: &staged_bundle,
-        pid_file: a.pid_file,
+        // written here, not by libcontainer, which only warns when it cannot write it: a
+        // caller such as containerd's shim depends on it, so failing to write it fails create
+        pid_file: None,
         console_socket: a.console_socket,
         preserve_fds: a.preserve_fds,
         no_pivot: a.no_pivot,
@@ -118,9 +120,50 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
             return Err(e.into());
         }
     };
-    let bundle = staging.finish(&container_dir)?;
-    delegate::set_bundle(&mut container, bundle)?;
+    let finished = (|| -> Result<()> {
+        let bundle = staging.finish(&container_dir)?;
+        delegate::set_bundle(&mut container, bundle)?;
+        match a.pid_file {
+            Some(p) => write_pid_file(p, &container),
+            None => Ok(()),
+        }
+    })();
+    if let Err(e) = finished {
+        // the container exists by now: take it down again, with its cgroup and directory
+        let _ = delegate::delete(&mut container, true);
+        if container_dir.exists() {
+            let _ = std::fs::remove_dir_all(&container_dir);
+        }
+        if !cgroup_existed {
+            delegate::remove_cgroup(a.id, Path::new(&cgroups_path));
+        }
+        return Err(e);
+    }
     Ok(container)
+}
+
+/// Writes the init process's pid like runc: to a temporary file beside `path`, renamed over it,
+/// so a reader never sees a partial pid.
+fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
+    let Some(pid) = container.pid() else {
+        bail!(
+            "cannot write pid file {}: the container has no init process",
+            path.display()
+        )
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        std::fs::write(&tmp, pid.as_raw().to_string())?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("cannot write pid file {}: {e}", path.display())
+    })
 }
 
 /// What the runtime itself needs of the spec, after the policy has had its say: an absolute,

@@ -1,0 +1,220 @@
+//! How the container's process is started once libcontainer has set everything up: runc's rules.
+//!
+//! libcontainer's default executor insists on a `PATH` variable even when `args[0]` is an
+//! absolute path, so `ctr run --rootfs DIR ID /bin/sh` (ctr sets no PATH) fails under it. runc
+//! instead resolves `args[0]` like `exec.LookPath` after the container's environment is in place:
+//! a name with a `/` is used as it is, a bare name is searched in the container's `PATH` (absent
+//! PATH: not found). The resolved path is then `execv`ed, so the container's process runs exactly
+//! what was validated.
+
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+
+#[derive(Clone, Default)]
+pub struct RuncExecutor;
+
+/// Why `args[0]` cannot be run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LookupError {
+    NoArgs,
+    NotFound { name: String, path: Option<String> },
+    NotExecutable(PathBuf),
+    Io(PathBuf, String),
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::NoArgs => write!(f, "process.args is empty: nothing to run"),
+            LookupError::NotFound { name, path: None } if name.contains('/') => {
+                write!(f, "executable {name:?} does not exist in the container")
+            }
+            LookupError::NotFound { name, path: None } => {
+                write!(
+                    f,
+                    "executable {name:?} not found: the process has no PATH variable"
+                )
+            }
+            LookupError::NotFound {
+                name,
+                path: Some(p),
+            } => {
+                write!(
+                    f,
+                    "executable {name:?} not found in the container's PATH {p:?}"
+                )
+            }
+            LookupError::NotExecutable(p) => {
+                write!(f, "{} is not an executable file", p.display())
+            }
+            LookupError::Io(p, e) => write!(f, "cannot check {}: {e}", p.display()),
+        }
+    }
+}
+
+fn executable(p: &Path) -> Result<bool, LookupError> {
+    match p.metadata() {
+        Ok(m) => Ok(m.is_file() && m.permissions().mode() & 0o111 != 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(LookupError::Io(p.to_owned(), e.to_string())),
+    }
+}
+
+/// Resolves `name` the way runc (Go's `exec.LookPath`) does, against `path_var` (the container
+/// process's `PATH`, if any), in the filesystem this process sees.
+pub fn look_path(name: &str, path_var: Option<&str>) -> Result<PathBuf, LookupError> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return match p.metadata() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LookupError::NotFound {
+                name: name.to_owned(),
+                path: None,
+            }),
+            Err(e) => Err(LookupError::Io(p, e.to_string())),
+            Ok(_) if executable(&p)? => Ok(p),
+            Ok(_) => Err(LookupError::NotExecutable(p)),
+        };
+    }
+    if let Some(path_var) = path_var {
+        for dir in path_var.split(':') {
+            // an empty element means the current directory, as in Go and POSIX shells
+            let dir = if dir.is_empty() { "." } else { dir };
+            let candidate = Path::new(dir).join(name);
+            if executable(&candidate)? {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(LookupError::NotFound {
+        name: name.to_owned(),
+        path: path_var.map(str::to_owned),
+    })
+}
+
+fn resolve(spec: &Spec) -> Result<(PathBuf, Vec<String>), LookupError> {
+    let process = spec.process().as_ref().ok_or(LookupError::NoArgs)?;
+    let args = process.args().clone().unwrap_or_default();
+    let first = args.first().ok_or(LookupError::NoArgs)?;
+    let path_var = process.env().as_ref().and_then(|env| {
+        env.iter()
+            .rev() // the last PATH wins, as in the process's environment
+            .find_map(|e| e.strip_prefix("PATH="))
+    });
+    Ok((look_path(first, path_var)?, args))
+}
+
+impl Executor for RuncExecutor {
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        resolve(spec)
+            .map(|_| ())
+            .map_err(|e| ExecutorValidationError::ArgValidationError(e.to_string()))
+    }
+
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let (path, args) = resolve(spec).map_err(|e| ExecutorError::Other(e.to_string()))?;
+        let to_c = |s: &str| {
+            CString::new(s).map_err(|_| ExecutorError::Other(format!("{s:?} contains a NUL byte")))
+        };
+        let prog = to_c(&path.to_string_lossy())?;
+        let argv = args
+            .iter()
+            .map(|a| to_c(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let err = nix::unistd::execv(&prog, &argv).unwrap_err();
+        Err(ExecutorError::Other(format!(
+            "cannot execute {}: {err}",
+            path.display()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_follows_runc() {
+        let dir = std::env::temp_dir().join(format!("hardrun-exec-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join("tool");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = dir.join("data");
+        std::fs::write(&data, "x").unwrap();
+        let d = dir.to_str().unwrap();
+        let exe_s = exe.to_str().unwrap();
+        let data_s = data.to_str().unwrap();
+        let two = format!("/nonexistent:{d}");
+
+        let cases: Vec<(&str, Option<&str>, Result<PathBuf, LookupError>)> = vec![
+            // absolute path: no PATH needed (ctr run --rootfs)
+            (exe_s, None, Ok(exe.clone())),
+            ("tool", Some(d), Ok(exe.clone())),
+            ("tool", Some(&two), Ok(exe.clone())),
+            (
+                "tool",
+                None,
+                Err(LookupError::NotFound {
+                    name: "tool".into(),
+                    path: None,
+                }),
+            ),
+            (
+                "tool",
+                Some("/nonexistent"),
+                Err(LookupError::NotFound {
+                    name: "tool".into(),
+                    path: Some("/nonexistent".into()),
+                }),
+            ),
+            (
+                "/nonexistent/tool",
+                Some(d),
+                Err(LookupError::NotFound {
+                    name: "/nonexistent/tool".into(),
+                    path: None,
+                }),
+            ),
+            (data_s, None, Err(LookupError::NotExecutable(data.clone()))),
+            // a non-executable match in PATH is skipped
+            (
+                "data",
+                Some(d),
+                Err(LookupError::NotFound {
+                    name: "data".into(),
+                    path: Some(d.into()),
+                }),
+            ),
+            (d, None, Err(LookupError::NotExecutable(dir.clone()))),
+        ];
+        for (name, path, want) in cases {
+            assert_eq!(look_path(name, path), want, "look_path({name:?}, {path:?})");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn messages_name_the_executable() {
+        let e = LookupError::NotFound {
+            name: "nosuch".into(),
+            path: Some("/bin".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "executable \"nosuch\" not found in the container's PATH \"/bin\""
+        );
+        let e = LookupError::NotFound {
+            name: "/x/y".into(),
+            path: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "executable \"/x/y\" does not exist in the container"
+        );
+    }
+}

@@ -1,0 +1,393 @@
+//! Bad input: every refusal is one lower-case line on stderr naming the file or value, the same
+//! text as the last error in the `--log` JSON, a non-zero exit, and nothing left behind.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use serde_json::json;
+
+/// Runs `args`, expects a refusal whose message contains every string in `needles`, and returns
+/// the message.
+fn refused(w: &World, args: &[&str], needles: &[&str]) -> String {
+    let out = w.hr(args);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "{args:?} should fail; stdout: {}",
+        stdout(&out)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{args:?}: exit status {:?}: {err}",
+        out.status
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?}: stdout carries only command output: {}",
+        stdout(&out)
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?}: exactly one line on stderr, got: {err}"
+    );
+    let msg = lines[0];
+    assert!(
+        msg.chars().next().is_some_and(|c| !c.is_uppercase()),
+        "{args:?}: errors are lower-case: {msg}"
+    );
+    for n in needles {
+        assert!(msg.contains(n), "{args:?}: error should name {n:?}: {msg}");
+    }
+    assert!(!msg.contains("youki"), "{args:?}: {msg}");
+    assert_eq!(
+        w.last_log_error().as_deref(),
+        Some(msg),
+        "{args:?}: the --log JSON has the same error"
+    );
+    msg.to_owned()
+}
+
+#[test]
+fn bundle_and_config_problems_name_the_file_and_field() {
+    let w = World::new("badcfg");
+    let b = w.dir.join("b");
+    fs::create_dir_all(&b).unwrap();
+    let b_s = b.to_str().unwrap();
+    let cfg = b.join("config.json");
+    let cfg_s = cfg.to_str().unwrap();
+    let good = serde_json::to_vec(&{
+        let mut s = default_spec();
+        s["root"]["path"] = json!(rootfs());
+        s
+    })
+    .unwrap();
+
+    refused(
+        &w,
+        &["create", "--bundle", "/nonexistent-bundle", "x1"],
+        &["/nonexistent-bundle"],
+    );
+    w.assert_nothing_left("x1");
+
+    // no config.json
+    refused(&w, &["create", "--bundle", b_s, "x1"], &[cfg_s]);
+    w.assert_nothing_left("x1");
+
+    let cases: Vec<(Vec<u8>, Vec<&str>)> = vec![
+        (
+            b"{\"ociVersion\": \"1.0.2\",\n".to_vec(),
+            vec![cfg_s, "line 2"],
+        ),
+        (b"not json".to_vec(), vec![cfg_s, "line 1"]),
+        (b"[]".to_vec(), vec![cfg_s]),
+        (
+            edit(&good, |s| s["process"]["args"] = json!("sh")),
+            vec![cfg_s, "process.args"],
+        ),
+        (
+            edit(&good, |s| s["process"]["user"]["uid"] = json!(-1)),
+            vec![cfg_s, "process.user.uid"],
+        ),
+        (
+            edit(&good, |s| s["linux"]["namespaces"] = json!({"type": "pid"})),
+            vec![cfg_s, "linux.namespaces"],
+        ),
+        (
+            edit(&good, |s| s["ociVersion"] = json!("0.9.0")),
+            vec![cfg_s, "ociVersion", "0.9.0"],
+        ),
+        (
+            edit(&good, |s| s["root"]["path"] = json!("nope")),
+            vec![cfg_s, "root.path", "nope"],
+        ),
+        (
+            edit(&good, |s| {
+                s.as_object_mut()
+                    .unwrap()
+                    .remove("root")
+                    .map(|_| ())
+                    .unwrap()
+            }),
+            vec![cfg_s, "root"],
+        ),
+    ];
+    for (content, needles) in cases {
+        fs::write(&cfg, &content).unwrap();
+        refused(&w, &["create", "--bundle", b_s, "x1"], &needles);
+        w.assert_nothing_left("x1");
+        // `run` takes the same path
+        refused(&w, &["run", "--bundle", b_s, "x1"], &needles);
+        w.assert_nothing_left("x1");
+    }
+
+    // a config.json far larger than any real spec is refused before it is parsed
+    let mut big = b"{\"ociVersion\": \"1.0.2\", \"x\": \"".to_vec();
+    big.resize(5 << 20, b'a');
+    big.extend_from_slice(b"\"}");
+    fs::write(&cfg, &big).unwrap();
+    refused(&w, &["create", "--bundle", b_s, "x1"], &[cfg_s]);
+    w.assert_nothing_left("x1");
+}
+
+fn edit(good: &[u8], f: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(good).unwrap();
+    f(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn rootfs_escaping_the_bundle_through_a_symlink_is_refused() {
+    let w = World::new("escape");
+    let b = w.bundle_with("b", &["true"], |s| s["root"]["path"] = json!("rootfs"));
+    // rootfs -> ../../.. : a relative root.path that resolves outside the bundle
+    std::os::unix::fs::symlink("../../..", b.join("rootfs")).unwrap();
+    refused(
+        &w,
+        &["create", "--bundle", b.to_str().unwrap(), "x1"],
+        &["root.path", "outside the bundle"],
+    );
+    w.assert_nothing_left("x1");
+    // a symlink inside the bundle that stays inside is fine
+    fs::remove_file(b.join("rootfs")).unwrap();
+    fs::create_dir_all(b.join("real")).unwrap();
+    std::os::unix::fs::symlink("real/../real", b.join("rootfs")).unwrap();
+    let msg = refused(
+        &w,
+        &["create", "--bundle", b.to_str().unwrap(), "x1"],
+        &["\"true\""],
+    );
+    assert!(
+        msg.contains("not found") || msg.contains("does not exist"),
+        "{msg}"
+    );
+    w.assert_nothing_left("x1");
+}
+
+#[test]
+fn bad_container_ids_are_refused_before_anything_is_made() {
+    let w = World::new("ids");
+    let b = w.bundle("b", &["true"]);
+    let b_s = b.to_str().unwrap();
+    for id in [
+        "../x",
+        "a/b",
+        "..",
+        ".hidden",
+        "x y",
+        "x\ny",
+        &"a".repeat(1025),
+    ] {
+        let shown = format!("{id:?}");
+        let shown = if id.len() > 100 {
+            "invalid container id".to_owned()
+        } else {
+            shown
+        };
+        refused(&w, &["create", "--bundle", b_s, id], &[&shown]);
+        refused(&w, &["run", "--bundle", b_s, id], &[&shown]);
+    }
+    assert!(!w.dir.join("x").exists() && !w.dir.parent().unwrap().join("x").exists());
+    // nothing at all in the state root but the (empty) staging directory
+    if let Ok(entries) = fs::read_dir(&w.root) {
+        let names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| n == ".staging"), "{names:?}");
+        assert_eq!(
+            fs::read_dir(w.root.join(".staging"))
+                .map(|d| d.count())
+                .unwrap_or(0),
+            0
+        );
+    }
+}
+
+#[test]
+fn unknown_and_duplicate_ids() {
+    let w = World::new("dup");
+    for cmd in [
+        vec!["start", "nosuch"],
+        vec!["state", "nosuch"],
+        vec!["kill", "nosuch"],
+        vec!["delete", "nosuch"],
+        vec!["pause", "nosuch"],
+        vec!["resume", "nosuch"],
+        vec!["ps", "nosuch"],
+        vec!["exec", "nosuch", "true"],
+        vec!["update", "--memory", "10m", "nosuch"],
+        vec!["events", "--stats", "nosuch"],
+    ] {
+        refused(&w, &cmd, &["\"nosuch\"", "does not exist"]);
+    }
+
+    let b = w.bundle("b", &["sleep", "1000"]);
+    let b_s = b.to_str().unwrap();
+    let out = w.hr(&["create", "--bundle", b_s, "dup1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = fs::read(w.root.join("dup1/state.json")).unwrap();
+    refused(
+        &w,
+        &["create", "--bundle", b_s, "dup1"],
+        &["\"dup1\"", "already exists"],
+    );
+    refused(
+        &w,
+        &["run", "--bundle", b_s, "dup1"],
+        &["\"dup1\"", "already exists"],
+    );
+    // the first container is untouched and still works
+    assert_eq!(fs::read(w.root.join("dup1/state.json")).unwrap(), before);
+    assert_eq!(w.state("dup1")["status"], "created");
+    assert!(w.hr(&["start", "dup1"]).status.success());
+    w.wait_status("dup1", "running");
+
+    // a second start is refused and leaves the container running
+    refused(&w, &["start", "dup1"], &["\"dup1\"", "running"]);
+    assert_eq!(w.state("dup1")["status"], "running");
+    assert!(w.hr(&["delete", "--force", "dup1"]).status.success());
+    w.assert_nothing_left("dup1");
+}
+
+#[test]
+fn failures_after_the_cgroup_exists_undo_everything() {
+    let w = World::new("late");
+    // the executable is looked up inside the container, after namespaces, cgroup and mounts
+    let b = w.bundle("b", &["/no/such/program"]);
+    refused(
+        &w,
+        &["create", "--bundle", b.to_str().unwrap(), "late1"],
+        &["\"/no/such/program\"", "does not exist"],
+    );
+    w.assert_nothing_left("late1");
+    let b = w.bundle("b2", &["nosuchprogram"]);
+    let msg = refused(
+        &w,
+        &["run", "--bundle", b.to_str().unwrap(), "late2"],
+        &["\"nosuchprogram\"", "PATH"],
+    );
+    assert!(
+        msg.starts_with("create container \"late2\": executable"),
+        "{msg}"
+    );
+    w.assert_nothing_left("late2");
+    // a pid file that cannot be written
+    let b = w.bundle("b3", &["true"]);
+    let pid_file = w.dir.join("no-such-dir/pid");
+    refused(
+        &w,
+        &[
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "late3",
+        ],
+        &["no-such-dir"],
+    );
+    w.assert_nothing_left("late3");
+}
+
+#[test]
+fn terminal_and_console_socket_mismatches() {
+    let w = World::new("tty");
+    let b = w.bundle_with("b", &["true"], |s| s["process"]["terminal"] = json!(true));
+    refused(
+        &w,
+        &["create", "--bundle", b.to_str().unwrap(), "t1"],
+        &["console socket"],
+    );
+    w.assert_nothing_left("t1");
+    let b = w.bundle("b2", &["true"]);
+    refused(
+        &w,
+        &[
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--console-socket",
+            "/nonexistent.sock",
+            "t2",
+        ],
+        &["console socket"],
+    );
+    w.assert_nothing_left("t2");
+}
+
+#[test]
+fn systemd_cgroup_without_systemd_is_an_error() {
+    if Path::new("/run/systemd/system").exists() {
+        eprintln!("skipped: this host runs systemd");
+        return;
+    }
+    let w = World::new("sysd");
+    let b = w.bundle("b", &["true"]);
+    let mut args = vec![
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "s1",
+    ];
+    refused(&w, &args, &["systemd not running on this host"]);
+    args[1] = "run";
+    refused(&w, &args, &["systemd not running on this host"]);
+    w.assert_nothing_left("s1");
+}
+
+#[test]
+fn unwritable_state_root_is_named() {
+    let w = World::new("rofs");
+    let ro = w.dir.join("ro");
+    fs::create_dir_all(&ro).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
+        .arg(&ro)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    struct Umount<'a>(&'a Path);
+    impl Drop for Umount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Umount(&ro);
+    let b = w.bundle("b", &["true"]);
+    let root = ro.join("state");
+    let out = output_via_files(
+        {
+            let mut c = std::process::Command::new(bin());
+            c.arg("--root")
+                .arg(&root)
+                .arg("--log")
+                .arg(w.log_path())
+                .arg("--log-format=json");
+            c.args(["create", "--bundle", b.to_str().unwrap(), "r1"]);
+            c
+        },
+        &w.dir,
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(root.to_str().unwrap()),
+        "names the state root: {err}"
+    );
+    assert_eq!(w.last_log_error().as_deref(), Some(err.trim_end()));
+    for ctl in ["memory", "pids", "cpu"] {
+        assert!(!Path::new("/sys/fs/cgroup")
+            .join(ctl)
+            .join("hardrun/r1")
+            .exists());
+    }
+}
