@@ -124,11 +124,78 @@ impl Executor for RuncExecutor {
             .iter()
             .map(|a| to_c(a))
             .collect::<Result<Vec<_>, _>>()?;
+        reset_signals();
         let err = nix::unistd::execv(&prog, &argv).unwrap_err();
         Err(ExecutorError::Other(format!(
             "cannot execute {}: {err}",
             path.display()
         )))
+    }
+}
+
+/// The kernel's `struct sigaction` for `rt_sigaction(2)` (x86-64 and aarch64 layout).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Gives the container's process what runc's Go runtime gives it: no blocked signal, and every
+/// signal at its default disposition except SIGHUP and SIGINT, which stay ignored when the caller
+/// ignored them (`nohup`). Caught signals reset on `execve` by themselves; ignored ones would be
+/// inherited — among them glibc's internal signals 32 and 33, which `posix_spawn` leaves ignored
+/// in the processes it starts and which glibc's `sigaction` refuses to touch, hence the raw
+/// system call. Runs in the single-threaded container process just before `execve`.
+fn reset_signals() {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    for sig in 1..=64 {
+        if matches!(
+            sig,
+            libc::SIGKILL | libc::SIGSTOP | libc::SIGHUP | libc::SIGINT
+        ) {
+            continue;
+        }
+        let mut old = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: rt_sigaction with a null new action only writes the current action into `old`,
+        // a properly sized and aligned kernel sigaction; the size argument is the kernel's
+        // sigset size (8 bytes).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<KernelSigaction>(),
+                &mut old as *mut KernelSigaction,
+                8usize,
+            )
+        };
+        if rc != 0 || old.handler != libc::SIG_IGN {
+            continue;
+        }
+        let dfl = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: installs SIG_DFL (no handler code runs, so no restorer is needed) from a valid
+        // kernel sigaction; the old action is not requested.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
     }
 }
 
