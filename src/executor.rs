@@ -125,11 +125,45 @@ impl Executor for RuncExecutor {
             .map(|a| to_c(a))
             .collect::<Result<Vec<_>, _>>()?;
         reset_signals();
+        writable_dev_null_stdio();
         let err = nix::unistd::execv(&prog, &argv).unwrap_err();
         Err(ExecutorError::Other(format!(
             "cannot execute {}: {err}",
             path.display()
         )))
+    }
+}
+
+/// libcontainer (0.7) points stdio that was `/dev/null` outside at the container's `/dev/null`,
+/// but opens it read-only: a container started with `>/dev/null` (hyperfine, scripts, daemons)
+/// gets EBADF on its first write. Each such descriptor is replaced by the container's `/dev/null`
+/// opened read-write, as runc leaves it.
+fn writable_dev_null_stdio() {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use nix::sys::stat::{fstat, major, minor, SFlag};
+    let is_dev_null = |fd: i32| {
+        fstat(fd).is_ok_and(|st| {
+            SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+                && major(st.st_rdev) == 1
+                && minor(st.st_rdev) == 3
+        })
+    };
+    for fd in 0..3 {
+        let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) else {
+            continue;
+        };
+        let mode = OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE;
+        if mode == OFlag::O_RDWR || !is_dev_null(fd) {
+            continue;
+        }
+        if let Ok(null) =
+            nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty())
+        {
+            if null != fd {
+                let _ = nix::unistd::dup2(null, fd);
+                let _ = nix::unistd::close(null);
+            }
+        }
     }
 }
 

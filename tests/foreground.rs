@@ -162,3 +162,28 @@ fn container_starts_with_default_signal_dispositions() {
     assert_eq!(mask(&text, "SigBlk:"), 0, "{text}");
     assert_eq!(mask(&text, "SigIgn:"), 0, "{text}");
 }
+
+#[test]
+fn stdio_on_dev_null_stays_usable() {
+    // hyperfine and many scripts start the runtime with stdout on /dev/null
+    let w = World::new("devnull");
+    let b = w.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "echo to-stdout; echo to-stderr >&2; read x; echo \"read:$x\" >&2",
+        ],
+    );
+    let err = w.dir.join("err.txt");
+    let st = w
+        .hr_cmd(&["run", "--bundle", b.to_str().unwrap(), "n1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    let text = fs::read_to_string(&err).unwrap();
+    assert_eq!(st.code(), Some(0), "{text}");
+    assert_eq!(text, "to-stderr\nread:\n");
+    w.assert_nothing_left("n1");
+}
