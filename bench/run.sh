@@ -10,11 +10,17 @@
 #   RUNS         timed runs per runtime and scenario (default 30, >= 2)
 #   WARMUP       warmup runs per runtime and scenario, before the first round (default 5)
 #   ROUND_SIZE   runs per hyperfine round (default 5). The runs are split into rounds; every
-#                round benchmarks both runtimes, and the order flips from round to round, so a
-#                load change on the machine hits both runtimes alike.
+#                round benchmarks all variants, and the order rotates from round to round, so a
+#                load change on the machine hits all variants alike.
+#   PROTECT_VARIANT  1 (default): also benchmark "hardrun-ro", the same hardrun binary (a copy in
+#                bench/work/robin-src) run from bench/work/robin, a read-only bind mount the
+#                script sets up and unmounts at exit. hardrun skips its binary protection
+#                (unshare + read-only self-bind + re-exec, on create/run/exec) when its binary
+#                is already on a read-only mount, so hardrun - hardrun-ro = the protection's
+#                cost. 0: runc and hardrun only.
 #
-# Scenarios (same bundle for both runtimes: busybox rootfs, /bin/true, terminal=false; a separate
-# --root state dir per runtime; container ids differ per runtime so default cgroup paths differ):
+# Scenarios (same bundle for all variants: busybox rootfs, /bin/true, terminal=false; a separate
+# --root state dir per variant; container ids differ per variant so default cgroup paths differ):
 #   run    <rt> --root R run --bundle B <id>          (run without --detach deletes at exit)
 #   cycle  bench/cycle.sh <rt> R B <id>               (create, start, poll state until
 #                                                      "stopped", delete)
@@ -36,8 +42,9 @@ HARDRUN_BIN=${HARDRUN_BIN:-}
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-5}
 ROUND_SIZE=${ROUND_SIZE:-5}
+PROTECT_VARIANT=${PROTECT_VARIANT:-1}
 
-INVOCATION="RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
+INVOCATION="RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE PROTECT_VARIANT=$PROTECT_VARIANT RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
 
 log() { echo "[bench] $*" >&2; }
 die() { echo "[bench] ERROR: $*" >&2; exit 1; }
@@ -45,11 +52,12 @@ die() { echo "[bench] ERROR: $*" >&2; exit 1; }
 # ---------------------------------------------------------------------------------------------
 # checks
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-is_uint "$RUNS" && [ "$RUNS" -ge 2 ] || die "RUNS must be an integer >= 2 (got '$RUNS')"
+if ! is_uint "$RUNS" || [ "$RUNS" -lt 2 ]; then die "RUNS must be an integer >= 2 (got '$RUNS')"; fi
 is_uint "$WARMUP" || die "WARMUP must be an integer >= 0 (got '$WARMUP')"
-is_uint "$ROUND_SIZE" && [ "$ROUND_SIZE" -ge 1 ] || die "ROUND_SIZE must be an integer >= 1 (got '$ROUND_SIZE')"
+if ! is_uint "$ROUND_SIZE" || [ "$ROUND_SIZE" -lt 1 ]; then die "ROUND_SIZE must be an integer >= 1 (got '$ROUND_SIZE')"; fi
+[[ $PROTECT_VARIANT =~ ^[01]$ ]] || die "PROTECT_VARIANT must be 0 or 1 (got '$PROTECT_VARIANT')"
 [ "$(id -u)" = 0 ] || die "must run as root"
-for t in hyperfine jq; do command -v "$t" >/dev/null || die "$t not found"; done
+for t in hyperfine jq findmnt mountpoint; do command -v "$t" >/dev/null || die "$t not found"; done
 [ -x /bin/busybox ] || die "/bin/busybox not found (apt-get install busybox-static)"
 [ -x "$CYCLE" ] || die "$CYCLE missing or not executable"
 
@@ -68,24 +76,72 @@ if [ -z "$HARDRUN_BIN" ]; then
 fi
 HARDRUN_BIN=$(abspath "$HARDRUN_BIN") || die "hardrun binary not found: ${HARDRUN_BIN}"
 
+# hardrun-ro: a copy of the hardrun binary in RO_SRC, run through RO_DIR, a read-only bind mount
+# of RO_SRC
+RO_SRC=$WORK/robin-src
+RO_DIR=$WORK/robin
+RO_BIN=$RO_DIR/$(basename "$HARDRUN_BIN")
+ALL_LABELS=(runc hardrun hardrun-ro)
 LABELS=(runc hardrun)
-declare -A BIN=([runc]=$RUNC_BIN [hardrun]=$HARDRUN_BIN)
+[ "$PROTECT_VARIANT" = 1 ] && LABELS+=(hardrun-ro)
+declare -A BIN=([runc]=$RUNC_BIN [hardrun]=$HARDRUN_BIN [hardrun-ro]=$RO_BIN)
 root_of() { echo "$WORK/state-$1"; }
 id_of() { echo "hrbench-$1-$2"; } # label scenario
 
 mkdir -p "$WORK"
 
-# remove what an interrupted earlier run may have left behind
+on_ro_mount() { # path: is it on a read-only mount (what statvfs reports as ST_RDONLY)?
+  local o
+  o=$(findmnt -n -o OPTIONS -T "$1" 2>/dev/null | head -n1) || return 1
+  [[ ,$o, == *,ro,* ]]
+}
+unmount_ro() {
+  local i
+  for i in 1 2 3 4 5; do
+    mountpoint -q "$RO_DIR" 2>/dev/null || return 0
+    umount "$RO_DIR" 2>/dev/null && continue
+    sleep 0.2
+    [ "$i" = 5 ] && { log "umount $RO_DIR failed, detaching it lazily"; umount -l "$RO_DIR" || true; }
+  done
+  if mountpoint -q "$RO_DIR" 2>/dev/null; then log "WARNING: $RO_DIR is still mounted"; fi
+}
+
+# remove what an interrupted earlier run may have left behind; also the EXIT trap
 cleanup() {
-  local l s
-  for l in "${LABELS[@]}"; do
+  local l s b
+  for l in "${ALL_LABELS[@]}"; do
+    # hardrun-ro's containers are deleted with the original binary (same bytes, same state
+    # format), so this works even when the read-only mount is already gone
+    b=${BIN[$l]}; [ "$l" = hardrun-ro ] && b=$HARDRUN_BIN
     for s in run cycle check; do
-      timeout 20 "${BIN[$l]}" --root "$(root_of "$l")" delete --force "$(id_of "$l" "$s")" >/dev/null 2>&1 || true
+      timeout 20 "$b" --root "$(root_of "$l")" delete --force "$(id_of "$l" "$s")" >/dev/null 2>&1 || true
     done
   done
+  unmount_ro
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 cleanup
+
+if [ "$PROTECT_VARIANT" = 1 ]; then
+  log "read-only bind mount: $RO_SRC -> $RO_DIR"
+  rm -rf "$RO_SRC"
+  mkdir -p "$RO_SRC" "$RO_DIR"
+  cp "$HARDRUN_BIN" "$RO_SRC/"
+  mount --bind "$RO_SRC" "$RO_DIR" || die "mount --bind $RO_SRC $RO_DIR failed"
+  mount -o remount,bind,ro "$RO_DIR" || die "remounting $RO_DIR read-only failed"
+  cmp -s "$HARDRUN_BIN" "$RO_BIN" || die "$RO_BIN differs from $HARDRUN_BIN"
+  on_ro_mount "$RO_BIN" || die "$RO_BIN is not on a read-only mount after the remount"
+  [ ! -w "$RO_BIN" ] || die "$RO_BIN is still writable after the remount"
+fi
+# the hardrun variant must pay for the protection, or the cost comes out as ~0
+HARDRUN_ON_RO=0
+if on_ro_mount "$HARDRUN_BIN"; then
+  HARDRUN_ON_RO=1
+  log "WARNING: $HARDRUN_BIN is itself on a read-only mount: hardrun skips its re-exec too"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # machine and versions (collected before any failure can happen, for the report)
@@ -165,7 +221,9 @@ write_failure_report() { # headline
     echo
     echo "Generated: $DATE by \`$INVOCATION\`"
     echo
-    echo "runc: \`$RUNC_BIN\` ($V_RUNC); hardrun: \`$HARDRUN_BIN\` ($(head -n1 <<<"$V_HARDRUN"))"
+    local ro=
+    [ "$PROTECT_VARIANT" = 1 ] && ro="; hardrun-ro: \`$RO_BIN\` (copy of hardrun on a read-only bind mount)"
+    echo "runc: \`$RUNC_BIN\` ($V_RUNC); hardrun: \`$HARDRUN_BIN\` ($(head -n1 <<<"$V_HARDRUN"))$ro"
     echo
     echo "**$1**"
     echo
@@ -205,7 +263,7 @@ diag_once() { # label scenario
 }
 
 # ---------------------------------------------------------------------------------------------
-# preflight: both runtimes must really run a container, and each scenario must succeed once
+# preflight: every variant must really run a container, and each scenario must succeed once
 log "preflight"
 ok=1
 for l in "${LABELS[@]}"; do
@@ -228,7 +286,8 @@ done_runs=0 round=0
 while [ $done_runs -lt "$RUNS" ]; do
   n=$((RUNS - done_runs)); [ $n -gt "$ROUND_SIZE" ] && n=$ROUND_SIZE
   w=0; [ $round = 0 ] && w=$WARMUP
-  if [ $((round % 2)) = 0 ]; then order=(runc hardrun); else order=(hardrun runc); fi
+  k=$((round % ${#LABELS[@]})) # rotate: round r starts with LABELS[r mod n]
+  order=("${LABELS[@]:k}" "${LABELS[@]:0:k}")
   for s in "${SCENARIOS[@]}"; do
     json=$WORK/hf-$s-r$round.json
     hf=(hyperfine -N --style basic --runs "$n" --warmup "$w" --export-json "$json")
@@ -241,7 +300,7 @@ while [ $done_runs -lt "$RUNS" ]; do
       for l in "${LABELS[@]}"; do # up to 5 untimed tries each, to catch an intermittent failure
         for _ in 1 2 3 4 5; do diag_once "$l" "$s" || break; done
       done
-      [ -n "${FAIL_TEXT#*$'\n\n'}" ] || FAIL_TEXT+="(5 untimed re-runs per runtime all succeeded: the failure was intermittent)"$'\n'
+      [ -n "${FAIL_TEXT#*$'\n\n'}" ] || FAIL_TEXT+="(5 untimed re-runs per variant all succeeded: the failure was intermittent)"$'\n'
       printf '%s' "$FAIL_TEXT" >&2
       write_failure_report "A timed run failed (round $round, scenario $s); details from untimed re-runs with --log:"
       exit 1
@@ -275,7 +334,10 @@ row() { # scenario label -> markdown table row
 }
 ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
 median_of() { jq -r --arg l "$2" '.results[] | select(.command == $l) | .median' "$WORK/$1.json"; }
-ratio() { awk -v a="$(median_of "$1" hardrun)" -v b="$(median_of "$1" runc)" 'BEGIN { printf "%.2f", a / b }'; }
+ratio() { awk -v a="$(median_of "$1" "${2:-hardrun}")" -v b="$(median_of "$1" runc)" 'BEGIN { printf "%.2f", a / b }'; }
+protect_cost() { # scenario -> median hardrun - median hardrun-ro, in ms
+  awk -v a="$(median_of "$1" hardrun)" -v b="$(median_of "$1" hardrun-ro)" 'BEGIN { printf "%.1f", (a - b) * 1000 }'
+}
 
 declare -A TITLE=([run]="run of a /bin/true container" [cycle]="create + start + wait + delete")
 declare -A DESC=(
@@ -298,23 +360,38 @@ declare -A DESC=(
   echo "- runc (\`$RUNC_BIN\`): $V_RUNC"
   echo "- hardrun (\`$HARDRUN_BIN\`):"
   echo '  ```'
-  sed 's/^/  /' <<<"$V_HARDRUN"
+  while IFS= read -r line; do echo "  $line"; done <<<"$V_HARDRUN"
   echo '  ```'
   echo "- $V_HYPERFINE"
   if [ "$RUNC_BIN" = "$HARDRUN_BIN" ]; then
     echo
     echo "**Note: the hardrun slot is runc itself — this is a validation run of the harness, not a comparison.**"
   fi
+  [ "$PROTECT_VARIANT" = 1 ] && echo "- hardrun-ro (\`$RO_BIN\`): byte-identical copy of the hardrun binary on a read-only bind mount"
   echo
   echo "## Method"
   echo "- Bundle: busybox-static rootfs (\`busybox --list\` applet symlinks), config from \`runc spec\` with"
   echo "  \`process.terminal=false\`, \`process.args=[\"/bin/true\"]\` (read-only rootfs, default namespaces)."
-  echo "  The same bundle serves both runtimes; each runtime has its own \`--root\` state dir and container ids."
-  echo "- $RUNS timed runs per runtime and scenario after $WARMUP warmup run(s), measured with \`hyperfine -N\`"
-  echo "  (no shell) in rounds of $ROUND_SIZE runs; each round benchmarks both runtimes, alternating which"
-  echo "  goes first, so load changes on the machine hit both alike. Times are wall-clock, in ms."
-  echo "- A preflight runs each scenario once per runtime (untimed) and checks that a container printing a"
+  echo "  The same bundle serves all variants; each variant has its own \`--root\` state dir and container ids."
+  echo "- $RUNS timed runs per variant and scenario after $WARMUP warmup run(s), measured with \`hyperfine -N\`"
+  echo "  (no shell) in rounds of $ROUND_SIZE runs; each round benchmarks all ${#LABELS[@]} variants (${LABELS[*]}),"
+  echo "  rotating which goes first, so load changes on the machine hit all alike. Times are wall-clock, in ms."
+  echo "- A preflight runs each scenario once per variant (untimed) and checks that a container printing a"
   echo "  marker really prints it."
+  if [ "$PROTECT_VARIANT" = 1 ]; then
+    echo "- Cost of the binary protection (CVE-2019-5736 class): on \`create\`, \`run\` and \`exec\`, hardrun"
+    echo "  checks statvfs(/proc/self/exe) and, unless the binary is on a read-only mount, unshares a mount"
+    echo "  namespace, bind-mounts its binary read-only over itself and re-executes itself. **hardrun** is the"
+    echo "  normal case (binary on a read-write path, protection paid); **hardrun-ro** is the same binary (a"
+    echo "  byte-identical copy in \`bench/work/robin-src\`) run from \`bench/work/robin\`, a read-only bind mount"
+    echo "  of that directory that the script creates and unmounts at exit, so only the statvfs remains."
+    echo "  median hardrun − median hardrun-ro estimates the protection's cost (in \`cycle\` only \`create\`"
+    echo "  pays it). It is a difference of two noisy medians: compare it with the spread (σ, min, max)."
+    if [ "$HARDRUN_ON_RO" = 1 ]; then
+      echo "  **Warning: \`$HARDRUN_BIN\` is itself on a read-only mount, so hardrun skipped the protection"
+      echo "  too; the cost below is not meaningful.**"
+    fi
+  fi
   for s in "${SCENARIOS[@]}"; do
     echo
     echo "## ${TITLE[$s]}"
@@ -322,17 +399,22 @@ declare -A DESC=(
     echo
     echo "| runtime | median | mean ± σ | min | max | runs |"
     echo "|---|---:|---:|---:|---:|---:|"
-    row "$s" runc
-    row "$s" hardrun
+    for l in "${LABELS[@]}"; do row "$s" "$l"; done
     echo
     echo "**hardrun/runc (medians): $(ratio "$s")**"
+    if [ "$PROTECT_VARIANT" = 1 ]; then
+      echo
+      echo "hardrun-ro/runc (medians): $(ratio "$s" hardrun-ro)"
+      echo
+      echo "**binary protection cost (median hardrun − median hardrun-ro): $(protect_cost "$s") ms**"
+    fi
   done
   echo
   echo "## How this was produced"
   echo '```'
   echo "$INVOCATION"
   echo '```'
-  echo "First-round hyperfine commands (later rounds: same commands, \`--warmup 0\`, order flipped every other round):"
+  echo "First-round hyperfine commands (later rounds: same commands, \`--warmup 0\`, order rotated by one each round):"
   echo '```'
   for s in "${SCENARIOS[@]}"; do echo "${HF_EXAMPLE[$s]}"; done
   echo '```'
@@ -343,5 +425,9 @@ mv "$WORK/REPORT.md.new" "$REPORT"
 
 log "report: $REPORT"
 for s in "${SCENARIOS[@]}"; do
-  log "$s: runc median $(ms "$(median_of "$s" runc)") ms, hardrun median $(ms "$(median_of "$s" hardrun)") ms, ratio $(ratio "$s")"
+  msg="$s: runc median $(ms "$(median_of "$s" runc)") ms, hardrun median $(ms "$(median_of "$s" hardrun)") ms, ratio $(ratio "$s")"
+  if [ "$PROTECT_VARIANT" = 1 ]; then
+    msg+="; hardrun-ro median $(ms "$(median_of "$s" hardrun-ro)") ms, ratio $(ratio "$s" hardrun-ro), protection cost $(protect_cost "$s") ms"
+  fi
+  log "$msg"
 done
