@@ -1,0 +1,143 @@
+//! The one registry of rule codes: what each rule checks, the CIS Docker Benchmark controls it
+//! serves, its severity, and where it runs in the engine. Profiles, the engine, the audit log and
+//! `hardrun check` all read it; it imports nothing of theirs.
+
+use super::finding::Severity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// kebab-case code, the key in a profile's `[rules]` table
+    pub code: &'static str,
+    pub description: &'static str,
+    /// CIS Docker Benchmark v1.6.0 controls
+    pub cis: &'static [&'static str],
+    pub severity: Severity,
+}
+
+/// Every rule, in the order the engine runs them. The order matters: `privileged` looks at the
+/// caller's spec before anything is rewritten; `seccomp` runs after `capabilities`, because the
+/// syscalls it allows depend on the final capability set.
+pub const RULES: &[RuleInfo] = &[
+    RuleInfo {
+        code: "privileged",
+        description: "a privileged container (all capabilities, no seccomp, unmasked paths, all devices) is refused",
+        cis: &["5.5"],
+        severity: Severity::Critical,
+    },
+    RuleInfo {
+        code: "namespaces",
+        description: "pid, ipc, uts, mount, network and cgroup namespaces are private, never the host's",
+        cis: &["5.10", "5.16", "5.17", "5.21"],
+        severity: Severity::High,
+    },
+    RuleInfo {
+        code: "user",
+        description: "the process runs as a non-root user and group, without supplementary group 0",
+        cis: &["4.1"],
+        severity: Severity::High,
+    },
+    RuleInfo {
+        code: "rootfs",
+        description: "the root filesystem is mounted read-only",
+        cis: &["5.13"],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
+        code: "tmpfs",
+        description: "writable scratch directories are nosuid,nodev,noexec tmpfs mounts of bounded size",
+        cis: &["5.13"],
+        severity: Severity::Low,
+    },
+    RuleInfo {
+        code: "mounts",
+        description: "no sensitive host path or runtime socket is bind-mounted writable; no shared propagation; bind mounts are nosuid,nodev",
+        cis: &["5.6", "5.20", "5.32"],
+        severity: Severity::High,
+    },
+    RuleInfo {
+        code: "devices",
+        description: "only the default device set; the device cgroup denies everything else",
+        cis: &["5.18"],
+        severity: Severity::High,
+    },
+    RuleInfo {
+        code: "paths",
+        description: "Docker's masked and read-only /proc and /sys paths are in place",
+        cis: &["5.5"],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
+        code: "capabilities",
+        description: "capability sets are limited to the profile's allowlist; no ambient capabilities",
+        cis: &["5.4"],
+        severity: Severity::High,
+    },
+    RuleInfo {
+        code: "no-new-privileges",
+        description: "the process cannot gain privileges through setuid binaries or file capabilities",
+        cis: &["5.26"],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
+        code: "seccomp",
+        description: "a seccomp filter at least as strict as Docker's default is applied",
+        cis: &["5.22"],
+        severity: Severity::High,
+    },
+    RuleInfo {
+        code: "resources",
+        description: "memory, CPU and pids limits and the nofile/nproc rlimits are set and within the profile's ceilings",
+        cis: &["5.11", "5.12", "5.19", "5.25", "5.29"],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
+        code: "sysctls",
+        description: "only namespaced sysctls that Kubernetes considers safe",
+        cis: &["5.5"],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
+        code: "hooks",
+        description: "OCI hooks (run on the host as root) only from the profile's allowlist",
+        cis: &["5.5"],
+        severity: Severity::High,
+    },
+    RuleInfo {
+        code: "secrets",
+        description: "no credentials in the process environment (reported masked, never logged)",
+        cis: &["4.10"],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
+        code: "exception",
+        description: "an exception requested by annotation that the profile does not authorize",
+        cis: &[],
+        severity: Severity::Medium,
+    },
+];
+
+pub fn info(code: &str) -> Option<&'static RuleInfo> {
+    RULES.iter().find(|r| r.code == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for r in RULES {
+            assert!(seen.insert(r.code), "duplicate code {}", r.code);
+            assert!(
+                r.code.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                r.code
+            );
+            assert!(!r.description.is_empty());
+        }
+        let pos = |c: &str| RULES.iter().position(|r| r.code == c).unwrap();
+        assert!(pos("privileged") < pos("capabilities"));
+        assert!(pos("capabilities") < pos("seccomp"));
+    }
+}

@@ -1,0 +1,755 @@
+//! Profiles: TOML data that says, per rule, what to enforce and with which parameters.
+//!
+//! Built-in profiles (`profiles/*.toml`) are compiled into the binary; `<config dir>/profiles/*.toml`
+//! add profiles or replace a built-in of the same name. Every table rejects unknown keys; TOML
+//! itself rejects duplicate keys; names of rules and capabilities are checked at load. Errors
+//! name the file, line, column and key. Any table may carry a `comment`.
+
+pub mod config;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::policy::code;
+use crate::policy::finding::Action;
+
+/// The built-in profiles: (name, TOML text).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("restricted", include_str!("../../profiles/restricted.toml")),
+    ("baseline", include_str!("../../profiles/baseline.toml")),
+    ("ci-runner", include_str!("../../profiles/ci-runner.toml")),
+    ("permissive", include_str!("../../profiles/permissive.toml")),
+];
+
+pub const DEFAULT_PROFILE: &str = "restricted";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{file}:{line}:{column}: {msg}")]
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
+    #[error("{file}: {key}: {msg}")]
+    Invalid {
+        file: String,
+        key: String,
+        msg: String,
+    },
+    #[error("cannot read {file}: {msg}")]
+    Io { file: String, msg: String },
+    #[error("unknown profile {name:?} (known: {known})")]
+    Unknown { name: String, known: String },
+}
+
+/// A rule's setting: `code = "enforce"` or `code = { action = "enforce", comment = "…" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RuleSetting {
+    Action(Action),
+    Detailed(DetailedSetting),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedSetting {
+    pub action: Action,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl RuleSetting {
+    pub fn action(&self) -> Action {
+        match self {
+            RuleSetting::Action(a) => *a,
+            RuleSetting::Detailed(d) => d.action,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// action per rule code; a rule not listed is audited (recorded, never changed)
+    #[serde(default)]
+    pub rules: BTreeMap<String, RuleSetting>,
+    #[serde(default)]
+    pub user: UserCfg,
+    #[serde(default)]
+    pub namespaces: NamespacesCfg,
+    #[serde(default)]
+    pub tmpfs: TmpfsCfg,
+    #[serde(default)]
+    pub mounts: MountsCfg,
+    #[serde(default)]
+    pub devices: DevicesCfg,
+    #[serde(default)]
+    pub capabilities: CapabilitiesCfg,
+    #[serde(default)]
+    pub seccomp: SeccompCfg,
+    #[serde(default)]
+    pub resources: ResourcesCfg,
+    #[serde(default)]
+    pub sysctls: SysctlsCfg,
+    #[serde(default)]
+    pub hooks: HooksCfg,
+    #[serde(default)]
+    pub secrets: SecretsCfg,
+    /// per-container exceptions that annotations may request
+    #[serde(default)]
+    pub exceptions: Vec<ExceptionCfg>,
+
+    /// where the profile came from (`builtin:restricted` or a path); not part of the TOML
+    #[serde(skip)]
+    pub source: String,
+    /// sha256 of the profile's TOML text
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCfg {
+    pub uid: u32,
+    pub gid: u32,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Default for UserCfg {
+    fn default() -> Self {
+        UserCfg {
+            uid: 65534,
+            gid: 65534,
+            comment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespacesCfg {
+    /// namespaces that must be present and not the host's
+    pub required: Vec<String>,
+    /// namespaces that must be new: joining any existing one (a pod's, another container's) is
+    /// refused
+    #[serde(default)]
+    pub private: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Default for NamespacesCfg {
+    fn default() -> Self {
+        NamespacesCfg {
+            required: ["pid", "ipc", "uts", "mount", "network", "cgroup"]
+                .map(String::from)
+                .to_vec(),
+            private: vec![],
+            comment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TmpfsCfg {
+    pub paths: Vec<String>,
+    pub options: Vec<String>,
+    pub mode: String,
+    pub size: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Default for TmpfsCfg {
+    fn default() -> Self {
+        TmpfsCfg {
+            paths: ["/tmp", "/var/tmp", "/run"].map(String::from).to_vec(),
+            options: ["nosuid", "nodev", "noexec"].map(String::from).to_vec(),
+            mode: "1777".into(),
+            size: "64m".into(),
+            comment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountsCfg {
+    /// host paths that must not be bind-mounted writable (nor anything below them for `/`)
+    pub sensitive: Vec<String>,
+    /// file names of runtime sockets that must never be mounted
+    pub sockets: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Default for MountsCfg {
+    fn default() -> Self {
+        MountsCfg {
+            sensitive: [
+                "/", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sys", "/usr",
+                "/var/run", "/run",
+            ]
+            .map(String::from)
+            .to_vec(),
+            sockets: ["docker.sock", "containerd.sock", "crio.sock", "podman.sock"]
+                .map(String::from)
+                .to_vec(),
+            comment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesCfg {
+    /// device paths allowed beyond the default set (null, zero, full, random, urandom, tty, …)
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitiesCfg {
+    /// the capabilities a container may keep (`CAP_` names)
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Default for CapabilitiesCfg {
+    fn default() -> Self {
+        CapabilitiesCfg {
+            allow: vec!["CAP_NET_BIND_SERVICE".into()],
+            comment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeccompCfg {
+    /// `default` (hardrun's built-in profile) or an absolute path to an OCI seccomp JSON file
+    pub profile: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Default for SeccompCfg {
+    fn default() -> Self {
+        SeccompCfg {
+            profile: "default".into(),
+            comment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesCfg {
+    /// memory limit set when the spec has none (`512m`, `1g`, bytes)
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// the highest memory limit allowed
+    #[serde(default)]
+    pub memory_max: Option<String>,
+    #[serde(default)]
+    pub cpu_shares: Option<u64>,
+    /// CPU quota set when absent, in CPUs (`1.5` = 150000/100000)
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    #[serde(default)]
+    pub cpus_max: Option<f64>,
+    #[serde(default)]
+    pub pids: Option<i64>,
+    #[serde(default)]
+    pub pids_max: Option<i64>,
+    /// RLIMIT_NOFILE set when absent, and its ceiling
+    #[serde(default)]
+    pub nofile: Option<u64>,
+    #[serde(default)]
+    pub nofile_max: Option<u64>,
+    /// RLIMIT_NPROC set when absent, and its ceiling
+    #[serde(default)]
+    pub nproc: Option<u64>,
+    #[serde(default)]
+    pub nproc_max: Option<u64>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SysctlsCfg {
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl Default for SysctlsCfg {
+    fn default() -> Self {
+        // Kubernetes' "safe" set (namespaced, isolated from the host)
+        SysctlsCfg {
+            allow: [
+                "kernel.shm_rmid_forced",
+                "net.ipv4.ip_local_port_range",
+                "net.ipv4.tcp_syncookies",
+                "net.ipv4.ping_group_range",
+                "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.ip_local_reserved_ports",
+                "net.ipv4.tcp_keepalive_time",
+                "net.ipv4.tcp_fin_timeout",
+                "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes",
+            ]
+            .map(String::from)
+            .to_vec(),
+            comment: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksCfg {
+    /// absolute paths of hook binaries that may run
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsCfg {
+    /// environment variable names never reported (e.g. a documented public token)
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// An exception that annotations may request: `kind` names what (see [`ExceptionKind`]),
+/// `values` what may be granted, and `namespaces`/`images` for whom (glob `*` at the end allowed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionCfg {
+    pub kind: ExceptionKind,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExceptionKind {
+    /// `hardrun.dev/allow-capabilities: NET_ADMIN,SYS_TIME`
+    AllowCapabilities,
+    /// `hardrun.dev/profile: baseline`
+    Profile,
+    /// `hardrun.dev/allow-root: "true"`
+    AllowRoot,
+    /// `hardrun.dev/writable-rootfs: "true"`
+    WritableRootfs,
+}
+
+impl Profile {
+    /// The action for `code`: the profile's setting, else audit.
+    pub fn action(&self, code: &str) -> Action {
+        self.rules
+            .get(code)
+            .map(RuleSetting::action)
+            .unwrap_or(Action::Audit)
+    }
+
+    /// Parses and validates a profile's TOML text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
+        let mut p: Profile = toml::from_str(text).map_err(|e| parse_error(text, file, &e))?;
+        p.source = file.to_owned();
+        p.sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
+        p.validate(file)?;
+        Ok(p)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ProfileError> {
+        let invalid = |key: &str, msg: String| ProfileError::Invalid {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            msg,
+        };
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "name",
+                format!("{:?} is not a valid profile name", self.name),
+            ));
+        }
+        for code in self.rules.keys() {
+            if code::info(code).is_none() {
+                let known: Vec<&str> = code::RULES.iter().map(|r| r.code).collect();
+                return Err(invalid(
+                    &format!("rules.{code}"),
+                    format!("unknown rule (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        for (i, cap) in self.capabilities.allow.iter().enumerate() {
+            if cap.parse::<caps::Capability>().is_err() {
+                return Err(invalid(
+                    &format!("capabilities.allow[{i}]"),
+                    format!("unknown capability {cap:?}"),
+                ));
+            }
+        }
+        for (list, key) in [
+            (&self.namespaces.required, "required"),
+            (&self.namespaces.private, "private"),
+        ] {
+            for (i, ns) in list.iter().enumerate() {
+                if ![
+                    "pid", "ipc", "uts", "mount", "network", "cgroup", "user", "time",
+                ]
+                .contains(&ns.as_str())
+                {
+                    return Err(invalid(
+                        &format!("namespaces.{key}[{i}]"),
+                        format!("unknown namespace {ns:?}"),
+                    ));
+                }
+            }
+        }
+        for (i, p) in self.tmpfs.paths.iter().enumerate() {
+            if !p.starts_with('/') {
+                return Err(invalid(
+                    &format!("tmpfs.paths[{i}]"),
+                    format!("{p:?} is not an absolute path"),
+                ));
+            }
+        }
+        parse_size(&self.tmpfs.size).map_err(|e| invalid("tmpfs.size", e))?;
+        if u32::from_str_radix(&self.tmpfs.mode, 8).is_err() {
+            return Err(invalid(
+                "tmpfs.mode",
+                format!("{:?} is not an octal mode", self.tmpfs.mode),
+            ));
+        }
+        let r = &self.resources;
+        for (key, v) in [
+            ("resources.memory", &r.memory),
+            ("resources.memory_max", &r.memory_max),
+        ] {
+            if let Some(v) = v {
+                parse_size(v).map_err(|e| invalid(key, e))?;
+            }
+        }
+        if let (Some(a), Some(b)) = (&r.memory, &r.memory_max) {
+            if parse_size(a).ok() > parse_size(b).ok() {
+                return Err(invalid(
+                    "resources.memory",
+                    format!("{a} is above resources.memory_max {b}"),
+                ));
+            }
+        }
+        for (key, v) in [
+            ("resources.cpus", r.cpus),
+            ("resources.cpus_max", r.cpus_max),
+        ] {
+            if v.is_some_and(|c| !(c > 0.0 && c <= 4096.0)) {
+                return Err(invalid(
+                    key,
+                    format!("{} is not a CPU count", v.unwrap_or_default()),
+                ));
+            }
+        }
+        for (key, v) in [
+            ("resources.pids", r.pids),
+            ("resources.pids_max", r.pids_max),
+        ] {
+            if v.is_some_and(|p| p <= 0) {
+                return Err(invalid(key, "must be positive".into()));
+            }
+        }
+        for (i, h) in self.hooks.allow.iter().enumerate() {
+            if !h.starts_with('/') {
+                return Err(invalid(
+                    &format!("hooks.allow[{i}]"),
+                    format!("{h:?} is not an absolute path"),
+                ));
+            }
+        }
+        if self.seccomp.profile != "default" && !self.seccomp.profile.starts_with('/') {
+            return Err(invalid(
+                "seccomp.profile",
+                format!(
+                    "{:?}: use \"default\" or an absolute path",
+                    self.seccomp.profile
+                ),
+            ));
+        }
+        for (i, e) in self.exceptions.iter().enumerate() {
+            if e.kind == ExceptionKind::AllowCapabilities {
+                for v in &e.values {
+                    let name = if v.starts_with("CAP_") {
+                        v.clone()
+                    } else {
+                        format!("CAP_{v}")
+                    };
+                    if name.parse::<caps::Capability>().is_err() {
+                        return Err(invalid(
+                            &format!("exceptions[{i}].values"),
+                            format!("unknown capability {v:?}"),
+                        ));
+                    }
+                }
+            }
+            if e.namespaces.is_empty() && e.images.is_empty() {
+                return Err(invalid(
+                    &format!("exceptions[{i}]"),
+                    "names no namespaces and no images: it would authorize nobody".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Byte sizes like runc's and Docker's: `512`, `64k`, `64m`, `1g` (case-insensitive, optional `b`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size (e.g. 64m, 1g)"))
+}
+
+pub(crate) fn parse_error(text: &str, file: &str, e: &toml::de::Error) -> ProfileError {
+    let (line, column) = match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+            (line, column)
+        }
+        None => (0, 0),
+    };
+    ProfileError::Parse {
+        file: file.to_owned(),
+        line,
+        column,
+        msg: e.message().replace('\n', " ").trim().to_owned(),
+    }
+}
+
+/// All profiles available: the built-ins, then `dir/*.toml` (which may replace a built-in).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+impl Catalog {
+    pub fn builtin() -> Catalog {
+        let mut profiles = BTreeMap::new();
+        for (name, text) in BUILTIN {
+            let p = Profile::parse(text, &format!("builtin:{name}"))
+                .expect("built-in profiles are valid (unit-tested)");
+            profiles.insert(p.name.clone(), p);
+        }
+        Catalog { profiles }
+    }
+
+    /// Built-ins plus the `.toml` files in `dir` (a missing directory adds nothing).
+    pub fn load(dir: Option<&Path>) -> Result<Catalog, ProfileError> {
+        let mut cat = Catalog::builtin();
+        let Some(dir) = dir else { return Ok(cat) };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cat),
+            Err(e) => {
+                return Err(ProfileError::Io {
+                    file: dir.display().to_string(),
+                    msg: e.to_string(),
+                })
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let file = f.display().to_string();
+            let text = std::fs::read_to_string(&f).map_err(|e| ProfileError::Io {
+                file: file.clone(),
+                msg: e.to_string(),
+            })?;
+            let p = Profile::parse(&text, &file)?;
+            let stem = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if p.name != stem {
+                return Err(ProfileError::Invalid {
+                    file,
+                    key: "name".into(),
+                    msg: format!("{:?} does not match the file name {stem:?}", p.name),
+                });
+            }
+            cat.profiles.insert(p.name.clone(), p);
+        }
+        Ok(cat)
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Profile, ProfileError> {
+        self.profiles
+            .get(name)
+            .ok_or_else(|| ProfileError::Unknown {
+                name: name.to_owned(),
+                known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_parse_and_cover_every_rule() {
+        let cat = Catalog::builtin();
+        for name in ["restricted", "baseline", "ci-runner", "permissive"] {
+            let p = cat.get(name).unwrap();
+            assert_eq!(p.source, format!("builtin:{name}"));
+            assert_eq!(p.sha256.len(), 64);
+            for r in code::RULES {
+                assert!(
+                    p.rules.contains_key(r.code),
+                    "{name} does not set rule {}",
+                    r.code
+                );
+            }
+        }
+        let permissive = cat.get("permissive").unwrap();
+        assert!(code::RULES
+            .iter()
+            .all(|r| permissive.action(r.code) == Action::Audit));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases: &[(&str, &str)] = &[
+            ("name = \"x\"\nbogus = 1\n", "f.toml:2:1: unknown field `bogus`"),
+            ("name = \"x\"\nname = \"y\"\n", "f.toml:2:1: duplicate key `name`"),
+            ("name = \"x\"\n[user]\nuid = \"root\"\ngid = 0\n", "f.toml:3:7: invalid type: string \"root\", expected u32"),
+            ("name = \"x\"\n[rules]\nuser = \"enforcee\"\n", "f.toml:3:8:"),
+            ("name = \"x\"\n[rules]\nnope = \"enforce\"\n", "f.toml: rules.nope: unknown rule"),
+            ("name = \"x\"\n[capabilities]\nallow = [\"CAP_NET_BIND_SERVICE\", \"CAP_FLY\"]\n", "f.toml: capabilities.allow[1]: unknown capability \"CAP_FLY\""),
+            ("name = \"x\"\n[tmpfs]\npaths = [\"tmp\"]\noptions = []\nmode = \"1777\"\nsize = \"1m\"\n", "f.toml: tmpfs.paths[0]"),
+            ("name = \"x\"\n[resources]\nmemory = \"lots\"\n", "f.toml: resources.memory: \"lots\" is not a size"),
+            ("name = \"x\"\n[resources]\nmemory = \"2g\"\nmemory_max = \"1g\"\n", "f.toml: resources.memory: 2g is above resources.memory_max 1g"),
+            ("name = \"x\"\n[[exceptions]]\nkind = \"allow-capabilities\"\nvalues = [\"NET_ADMIN\"]\n", "f.toml: exceptions[0]: names no namespaces"),
+            ("name = \"x\"\n[[exceptions]]\nkind = \"allow-everything\"\nnamespaces = [\"a\"]\n", "f.toml:3:8: unknown variant `allow-everything`"),
+            ("name = \"x\"\n[seccomp]\nprofile = \"mine.json\"\n", "f.toml: seccomp.profile"),
+            ("name = \"x y\"\n", "f.toml: name:"),
+        ];
+        for (text, want) in cases {
+            let err = Profile::parse(text, "f.toml").unwrap_err().to_string();
+            assert!(
+                err.starts_with(want),
+                "{text:?}\n got: {err}\nwant: {want}…"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn rule_settings_and_comments() {
+        let p = Profile::parse(
+            "name = \"t\"\ncomment = \"why\"\n[rules]\nuser = \"deny\"\nrootfs = { action = \"enforce\", comment = \"apps write to /tmp only\" }\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(p.action("user"), Action::Deny);
+        assert_eq!(p.action("rootfs"), Action::Enforce);
+        assert_eq!(
+            p.action("seccomp"),
+            Action::Audit,
+            "unlisted rules are audited"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        for (s, want) in [
+            ("512", Some(512)),
+            ("64k", Some(65536)),
+            ("64m", Some(64 << 20)),
+            ("1G", Some(1 << 30)),
+            ("1gb", Some(1 << 30)),
+            ("0", None),
+            ("x", None),
+            ("-1m", None),
+        ] {
+            assert_eq!(parse_size(s).ok(), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn directory_profiles_add_and_override() {
+        let dir = std::env::temp_dir().join(format!("hardrun-prof-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("restricted.toml"),
+            "name = \"restricted\"\n[rules]\nuser = \"audit\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("team.toml"), "name = \"team\"\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let cat = Catalog::load(Some(&dir)).unwrap();
+        assert_eq!(cat.get("restricted").unwrap().action("user"), Action::Audit);
+        assert!(cat.get("team").unwrap().source.ends_with("team.toml"));
+        assert!(cat.get("baseline").is_ok());
+        std::fs::write(dir.join("wrong.toml"), "name = \"other\"\n").unwrap();
+        let err = Catalog::load(Some(&dir)).unwrap_err().to_string();
+        assert!(err.contains("wrong.toml: name:"), "{err}");
+        assert!(Catalog::load(Some(Path::new("/nonexistent/profiles"))).is_ok());
+        assert_eq!(
+            Catalog::builtin().get("nope").unwrap_err().to_string(),
+            "unknown profile \"nope\" (known: baseline, ci-runner, permissive, restricted)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
