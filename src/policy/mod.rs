@@ -1,82 +1,551 @@
-//! The hardening seam. Every path that starts or widens a process goes through one function
-//! here: `create`/`run` ([`harden_spec`]), `exec` ([`harden_exec`]) and `update`
-//! ([`harden_update`]). The policy engine (profiles, rules, findings) plugs in behind these
-//! signatures; until it lands they return their input unchanged and record nothing.
+//! The hardening engine. Every path that starts or widens a process goes through here:
+//! `create`/`run` ([`harden_spec`]), `exec` ([`harden_exec`]) and `update` ([`harden_update`]).
+//!
+//! The engine runs the rules of [`code::RULES`] in order on the raw JSON spec. Each rule proposes
+//! edits; the profile's action for the rule decides: `enforce` applies them and records the real
+//! before/after, `audit` records what they would have done, `deny` refuses the container. A
+//! proposal no rewrite can satisfy (a host namespace, a runtime socket) refuses under `enforce`
+//! too. The record of a decision is a list of [`Finding`]s.
 
-use serde::Serialize;
+// A refusal carries the findings up to it for the audit record; it is rare and not on a hot path,
+// so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod code;
+pub mod edit;
+pub mod exceptions;
+pub mod finding;
+pub mod host;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+pub use finding::{Action, Finding, Severity};
+
+use crate::profile::config::{Config, Mode};
+use crate::profile::Profile;
+use rules::{Granted, Host, Proposal, RuleCtx};
 
 /// What the engine knows about the container it is deciding on.
-#[derive(Debug, Clone)]
 pub struct Context<'a> {
     pub id: &'a str,
     pub bundle: &'a std::path::Path,
+    pub config: &'a Config,
+    /// `--profile`: overrides the configured default (annotations may still pick another, if
+    /// authorized)
+    pub profile: Option<&'a str>,
+    /// `--mode`: overrides the configured mode
+    pub mode: Option<Mode>,
+    pub host: &'a dyn Host,
 }
 
-/// One deviation from what the caller asked for.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub code: String,
-    pub pointer: String,
-    pub before: serde_json::Value,
-    pub after: serde_json::Value,
-    pub action: String,
-}
-
-#[derive(Debug)]
+/// The engine's decision on an allowed container.
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// the spec (or process, or resources) to hand to libcontainer
-    pub value: serde_json::Value,
+    pub value: Value,
     pub findings: Vec<Finding>,
+    pub profile: String,
+    pub profile_sha256: String,
+    pub mode: Mode,
 }
 
+/// A refused container: the rule, where, why, and everything found up to the refusal.
 #[derive(Debug, thiserror::Error)]
 #[error("policy refused container {id:?}: rule {rule}: {reason}")]
 pub struct PolicyDenied {
     pub id: String,
     pub rule: String,
+    pub pointer: String,
     pub reason: String,
+    pub findings: Vec<Finding>,
+    pub profile: String,
+    pub profile_sha256: String,
+    pub mode: Mode,
+}
+
+/// One evaluation: the profile, the mode and what is known about the container.
+pub struct Run<'a> {
+    pub profile: &'a Profile,
+    pub mode: Mode,
+    pub id: &'a str,
+    pub annotations: &'a BTreeMap<String, String>,
+    pub granted: &'a Granted,
+    pub host: &'a dyn Host,
+    /// only these rules (exec and update); `None`: all
+    pub only: Option<&'a [&'a str]>,
+}
+
+/// Runs the rules on `spec` in registry order; each rule sees the spec as the rules before it
+/// left it. `pre` are proposals made before the rules (unauthorized exceptions).
+pub fn evaluate(
+    spec: &Value,
+    run: &Run,
+    pre: Vec<(String, Proposal)>,
+) -> Result<Outcome, PolicyDenied> {
+    let profile = run.profile;
+    let mut current = spec.clone();
+    let mut findings: Vec<Finding> = vec![];
+    let ctx = RuleCtx {
+        id: run.id,
+        annotations: run.annotations,
+        granted: run.granted,
+        host: run.host,
+    };
+    let mut pending = pre;
+    let mut rules_left = code::RULES.iter();
+    loop {
+        // the next batch: the pre-proposals first, then one rule at a time
+        let (code, proposals) = if !pending.is_empty() {
+            let (code, p) = pending.remove(0);
+            (code, vec![p])
+        } else {
+            let Some(info) = rules_left.next() else { break };
+            if run.only.is_some_and(|only| !only.contains(&info.code)) {
+                continue;
+            }
+            let Some(rule) = rules::lookup(info.code) else {
+                continue;
+            };
+            (info.code.to_owned(), rule(&current, profile, &ctx))
+        };
+        let info = code::info(&code).expect("rule codes come from the registry");
+        let action = if run.mode == Mode::Audit {
+            Action::Audit
+        } else {
+            profile.action(&code)
+        };
+        let mut refused: Option<Proposal> = None;
+        // a credential's value must never reach the record: secrets findings keep only the
+        // rule's masked message
+        let redact = |v: Value| {
+            if code == "secrets" && !v.is_null() {
+                Value::String("<redacted>".into())
+            } else {
+                v
+            }
+        };
+        for p in proposals {
+            let before = current.pointer(&p.pointer).cloned().unwrap_or(Value::Null);
+            let (taken, after) = match action {
+                Action::Enforce if p.fixable => {
+                    for e in &p.edits {
+                        // an edit that cannot apply is a rule bug: refuse rather than run unhardened
+                        if let Err(err) = edit::apply(&mut current, e) {
+                            refused.get_or_insert(Proposal::refuse(
+                                p.pointer.clone(),
+                                format!("cannot apply edit: {err}"),
+                            ));
+                        }
+                    }
+                    (
+                        Action::Enforce,
+                        current.pointer(&p.pointer).cloned().unwrap_or(Value::Null),
+                    )
+                }
+                Action::Audit => {
+                    let mut scratch = current.clone();
+                    for e in &p.edits {
+                        let _ = edit::apply(&mut scratch, e);
+                    }
+                    (
+                        Action::Audit,
+                        scratch.pointer(&p.pointer).cloned().unwrap_or(Value::Null),
+                    )
+                }
+                Action::Enforce | Action::Deny => (Action::Deny, before.clone()),
+            };
+            findings.push(Finding {
+                code: code.clone(),
+                cis: info.cis.iter().map(|c| c.to_string()).collect(),
+                severity: info.severity,
+                action: taken,
+                pointer: p.pointer.clone(),
+                before: redact(before),
+                after: redact(after),
+                message: p.message.clone(),
+            });
+            if taken == Action::Deny && refused.is_none() {
+                refused = Some(p);
+            }
+        }
+        if let Some(p) = refused {
+            return Err(PolicyDenied {
+                id: run.id.to_owned(),
+                rule: code,
+                pointer: p.pointer,
+                reason: p.message,
+                findings,
+                profile: profile.name.clone(),
+                profile_sha256: profile.sha256.clone(),
+                mode: run.mode,
+            });
+        }
+    }
+    Ok(Outcome {
+        value: current,
+        findings,
+        profile: profile.name.clone(),
+        profile_sha256: profile.sha256.clone(),
+        mode: run.mode,
+    })
+}
+
+fn annotations_of(spec: &Value) -> BTreeMap<String, String> {
+    spec.get("annotations")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Picks the profile and grants for a spec: `--profile` or the default, possibly replaced by an
+/// authorized `hardrun.dev/profile` annotation.
+struct Selected<'c> {
+    profile: &'c Profile,
+    mode: Mode,
+    annotations: BTreeMap<String, String>,
+    granted: Granted,
+    pre: Vec<(String, Proposal)>,
+}
+
+fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDenied> {
+    let mode = ctx.mode.unwrap_or(ctx.config.mode);
+    let base = ctx.config.profile(ctx.profile).map_err(|e| PolicyDenied {
+        id: ctx.id.to_owned(),
+        rule: "profile".into(),
+        pointer: String::new(),
+        reason: e.to_string(),
+        findings: vec![],
+        profile: ctx
+            .profile
+            .unwrap_or(&ctx.config.default_profile)
+            .to_owned(),
+        profile_sha256: String::new(),
+        mode,
+    })?;
+    let annotations = annotations_of(spec);
+    let decided =
+        exceptions::decide(&annotations, base, &ctx.config.catalog).map_err(|reason| {
+            PolicyDenied {
+                id: ctx.id.to_owned(),
+                rule: "exception".into(),
+                pointer: "/annotations".into(),
+                reason,
+                findings: vec![],
+                profile: base.name.clone(),
+                profile_sha256: base.sha256.clone(),
+                mode,
+            }
+        })?;
+    let profile = match &decided.profile {
+        Some(name) => ctx.config.catalog.get(name).unwrap_or(base),
+        None => base,
+    };
+    let pre = decided
+        .unauthorized
+        .into_iter()
+        .map(|p| ("exception".to_owned(), p))
+        .collect();
+    Ok(Selected {
+        profile,
+        mode,
+        annotations,
+        granted: decided.granted,
+        pre,
+    })
 }
 
 /// `create`/`run`: the whole spec, as raw JSON.
-pub fn harden_spec(raw: &serde_json::Value, _ctx: &Context) -> Result<Outcome, PolicyDenied> {
+pub fn harden_spec(raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
+    let sel = select(raw, ctx)?;
+    let run = Run {
+        profile: sel.profile,
+        mode: sel.mode,
+        id: ctx.id,
+        annotations: &sel.annotations,
+        granted: &sel.granted,
+        host: ctx.host,
+        only: None,
+    };
+    evaluate(raw, &run, sel.pre)
+}
+
+/// The rules that look at a process: `exec` is held to them.
+pub const PROCESS_RULES: &[&str] = &["user", "capabilities", "no-new-privileges", "secrets"];
+
+/// `exec`: the process to start inside a running container, held to the process rules of the
+/// container's profile. `spec` is the container's hardened spec (its annotations pick the
+/// profile and the grants, as they did at create).
+pub fn harden_exec(process: &Value, spec: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
+    let sel = select(spec, ctx)?;
+    let wrapped = serde_json::json!({ "process": process });
+    let run = Run {
+        profile: sel.profile,
+        mode: sel.mode,
+        id: ctx.id,
+        annotations: &sel.annotations,
+        granted: &sel.granted,
+        host: ctx.host,
+        only: Some(PROCESS_RULES),
+    };
+    let out = evaluate(&wrapped, &run, vec![])?;
     Ok(Outcome {
-        value: raw.clone(),
-        findings: vec![],
+        value: out.value["process"].clone(),
+        ..out
     })
 }
 
-/// `exec`: the process to start inside a running container.
-pub fn harden_exec(process: &serde_json::Value, _ctx: &Context) -> Result<Outcome, PolicyDenied> {
-    Ok(Outcome {
-        value: process.clone(),
-        findings: vec![],
-    })
-}
-
-/// `update`: new cgroup resources (`linux.resources` shape).
+/// `update`: new cgroup resources (`linux.resources` shape), held to the resources and devices
+/// rules (an update can widen device access too).
 pub fn harden_update(
-    resources: &serde_json::Value,
-    _ctx: &Context,
+    resources: &Value,
+    spec: &Value,
+    ctx: &Context,
 ) -> Result<Outcome, PolicyDenied> {
+    let sel = select(spec, ctx)?;
+    let wrapped = serde_json::json!({ "linux": { "resources": resources } });
+    let run = Run {
+        profile: sel.profile,
+        mode: sel.mode,
+        id: ctx.id,
+        annotations: &sel.annotations,
+        granted: &sel.granted,
+        host: ctx.host,
+        only: Some(&["resources", "devices"]),
+    };
+    let out = evaluate(&wrapped, &run, vec![])?;
     Ok(Outcome {
-        value: resources.clone(),
-        findings: vec![],
+        value: out.value["linux"]["resources"].clone(),
+        ..out
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Catalog;
+    use rules::TestHost;
+    use serde_json::json;
+
+    /// A spec as containerd's CRI plugin generates it for a plain pod container (abridged), with
+    /// a field no OCI library knows.
+    fn containerd_spec() -> Value {
+        json!({
+            "ociVersion": "1.0.2-dev",
+            "process": {
+                "user": {"uid": 0, "gid": 0, "additionalGids": [0, 1, 2, 3, 4, 6, 10, 11, 20, 26, 27]},
+                "args": ["/bin/sh", "-c", "sleep 1000"],
+                "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=pod"],
+                "cwd": "/",
+                "capabilities": {
+                    "bounding": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"],
+                    "effective": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"],
+                    "permitted": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+                },
+                "apparmorProfile": "cri-containerd.apparmor.d",
+                "oomScoreAdj": 1000
+            },
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+                {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+                {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/hosts", "options": ["rbind", "rprivate", "rw"]},
+                {"destination": "/etc/resolv.conf", "type": "bind", "source": "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/resolv.conf", "options": ["rbind", "rprivate", "rw"]},
+                {"destination": "/dev/shm", "type": "bind", "source": "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/abc/shm", "options": ["rbind", "rprivate", "rw"]}
+            ],
+            "annotations": {
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.sandbox-namespace": "default",
+                "io.kubernetes.cri.image-name": "docker.io/library/busybox:latest"
+            },
+            "linux": {
+                "resources": {"devices": [{"allow": false, "access": "rwm"}], "memory": {}, "cpu": {"shares": 2}},
+                "cgroupsPath": "/kubepods/besteffort/pod1/abc",
+                "namespaces": [{"type": "pid"}, {"type": "ipc", "path": "/proc/4242/ns/ipc"}, {"type": "uts", "path": "/proc/4242/ns/uts"}, {"type": "mount"}, {"type": "network", "path": "/proc/4242/ns/net"}],
+                "maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"],
+                "readonlyPaths": ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+                "x-vendor-extension": {"keep": true}
+            },
+            "x-top-level-unknown": [1, 2, 3]
+        })
+    }
+
+    fn eval(spec: &Value, profile: &str, mode: Mode) -> Result<Outcome, PolicyDenied> {
+        let cat = Catalog::builtin();
+        let p = cat.get(profile).unwrap();
+        let ann = annotations_of(spec);
+        let granted = Granted::default();
+        let run = Run {
+            profile: p,
+            mode,
+            id: "c1",
+            annotations: &ann,
+            granted: &granted,
+            host: &TestHost,
+            only: None,
+        };
+        evaluate(spec, &run, vec![])
+    }
 
     #[test]
-    fn seam_returns_input_unchanged_for_now() {
-        let spec = serde_json::json!({"ociVersion": "1.0.2", "x-keep": [1, 2]});
-        let ctx = Context {
-            id: "c",
-            bundle: std::path::Path::new("/b"),
+    fn restricted_hardens_a_containerd_spec_and_keeps_unknown_fields() {
+        let spec = containerd_spec();
+        let out = eval(&spec, "restricted", Mode::Enforce).unwrap();
+        let v = &out.value;
+        assert_eq!(v["process"]["user"]["uid"], 65534);
+        assert_eq!(v["root"]["readonly"], true);
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            json!(["CAP_NET_BIND_SERVICE"])
+        );
+        assert_eq!(v["linux"]["x-vendor-extension"], json!({"keep": true}));
+        assert_eq!(v["x-top-level-unknown"], json!([1, 2, 3]));
+        assert!(v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "cgroup"));
+        for f in &out.findings {
+            assert_eq!(f.action, Action::Enforce, "{f:?}");
+            assert!(code::info(&f.code).is_some());
+            assert_ne!(f.before, f.after, "{f:?}");
+        }
+        // idempotent: the hardened spec yields no further edits
+        let again = eval(v, "restricted", Mode::Enforce).unwrap();
+        assert!(again.findings.is_empty(), "{:#?}", again.findings);
+        assert_eq!(&again.value, v);
+    }
+
+    #[test]
+    fn permissive_and_audit_mode_change_nothing_but_record_the_same() {
+        let spec = containerd_spec();
+        let enforced = eval(&spec, "restricted", Mode::Enforce).unwrap();
+        for (profile, mode) in [("permissive", Mode::Enforce), ("restricted", Mode::Audit)] {
+            let out = eval(&spec, profile, mode).unwrap();
+            assert_eq!(out.value, spec, "{profile} {mode}");
+            assert!(out.findings.iter().all(|f| f.action == Action::Audit));
+            // the same rules fire (permissive uses restricted's parameters as its yardstick)
+            let codes = |o: &Outcome| {
+                o.findings
+                    .iter()
+                    .map(|f| f.code.clone())
+                    .collect::<std::collections::BTreeSet<_>>()
+            };
+            assert!(
+                codes(&out).is_superset(
+                    &codes(&enforced)
+                        .into_iter()
+                        .filter(|c| c != "capabilities" && c != "user" && c != "tmpfs")
+                        .collect()
+                ),
+                "{profile}"
+            );
+        }
+    }
+
+    #[test]
+    fn deny_names_the_rule_and_keeps_the_findings_so_far() {
+        let mut spec = containerd_spec();
+        spec["linux"]["namespaces"][4]["path"] = json!("/proc/1/ns/net");
+        let err = eval(&spec, "restricted", Mode::Enforce).unwrap_err();
+        assert_eq!(err.rule, "namespaces");
+        assert_eq!(err.pointer, "/linux/namespaces/4/path");
+        assert_eq!(err.to_string(), "policy refused container \"c1\": rule namespaces: network namespace /proc/1/ns/net is the host's");
+        assert!(err
+            .findings
+            .iter()
+            .any(|f| f.action == Action::Deny && f.code == "namespaces"));
+        // audit mode records the same and lets it run
+        let out = eval(&spec, "restricted", Mode::Audit).unwrap();
+        assert!(out
+            .findings
+            .iter()
+            .any(|f| f.code == "namespaces" && f.action == Action::Audit));
+    }
+
+    #[test]
+    fn exec_is_held_to_the_process_rules() {
+        let cat = Catalog::builtin();
+        let config = Config {
+            path: "/x".into(),
+            default_profile: "restricted".into(),
+            mode: Mode::Enforce,
+            audit_log: None,
+            catalog: cat,
         };
-        let out = harden_spec(&spec, &ctx).unwrap();
-        assert_eq!(out.value, spec);
-        assert!(out.findings.is_empty());
+        let ctx = Context {
+            id: "c1",
+            bundle: std::path::Path::new("/b"),
+            config: &config,
+            profile: None,
+            mode: None,
+            host: &TestHost,
+        };
+        let process = json!({"args": ["sh"], "user": {"uid": 0, "gid": 0}, "capabilities": {"bounding": ["CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE"]}, "cwd": "/"});
+        let out = harden_exec(&process, &json!({}), &ctx).unwrap();
+        assert_eq!(out.value["user"]["uid"], 65534);
+        assert_eq!(
+            out.value["capabilities"]["bounding"],
+            json!(["CAP_NET_BIND_SERVICE"])
+        );
+        assert_eq!(out.value["noNewPrivileges"], true);
+        assert!(
+            out.findings
+                .iter()
+                .all(|f| PROCESS_RULES.contains(&f.code.as_str())),
+            "{:?}",
+            out.findings
+        );
+    }
+
+    #[test]
+    fn unauthorized_exception_is_refused_and_unknown_annotation_is_an_error() {
+        let cat = Catalog::builtin();
+        let config = Config {
+            path: "/x".into(),
+            default_profile: "restricted".into(),
+            mode: Mode::Enforce,
+            audit_log: None,
+            catalog: cat,
+        };
+        let ctx = Context {
+            id: "c1",
+            bundle: std::path::Path::new("/b"),
+            config: &config,
+            profile: None,
+            mode: None,
+            host: &TestHost,
+        };
+        let mut spec = containerd_spec();
+        spec["annotations"]["hardrun.dev/allow-capabilities"] = json!("SYS_ADMIN");
+        let err = harden_spec(&spec, &ctx).unwrap_err();
+        assert_eq!(err.rule, "exception");
+        assert!(
+            err.reason.contains(
+                "CAP_SYS_ADMIN is not authorized by profile restricted for namespace \"default\""
+            ),
+            "{}",
+            err.reason
+        );
+        spec["annotations"]["hardrun.dev/allow-capabilities"] = json!("SYS_ADMIN");
+        spec["annotations"]["hardrun.dev/alow-root"] = json!("true");
+        let err = harden_spec(&spec, &ctx).unwrap_err();
+        assert!(
+            err.reason
+                .starts_with("unknown annotation hardrun.dev/alow-root"),
+            "{}",
+            err.reason
+        );
     }
 }

@@ -1,0 +1,52 @@
+//! The real [`Host`]: namespace inodes from /proc, rlimits from getrlimit.
+
+use std::os::unix::fs::MetadataExt;
+
+use super::rules::Host;
+
+pub struct RealHost;
+
+impl Host for RealHost {
+    fn host_ns(&self, kind: &str) -> Option<u64> {
+        // pid 1's namespaces are the host's; where /proc/1/ns cannot be read (a sandbox that
+        // hides pid 1), hardrun's own are: a runtime runs in the host's namespaces (except its
+        // private mount namespace, see protect.rs)
+        std::fs::metadata(format!("/proc/1/ns/{kind}"))
+            .or_else(|e| {
+                if kind == "mnt" {
+                    Err(e)
+                } else {
+                    std::fs::metadata(format!("/proc/self/ns/{kind}"))
+                }
+            })
+            .ok()
+            .map(|m| m.ino())
+    }
+
+    fn ns_at(&self, path: &str) -> Option<u64> {
+        std::fs::metadata(path).ok().map(|m| m.ino())
+    }
+
+    fn hard_rlimit(&self, resource: &str) -> Option<u64> {
+        use nix::sys::resource::{getrlimit, Resource};
+        let r = match resource {
+            "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+            "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+            _ => return None,
+        };
+        getrlimit(r).ok().map(|(_, hard)| hard)
+    }
+
+    fn seccomp_arch(&self) -> &'static str {
+        match std::env::consts::ARCH {
+            "x86_64" => "SCMP_ARCH_X86_64",
+            "aarch64" => "SCMP_ARCH_AARCH64",
+            "x86" => "SCMP_ARCH_X86",
+            "arm" => "SCMP_ARCH_ARM",
+            "powerpc64" => "SCMP_ARCH_PPC64LE",
+            "s390x" => "SCMP_ARCH_S390X",
+            "riscv64" => "SCMP_ARCH_RISCV64",
+            _ => "SCMP_ARCH_NATIVE",
+        }
+    }
+}

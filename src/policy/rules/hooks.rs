@@ -1,0 +1,139 @@
+//! `hooks`: OCI hooks run on the host, as the runtime's user (root), with the container's state
+//! on stdin; only hooks whose `path` is in the profile's `hooks.allow` may run. The others are
+//! removed from their phase (`prestart`, `createRuntime`, `createContainer`, `startContainer`,
+//! `poststart`, `poststop`); a phase left without hooks stays as an empty array.
+//!
+//! Allow entries are exact absolute paths, compared as strings: a path spelled differently
+//! (`/usr/bin/../bin/x`) does not match and is removed.
+//!
+//! Docker: dockerd adds a `prestart` hook `/proc/<dockerd pid>/exe libnetwork-setkey …` to every
+//! container it networks (`--network none` included). Its path changes with every dockerd
+//! restart, so no allow entry can name it; under `enforce` it is removed and Docker's network
+//! setup (interfaces, and the loopback of `--network none`) does not happen. Profiles meant for
+//! Docker keep this rule at `audit` (as `baseline` does).
+
+use serde_json::Value;
+
+use super::{Proposal, RuleCtx};
+use crate::policy::edit::Edit;
+use crate::profile::Profile;
+
+pub const PHASES: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+pub fn evaluate(spec: &Value, profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal> {
+    let mut out = vec![];
+    for phase in PHASES {
+        let ptr = format!("/hooks/{phase}");
+        let Some(hooks) = spec.pointer(&ptr).and_then(Value::as_array) else {
+            continue;
+        };
+        let (kept, removed): (Vec<&Value>, Vec<&Value>) = hooks.iter().partition(|h| {
+            h.get("path")
+                .and_then(Value::as_str)
+                .is_some_and(|p| profile.hooks.allow.iter().any(|a| a == p))
+        });
+        if removed.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = removed
+            .iter()
+            .map(|h| h.get("path").and_then(Value::as_str).unwrap_or("(no path)"))
+            .collect();
+        let kept: Vec<Value> = kept.into_iter().cloned().collect();
+        out.push(Proposal::fix(
+            ptr.clone(),
+            format!(
+                "{phase} hook{} removed (not in the profile's hooks.allow): {}",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+            vec![Edit::set(ptr, kept)],
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::privileged::tests::docker_default;
+    use super::super::testing::*;
+    use super::*;
+    use serde_json::json;
+
+    fn hook(path: &str) -> Value {
+        json!({"path": path, "args": [path, "x"], "timeout": 5})
+    }
+
+    #[test]
+    fn table() {
+        let p = profile("restricted");
+        assert!(run(evaluate, &json!({"root": {"path": "r"}}), &p).is_empty());
+        assert!(run(evaluate, &json!({"hooks": {"prestart": []}}), &p).is_empty());
+
+        // docker's libnetwork hook: removed, the phase stays as []
+        let r = run(evaluate, &docker_default(), &p);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].pointer, "/hooks/prestart");
+        assert_eq!(
+            r[0].message,
+            "prestart hook removed (not in the profile's hooks.allow): /proc/4242/exe"
+        );
+        assert_eq!(
+            fixed(evaluate, &docker_default(), &p)["hooks"],
+            json!({"prestart": []})
+        );
+
+        // allowed hooks stay, in order; every phase is looked at
+        let mut allowing = profile("restricted");
+        allowing.hooks.allow = vec!["/usr/bin/nvidia-container-runtime-hook".into()];
+        let s = json!({"hooks": {
+            "prestart": [hook("/usr/bin/nvidia-container-runtime-hook"), hook("/tmp/evil")],
+            "createRuntime": [hook("/usr/libexec/oci/hooks.d/a"), hook("/usr/bin/../bin/nvidia-container-runtime-hook")],
+            "createContainer": [hook("/usr/bin/nvidia-container-runtime-hook")],
+            "startContainer": [{"args": ["no-path"]}],
+            "poststart": [hook("/opt/p")],
+            "poststop": [hook("/opt/q")],
+            "x-unknown": [hook("/opt/r")]
+        }});
+        let r = run(evaluate, &s, &allowing);
+        let got: Vec<(&str, &str)> = r
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/hooks/prestart", "prestart hook removed (not in the profile's hooks.allow): /tmp/evil"),
+                ("/hooks/createRuntime", "createRuntime hooks removed (not in the profile's hooks.allow): /usr/libexec/oci/hooks.d/a, /usr/bin/../bin/nvidia-container-runtime-hook"),
+                ("/hooks/startContainer", "startContainer hook removed (not in the profile's hooks.allow): (no path)"),
+                ("/hooks/poststart", "poststart hook removed (not in the profile's hooks.allow): /opt/p"),
+                ("/hooks/poststop", "poststop hook removed (not in the profile's hooks.allow): /opt/q"),
+            ]
+        );
+        let out = fixed(evaluate, &s, &allowing);
+        assert_eq!(
+            out["hooks"],
+            json!({
+                "prestart": [hook("/usr/bin/nvidia-container-runtime-hook")],
+                "createRuntime": [],
+                "createContainer": [hook("/usr/bin/nvidia-container-runtime-hook")],
+                "startContainer": [],
+                "poststart": [],
+                "poststop": [],
+                "x-unknown": [hook("/opt/r")]
+            })
+        );
+        // the same proposals under every profile's action
+        assert_eq!(
+            run(evaluate, &docker_default(), &profile("baseline")),
+            run(evaluate, &docker_default(), &p)
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! The rules: one file per hardening area, each a pure function of (spec, profile, context) that
+//! proposes edits. Rules never touch the disk or the host; what they need of the host comes in
+//! through [`Host`], so they stay unit-testable without root.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::edit::Edit;
+use crate::profile::Profile;
+
+pub mod capabilities;
+pub mod devices;
+pub mod hooks;
+pub mod mounts;
+pub mod namespaces;
+pub mod no_new_privileges;
+pub mod paths;
+pub mod privileged;
+pub mod resources;
+pub mod rootfs;
+pub mod seccomp;
+pub mod secrets;
+pub mod sysctls;
+pub mod tmpfs;
+pub mod user;
+
+/// One deviation a rule found, with the edits that would bring the spec to the profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// JSON pointer of the value the finding is about (before/after are read there)
+    pub pointer: String,
+    /// lower-case, names the value; never contains a secret
+    pub message: String,
+    pub edits: Vec<Edit>,
+    /// false when no rewrite can make the spec acceptable (e.g. a host namespace): under
+    /// `enforce` the container is then refused
+    pub fixable: bool,
+}
+
+impl Proposal {
+    pub fn fix(pointer: impl Into<String>, message: impl Into<String>, edits: Vec<Edit>) -> Self {
+        Proposal {
+            pointer: pointer.into(),
+            message: message.into(),
+            edits,
+            fixable: true,
+        }
+    }
+    pub fn refuse(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Proposal {
+            pointer: pointer.into(),
+            message: message.into(),
+            edits: vec![],
+            fixable: false,
+        }
+    }
+}
+
+/// What rules may know about the host. The real one reads /proc; tests use fixed values.
+pub trait Host {
+    /// inode of the host's (pid 1's) namespace of `kind` (`net`, `pid`, `ipc`, `uts`, `mnt`,
+    /// `cgroup`, `user`, `time`)
+    fn host_ns(&self, kind: &str) -> Option<u64>;
+    /// inode of the namespace file at `path` (e.g. `/proc/123/ns/net`)
+    fn ns_at(&self, path: &str) -> Option<u64>;
+    /// the caller's hard limit of an rlimit (`RLIMIT_NOFILE`…): limits cannot be raised above it
+    fn hard_rlimit(&self, resource: &str) -> Option<u64>;
+    /// the OCI architecture name of this host (`SCMP_ARCH_X86_64`)
+    fn seccomp_arch(&self) -> &'static str;
+}
+
+/// What was granted to this container by authorized annotations (see `policy::exceptions`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Granted {
+    /// extra capabilities (`CAP_` names)
+    pub capabilities: Vec<String>,
+    pub allow_root: bool,
+    pub writable_rootfs: bool,
+}
+
+/// What a rule knows about the container.
+pub struct RuleCtx<'a> {
+    pub id: &'a str,
+    pub annotations: &'a BTreeMap<String, String>,
+    pub granted: &'a Granted,
+    pub host: &'a dyn Host,
+}
+
+pub type RuleFn = fn(&Value, &Profile, &RuleCtx) -> Vec<Proposal>;
+
+/// The rule function for a code; `None` for codes evaluated elsewhere (`exception`).
+pub fn lookup(code: &str) -> Option<RuleFn> {
+    Some(match code {
+        "namespaces" => namespaces::evaluate,
+        "user" => user::evaluate,
+        "rootfs" => rootfs::evaluate,
+        "tmpfs" => tmpfs::evaluate,
+        "paths" => paths::evaluate,
+        "capabilities" => capabilities::evaluate,
+        "no-new-privileges" => no_new_privileges::evaluate,
+        "privileged" => privileged::evaluate,
+        "mounts" => mounts::evaluate,
+        "devices" => devices::evaluate,
+        "seccomp" => seccomp::evaluate,
+        "resources" => resources::evaluate,
+        "sysctls" => sysctls::evaluate,
+        "hooks" => hooks::evaluate,
+        "secrets" => secrets::evaluate,
+        _ => return None,
+    })
+}
+
+/// Reads an array of strings at `ptr` (missing or wrong type: empty).
+pub fn strings(spec: &Value, ptr: &str) -> Vec<String> {
+    spec.pointer(ptr)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A fixed host for unit tests: host namespaces have inode 1000+index, nothing else is known.
+#[cfg(test)]
+pub struct TestHost;
+
+#[cfg(test)]
+impl Host for TestHost {
+    fn host_ns(&self, kind: &str) -> Option<u64> {
+        ["net", "pid", "ipc", "uts", "mnt", "cgroup", "user", "time"]
+            .iter()
+            .position(|k| *k == kind)
+            .map(|i| 1000 + i as u64)
+    }
+    fn ns_at(&self, path: &str) -> Option<u64> {
+        // "/proc/1/ns/<kind>" is the host's; "/proc/<other>/ns/<kind>" some container's
+        let kind = path.rsplit('/').next()?;
+        if path.starts_with("/proc/1/") {
+            self.host_ns(kind)
+        } else {
+            Some(5000)
+        }
+    }
+    fn hard_rlimit(&self, _resource: &str) -> Option<u64> {
+        Some(1 << 20)
+    }
+    fn seccomp_arch(&self) -> &'static str {
+        "SCMP_ARCH_X86_64"
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! Helpers for the rules' table tests.
+    use super::*;
+    use crate::policy::edit::apply;
+
+    pub fn profile(name: &str) -> Profile {
+        crate::profile::Catalog::builtin()
+            .get(name)
+            .unwrap()
+            .clone()
+    }
+
+    pub fn run(rule: RuleFn, spec: &Value, profile: &Profile) -> Vec<Proposal> {
+        run_granted(rule, spec, profile, &Granted::default())
+    }
+
+    pub fn run_granted(
+        rule: RuleFn,
+        spec: &Value,
+        profile: &Profile,
+        granted: &Granted,
+    ) -> Vec<Proposal> {
+        let annotations = BTreeMap::new();
+        let ctx = RuleCtx {
+            id: "t",
+            annotations: &annotations,
+            granted,
+            host: &TestHost,
+        };
+        rule(spec, profile, &ctx)
+    }
+
+    /// Applies every proposal's edits and returns the result; checks idempotence on the way.
+    pub fn fixed(rule: RuleFn, spec: &Value, profile: &Profile) -> Value {
+        let mut out = spec.clone();
+        for p in run(rule, spec, profile) {
+            assert!(p.fixable, "unexpected refusal: {}", p.message);
+            for e in &p.edits {
+                apply(&mut out, e).unwrap();
+            }
+        }
+        let again = run(rule, &out, profile);
+        assert!(again.is_empty(), "not idempotent: {again:?}");
+        out
+    }
+}
