@@ -66,6 +66,18 @@ pub struct GlobalOpts {
     /// accepted for runc compatibility; checkpoint/restore is not supported
     #[arg(long, hide = true, value_name = "PATH")]
     pub criu: Option<String>,
+
+    /// hardrun's configuration file (default /etc/hardrun/config.toml)
+    #[arg(long, global = true, env = "HARDRUN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// the hardening profile for create/run/exec/update (default: the configuration's)
+    #[arg(long, global = true, env = "HARDRUN_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// enforce (default: the configuration's), or audit: record what would change, change nothing
+    #[arg(long, global = true, env = "HARDRUN_MODE", value_name = "MODE", value_parser = ["enforce", "audit"])]
+    pub mode: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

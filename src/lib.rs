@@ -3,6 +3,7 @@
 //! The pipeline (see `DESIGN.md`): `cli` → `commands` → `bundle::load` → `policy` (the hardening
 //! seam) → `state_dir` (staged, hardened spec) → `delegate` (youki's libcontainer).
 
+pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
@@ -11,6 +12,7 @@ pub mod executor;
 pub mod foreground;
 pub mod observability;
 pub mod policy;
+pub mod profile;
 pub mod protect;
 pub mod state_dir;
 

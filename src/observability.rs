@@ -145,6 +145,11 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
         if self.max < Level::DEBUG && is_noise(meta.target(), &fields.msg) {
             return;
         }
+        // hardening findings go to the --log file (and the audit log); on a terminal's stderr,
+        // where runc prints nothing, only with --debug
+        if self.max < Level::DEBUG && self.only_own && meta.target() == "hardrun::finding" {
+            return;
+        }
         let mut line = render(
             self.format,
             level_name(meta.level()),

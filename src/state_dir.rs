@@ -270,6 +270,11 @@ pub struct Record {
     /// what hardening changed, as recorded by the policy engine
     #[serde(default)]
     pub findings: Vec<serde_json::Value>,
+    /// the profile the container was created under (exec and update are held to it)
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub profile_sha256: Option<String>,
 }
 
 pub fn read_record(container_dir: &Path) -> Option<Record> {

@@ -371,6 +371,7 @@ fn unwritable_state_root_is_named() {
                 .arg(w.log_path())
                 .arg("--log-format=json");
             c.args(["create", "--bundle", b.to_str().unwrap(), "r1"]);
+            w.env(&mut c);
             c
         },
         &w.dir,

@@ -414,7 +414,9 @@ fn both_flag_forms_are_accepted_end_to_end() {
     let w = World::new("flags");
     let b = w.bundle("b", &["echo", "eq-form"]);
     let log = w.dir.join("eq-log.json");
-    let out = std::process::Command::new(bin())
+    let mut cmd = std::process::Command::new(bin());
+    w.env(&mut cmd);
+    let out = cmd
         .arg(format!("--root={}", w.root.display()))
         .arg(format!("--log={}", log.display()))
         .arg("--log-format=json")

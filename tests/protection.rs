@@ -77,6 +77,7 @@ fn command(w: &World, exe: &Path, args: &[&str], out: &Path) -> std::process::Co
         .arg("--log-format=json");
     c.args(args);
     c.stdin(std::process::Stdio::null());
+    w.env(&mut c);
     c.stdout(fs::File::create(out).unwrap());
     c.stderr(fs::File::create(out.with_extension("err")).unwrap());
     c

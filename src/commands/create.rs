@@ -65,11 +65,16 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     let staging = root.stage(a.id)?;
     let loaded = bundle::load(a.bundle)?;
 
-    let ctx = policy::Context {
-        id: a.id,
-        bundle: &loaded.dir,
-    };
-    let outcome = policy::harden_spec(&loaded.raw, &ctx)?;
+    let config = super::policy_config(global)?;
+    let ctx = super::policy_context(global, &config, a.id, &loaded.dir);
+    let command = if a.detach { "create" } else { "run" };
+    let outcome = super::decide(
+        &config,
+        command,
+        a.id,
+        &loaded.dir,
+        policy::harden_spec(&loaded.raw, &ctx),
+    )?;
     let mut spec = outcome.value;
     let cgroups_path = normalize_for_runtime(&mut spec, a.id, &loaded.rootfs)?;
 
@@ -84,6 +89,8 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
             .iter()
             .map(|f| serde_json::to_value(f).unwrap_or_default())
             .collect(),
+        profile: Some(outcome.profile.clone()),
+        profile_sha256: Some(outcome.profile_sha256.clone()),
     })?;
 
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());

@@ -29,11 +29,20 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             process_from_args(&dir.join("bundle").join("config.json"), args)?
         }
     };
-    let ctx = policy::Context {
-        id: &args.container_id,
-        bundle: &dir.join("bundle"),
-    };
-    let outcome = policy::harden_exec(&process, &ctx)?;
+    let config = super::policy_config(global)?;
+    let (spec, created_under) = super::running_policy(&dir)?;
+    let bundle_dir = dir.join("bundle");
+    let mut ctx = super::policy_context(global, &config, &args.container_id, &bundle_dir);
+    if ctx.profile.is_none() {
+        ctx.profile = created_under.as_deref();
+    }
+    let outcome = super::decide(
+        &config,
+        "exec",
+        &args.container_id,
+        &bundle_dir,
+        policy::harden_exec(&process, &spec, &ctx),
+    )?;
     // libcontainer validates what it reads; a process it cannot parse is named here first.
     if let Err(e) = serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(
         &outcome.value,

@@ -26,6 +26,64 @@ use crate::cli::GlobalOpts;
 use crate::delegate;
 use crate::state_dir::Root;
 
+/// The policy configuration (`--config`/`HARDRUN_CONFIG`, else /etc/hardrun/config.toml).
+pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Config> {
+    Ok(crate::profile::config::Config::load(
+        global.config.as_deref(),
+    )?)
+}
+
+/// The engine's context for a container.
+pub fn policy_context<'a>(
+    global: &'a GlobalOpts,
+    config: &'a crate::profile::config::Config,
+    id: &'a str,
+    bundle: &'a std::path::Path,
+) -> crate::policy::Context<'a> {
+    crate::policy::Context {
+        id,
+        bundle,
+        config,
+        profile: global.profile.as_deref(),
+        mode: global.mode.as_deref().and_then(|m| m.parse().ok()),
+        host: &crate::policy::host::RealHost,
+    }
+}
+
+/// Runs a policy decision and records it (audit log + tracing) whichever way it goes.
+pub fn decide(
+    config: &crate::profile::config::Config,
+    command: &str,
+    id: &str,
+    bundle: &std::path::Path,
+    result: Result<crate::policy::Outcome, crate::policy::PolicyDenied>,
+) -> Result<crate::policy::Outcome> {
+    use crate::audit::{record, Decision};
+    let log = config.audit_log.as_deref();
+    match result {
+        Ok(o) => {
+            record(log, command, id, bundle, Decision::Allowed(&o))?;
+            Ok(o)
+        }
+        Err(d) => {
+            record(log, command, id, bundle, Decision::Denied(&d))?;
+            Err(d.into())
+        }
+    }
+}
+
+/// The spec a running container was created with (its hardened `config.json`) and the profile
+/// it was created under, for holding `exec` and `update` to the same policy.
+pub fn running_policy(dir: &std::path::Path) -> Result<(serde_json::Value, Option<String>)> {
+    let path = dir.join("bundle").join("config.json");
+    let bytes =
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let spec = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: invalid JSON: {e}", path.display()))?;
+    let profile = crate::state_dir::read_record(dir).and_then(|r| r.profile);
+    Ok((spec, profile))
+}
+
 /// Loads an existing container by id from the state root.
 pub fn load(global: &GlobalOpts, id: &str) -> Result<(PathBuf, Container)> {
     let root = Root::new(&global.root);

@@ -38,11 +38,20 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
         }
         None => from_flags(args),
     };
-    let ctx = policy::Context {
-        id: &args.container_id,
-        bundle: &dir.join("bundle"),
-    };
-    let outcome = policy::harden_update(&raw, &ctx)?;
+    let config = super::policy_config(global)?;
+    let (spec, created_under) = super::running_policy(&dir)?;
+    let bundle_dir = dir.join("bundle");
+    let mut ctx = super::policy_context(global, &config, &args.container_id, &bundle_dir);
+    if ctx.profile.is_none() {
+        ctx.profile = created_under.as_deref();
+    }
+    let outcome = super::decide(
+        &config,
+        "update",
+        &args.container_id,
+        &bundle_dir,
+        policy::harden_update(&raw, &spec, &ctx),
+    )?;
     let resources = delegate::parse_resources(&outcome.value)
         .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;
     delegate::update(&container, &resources)?;

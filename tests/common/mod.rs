@@ -34,7 +34,7 @@ pub fn rootfs() -> &'static Path {
     ROOTFS.get_or_init(|| {
         let dir = tmp_base().join(format!("rootfs-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/app"] {
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/app", "run", "var/tmp"] {
             fs::create_dir_all(dir.join(d)).unwrap();
         }
         fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
@@ -71,7 +71,33 @@ impl World {
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let root = dir.join("state");
+        // the existing runtime tests run under `permissive` (record, change nothing); hardening
+        // tests ask for a profile with --profile. Decisions go to a private audit log.
+        fs::write(
+            dir.join("config.toml"),
+            format!(
+                "default_profile = \"permissive\"\naudit_log = \"{}\"\n",
+                dir.join("audit.jsonl").display()
+            ),
+        )
+        .unwrap();
         World { dir, root }
+    }
+
+    /// The environment every hardrun call of this world gets: its own configuration.
+    pub fn env(&self, c: &mut Command) {
+        c.env("HARDRUN_CONFIG", self.dir.join("config.toml"));
+        c.env_remove("HARDRUN_PROFILE");
+        c.env_remove("HARDRUN_MODE");
+    }
+
+    /// The audit log's decisions, one JSON value per line.
+    pub fn audit(&self) -> Vec<Value> {
+        fs::read_to_string(self.dir.join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
     }
 
     /// A bundle whose rootfs is a symlink-free copy-free bind of the shared rootfs path.
@@ -111,6 +137,7 @@ impl World {
             .arg("json");
         c.args(args);
         c.stdin(Stdio::null());
+        self.env(&mut c);
         c
     }
 
