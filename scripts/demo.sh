@@ -4,6 +4,7 @@
 #
 # usage: scripts/demo.sh [command...]     (default: a shell line that shows who and where it is)
 # environment: DEMO_DIR (default /tmp/hardrun-demo): the bundle; the state root is $DEMO_DIR/state.
+#              PROFILE (default restricted): the hardening profile (baseline, ci-runner, permissive).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,7 +18,7 @@ HARDRUN=$REPO/target/release/hardrun
 
 # the bundle: busybox-static as the rootfs, runc's default spec from `hardrun spec`
 rm -rf "$DEMO_DIR"
-mkdir -p "$DEMO_DIR/rootfs"/{bin,proc,sys,dev,tmp,etc,root}
+mkdir -p "$DEMO_DIR/rootfs"/{bin,proc,sys,dev,tmp,etc,root,run,var/tmp}
 chmod 1777 "$DEMO_DIR/rootfs/tmp"
 cp /bin/busybox "$DEMO_DIR/rootfs/bin/busybox"
 for applet in $(/bin/busybox --list); do
@@ -38,8 +39,15 @@ jq --argjson args "$args" '.process.terminal = false | .process.args = $args' \
     "$DEMO_DIR/config.json" > "$DEMO_DIR/config.json.new"
 mv "$DEMO_DIR/config.json.new" "$DEMO_DIR/config.json"
 
-echo "+ $HARDRUN --root $DEMO_DIR/state run --bundle $DEMO_DIR demo-$$" >&2
+# hardrun's configuration for the demo: the default profile (restricted), audit log beside the bundle
+printf 'default_profile = "%s"\naudit_log = "%s"\n' "${PROFILE:-restricted}" "$DEMO_DIR/audit.jsonl" >"$DEMO_DIR/hardrun.toml"
+export HARDRUN_CONFIG=$DEMO_DIR/hardrun.toml
+
+echo "+ $HARDRUN --root $DEMO_DIR/state run --bundle $DEMO_DIR demo-$$   (profile ${PROFILE:-restricted})" >&2
 status=0
 "$HARDRUN" --root "$DEMO_DIR/state" run --bundle "$DEMO_DIR" "demo-$$" || status=$?
 echo "+ container exited with status $status" >&2
+echo "+ what hardrun changed (from $DEMO_DIR/audit.jsonl):" >&2
+jq -r '"  decision: \(.decision) (profile \(.profile), mode \(.mode))", (.findings[] | "  [\(.action)] \(.code) (CIS \(.cis | join(","))): \(.message)")' \
+    "$DEMO_DIR/audit.jsonl" >&2
 exit "$status"

@@ -350,6 +350,12 @@ clean_previous() {
 # The path clients are given: a logging wrapper named "hardrun" (podman names the runtime after
 # the basename), or the binary itself.
 make_runtime() {
+  # hardrun's policy for the client tests: the runtime-compatibility checks run under
+  # HARDRUN_TEST_PROFILE (default permissive: every finding recorded in $LOGS/audit.jsonl,
+  # nothing changed). Exported, so daemons, shims and conmon pass it on even without the wrapper.
+  HARDRUN_CONFIG=$WORK/hardrun-config.toml
+  printf 'default_profile = "%s"\naudit_log = "%s"\n' "${HARDRUN_TEST_PROFILE:-permissive}" "$LOGS/audit.jsonl" >"$HARDRUN_CONFIG"
+  export HARDRUN_CONFIG
   if [ "$HARDRUN_WRAP" = 1 ]; then
     RT=$WORK/bin/hardrun
     cat >"$RT" <<EOF
@@ -360,6 +366,8 @@ make_runtime() {
 # stdin of "update --resources -" (update-PID.json) and records created containers (creates.tsv).
 REAL='$HARDRUN_BIN'
 LOGDIR='$LOGS'
+HARDRUN_CONFIG='$HARDRUN_CONFIG'
+export HARDRUN_CONFIG
 EOF
     cat >>"$RT" <<'EOF'
 args=""
@@ -512,7 +520,7 @@ EOF
 
 write_docker_config() {
   jq -n --arg rt "$RT" --arg cg "/$NS-docker" --arg key "$DOCKER_DIR/key.json" '{
-    runtimes: { hardrun: { path: $rt } },
+    runtimes: { hardrun: { path: $rt }, "hardrun-restricted": { path: $rt, runtimeArgs: ["--profile=restricted"] } },
     "storage-driver": "overlay2",
     "cgroup-parent": $cg,
     iptables: false, "ip-forward": false, "ip-masq": false, bridge: "none", "userland-proxy": false,
@@ -890,6 +898,25 @@ section_docker() {
     "$("$DOCKER_C" inspect -f '{{.State.Running}} {{.State.ExitCode}}' "$c" 2>&1)" || true
   expect "docker rm" 0 "^$c\$" "$DOCKER_C" rm "$c" || true
   check_eq "container gone from docker ps -a" "" "$("$DOCKER_C" ps -aq --filter "name=^$c\$" 2>&1)" || true
+
+  # hardening through dockerd: a runtime entry with runtimeArgs ["--profile=restricted"]
+  if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
+    local probe='echo "uid=$(id -u)"; touch /x 2>/dev/null && echo root=rw || echo root=ro;
+      grep -E "^(NoNewPrivs|Seccomp|CapBnd):" /proc/self/status | tr -d "\t";
+      mount -t tmpfs none /tmp 2>/dev/null && echo mount=ok || echo mount=denied;
+      cat /sys/fs/cgroup/pids/pids.max'
+    if expect "docker run --runtime hardrun-restricted: hardened" 0 '^uid=65534$' \
+        "$DOCKER_C" run --rm --runtime hardrun-restricted --network none "$IMG_IMPORT" sh -c "$probe"; then
+      out_has "restricted under docker: read-only root" '^root=ro$' || true
+      out_has "restricted under docker: NoNewPrivs 1" '^NoNewPrivs:1$' || true
+      out_has "restricted under docker: only CAP_NET_BIND_SERVICE" '^CapBnd:0000000000000400$' || true
+      out_has "restricted under docker: mount denied" '^mount=denied$' || true
+      out_has "restricted under docker: seccomp filter on" '^Seccomp:2$' || true
+      out_has "restricted under docker: pids limit 1024" '^1024$' || true
+    fi
+    check_eq "restricted under docker: decision in the audit log" "allowed restricted" \
+      "$(jq -r 'select(.profile == "restricted" and .command == "create") | "\(.decision) \(.profile)"' "$LOGS/audit.jsonl" 2>/dev/null | tail -n 1)" || true
+  fi
 }
 
 section_podman() {
