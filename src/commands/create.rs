@@ -179,6 +179,22 @@ fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) 
     let Some(obj) = spec.as_object_mut() else {
         bail!("the hardened spec is not a JSON object")
     };
+    // libcontainer 0.7 reads SCMP_CMP_MASKED_EQ with value and valueTwo swapped: Docker's clone
+    // rule would let every namespace flag through. Whatever the policy's action, hand it the
+    // condition in its own dialect (see policy::rules::seccomp).
+    if let Some(seccomp) = obj
+        .get_mut("linux")
+        .and_then(|l| l.get_mut("seccomp"))
+        .filter(|s| s.is_object())
+    {
+        let n = crate::policy::rules::seccomp::libcontainer_compat(seccomp);
+        if n > 0 {
+            tracing::debug!(
+                conditions = n,
+                "seccomp masked comparisons rewritten for libcontainer"
+            );
+        }
+    }
     let root = obj.entry("root").or_insert_with(|| serde_json::json!({}));
     root["path"] = serde_json::Value::String(rootfs.to_string_lossy().into_owned());
     let linux = obj.entry("linux").or_insert_with(|| serde_json::json!({}));

@@ -28,9 +28,15 @@ use crate::state_dir::Root;
 
 /// The policy configuration (`--config`/`HARDRUN_CONFIG`, else /etc/hardrun/config.toml).
 pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Config> {
-    Ok(crate::profile::config::Config::load(
-        global.config.as_deref(),
-    )?)
+    let config = crate::profile::config::Config::load(global.config.as_deref())?;
+    // custom seccomp profiles are read here, so the rules stay pure; one that cannot be read
+    // refuses the containers of its profile (the rule names it), not the others
+    for p in config.catalog.profiles.values() {
+        if let Err(e) = crate::policy::rules::seccomp::preload(&p.seccomp.profile) {
+            tracing::warn!("profile {}: {e}", p.name);
+        }
+    }
+    Ok(config)
 }
 
 /// The engine's context for a container.
