@@ -29,19 +29,13 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             process_from_args(&dir.join("bundle").join("config.json"), args)?
         }
     };
-    let config = super::policy_config(global)?;
-    let (spec, created_under) = super::running_policy(&dir)?;
-    let bundle_dir = dir.join("bundle");
-    let mut ctx = super::policy_context(global, &config, &args.container_id, &bundle_dir);
-    if ctx.profile.is_none() {
-        ctx.profile = created_under.as_deref();
-    }
-    let outcome = super::decide(
-        &config,
-        "exec",
+    let outcome = super::decide_running(
+        global,
+        &dir,
         &args.container_id,
-        &bundle_dir,
-        policy::harden_exec(&process, &spec, &ctx),
+        "exec",
+        policy::harden_exec,
+        &process,
     )?;
     // libcontainer validates what it reads; a process it cannot parse is named here first.
     if let Err(e) = serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(

@@ -78,16 +78,36 @@ pub fn decide(
     }
 }
 
-/// The spec a running container was created with (its hardened `config.json`) and the profile
-/// it was created under, for holding `exec` and `update` to the same policy.
-pub fn running_policy(dir: &std::path::Path) -> Result<(serde_json::Value, Option<String>)> {
+/// Holds `exec` or `update` of a running container to the policy it was created under: the
+/// container's hardened spec (its annotations pick the grants) and its recorded profile, unless
+/// `--profile` names another. The decision is recorded like any other.
+pub fn decide_running(
+    global: &GlobalOpts,
+    dir: &std::path::Path,
+    id: &str,
+    command: &str,
+    harden: crate::policy::HardenFn,
+    input: &serde_json::Value,
+) -> Result<crate::policy::Outcome> {
+    let config = policy_config(global)?;
     let path = dir.join("bundle").join("config.json");
     let bytes =
         std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let spec = serde_json::from_slice(&bytes)
+    let spec: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: invalid JSON: {e}", path.display()))?;
-    let profile = crate::state_dir::read_record(dir).and_then(|r| r.profile);
-    Ok((spec, profile))
+    let created_under = crate::state_dir::read_record(dir).and_then(|r| r.profile);
+    let bundle_dir = dir.join("bundle");
+    let mut ctx = policy_context(global, &config, id, &bundle_dir);
+    if ctx.profile.is_none() {
+        ctx.profile = created_under.as_deref();
+    }
+    decide(
+        &config,
+        command,
+        id,
+        &bundle_dir,
+        harden(input, &spec, &ctx),
+    )
 }
 
 /// Loads an existing container by id from the state root.

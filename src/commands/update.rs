@@ -38,19 +38,13 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
         }
         None => from_flags(args),
     };
-    let config = super::policy_config(global)?;
-    let (spec, created_under) = super::running_policy(&dir)?;
-    let bundle_dir = dir.join("bundle");
-    let mut ctx = super::policy_context(global, &config, &args.container_id, &bundle_dir);
-    if ctx.profile.is_none() {
-        ctx.profile = created_under.as_deref();
-    }
-    let outcome = super::decide(
-        &config,
-        "update",
+    let outcome = super::decide_running(
+        global,
+        &dir,
         &args.container_id,
-        &bundle_dir,
-        policy::harden_update(&raw, &spec, &ctx),
+        "update",
+        policy::harden_update,
+        &raw,
     )?;
     let resources = delegate::parse_resources(&outcome.value)
         .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;

@@ -276,6 +276,9 @@ pub fn harden_spec(raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> 
     evaluate(raw, &run, sel.pre)
 }
 
+/// `harden_exec` / `harden_update`: (request, the container's spec, context).
+pub type HardenFn = fn(&Value, &Value, &Context) -> Result<Outcome, PolicyDenied>;
+
 /// The rules that look at a process: `exec` is held to them.
 pub const PROCESS_RULES: &[&str] = &["user", "capabilities", "no-new-privileges", "secrets"];
 

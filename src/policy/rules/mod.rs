@@ -158,6 +158,24 @@ pub mod testing {
     use super::*;
     use crate::policy::edit::apply;
 
+    /// Docker's and containerd's default capability set (14).
+    pub const DOCKER_CAPS: &[&str] = &[
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ];
+
     pub fn profile(name: &str) -> Profile {
         crate::profile::Catalog::builtin()
             .get(name)

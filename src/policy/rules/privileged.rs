@@ -160,22 +160,7 @@ pub(crate) mod tests {
     /// The spec dockerd 20.10 hands its runtime for `docker run --network none busybox`
     /// (abridged: seccomp's syscall list, env).
     pub(crate) fn docker_default() -> Value {
-        let caps = json!([
-            "CAP_CHOWN",
-            "CAP_DAC_OVERRIDE",
-            "CAP_FSETID",
-            "CAP_FOWNER",
-            "CAP_MKNOD",
-            "CAP_NET_RAW",
-            "CAP_SETGID",
-            "CAP_SETUID",
-            "CAP_SETFCAP",
-            "CAP_SETPCAP",
-            "CAP_NET_BIND_SERVICE",
-            "CAP_SYS_CHROOT",
-            "CAP_KILL",
-            "CAP_AUDIT_WRITE"
-        ]);
+        let caps = json!(DOCKER_CAPS);
         let c = "/var/lib/docker/containers/0123abcd";
         json!({
             "ociVersion": "1.0.2-dev",
