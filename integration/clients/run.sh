@@ -771,6 +771,23 @@ section_containerd() {
   expect "ctr run --rootfs (absolute paths, no PATH)" 0 '^rootfs-ok uid=0\(root\)' \
     "$CTRN" run --rm "${R[@]}" --rootfs "$WORK/rootfs-ctr" ctr-rootfs /bin/sh -c '/bin/echo "rootfs-ok $(/bin/id)"' || true
 
+  # hardening through containerd: the shim calls a runtime that adds --profile=restricted
+  if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
+    local RR=$WORK/bin/hardrun-restricted
+    printf '#!/bin/sh\nexec %s --profile=restricted "$@"\n' "$RT" >"$RR"
+    chmod 755 "$RR"
+    if expect "ctr run under restricted: uid 65534" 0 '^uid=65534$' \
+        "$CTRN" run --rm --runc-binary "$RR" --runc-root "$CTRD_DIR/ctr-runtime-root" --fifo-dir "$CTRD_DIR/fifo" \
+        "$IMG_CTR" ctr-restricted sh -c 'echo "uid=$(id -u)"; touch /x 2>/dev/null && echo root=rw || echo root=ro;
+          grep -E "^(NoNewPrivs|Seccomp|CapBnd):" /proc/self/status | tr -d "\t"'; then
+      out_has "restricted under containerd: read-only root" '^root=ro$' || true
+      out_has "restricted under containerd: seccomp filter on" '^Seccomp:2$' || true
+      out_has "restricted under containerd: only CAP_NET_BIND_SERVICE" '^CapBnd:0000000000000400$' || true
+    fi
+    check_eq "restricted under containerd: decision in the audit log" "allowed restricted" \
+      "$(jq -r 'select(.id == "ctr-restricted" and .command == "create") | "\(.decision) \(.profile)"' "$LOGS/audit.jsonl" 2>/dev/null | tail -n 1)" || true
+  fi
+
   # detached lifecycle
   local id=ctr-detached pid f
   if ! expect "ctr run -d (detached)" 0 '' \
