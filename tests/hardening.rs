@@ -274,37 +274,20 @@ fn bad_profiles_and_annotations_are_named() {
     w.assert_nothing_left("x1");
     fs::remove_file(prof.join("team.toml")).unwrap();
 
-    let b = w.bundle_with("b2", &["true"], |s| {
-        s["annotations"] = json!({"hardrun.dev/allow-capabilitis": "NET_ADMIN"})
-    });
-    let out = w.hr(&[
-        "--profile",
-        "restricted",
-        "create",
-        "--bundle",
-        b.to_str().unwrap(),
-        "x2",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("unknown annotation hardrun.dev/allow-capabilitis"),
-        "{}",
-        stderr(&out)
-    );
-    w.assert_nothing_left("x2");
-
-    let b = w.bundle_with("b3", &["true"], |s| {
-        s["annotations"] = json!({"hardrun.dev/allow-capabilities": "NET_ADMIN"})
-    });
-    let out = w.hr(&[
-        "--profile",
-        "restricted",
-        "create",
-        "--bundle",
-        b.to_str().unwrap(),
-        "x3",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("rule exception: annotation hardrun.dev/allow-capabilities: CAP_NET_ADMIN is not authorized by profile restricted"), "{}", stderr(&out));
-    w.assert_nothing_left("x3");
+    // a misspelled annotation, and a request the profile does not authorize
+    for (id, key, want) in [
+        ("x2", "hardrun.dev/allow-capabilitis", "unknown annotation hardrun.dev/allow-capabilitis"),
+        (
+            "x3",
+            "hardrun.dev/allow-capabilities",
+            "rule exception: annotation hardrun.dev/allow-capabilities: CAP_NET_ADMIN is not authorized by profile restricted",
+        ),
+    ] {
+        let b = w.bundle_with(&format!("b-{id}"), &["true"], |s| s["annotations"] = json!({key: "NET_ADMIN"}));
+        let out = w.hr(&["--profile", "restricted", "create", "--bundle", b.to_str().unwrap(), id]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1);
+        w.assert_nothing_left(id);
+    }
 }
