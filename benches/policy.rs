@@ -37,6 +37,7 @@ fn main() {
             granted: &granted,
             host: &RealHost,
             only: None,
+            userns: None,
         };
         let mut times: Vec<Duration> = Vec::with_capacity(samples);
         let mut findings = 0;

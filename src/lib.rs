@@ -15,6 +15,7 @@ pub mod policy;
 pub mod profile;
 pub mod protect;
 pub mod state_dir;
+pub mod userns;
 
 /// `hardrun --version`, in runc's shape.
 pub fn version_text() -> String {

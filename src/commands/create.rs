@@ -66,7 +66,19 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     let loaded = bundle::load(a.bundle)?;
 
     let config = super::policy_config(global)?;
-    let ctx = super::policy_context(global, &config, a.id, &loaded.dir);
+    let mut ctx = super::policy_context(global, &config, a.id, &loaded.dir);
+    let container_dir = root.container_dir(a.id);
+    // `userns` enforced: a host id range of the container's own, held by its state directory
+    // (and the staging directory until that exists); released on any failure below (drop)
+    let lease = match policy::userns_pool(&loaded.raw, &ctx) {
+        Some(pool) => Some(crate::userns::Lease::allocate(
+            &pool,
+            &container_dir,
+            &[&staging.dir],
+        )?),
+        None => None,
+    };
+    ctx.userns = lease.as_ref().map(|l| l.range);
     let command = if a.detach { "create" } else { "run" };
     let outcome = super::decide(
         &config,
@@ -77,6 +89,12 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     )?;
     let mut spec = outcome.value;
     let cgroups_path = normalize_for_runtime(&mut spec, a.id, &loaded.rootfs)?;
+    if let Some(l) = &lease {
+        // libcontainer mounts the rootfs from inside the user namespace: its root must be able
+        // to reach it (the caller's directories are never changed)
+        crate::userns::check_traversable(&loaded.rootfs, l.range.0, l.range.0)
+            .map_err(|e| anyhow::anyhow!("rootfs {}: {e}", loaded.rootfs.display()))?;
+    }
 
     staging.write_spec(&spec)?;
     staging.write_original(&loaded.original)?;
@@ -95,7 +113,6 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
 
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
     let cgroup_existed = cgroup_exists(&cgroups_path);
-    let container_dir = root.container_dir(a.id);
     let staged_bundle = staging.bundle();
     let created = delegate::create(&delegate::CreateRequest {
         id: a.id,
@@ -145,6 +162,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
             delegate::remove_cgroup(a.id, Path::new(&cgroups_path));
         }
         return Err(e);
+    }
+    if let Some(l) = lease {
+        l.keep();
     }
     Ok(container)
 }

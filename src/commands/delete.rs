@@ -14,12 +14,24 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
             // runc: `delete --force` of a container that is already gone succeeds, so a second
             // shim's cleanup does not fail.
             if args.force && matches!(e, crate::state_dir::StateError::NotFound(_)) {
+                crate::userns::release_owner(&root.container_dir(&args.container_id));
                 return Ok(0);
             }
             return Err(e.into());
         }
     };
     let mut container = delegate::load(&dir, &args.container_id)?;
-    delegate::delete(&mut container, args.force)?;
+    delete_container(&mut container, args.force)?;
     Ok(0)
+}
+
+/// Deletes a container and releases what hardrun allocated for it on the host (its user
+/// namespace range). `delete` and the end of a foreground `run` both go through here.
+pub fn delete_container(
+    container: &mut libcontainer::container::Container,
+    force: bool,
+) -> Result<(), delegate::DelegateError> {
+    delegate::delete(container, force)?;
+    crate::userns::release_owner(&container.root);
+    Ok(())
 }

@@ -53,6 +53,7 @@ pub fn policy_context<'a>(
         profile: global.profile.as_deref(),
         mode: global.mode.as_deref().and_then(|m| m.parse().ok()),
         host: &crate::policy::host::RealHost,
+        userns: None,
     }
 }
 

@@ -37,14 +37,14 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     let code = fg.wait(pid).map_err(|e| anyhow!(e))?;
     if !args.keep {
         container.refresh_status().ok();
-        delegate::delete(&mut container, true)?;
+        super::delete::delete_container(&mut container, true)?;
     }
     Ok(code)
 }
 
 fn start_or_clean(container: &mut libcontainer::container::Container) -> Result<()> {
     if let Err(e) = delegate::start(container) {
-        let _ = delegate::delete(container, true);
+        let _ = super::delete::delete_container(container, true);
         return Err(e.into());
     }
     Ok(())

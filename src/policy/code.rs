@@ -37,6 +37,12 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::High,
     },
     RuleInfo {
+        code: "userns",
+        description: "the container runs in a user namespace mapped to a host id range of its own, never to host root",
+        cis: &["5.31"],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
         code: "rootfs",
         description: "the root filesystem is mounted read-only",
         cis: &["5.13"],

@@ -88,6 +88,8 @@ pub struct Profile {
     #[serde(default)]
     pub namespaces: NamespacesCfg,
     #[serde(default)]
+    pub userns: UserNsCfg,
+    #[serde(default)]
     pub tmpfs: TmpfsCfg,
     #[serde(default)]
     pub mounts: MountsCfg,
@@ -156,6 +158,56 @@ impl Default for NamespacesCfg {
                 .map(String::from)
                 .to_vec(),
             private: vec![],
+            comment: None,
+        }
+    }
+}
+
+/// `userns` (CIS 5.31): the host id pool that containers' user namespaces are mapped into. Each
+/// container gets its own `ids_per_container` ids, allocated from
+/// `[pool_start, pool_start + pool_size)` (see `crate::userns`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserNsCfg {
+    #[serde(default = "UserNsCfg::default_pool_start")]
+    pub pool_start: u32,
+    #[serde(default = "UserNsCfg::default_pool_size")]
+    pub pool_size: u32,
+    #[serde(default = "UserNsCfg::default_ids_per_container")]
+    pub ids_per_container: u32,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl UserNsCfg {
+    fn default_pool_start() -> u32 {
+        100_000
+    }
+    fn default_pool_size() -> u32 {
+        65536 * 64
+    }
+    fn default_ids_per_container() -> u32 {
+        65536
+    }
+    /// How many containers the pool holds.
+    pub fn slots(&self) -> u32 {
+        self.pool_size / self.ids_per_container.max(1)
+    }
+    /// The host range of slot `n`: (first host id, count).
+    pub fn range(&self, n: u32) -> (u32, u32) {
+        (
+            self.pool_start + n * self.ids_per_container,
+            self.ids_per_container,
+        )
+    }
+}
+
+impl Default for UserNsCfg {
+    fn default() -> Self {
+        UserNsCfg {
+            pool_start: Self::default_pool_start(),
+            pool_size: Self::default_pool_size(),
+            ids_per_container: Self::default_ids_per_container(),
             comment: None,
         }
     }
@@ -441,6 +493,37 @@ impl Profile {
                 }
             }
         }
+        let u = &self.userns;
+        if u.ids_per_container == 0 {
+            return Err(invalid(
+                "userns.ids_per_container",
+                "must be positive".into(),
+            ));
+        }
+        if u.pool_size == 0 || u.pool_size % u.ids_per_container != 0 {
+            return Err(invalid(
+                "userns.pool_size",
+                format!(
+                    "{} is not a positive multiple of userns.ids_per_container {}",
+                    u.pool_size, u.ids_per_container
+                ),
+            ));
+        }
+        if u.pool_start.checked_add(u.pool_size).is_none() {
+            return Err(invalid(
+                "userns.pool_size",
+                format!(
+                    "pool {}+{} overflows the 32-bit id space",
+                    u.pool_start, u.pool_size
+                ),
+            ));
+        }
+        if u.pool_start == 0 {
+            return Err(invalid(
+                "userns.pool_start",
+                "0 would map containers onto host root".into(),
+            ));
+        }
         for (i, p) in self.tmpfs.paths.iter().enumerate() {
             if !p.starts_with('/') {
                 return Err(invalid(
@@ -683,6 +766,11 @@ mod tests {
             ("name = \"x\"\n[[exceptions]]\nkind = \"allow-everything\"\nnamespaces = [\"a\"]\n", "f.toml:3:8: unknown variant `allow-everything`"),
             ("name = \"x\"\n[seccomp]\nprofile = \"mine.json\"\n", "f.toml: seccomp.profile"),
             ("name = \"x y\"\n", "f.toml: name:"),
+            ("name = \"x\"\n[userns]\nids_per_container = 0\n", "f.toml: userns.ids_per_container: must be positive"),
+            ("name = \"x\"\n[userns]\npool_size = 100000\n", "f.toml: userns.pool_size: 100000 is not a positive multiple"),
+            ("name = \"x\"\n[userns]\npool_start = 4294000000\n", "f.toml: userns.pool_size: pool 4294000000+4194304 overflows"),
+            ("name = \"x\"\n[userns]\npool_start = 0\n", "f.toml: userns.pool_start:"),
+            ("name = \"x\"\n[userns]\nbogus = 1\n", "f.toml:3:1: unknown field `bogus`"),
         ];
         for (text, want) in cases {
             let err = Profile::parse(text, "f.toml").unwrap_err().to_string();

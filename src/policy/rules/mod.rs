@@ -24,6 +24,7 @@ pub mod secrets;
 pub mod sysctls;
 pub mod tmpfs;
 pub mod user;
+pub mod userns;
 
 /// One deviation a rule found, with the edits that would bring the spec to the profile.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +86,9 @@ pub struct RuleCtx<'a> {
     pub annotations: &'a BTreeMap<String, String>,
     pub granted: &'a Granted,
     pub host: &'a dyn Host,
+    /// the host id range (first host id, count) allocated to this container's user namespace,
+    /// when the `userns` rule is enforced; `None` otherwise
+    pub userns: Option<(u32, u32)>,
 }
 
 pub type RuleFn = fn(&Value, &Profile, &RuleCtx) -> Vec<Proposal>;
@@ -94,6 +98,7 @@ pub fn lookup(code: &str) -> Option<RuleFn> {
     Some(match code {
         "namespaces" => namespaces::evaluate,
         "user" => user::evaluate,
+        "userns" => userns::evaluate,
         "rootfs" => rootfs::evaluate,
         "tmpfs" => tmpfs::evaluate,
         "paths" => paths::evaluate,
@@ -193,12 +198,24 @@ pub mod testing {
         profile: &Profile,
         granted: &Granted,
     ) -> Vec<Proposal> {
+        run_with(rule, spec, profile, granted, None)
+    }
+
+    /// With an allocated user namespace range in the context.
+    pub fn run_with(
+        rule: RuleFn,
+        spec: &Value,
+        profile: &Profile,
+        granted: &Granted,
+        userns: Option<(u32, u32)>,
+    ) -> Vec<Proposal> {
         let annotations = BTreeMap::new();
         let ctx = RuleCtx {
             id: "t",
             annotations: &annotations,
             granted,
             host: &TestHost,
+            userns,
         };
         rule(spec, profile, &ctx)
     }

@@ -622,6 +622,7 @@ mod tests {
             annotations: &annotations,
             granted: &granted,
             host: &LowHost,
+            userns: None,
         };
         evaluate(spec, p, &ctx)
     }
