@@ -921,6 +921,7 @@ section_docker() {
     local probe='echo "uid=$(id -u)"; touch /x 2>/dev/null && echo root=rw || echo root=ro;
       grep -E "^(NoNewPrivs|Seccomp|CapBnd):" /proc/self/status | tr -d "\t";
       mount -t tmpfs none /tmp 2>/dev/null && echo mount=ok || echo mount=denied;
+      echo "lo=$(cat /sys/class/net/lo/operstate)";
       cat /sys/fs/cgroup/pids/pids.max'
     if expect "docker run --runtime hardrun-restricted: hardened" 0 '^uid=65534$' \
         "$DOCKER_C" run --rm --runtime hardrun-restricted --network none "$IMG_IMPORT" sh -c "$probe"; then
@@ -930,6 +931,8 @@ section_docker() {
       out_has "restricted under docker: mount denied" '^mount=denied$' || true
       out_has "restricted under docker: seccomp filter on" '^Seccomp:2$' || true
       out_has "restricted under docker: pids limit 1024" '^1024$' || true
+      # dockerd's libnetwork-setkey hook is kept (hooks.docker_network): the loopback is up
+      out_has "restricted under docker: network set up by dockerd's hook (lo up)" '^lo=unknown$' || true
     fi
     check_eq "restricted under docker: decision in the audit log" "allowed restricted" \
       "$(jq -r 'select(.profile == "restricted" and .command == "create") | "\(.decision) \(.profile)"' "$LOGS/audit.jsonl" 2>/dev/null | tail -n 1)" || true

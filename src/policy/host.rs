@@ -37,6 +37,10 @@ impl Host for RealHost {
         getrlimit(r).ok().map(|(_, hard)| hard)
     }
 
+    fn process_exe(&self, pid: u32) -> Option<std::path::PathBuf> {
+        std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+    }
+
     fn seccomp_arch(&self) -> &'static str {
         match std::env::consts::ARCH {
             "x86_64" => "SCMP_ARCH_X86_64",

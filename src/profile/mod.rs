@@ -381,6 +381,10 @@ pub struct HooksCfg {
     /// absolute paths of hook binaries that may run
     #[serde(default)]
     pub allow: Vec<String>,
+    /// keep dockerd's own network hook (`/proc/<pid>/exe libnetwork-setkey …`) when that pid
+    /// really is a running dockerd: without it Docker containers get no network
+    #[serde(default)]
+    pub docker_network: bool,
     #[serde(default)]
     pub comment: Option<String>,
 }

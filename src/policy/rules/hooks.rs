@@ -8,9 +8,10 @@
 //!
 //! Docker: dockerd adds a `prestart` hook `/proc/<dockerd pid>/exe libnetwork-setkey …` to every
 //! container it networks (`--network none` included). Its path changes with every dockerd
-//! restart, so no allow entry can name it; under `enforce` it is removed and Docker's network
-//! setup (interfaces, and the loopback of `--network none`) does not happen. Profiles meant for
-//! Docker keep this rule at `audit` (as `baseline` does).
+//! restart, so no allow entry can name it; `hooks.docker_network = true` keeps exactly that hook
+//! when `/proc/<pid>/exe` is a running `dockerd` (asked of the host when the rule runs) and its
+//! `args[0]` is `libnetwork-setkey` (dockerd re-executes itself and dispatches on argv[0]). Without it, under `enforce`, the hook is removed and
+//! Docker's network setup (interfaces, and the loopback of `--network none`) does not happen.
 
 use serde_json::Value;
 
@@ -27,7 +28,26 @@ pub const PHASES: &[&str] = &[
     "poststop",
 ];
 
-pub fn evaluate(spec: &Value, profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal> {
+/// dockerd's network hook: `/proc/<pid>/exe` of a running dockerd, called `libnetwork-setkey`.
+fn is_docker_network_hook(h: &Value, ctx: &RuleCtx) -> bool {
+    let Some(pid) = h
+        .get("path")
+        .and_then(Value::as_str)
+        .and_then(|p| p.strip_prefix("/proc/"))
+        .and_then(|p| p.strip_suffix("/exe"))
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let setkey = h.pointer("/args/0").and_then(Value::as_str) == Some("libnetwork-setkey");
+    setkey
+        && ctx
+            .host
+            .process_exe(pid)
+            .is_some_and(|exe| exe.file_name().is_some_and(|n| n == "dockerd"))
+}
+
+pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
     let mut out = vec![];
     for phase in PHASES {
         let ptr = format!("/hooks/{phase}");
@@ -38,6 +58,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal
             h.get("path")
                 .and_then(Value::as_str)
                 .is_some_and(|p| profile.hooks.allow.iter().any(|a| a == p))
+                || (profile.hooks.docker_network && is_docker_network_hook(h, ctx))
         });
         if removed.is_empty() {
             continue;
@@ -134,6 +155,64 @@ mod tests {
         assert_eq!(
             run(evaluate, &docker_default(), &profile("baseline")),
             run(evaluate, &docker_default(), &p)
+        );
+    }
+
+    struct DockerHost(Option<&'static str>);
+
+    impl crate::policy::rules::Host for DockerHost {
+        fn host_ns(&self, kind: &str) -> Option<u64> {
+            crate::policy::rules::TestHost.host_ns(kind)
+        }
+        fn ns_at(&self, path: &str) -> Option<u64> {
+            crate::policy::rules::TestHost.ns_at(path)
+        }
+        fn hard_rlimit(&self, r: &str) -> Option<u64> {
+            crate::policy::rules::TestHost.hard_rlimit(r)
+        }
+        fn seccomp_arch(&self) -> &'static str {
+            "SCMP_ARCH_X86_64"
+        }
+        fn process_exe(&self, pid: u32) -> Option<std::path::PathBuf> {
+            (pid == 4242)
+                .then(|| self.0.map(std::path::PathBuf::from))
+                .flatten()
+        }
+    }
+
+    #[test]
+    fn docker_network_hook_is_kept_only_for_a_running_dockerd() {
+        let mut p = profile("restricted");
+        p.hooks.docker_network = true;
+        let ann = std::collections::BTreeMap::new();
+        let granted = crate::policy::rules::Granted::default();
+        let eval = |host: &DockerHost, spec: &Value, p: &Profile| {
+            let ctx = RuleCtx {
+                id: "t",
+                annotations: &ann,
+                granted: &granted,
+                host,
+                userns: None,
+            };
+            evaluate(spec, p, &ctx)
+        };
+        let spec = docker_default();
+        assert!(eval(&DockerHost(Some("/usr/sbin/dockerd")), &spec, &p).is_empty());
+        // pid 4242 is something else, or gone: removed
+        assert_eq!(eval(&DockerHost(Some("/usr/bin/bash")), &spec, &p).len(), 1);
+        assert_eq!(eval(&DockerHost(None), &spec, &p).len(), 1);
+        // the right binary with other arguments: removed
+        let mut other = spec.clone();
+        other["hooks"]["prestart"][0]["args"][0] = json!("something-else");
+        assert_eq!(
+            eval(&DockerHost(Some("/usr/sbin/dockerd")), &other, &p).len(),
+            1
+        );
+        // the option off: removed even for dockerd
+        p.hooks.docker_network = false;
+        assert_eq!(
+            eval(&DockerHost(Some("/usr/sbin/dockerd")), &spec, &p).len(),
+            1
         );
     }
 }

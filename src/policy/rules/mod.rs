@@ -69,6 +69,10 @@ pub trait Host {
     fn hard_rlimit(&self, resource: &str) -> Option<u64>;
     /// the OCI architecture name of this host (`SCMP_ARCH_X86_64`)
     fn seccomp_arch(&self) -> &'static str;
+    /// the executable of a running host process (`/proc/<pid>/exe`), if it can be read
+    fn process_exe(&self, _pid: u32) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// What was granted to this container by authorized annotations (see `policy::exceptions`).
