@@ -112,6 +112,27 @@ pub enum Command {
     Spec(liboci_cli::Spec),
     /// lists containers started by hardrun with the given root
     List(liboci_cli::List),
+    /// hardrun's hardening profiles: list, show, lint
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+}
+
+/// `hardrun profile …` (hardrun's own; not a runc command).
+#[derive(Subcommand, Debug)]
+pub enum ProfileCmd {
+    /// the profiles available: built in, and from the configuration's profile directory
+    List,
+    /// print a profile's TOML
+    Show {
+        /// profile name
+        name: String,
+    },
+    /// check every profile, and report exception entries that no decision in the audit log used
+    Lint {
+        /// the audit log to read (default: the configuration's)
+        #[arg(long = "audit-log", value_name = "FILE")]
+        audit_log: Option<PathBuf>,
+    },
 }
 
 /// `kill <container-id> [signal]`: the signal is optional, a name (`KILL`, `SIGKILL`) or a number.

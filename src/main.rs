@@ -63,6 +63,7 @@ fn main() {
         Command::Features(a) => cmd::features::run(g, a),
         Command::Spec(a) => cmd::spec::run(g, a),
         Command::List(a) => cmd::list::run(g, a),
+        Command::Profile(a) => cmd::profile::run(g, a),
     };
     match result {
         Ok(code) => std::process::exit(code),

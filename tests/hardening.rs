@@ -291,3 +291,83 @@ fn bad_profiles_and_annotations_are_named() {
         w.assert_nothing_left(id);
     }
 }
+
+#[test]
+fn an_authorized_exception_is_honoured_and_lint_reports_the_unused_one() {
+    let w = World::new("exceptions");
+    let prof = w.dir.join("profiles");
+    fs::create_dir_all(&prof).unwrap();
+    fs::write(
+        prof.join("team.toml"),
+        r#"name = "team"
+[rules]
+user = "enforce"
+capabilities = "enforce"
+exception = "deny"
+[[exceptions]]
+kind = "allow-root"
+namespaces = ["team-a"]
+comment = "the team's migration job"
+[[exceptions]]
+kind = "allow-capabilities"
+values = ["NET_ADMIN"]
+namespaces = ["net-*"]
+"#,
+    )
+    .unwrap();
+    let b = w.bundle_with("b", &["id", "-u"], |s| {
+        s["annotations"] = json!({
+            "io.kubernetes.cri.sandbox-namespace": "team-a",
+            "hardrun.dev/allow-root": "true"
+        })
+    });
+    let out = w.hr(&[
+        "--profile",
+        "team",
+        "run",
+        "--bundle",
+        b.to_str().unwrap(),
+        "e1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0\n", "allow-root was authorized for team-a");
+    let last = w.audit().last().cloned().unwrap();
+    assert_eq!(last["exceptions_used"], json!(["team#0"]));
+
+    // the same request from another namespace is refused
+    let b2 = w.bundle_with("b2", &["id", "-u"], |s| {
+        s["annotations"] = json!({
+            "io.kubernetes.cri.sandbox-namespace": "team-b",
+            "hardrun.dev/allow-root": "true"
+        })
+    });
+    let out = w.hr(&[
+        "--profile",
+        "team",
+        "run",
+        "--bundle",
+        b2.to_str().unwrap(),
+        "e2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not authorized by profile team for namespace \"team-b\""),
+        "{}",
+        stderr(&out)
+    );
+    w.assert_nothing_left("e2");
+
+    let out = w.hr(&["profile", "lint"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(report.contains("ok      team ("), "{report}");
+    assert!(!report.contains("team: exceptions[0]"), "used: {report}");
+    assert!(
+        report.contains("unused  team: exceptions[1] (allow-capabilities [\"NET_ADMIN\"]"),
+        "{report}"
+    );
+    let out = w.hr(&["profile", "list"]);
+    assert!(stdout(&out).contains("team"), "{}", stdout(&out));
+    let out = w.hr(&["profile", "show", "restricted"]);
+    assert!(stdout(&out).starts_with("# restricted"), "{}", stdout(&out));
+}

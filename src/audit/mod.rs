@@ -31,6 +31,9 @@ pub struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
     pub findings: &'a [Finding],
+    /// the profile exception entries that granted something (`<profile>#<index>`)
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub exceptions_used: &'a [String],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +113,10 @@ pub fn record(
         rule,
         reason,
         findings,
+        exceptions_used: match &decision {
+            Decision::Allowed(o) => &o.exceptions_used,
+            Decision::Denied(_) => &[],
+        },
     };
     let mut line = serde_json::to_vec(&entry).map_err(|e| AuditError {
         path: log.display().to_string(),
@@ -174,6 +181,7 @@ mod tests {
             profile: "restricted".into(),
             profile_sha256: "ab".into(),
             mode: Mode::Enforce,
+            exceptions_used: vec![],
         };
         record(
             Some(&log),

@@ -52,6 +52,9 @@ pub struct Outcome {
     pub profile: String,
     pub profile_sha256: String,
     pub mode: Mode,
+    /// the profile's exception entries this decision used (`<profile>#<index>`), for
+    /// `hardrun profile lint`
+    pub exceptions_used: Vec<String>,
 }
 
 /// A refused container: the rule, where, why, and everything found up to the refusal.
@@ -195,6 +198,7 @@ pub fn evaluate(
         profile: profile.name.clone(),
         profile_sha256: profile.sha256.clone(),
         mode: run.mode,
+        exceptions_used: vec![],
     })
 }
 
@@ -217,6 +221,8 @@ struct Selected<'c> {
     annotations: BTreeMap<String, String>,
     granted: Granted,
     pre: Vec<(String, Proposal)>,
+    /// the exception entries that granted something (`<profile>#<index>`)
+    used: Vec<String>,
 }
 
 fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDenied> {
@@ -257,12 +263,18 @@ fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDen
         .into_iter()
         .map(|p| ("exception".to_owned(), p))
         .collect();
+    let used = decided
+        .used
+        .iter()
+        .map(|i| format!("{}#{i}", base.name))
+        .collect();
     Ok(Selected {
         profile,
         mode,
         annotations,
         granted: decided.granted,
         pre,
+        used,
     })
 }
 
@@ -294,7 +306,11 @@ pub fn harden_spec(raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> 
         only: None,
         userns: ctx.userns,
     };
-    evaluate(raw, &run, sel.pre)
+    let out = evaluate(raw, &run, sel.pre)?;
+    Ok(Outcome {
+        exceptions_used: sel.used,
+        ..out
+    })
 }
 
 /// `harden_exec` / `harden_update`: (request, the container's spec, context).

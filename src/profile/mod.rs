@@ -428,6 +428,18 @@ pub enum ExceptionKind {
     WritableRootfs,
 }
 
+impl ExceptionKind {
+    /// the name used in profiles (`allow-capabilities`)
+    pub fn name(self) -> &'static str {
+        match self {
+            ExceptionKind::AllowCapabilities => "allow-capabilities",
+            ExceptionKind::Profile => "profile",
+            ExceptionKind::AllowRoot => "allow-root",
+            ExceptionKind::WritableRootfs => "writable-rootfs",
+        }
+    }
+}
+
 impl Profile {
     /// The action for `code`: the profile's setting, else audit.
     pub fn action(&self, code: &str) -> Action {
