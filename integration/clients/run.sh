@@ -956,6 +956,17 @@ section_podman() {
   expect "podman run exit code 5 propagates" 5 '' \
     "$PODMAN" run --rm "${P[@]}" "$IMG_IMPORT" sh -c 'exit 5' || true
 
+  # hardening through podman: --runtime-flag passes --profile=restricted to the runtime
+  if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
+    if expect "podman run under restricted: uid 65534" 0 '^uid=65534$' \
+        "$PODMAN" --runtime-flag profile=restricted run --rm "${P[@]}" "$IMG_IMPORT" sh -c \
+        'echo "uid=$(id -u)"; touch /x 2>/dev/null && echo root=rw || echo root=ro; grep -E "^(Seccomp|CapBnd):" /proc/self/status | tr -d "\t"'; then
+      out_has "restricted under podman: read-only root" '^root=ro$' || true
+      out_has "restricted under podman: seccomp filter on" '^Seccomp:2$' || true
+      out_has "restricted under podman: only CAP_NET_BIND_SERVICE" '^CapBnd:0000000000000400$' || true
+    fi
+  fi
+
   local c=hardrun-itest-p1
   if ! expect "podman run -d" 0 '^[0-9a-f]{64}$' \
       "$PODMAN" run -d --name "$c" "${P[@]}" "$IMG_IMPORT" sh -c 'trap "exit 0" TERM; sleep 300 & wait'; then
