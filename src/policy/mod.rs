@@ -522,25 +522,33 @@ mod tests {
             .any(|f| f.code == "namespaces" && f.action == Action::Audit));
     }
 
-    #[test]
-    fn exec_is_held_to_the_process_rules() {
-        let cat = Catalog::builtin();
-        let config = Config {
+    /// The built-in catalog with restricted as the default, no audit log.
+    fn restricted_config() -> Config {
+        Config {
             path: "/x".into(),
             default_profile: "restricted".into(),
             mode: Mode::Enforce,
             audit_log: None,
-            catalog: cat,
-        };
-        let ctx = Context {
+            catalog: Catalog::builtin(),
+        }
+    }
+
+    fn context(config: &Config) -> Context<'_> {
+        Context {
             id: "c1",
             bundle: std::path::Path::new("/b"),
-            config: &config,
+            config,
             profile: None,
             mode: None,
             host: &TestHost,
             userns: None,
-        };
+        }
+    }
+
+    #[test]
+    fn exec_is_held_to_the_process_rules() {
+        let config = restricted_config();
+        let ctx = context(&config);
         let process = json!({"args": ["sh"], "user": {"uid": 0, "gid": 0}, "capabilities": {"bounding": ["CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE"]}, "cwd": "/"});
         let out = harden_exec(&process, &json!({}), &ctx).unwrap();
         assert_eq!(out.value["user"]["uid"], 65534);
@@ -560,23 +568,8 @@ mod tests {
 
     #[test]
     fn unauthorized_exception_is_refused_and_unknown_annotation_is_an_error() {
-        let cat = Catalog::builtin();
-        let config = Config {
-            path: "/x".into(),
-            default_profile: "restricted".into(),
-            mode: Mode::Enforce,
-            audit_log: None,
-            catalog: cat,
-        };
-        let ctx = Context {
-            id: "c1",
-            bundle: std::path::Path::new("/b"),
-            config: &config,
-            profile: None,
-            mode: None,
-            host: &TestHost,
-            userns: None,
-        };
+        let config = restricted_config();
+        let ctx = context(&config);
         let mut spec = containerd_spec();
         spec["annotations"]["hardrun.dev/allow-capabilities"] = json!("SYS_ADMIN");
         let err = harden_spec(&spec, &ctx).unwrap_err();
