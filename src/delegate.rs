@@ -191,6 +191,25 @@ fn cgroup(op: &'static str, container: &Container) -> Result<AnyCgroupManager, D
     .map_err(|e| other(op, id, chain(&e)))
 }
 
+/// How many times the kernel's OOM killer has killed a process of the container's cgroup:
+/// `oom_kill` of `memory.oom_control` (cgroup v1) or of `memory.events` (v2). `None` when the
+/// memory controller does not say (not mounted, old kernel, systemd-managed path).
+pub fn oom_kill_count(container: &Container) -> Option<u64> {
+    let path = container.spec().ok()?.cgroup_path;
+    let rel = path.strip_prefix("/").unwrap_or(&path);
+    let root = Path::new("/sys/fs/cgroup");
+    let candidates = [
+        root.join("memory").join(rel).join("memory.oom_control"),
+        root.join(rel).join("memory.events"),
+    ];
+    candidates.iter().find_map(|f| {
+        let text = std::fs::read_to_string(f).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+    })
+}
+
 /// The pids in the container's cgroup.
 pub fn pids(container: &Container) -> Result<Vec<Pid>, DelegateError> {
     cgroup("ps", container)?

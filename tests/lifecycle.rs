@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[test]
 fn run_foreground_prints_output_and_returns_exit_code() {
@@ -426,4 +426,47 @@ fn both_flag_forms_are_accepted_end_to_end() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "eq-form\n", "{}", stderr(&out));
+}
+
+#[test]
+fn events_reports_an_oom_kill() {
+    let w = World::new("oom");
+    // the shell's variable outgrows a 16 MiB limit (swap included): the OOM killer fires
+    let b = w.bundle_with(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "sleep 2; x=$(head -c 64000000 /dev/zero | tr '\\0' a); sleep 100",
+        ],
+        |s| s["linux"]["resources"]["memory"] = json!({"limit": 16 << 20, "swap": 16 << 20}),
+    );
+    assert!(w
+        .hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "oom1"])
+        .status
+        .success());
+    let out = w.dir.join("events.out");
+    let mut events = w
+        .hr_cmd(&["events", "--interval", "1", "oom1"])
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let oom = loop {
+        let text = fs::read_to_string(&out).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("\"oom\"")) {
+            break l.to_owned();
+        }
+        if std::time::Instant::now() > deadline || events.try_wait().unwrap().is_some() {
+            let _ = events.kill();
+            panic!("no oom event; events printed:\n{text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let ev: Value = serde_json::from_str(&oom).unwrap();
+    assert_eq!(ev, json!({"type": "oom", "id": "oom1"}));
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(w.hr(&["delete", "--force", "oom1"]).status.success());
 }

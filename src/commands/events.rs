@@ -1,7 +1,9 @@
 //! `events [--stats] [--interval N] <id>`: runc's event stream. `--stats` prints one stats event;
-//! otherwise one every interval until the container stops. Each event is one JSON line
-//! (`{"type":"stats","id":…,"data":{…}}`, runc's `types.Stats` shape). A reader that goes away
-//! (`| head -1`) ends the stream quietly.
+//! otherwise one every interval until the container stops, and an `{"type":"oom","id":…}` event
+//! as soon as (within 100 ms) the kernel's OOM killer kills a process of the container (the
+//! cgroup's `oom_kill` counter grows). Each event is one JSON line (`{"type":"stats",
+//! "id":…,"data":{…}}`, runc's `types.Stats` shape). A reader that goes away (`| head -1`) ends
+//! the stream quietly.
 
 use std::io::Write;
 use std::time::Duration;
@@ -27,23 +29,42 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Events) -> Result<i32> {
         bail!("--interval must be greater than 0");
     }
     let mut stdout = std::io::stdout().lock();
-    loop {
-        let stats = delegate::stats(&container)?;
-        let event = json!({"type": "stats", "id": args.container_id, "data": runc_stats(&stats)});
+    // false: the reader went away
+    let mut emit = |event: Value| -> Result<bool> {
         let mut line = event.to_string();
         line.push('\n');
         match stdout
             .write_all(line.as_bytes())
             .and_then(|_| stdout.flush())
         {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
             Err(e) => bail!("cannot write to stdout: {e}"),
+        }
+    };
+    let mut ooms = delegate::oom_kill_count(&container);
+    loop {
+        let stats = delegate::stats(&container)?;
+        if !emit(json!({"type": "stats", "id": args.container_id, "data": runc_stats(&stats)}))? {
+            return Ok(0);
         }
         if args.stats {
             return Ok(0);
         }
-        std::thread::sleep(Duration::from_secs(args.interval as u64));
+        // wait out the interval in short steps, watching the OOM counter
+        let step = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        while waited < Duration::from_secs(args.interval as u64) {
+            std::thread::sleep(step);
+            waited += step;
+            let now = delegate::oom_kill_count(&container);
+            if let (Some(before), Some(after)) = (ooms, now) {
+                if after > before && !emit(json!({"type": "oom", "id": args.container_id}))? {
+                    return Ok(0);
+                }
+            }
+            ooms = now.or(ooms);
+        }
         container.refresh_status().ok();
         if container.status() == ContainerStatus::Stopped {
             return Ok(0);
