@@ -115,6 +115,19 @@ pub enum Command {
     /// hardrun's hardening profiles: list, show, lint
     #[command(subcommand)]
     Profile(ProfileCmd),
+    /// the audit log: verify its hash chain
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+/// `hardrun audit …` (hardrun's own; not a runc command).
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// check the hash chain of audit logs (default: the configuration's audit log)
+    Verify {
+        /// audit log files
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `hardrun profile …` (hardrun's own; not a runc command).

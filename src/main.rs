@@ -64,6 +64,7 @@ fn main() {
         Command::Spec(a) => cmd::spec::run(g, a),
         Command::List(a) => cmd::list::run(g, a),
         Command::Profile(a) => cmd::profile::run(g, a),
+        Command::Audit(a) => cmd::audit::run(g, a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -371,3 +371,37 @@ namespaces = ["net-*"]
     let out = w.hr(&["profile", "show", "restricted"]);
     assert!(stdout(&out).starts_with("# restricted"), "{}", stdout(&out));
 }
+
+#[test]
+fn audit_verify_checks_the_hash_chain() {
+    let w = World::new("chain");
+    let b = w.bundle("b", &["true"]);
+    for id in ["a1", "a2", "a3"] {
+        assert!(w
+            .hr(&["run", "--bundle", b.to_str().unwrap(), id])
+            .status
+            .success());
+    }
+    let log = w.dir.join("audit.jsonl");
+    let out = w.hr(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("{}: 3 records, chain intact\n", log.display())
+    );
+    assert_eq!(w.audit()[0]["prev"], "");
+
+    // an edit of record 2 (its container id) shows at record 3
+    let text = fs::read_to_string(&log)
+        .unwrap()
+        .replacen("\"id\":\"a2\"", "\"id\":\"zz\"", 1);
+    fs::write(&log, text).unwrap();
+    let out = w.hr(&["audit", "verify", log.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("record 3: prev does not match record 2"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}

@@ -1,6 +1,7 @@
 //! One file per subcommand. Each takes the global options and its own arguments and returns the
 //! process exit code; errors are lower-case and name the container, file or value that failed.
 
+pub mod audit;
 pub mod create;
 pub mod delete;
 pub mod events;
