@@ -118,6 +118,31 @@ pub enum Command {
     /// the audit log: verify its hash chain
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// score a bundle, a spec or the running containers against the CIS Docker Benchmark
+    Check(CheckArgs),
+}
+
+/// `hardrun check` (hardrun's own; not a runc command).
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// a bundle directory (its config.json)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["spec", "running"])]
+    pub bundle: Option<PathBuf>,
+    /// an OCI config.json
+    #[arg(long, value_name = "FILE", conflicts_with = "running")]
+    pub spec: Option<PathBuf>,
+    /// every container in the state root, from the spec it runs
+    #[arg(long)]
+    pub running: bool,
+    /// text or json
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+    /// the gate: exit 1 when the score (as hardrun would run it) is below this percentage
+    #[arg(long = "min-score", default_value_t = 85.0)]
+    pub min_score: f64,
+    /// the level the gate looks at
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub level: u8,
 }
 
 /// `hardrun audit …` (hardrun's own; not a runc command).

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
+pub mod compliance;
 pub mod delegate;
 pub mod executor;
 pub mod foreground;

@@ -65,6 +65,7 @@ fn main() {
         Command::List(a) => cmd::list::run(g, a),
         Command::Profile(a) => cmd::profile::run(g, a),
         Command::Audit(a) => cmd::audit::run(g, a),
+        Command::Check(a) => cmd::check::run(g, a),
     };
     match result {
         Ok(code) => std::process::exit(code),

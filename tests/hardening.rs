@@ -405,3 +405,83 @@ fn audit_verify_checks_the_hash_chain() {
     );
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
+
+#[test]
+fn check_scores_a_bundle_as_given_and_as_hardened() {
+    let w = World::new("check");
+    let b = w.bundle("b", &["true"]);
+    let b_s = b.to_str().unwrap();
+    // restricted lifts the test spec over the 85 % gate
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "check",
+        "--bundle",
+        b_s,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("check --format json prints JSON");
+    let r = &v[0];
+    assert!(
+        r["given"]["level1"]["percent"].as_f64().unwrap() < 85.0,
+        "{r}"
+    );
+    assert!(
+        r["hardened"]["level1"]["percent"].as_f64().unwrap() >= 85.0,
+        "{r}"
+    );
+    assert_eq!(r["gate"]["passed"], true);
+    let uid = r["hardened"]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "4.1")
+        .unwrap();
+    assert_eq!(uid["verdict"], "pass");
+    // permissive runs it as given: below the gate, exit 1; the text names the failing controls
+    let out = w.hr(&["--profile", "permissive", "check", "--bundle", b_s]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("4.1    1   FAIL       FAIL"), "{text}");
+    assert!(text.contains("gate (level 1 ≥ 85%): FAIL"), "{text}");
+    // a lower gate lets it pass
+    let out = w.hr(&[
+        "--profile",
+        "permissive",
+        "check",
+        "--bundle",
+        b_s,
+        "--min-score",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // bad input: exit 2 and one line naming the file
+    let out = w.hr(&["check", "--spec", "/nonexistent/config.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "cannot read /nonexistent/config.json: No such file or directory (os error 2)"
+    );
+    // --running scores the stored, hardened specs
+    let sleeper = w.bundle("s", &["sleep", "1000"]);
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "-d",
+        "--bundle",
+        sleeper.to_str().unwrap(),
+        "ck1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.hr(&["check", "--running"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("container ck1\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(w.hr(&["delete", "--force", "ck1"]).status.success());
+}

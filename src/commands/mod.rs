@@ -2,6 +2,7 @@
 //! process exit code; errors are lower-case and name the container, file or value that failed.
 
 pub mod audit;
+pub mod check;
 pub mod create;
 pub mod delete;
 pub mod events;

@@ -1,0 +1,708 @@
+//! The CIS Docker Benchmark (v1.6.0) controls a runtime can decide from an OCI spec, and the score
+//! of a spec against them. One registry ([`CONTROLS`]); controls that a spec cannot decide are
+//! listed too, as not applicable to a runtime, so none silently disappears.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::policy::rules::{strings, Host};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// cannot be decided from a spec, or not on this host
+    NotApplicable,
+}
+
+/// How a control is decided from a spec: the verdict and, for a failure, why.
+pub type Decide = fn(&Value, &dyn Host) -> (Verdict, String);
+
+pub struct Control {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub level: u8,
+    /// the hardrun rule codes that make a spec pass it
+    pub rules: &'static [&'static str],
+    /// None: not applicable to a runtime (decided elsewhere)
+    pub decide: Option<Decide>,
+}
+
+fn ok(pass: bool, fail_reason: impl Into<String>) -> (Verdict, String) {
+    if pass {
+        (Verdict::Pass, String::new())
+    } else {
+        (Verdict::Fail, fail_reason.into())
+    }
+}
+
+fn ns_private(spec: &Value, kind: &str, host: &dyn Host) -> (Verdict, String) {
+    let list = spec
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(ns) = list.iter().find(|n| n["type"] == kind) else {
+        return (
+            Verdict::Fail,
+            format!("no {kind} namespace: the host's is shared"),
+        );
+    };
+    match ns
+        .get("path")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    {
+        None => (Verdict::Pass, String::new()),
+        Some(path) => {
+            let proc_kind = match kind {
+                "network" => "net",
+                "mount" => "mnt",
+                k => k,
+            };
+            let host_ns = host.host_ns(proc_kind);
+            let is_host = path.starts_with("/proc/1/ns/")
+                || (host_ns.is_some() && host_ns == host.ns_at(path));
+            ok(!is_host, format!("{kind} namespace {path} is the host's"))
+        }
+    }
+}
+
+fn bind_mounts(spec: &Value) -> Vec<Value> {
+    spec.get("mounts")
+        .and_then(Value::as_array)
+        .map(|m| {
+            m.iter()
+                .filter(|m| {
+                    m["type"] == "bind"
+                        || strings(m, "/options")
+                            .iter()
+                            .any(|o| o == "bind" || o == "rbind")
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const SENSITIVE: &[&str] = &[
+    "/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr",
+];
+const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+pub const CONTROLS: &[Control] = &[
+    Control {
+        id: "4.1",
+        title: "a non-root user for the container",
+        level: 1,
+        rules: &["user"],
+        decide: Some(|s, _| {
+            let uid = s
+                .pointer("/process/user/uid")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            ok(uid != 0, "the process runs as uid 0")
+        }),
+    },
+    Control {
+        id: "5.2",
+        title: "AppArmor profile enabled",
+        level: 1,
+        rules: &[],
+        decide: Some(|s, _| {
+            if !std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+                return (
+                    Verdict::NotApplicable,
+                    "AppArmor is not enabled on this host".into(),
+                );
+            }
+            let p = s
+                .pointer("/process/apparmorProfile")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            ok(!p.is_empty() && p != "unconfined", "no AppArmor profile")
+        }),
+    },
+    Control {
+        id: "5.3",
+        title: "SELinux security options set",
+        level: 2,
+        rules: &[],
+        decide: Some(|s, _| {
+            if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+                return (
+                    Verdict::NotApplicable,
+                    "SELinux is not enabled on this host".into(),
+                );
+            }
+            ok(
+                s.pointer("/process/selinuxLabel")
+                    .and_then(Value::as_str)
+                    .is_some_and(|l| !l.is_empty()),
+                "no SELinux label",
+            )
+        }),
+    },
+    Control {
+        id: "5.4",
+        title: "Linux kernel capabilities restricted",
+        level: 1,
+        rules: &["capabilities"],
+        decide: Some(|s, _| {
+            let extra: Vec<String> = strings(s, "/process/capabilities/bounding")
+                .into_iter()
+                .filter(|c| !DOCKER_CAPS.contains(&c.as_str()))
+                .collect();
+            ok(
+                extra.is_empty(),
+                format!("capabilities beyond the default set: {}", extra.join(", ")),
+            )
+        }),
+    },
+    Control {
+        id: "5.5",
+        title: "no privileged container",
+        level: 1,
+        rules: &["privileged"],
+        decide: Some(|s, _| {
+            let caps = strings(s, "/process/capabilities/bounding");
+            let all = caps.len() >= 38
+                || ["CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO"]
+                    .iter()
+                    .all(|c| caps.iter().any(|x| x == c));
+            ok(
+                !all,
+                format!(
+                    "privileged: {} capabilities including CAP_SYS_ADMIN",
+                    caps.len()
+                ),
+            )
+        }),
+    },
+    Control {
+        id: "5.6",
+        title: "no sensitive host system directories mounted",
+        level: 1,
+        rules: &["mounts"],
+        decide: Some(|s, _| {
+            let bad: Vec<String> = bind_mounts(s)
+                .iter()
+                .filter(|m| {
+                    let src = m["source"].as_str().unwrap_or("");
+                    let ro = strings(m, "/options").iter().any(|o| o == "ro");
+                    !ro && SENSITIVE
+                        .iter()
+                        .any(|p| src == *p || (*p != "/" && src.starts_with(&format!("{p}/"))))
+                })
+                .map(|m| m["source"].as_str().unwrap_or("").to_owned())
+                .collect();
+            ok(
+                bad.is_empty(),
+                format!("writable bind of {}", bad.join(", ")),
+            )
+        }),
+    },
+    Control {
+        id: "5.7",
+        title: "sshd not run within containers",
+        level: 1,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.8",
+        title: "privileged ports not mapped",
+        level: 1,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.9",
+        title: "only needed ports open",
+        level: 1,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.10",
+        title: "host network namespace not shared",
+        level: 1,
+        rules: &["namespaces"],
+        decide: Some(|s, h| ns_private(s, "network", h)),
+    },
+    Control {
+        id: "5.11",
+        title: "memory usage limited",
+        level: 1,
+        rules: &["resources"],
+        decide: Some(|s, _| {
+            ok(
+                s.pointer("/linux/resources/memory/limit")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|l| l > 0),
+                "no memory limit",
+            )
+        }),
+    },
+    Control {
+        id: "5.12",
+        title: "CPU priority set",
+        level: 1,
+        rules: &["resources"],
+        decide: Some(|s, _| {
+            let shares = s
+                .pointer("/linux/resources/cpu/shares")
+                .and_then(Value::as_u64)
+                .is_some_and(|v| v > 0);
+            let quota = s
+                .pointer("/linux/resources/cpu/quota")
+                .and_then(Value::as_i64)
+                .is_some_and(|v| v > 0);
+            ok(shares || quota, "no CPU shares or quota")
+        }),
+    },
+    Control {
+        id: "5.13",
+        title: "root filesystem mounted read-only",
+        level: 1,
+        rules: &["rootfs"],
+        decide: Some(|s, _| {
+            ok(
+                s.pointer("/root/readonly").and_then(Value::as_bool) == Some(true),
+                "the root filesystem is writable",
+            )
+        }),
+    },
+    Control {
+        id: "5.14",
+        title: "incoming traffic bound to a host interface",
+        level: 1,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.15",
+        title: "on-failure restart policy",
+        level: 1,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.16",
+        title: "host PID namespace not shared",
+        level: 1,
+        rules: &["namespaces"],
+        decide: Some(|s, h| ns_private(s, "pid", h)),
+    },
+    Control {
+        id: "5.17",
+        title: "host IPC namespace not shared",
+        level: 1,
+        rules: &["namespaces"],
+        decide: Some(|s, h| ns_private(s, "ipc", h)),
+    },
+    Control {
+        id: "5.18",
+        title: "host devices not directly exposed",
+        level: 1,
+        rules: &["devices"],
+        decide: Some(|s, _| {
+            let defaults = [
+                "/dev/null",
+                "/dev/zero",
+                "/dev/full",
+                "/dev/random",
+                "/dev/urandom",
+                "/dev/tty",
+                "/dev/console",
+                "/dev/ptmx",
+            ];
+            let extra: Vec<String> = s
+                .pointer("/linux/devices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["path"].as_str())
+                .filter(|p| !defaults.contains(p))
+                .map(str::to_owned)
+                .collect();
+            let all = s
+                .pointer("/linux/resources/devices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|r| {
+                    r["allow"] == true
+                        && r.get("major").is_none()
+                        && r["access"]
+                            .as_str()
+                            .is_some_and(|a| a.contains('r') || a.contains('w'))
+                });
+            ok(
+                extra.is_empty() && !all,
+                if all {
+                    "every device is allowed".to_string()
+                } else {
+                    format!("host devices: {}", extra.join(", "))
+                },
+            )
+        }),
+    },
+    Control {
+        id: "5.19",
+        title: "default ulimits overridden only when needed",
+        level: 1,
+        rules: &["resources"],
+        decide: Some(|s, _| {
+            let unlimited: Vec<String> = s
+                .pointer("/process/rlimits")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|r| r["hard"].as_u64() == Some(u64::MAX))
+                .filter_map(|r| r["type"].as_str().map(str::to_owned))
+                .collect();
+            ok(
+                unlimited.is_empty(),
+                format!("unlimited: {}", unlimited.join(", ")),
+            )
+        }),
+    },
+    Control {
+        id: "5.20",
+        title: "mount propagation not shared",
+        level: 1,
+        rules: &["mounts"],
+        decide: Some(|s, _| {
+            let shared_mount = s
+                .get("mounts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|m| {
+                    strings(m, "/options")
+                        .iter()
+                        .any(|o| o == "shared" || o == "rshared")
+                });
+            let rootfs = matches!(
+                s.pointer("/linux/rootfsPropagation")
+                    .and_then(Value::as_str),
+                Some("shared" | "rshared")
+            );
+            ok(!shared_mount && !rootfs, "shared mount propagation")
+        }),
+    },
+    Control {
+        id: "5.21",
+        title: "host UTS namespace not shared",
+        level: 1,
+        rules: &["namespaces"],
+        decide: Some(|s, h| ns_private(s, "uts", h)),
+    },
+    Control {
+        id: "5.22",
+        title: "default seccomp profile not disabled",
+        level: 1,
+        rules: &["seccomp"],
+        decide: Some(|s, _| {
+            let action = s
+                .pointer("/linux/seccomp/defaultAction")
+                .and_then(Value::as_str);
+            ok(
+                action.is_some_and(|a| a != "SCMP_ACT_ALLOW" && a != "SCMP_ACT_LOG"),
+                "no seccomp filter",
+            )
+        }),
+    },
+    Control {
+        id: "5.23",
+        title: "exec not run with --privileged",
+        level: 2,
+        rules: &["capabilities"],
+        decide: None,
+    },
+    Control {
+        id: "5.24",
+        title: "exec not run as root",
+        level: 2,
+        rules: &["user"],
+        decide: None,
+    },
+    Control {
+        id: "5.25",
+        title: "cgroup usage confirmed",
+        level: 1,
+        rules: &[],
+        decide: Some(|s, _| {
+            ok(
+                s.pointer("/linux/cgroupsPath")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| !p.is_empty()),
+                "no cgroupsPath: the runtime picks one",
+            )
+        }),
+    },
+    Control {
+        id: "5.26",
+        title: "no acquiring of additional privileges",
+        level: 1,
+        rules: &["no-new-privileges"],
+        decide: Some(|s, _| {
+            ok(
+                s.pointer("/process/noNewPrivileges")
+                    .and_then(Value::as_bool)
+                    == Some(true),
+                "noNewPrivileges is not set",
+            )
+        }),
+    },
+    Control {
+        id: "5.27",
+        title: "container health checked at runtime",
+        level: 1,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.28",
+        title: "images pinned to a version",
+        level: 1,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.29",
+        title: "PIDs cgroup limit used",
+        level: 1,
+        rules: &["resources"],
+        decide: Some(|s, _| {
+            ok(
+                s.pointer("/linux/resources/pids/limit")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|l| l > 0),
+                "no pids limit",
+            )
+        }),
+    },
+    Control {
+        id: "5.30",
+        title: "default bridge not used",
+        level: 2,
+        rules: &[],
+        decide: None,
+    },
+    Control {
+        id: "5.31",
+        title: "host user namespace not shared",
+        level: 1,
+        rules: &["userns"],
+        decide: Some(|s, _| {
+            let has = s
+                .pointer("/linux/namespaces")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|n| n["type"] == "user");
+            let mapped = s
+                .pointer("/linux/uidMappings")
+                .and_then(Value::as_array)
+                .is_some_and(|m| !m.is_empty());
+            ok(has && mapped, "no user namespace with ID mappings")
+        }),
+    },
+    Control {
+        id: "5.32",
+        title: "Docker socket not mounted",
+        level: 1,
+        rules: &["mounts"],
+        decide: Some(|s, _| {
+            let sock = s
+                .get("mounts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["source"].as_str())
+                .find(|src| src.ends_with("docker.sock"))
+                .map(str::to_owned);
+            ok(
+                sock.is_none(),
+                format!("{} is mounted", sock.unwrap_or_default()),
+            )
+        }),
+    },
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlResult {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub level: u8,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub rules: &'static [&'static str],
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Score {
+    pub passed: usize,
+    pub applicable: usize,
+    /// passed / applicable, in percent (100 when nothing applies)
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub level1: Score,
+    pub level2: Score,
+    pub controls: Vec<ControlResult>,
+}
+
+/// Scores `spec`: every control decided; Level 1 over the Level 1 controls, Level 2 over all.
+pub fn score(spec: &Value, host: &dyn Host) -> Report {
+    let controls: Vec<ControlResult> = CONTROLS
+        .iter()
+        .map(|c| {
+            let (verdict, reason) = match c.decide {
+                Some(f) => f(spec, host),
+                None => (
+                    Verdict::NotApplicable,
+                    "not decided from a spec (not applicable to a runtime)".to_owned(),
+                ),
+            };
+            ControlResult {
+                id: c.id,
+                title: c.title,
+                level: c.level,
+                verdict,
+                reason,
+                rules: c.rules,
+            }
+        })
+        .collect();
+    let tally = |max_level: u8| {
+        let applicable: Vec<&ControlResult> = controls
+            .iter()
+            .filter(|c| c.level <= max_level && c.verdict != Verdict::NotApplicable)
+            .collect();
+        let passed = applicable
+            .iter()
+            .filter(|c| c.verdict == Verdict::Pass)
+            .count();
+        let percent = if applicable.is_empty() {
+            100.0
+        } else {
+            100.0 * passed as f64 / applicable.len() as f64
+        };
+        Score {
+            passed,
+            applicable: applicable.len(),
+            percent: (percent * 10.0).round() / 10.0,
+        }
+    };
+    Report {
+        level1: tally(1),
+        level2: tally(2),
+        controls,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::rules::TestHost;
+    use serde_json::json;
+
+    fn verdicts(r: &Report) -> Vec<(&str, Verdict)> {
+        r.controls
+            .iter()
+            .filter(|c| c.verdict != Verdict::NotApplicable)
+            .map(|c| (c.id, c.verdict))
+            .collect()
+    }
+
+    #[test]
+    fn runc_default_docker_privileged_and_hardened() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/containerd-spec.json"))
+                .unwrap();
+        let r = score(&fixture, &TestHost);
+        let fails: Vec<&str> = verdicts(&r)
+            .into_iter()
+            .filter(|(_, v)| *v == Verdict::Fail)
+            .map(|(id, _)| id)
+            .collect();
+        // containerd's default: root, writable, no limits but CPU shares, no seccomp in this
+        // abridged fixture, no no-new-privileges, no user namespace, no pids limit
+        assert_eq!(
+            fails,
+            ["4.1", "5.11", "5.13", "5.22", "5.26", "5.29", "5.31"],
+            "{r:#?}"
+        );
+        assert!(r.level1.percent < 85.0);
+
+        let privileged = json!({
+            "process": {"user": {"uid": 0}, "capabilities": {"bounding": (0..41).map(|i| format!("CAP_{i}")).chain(["CAP_SYS_ADMIN".into()]).collect::<Vec<_>>()}},
+            "root": {"path": "r"},
+            "mounts": [{"destination": "/var/run/docker.sock", "type": "bind", "source": "/var/run/docker.sock", "options": ["rbind", "rshared"]},
+                       {"destination": "/host", "type": "bind", "source": "/etc", "options": ["rbind"]}],
+            "linux": {"resources": {"devices": [{"allow": true, "access": "rwm"}]}, "namespaces": [{"type": "mount"}]}
+        });
+        let r = score(&privileged, &TestHost);
+        for id in [
+            "4.1", "5.4", "5.5", "5.6", "5.10", "5.16", "5.18", "5.20", "5.32",
+        ] {
+            assert!(verdicts(&r).contains(&(id, Verdict::Fail)), "{id}: {r:#?}");
+        }
+        assert!(r.level1.percent < 20.0, "{}", r.level1.percent);
+
+        // the fixture as restricted runs it passes the 85 % gate (only 5.31: userns is audited)
+        let cat = crate::profile::Catalog::builtin();
+        let ann = std::collections::BTreeMap::new();
+        let granted = crate::policy::rules::Granted::default();
+        let run = crate::policy::Run {
+            profile: cat.get("restricted").unwrap(),
+            mode: crate::profile::config::Mode::Enforce,
+            id: "c",
+            annotations: &ann,
+            granted: &granted,
+            host: &TestHost,
+            only: None,
+            userns: None,
+        };
+        let hardened = crate::policy::evaluate(&fixture, &run, vec![])
+            .unwrap()
+            .value;
+        let r2 = score(&hardened, &TestHost);
+        let fails: Vec<&str> = verdicts(&r2)
+            .into_iter()
+            .filter(|(_, v)| *v == Verdict::Fail)
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(fails, ["5.31"], "{r2:#?}");
+        assert!(r2.level1.percent >= 85.0, "{}", r2.level1.percent);
+
+        // not-applicable controls are listed, never dropped
+        assert!(r
+            .controls
+            .iter()
+            .any(|c| c.id == "5.8" && c.verdict == Verdict::NotApplicable));
+        assert_eq!(r.controls.len(), CONTROLS.len());
+    }
+}
