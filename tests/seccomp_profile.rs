@@ -21,22 +21,7 @@ use seccompiler::{
 };
 use serde_json::{json, Value};
 
-const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+use hardrun::policy::rules::DOCKER_CAPS;
 
 fn rendered(caps: &[&str]) -> Value {
     let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::policy::rules::{strings, Host};
+use crate::policy::rules::{strings, Host, DOCKER_CAPS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -88,22 +88,6 @@ fn bind_mounts(spec: &Value) -> Vec<Value> {
 
 const SENSITIVE: &[&str] = &[
     "/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr",
-];
-const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
 ];
 
 pub const CONTROLS: &[Control] = &[

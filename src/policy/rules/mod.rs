@@ -95,6 +95,24 @@ pub struct RuleCtx<'a> {
     pub userns: Option<(u32, u32)>,
 }
 
+/// Docker's and containerd's default capability set (14): the yardstick of CIS 5.4.
+pub const DOCKER_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
 pub type RuleFn = fn(&Value, &Profile, &RuleCtx) -> Vec<Proposal>;
 
 /// The rule function for a code; `None` for codes evaluated elsewhere (`exception`).
@@ -167,23 +185,7 @@ pub mod testing {
     use super::*;
     use crate::policy::edit::apply;
 
-    /// Docker's and containerd's default capability set (14).
-    pub const DOCKER_CAPS: &[&str] = &[
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    pub use super::DOCKER_CAPS;
 
     pub fn profile(name: &str) -> Profile {
         crate::profile::Catalog::builtin()
