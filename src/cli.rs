@@ -134,8 +134,8 @@ pub struct CheckArgs {
     /// every container in the state root, from the spec it runs
     #[arg(long)]
     pub running: bool,
-    /// text or json
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    /// text, json, or sarif (SARIF 2.1.0, for code-scanning uploads)
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
     pub format: String,
     /// the gate: exit 1 when the score (as hardrun would run it) is below this percentage
     #[arg(long = "min-score", default_value_t = 85.0)]

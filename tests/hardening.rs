@@ -485,3 +485,55 @@ fn check_scores_a_bundle_as_given_and_as_hardened() {
     );
     assert!(w.hr(&["delete", "--force", "ck1"]).status.success());
 }
+
+#[test]
+fn check_sarif_is_sarif_2_1_0_with_hardrun_rule_ids() {
+    let w = World::new("sarif");
+    let b = w.bundle("b", &["true"]);
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "check",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "hardrun");
+    let ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"user") && ids.contains(&"cis-4.1"), "{ids:?}");
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for r in results {
+        // every result names a declared rule, a level and a location in the config file
+        assert!(ids.contains(&r["ruleId"].as_str().unwrap()), "{r}");
+        assert!(
+            ["error", "warning", "note"].contains(&r["level"].as_str().unwrap()),
+            "{r}"
+        );
+        assert!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with("config.json")
+        );
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+    }
+    let uid = results
+        .iter()
+        .find(|r| {
+            r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == "/process/user/uid"
+        })
+        .unwrap();
+    assert_eq!(uid["ruleId"], "user");
+    assert_eq!(uid["properties"]["cis"], json!(["4.1"]));
+}

@@ -114,7 +114,11 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
         gate_ok &= passes;
         results.push((input, given, hardened, decision, passes));
     }
-    let text = if args.format == "json" {
+    let text = if args.format == "sarif" {
+        let mut s = serde_json::to_string_pretty(&sarif(&results))?;
+        s.push('\n');
+        s
+    } else if args.format == "json" {
         let v: Vec<Value> = results
             .iter()
             .map(|(i, g, h, d, p)| json!({"input": i.name, "given": g, "hardened": h, "hardrun": d, "gate": {"level": args.level, "min_score": args.min_score, "passed": p}}))
@@ -242,4 +246,84 @@ fn render_text(
         }
     ));
     out
+}
+
+/// SARIF 2.1.0: one run of the `hardrun` tool. Rules are hardrun's rule codes (CIS controls in
+/// their properties) plus `cis-<id>` for controls no rule fixes; results are the deviations
+/// hardrun makes and the controls that still fail as hardrun runs the spec, located in the input
+/// file by JSON pointer (a logical location).
+fn sarif(results: &[(Input, Report, Report, Value, bool)]) -> Value {
+    use crate::policy::code::RULES;
+    let mut rules: Vec<Value> = RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.code,
+                "name": r.code,
+                "shortDescription": {"text": r.description},
+                "properties": {"cis": r.cis, "severity": r.severity},
+            })
+        })
+        .collect();
+    for c in crate::compliance::CONTROLS
+        .iter()
+        .filter(|c| c.decide.is_some())
+    {
+        rules.push(json!({
+            "id": format!("cis-{}", c.id),
+            "name": format!("cis-{}", c.id),
+            "shortDescription": {"text": format!("CIS Docker Benchmark {}: {}", c.id, c.title)},
+            "properties": {"cis": [c.id], "level": c.level, "satisfiedBy": c.rules},
+        }));
+    }
+    let level = |sev: &str| match sev {
+        "critical" | "high" => "error",
+        "medium" => "warning",
+        _ => "note",
+    };
+    let location = |uri: &str, pointer: &str| {
+        json!({
+            "physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": 1}},
+            "logicalLocations": [{"fullyQualifiedName": pointer, "kind": "member"}],
+        })
+    };
+    let mut out = vec![];
+    for (input, _, hardened, decision, _) in results {
+        for f in decision["findings"].as_array().into_iter().flatten() {
+            let code = f["code"].as_str().unwrap_or("");
+            let sev = f["severity"].as_str().unwrap_or("low");
+            out.push(json!({
+                "ruleId": code,
+                "level": level(sev),
+                "message": {"text": format!("{} ({})", f["message"].as_str().unwrap_or(""), f["action"].as_str().unwrap_or(""))},
+                "locations": [location(&input.name, f["pointer"].as_str().unwrap_or(""))],
+                "properties": {"cis": f["cis"], "action": f["action"], "before": f["before"], "after": f["after"]},
+            }));
+        }
+        for c in hardened
+            .controls
+            .iter()
+            .filter(|c| c.verdict == Verdict::Fail)
+        {
+            out.push(json!({
+                "ruleId": format!("cis-{}", c.id),
+                "level": "error",
+                "message": {"text": format!("CIS {} fails as hardrun runs it: {}", c.id, c.reason)},
+                "locations": [location(&input.name, "")],
+                "properties": {"cis": [c.id], "level": c.level},
+            }));
+        }
+    }
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "hardrun",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": out,
+        }],
+    })
 }
