@@ -293,22 +293,35 @@ pub fn userns_pool(raw: &Value, ctx: &Context) -> Option<crate::profile::UserNsC
     Some(sel.profile.userns.clone())
 }
 
+impl Selected<'_> {
+    /// Runs the engine on `input` with this selection: all rules (`only` None, create/run), or a
+    /// subset (exec, update), which gets neither the exception pre-proposals nor the userns range.
+    fn evaluate(
+        self,
+        input: &Value,
+        ctx: &Context,
+        only: Option<&[&str]>,
+    ) -> Result<(Outcome, Vec<String>), PolicyDenied> {
+        let run = Run {
+            profile: self.profile,
+            mode: self.mode,
+            id: ctx.id,
+            annotations: &self.annotations,
+            granted: &self.granted,
+            host: ctx.host,
+            only,
+            userns: if only.is_none() { ctx.userns } else { None },
+        };
+        let pre = if only.is_none() { self.pre } else { vec![] };
+        Ok((evaluate(input, &run, pre)?, self.used))
+    }
+}
+
 /// `create`/`run`: the whole spec, as raw JSON.
 pub fn harden_spec(raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
-    let sel = select(raw, ctx)?;
-    let run = Run {
-        profile: sel.profile,
-        mode: sel.mode,
-        id: ctx.id,
-        annotations: &sel.annotations,
-        granted: &sel.granted,
-        host: ctx.host,
-        only: None,
-        userns: ctx.userns,
-    };
-    let out = evaluate(raw, &run, sel.pre)?;
+    let (out, used) = select(raw, ctx)?.evaluate(raw, ctx, None)?;
     Ok(Outcome {
-        exceptions_used: sel.used,
+        exceptions_used: used,
         ..out
     })
 }
@@ -323,19 +336,8 @@ pub const PROCESS_RULES: &[&str] = &["user", "capabilities", "no-new-privileges"
 /// container's profile. `spec` is the container's hardened spec (its annotations pick the
 /// profile and the grants, as they did at create).
 pub fn harden_exec(process: &Value, spec: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
-    let sel = select(spec, ctx)?;
     let wrapped = serde_json::json!({ "process": process });
-    let run = Run {
-        profile: sel.profile,
-        mode: sel.mode,
-        id: ctx.id,
-        annotations: &sel.annotations,
-        granted: &sel.granted,
-        host: ctx.host,
-        only: Some(PROCESS_RULES),
-        userns: None,
-    };
-    let out = evaluate(&wrapped, &run, vec![])?;
+    let (out, _) = select(spec, ctx)?.evaluate(&wrapped, ctx, Some(PROCESS_RULES))?;
     Ok(Outcome {
         value: out.value["process"].clone(),
         ..out
@@ -349,19 +351,8 @@ pub fn harden_update(
     spec: &Value,
     ctx: &Context,
 ) -> Result<Outcome, PolicyDenied> {
-    let sel = select(spec, ctx)?;
     let wrapped = serde_json::json!({ "linux": { "resources": resources } });
-    let run = Run {
-        profile: sel.profile,
-        mode: sel.mode,
-        id: ctx.id,
-        annotations: &sel.annotations,
-        granted: &sel.granted,
-        host: ctx.host,
-        only: Some(&["resources", "devices"]),
-        userns: None,
-    };
-    let out = evaluate(&wrapped, &run, vec![])?;
+    let (out, _) = select(spec, ctx)?.evaluate(&wrapped, ctx, Some(&["resources", "devices"]))?;
     Ok(Outcome {
         value: out.value["linux"]["resources"].clone(),
         ..out
