@@ -9,7 +9,7 @@
 set -euo pipefail
 
 PKGS=(build-essential pkg-config libseccomp-dev busybox-static runc containerd docker.io podman
-      umoci jq python3-venv hyperfine git ca-certificates curl procps iproute2 util-linux)
+      umoci jq python3-venv hyperfine git ca-certificates curl procps iproute2 util-linux man-db)
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps.sh: must run as root" >&2

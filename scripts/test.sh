@@ -3,8 +3,10 @@
 #   1. install what the tests need (scripts/install-deps.sh; quick when it is all there)
 #   2. cargo fmt --check and cargo clippy --all-targets -- -D warnings
 #   3. cargo test: unit tests and the integration tests in tests/ (real busybox containers)
+#   3b. scripts/fuzz.sh 40: the fuzz targets in fuzz/ for 40 s each (plus their build, ~2-5 min)
 #   4. cargo build --release and integration/clients/run.sh: containerd (ctr and CRI), dockerd
 #      and podman driving the release binary
+#   5. scripts/package-test.sh: the .deb built, installed, used through containerd, purged
 # Exits non-zero as soon as a step fails.
 set -euo pipefail
 
@@ -27,10 +29,16 @@ cargo clippy --locked --all-targets -- -D warnings
 step "cargo test (unit + container integration tests)"
 cargo test --locked
 
+step "fuzz: every cargo-fuzz target for 40 s (scripts/fuzz.sh; stable Rust, no sanitizer)"
+scripts/fuzz.sh 40
+
 step "cargo build --release"
 cargo build --release --locked
 
 step "real clients: containerd, CRI, dockerd, podman"
 integration/clients/run.sh all
+
+step "package: build the .deb, dpkg -i, containers through containerd, dpkg --purge"
+scripts/package-test.sh
 
 step "all tests passed"

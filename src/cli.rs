@@ -120,6 +120,62 @@ pub enum Command {
     Audit(AuditCmd),
     /// score a bundle, a spec or the running containers against the CIS Docker Benchmark
     Check(CheckArgs),
+    /// hardrun's configuration: show the effective values and where each came from
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// register hardrun with a client (containerd: merge its runtime entries into config.toml)
+    #[command(subcommand)]
+    Setup(SetupCmd),
+}
+
+/// `hardrun config …` (hardrun's own; not a runc command).
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// print the effective configuration and where each value came from
+    Show {
+        /// text (TOML with the origins as comments) or json
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+}
+
+/// `hardrun setup …` (hardrun's own; not a runc command).
+#[derive(Subcommand, Debug)]
+pub enum SetupCmd {
+    /// add hardrun's runtimes to containerd's config.toml (backs it up; idempotent)
+    Containerd(SetupContainerd),
+}
+
+#[derive(Args, Debug)]
+pub struct SetupContainerd {
+    /// containerd's configuration file (created when missing)
+    #[arg(
+        long,
+        default_value = "/etc/containerd/config.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+    /// one runtime hardrun-<profile> per profile, besides the runtime hardrun (restricted,
+    /// baseline, ci, permissive)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "restricted,baseline,ci",
+        value_name = "LIST"
+    )]
+    pub profiles: Vec<String>,
+    /// where hardrun and its hardrun-<profile> symlinks are installed
+    #[arg(long = "bin-dir", default_value = "/usr/bin", value_name = "DIR")]
+    pub bin_dir: PathBuf,
+    /// the runtimes' state root (options.Root; "" leaves it to containerd)
+    #[arg(long = "runtime-root", default_value = DEFAULT_ROOT, value_name = "DIR")]
+    pub runtime_root: PathBuf,
+    /// also make this runtime containerd's default_runtime_name (e.g. hardrun-restricted)
+    #[arg(long = "default-runtime", value_name = "NAME")]
+    pub default_runtime: Option<String>,
+    /// print what would change; write nothing
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 /// `hardrun check` (hardrun's own; not a runc command).
@@ -138,19 +194,39 @@ pub struct CheckArgs {
     #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
     pub format: String,
     /// the gate: exit 1 when the score (as hardrun would run it) is below this percentage
-    #[arg(long = "min-score", default_value_t = 85.0)]
-    pub min_score: f64,
-    /// the level the gate looks at
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
-    pub level: u8,
+    /// (default: the profile's `[compliance] min_score`, 85 unless it says otherwise)
+    #[arg(long = "min-score", value_name = "PERCENT")]
+    pub min_score: Option<f64>,
+    /// the level the gate looks at (default: the profile's `[compliance] level`, 1)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub level: Option<u8>,
 }
 
 /// `hardrun audit …` (hardrun's own; not a runc command).
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
-    /// check the hash chain of audit logs (default: the configuration's audit log)
+    /// check the hash chain of audit logs, oldest file first (default: the configuration's audit
+    /// log and its rotated files)
     Verify {
-        /// audit log files
+        /// audit log files, oldest first
+        files: Vec<PathBuf>,
+    },
+    /// print audit records readably (default: the configuration's audit log and its rotated files)
+    Show {
+        /// only this container's records
+        #[arg(long, value_name = "ID")]
+        container: Option<String>,
+        /// only records at or after this time: RFC 3339 (2026-11-27T10:00:00Z), a date
+        /// (2026-11-27), or an age (30s, 15m, 2h, 7d)
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// only allowed or denied decisions
+        #[arg(long, value_parser = ["allowed", "denied"])]
+        decision: Option<String>,
+        /// text, or json (the records as they are, one per line)
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// audit log files, oldest first
         files: Vec<PathBuf>,
     },
 }
@@ -160,10 +236,14 @@ pub enum AuditCmd {
 pub enum ProfileCmd {
     /// the profiles available: built in, and from the configuration's profile directory
     List,
-    /// print a profile's TOML
+    /// print a profile: its TOML, or the policy document auditors ask for (markdown), or JSON
     Show {
         /// profile name
         name: String,
+        /// toml (the file as written), markdown (each rule: action, CIS controls, parameters,
+        /// comments), or json (the same, with every parameter's effective value)
+        #[arg(long, default_value = "toml", value_parser = ["toml", "markdown", "json"])]
+        format: String,
     },
     /// check every profile, and report exception entries that no decision in the audit log used
     Lint {

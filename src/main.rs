@@ -66,6 +66,8 @@ fn main() {
         Command::Profile(a) => cmd::profile::run(g, a),
         Command::Audit(a) => cmd::audit::run(g, a),
         Command::Check(a) => cmd::check::run(g, a),
+        Command::Config(a) => cmd::config::run(g, a),
+        Command::Setup(a) => cmd::setup::run(g, a),
     };
     match result {
         Ok(code) => std::process::exit(code),

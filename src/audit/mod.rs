@@ -38,6 +38,9 @@ pub struct Entry<'a> {
     /// the profile exception entries that granted something (`<profile>#<index>`)
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub exceptions_used: &'a [String],
+    /// create/run: the CIS score of the spec that runs
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<&'a crate::compliance::Summary>,
     /// sha256 of the previous record's line (hex; empty for the first record)
     pub prev: String,
 }
@@ -58,6 +61,7 @@ pub enum Decision<'a> {
 /// Records a decision in the audit log (`None`: no log) and as tracing events.
 pub fn record(
     log: Option<&Path>,
+    rotation: &Rotation,
     command: &str,
     id: &str,
     bundle: &Path,
@@ -123,9 +127,13 @@ pub fn record(
             Decision::Allowed(o) => &o.exceptions_used,
             Decision::Denied(_) => &[],
         },
+        score: match &decision {
+            Decision::Allowed(o) => o.score.as_ref(),
+            Decision::Denied(_) => None,
+        },
         prev: String::new(),
     };
-    append(log, |prev| {
+    append(log, rotation, |prev| {
         entry.prev = prev;
         let mut line = serde_json::to_vec(&entry).unwrap_or_default();
         line.push(b'\n');
@@ -168,9 +176,56 @@ fn last_line(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
     Ok(tail)
 }
 
+/// Size-based rotation: when a record would take the log past `max_bytes`, the log becomes
+/// `<log>.1` (`.1` → `.2` …, the oldest beyond `keep` removed) and a new log starts with a link
+/// record whose `prev` is the hash of the old log's last record, so the chain runs on across
+/// files. `max_bytes` 0: never rotate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 100 << 20,
+            keep: 10,
+        }
+    }
+}
+
+/// `<log>.<n>`: the n-th most recent rotated file.
+pub fn rotated_name(log: &Path, n: u32) -> std::path::PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    s.into()
+}
+
+/// The audit log and its rotated files that exist, oldest first: the order to verify them in.
+pub fn chain_files(log: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![];
+    let mut n = 1;
+    while rotated_name(log, n).exists() {
+        files.push(rotated_name(log, n));
+        n += 1;
+    }
+    files.reverse();
+    if log.exists() {
+        files.push(log.to_path_buf());
+    }
+    files
+}
+
 /// Appends the line `make(prev)` builds, with `prev` the hash of the log's last line, under an
-/// exclusive lock; one `write(2)` on an O_APPEND file.
-fn append(log: &Path, make: impl FnOnce(String) -> Vec<u8>) -> Result<(), AuditError> {
+/// exclusive lock; one `write(2)` on an O_APPEND file. A write that fails part-way (a full disk)
+/// is cut off again, so the log stays a chain of whole records.
+fn append(
+    log: &Path,
+    rotation: &Rotation,
+    mut make: impl FnMut(String) -> Vec<u8>,
+) -> Result<(), AuditError> {
+    use std::os::unix::fs::MetadataExt;
     let err = |msg: String| AuditError {
         path: log.display().to_string(),
         msg,
@@ -184,33 +239,117 @@ fn append(log: &Path, make: impl FnOnce(String) -> Vec<u8>) -> Result<(), AuditE
                 .map_err(|e| err(e.to_string()))?;
         }
     }
-    let f = OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(log)
-        .map_err(|e| err(e.to_string()))?;
-    let mut f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| err(format!("cannot lock it: {e}")))?;
-    let last = last_line(&mut f).map_err(|e| err(e.to_string()))?;
-    let prev = if last.is_empty() {
-        String::new()
-    } else {
-        line_hash(&last)
-    };
-    f.write_all(&make(prev)).map_err(|e| err(e.to_string()))
+    // the log may be rotated while this process waits for its lock: then the lock is on the
+    // old file, and the append must go to the new one
+    for _ in 0..100 {
+        let f = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(log)
+            .map_err(|e| err(e.to_string()))?;
+        let mut f = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| err(format!("cannot lock it: {e}")))?;
+        let held = f.metadata().map_err(|e| err(e.to_string()))?;
+        match std::fs::symlink_metadata(log) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {}
+            _ => continue,
+        }
+        let last = last_line(&mut f).map_err(|e| err(e.to_string()))?;
+        let prev = if last.is_empty() {
+            String::new()
+        } else {
+            line_hash(&last)
+        };
+        let size = held.len();
+        if rotation.max_bytes > 0
+            && size > 0
+            && size + make(prev.clone()).len() as u64 > rotation.max_bytes
+        {
+            return rotate(log, rotation, &prev, &mut make).map_err(|e| err(e.to_string()));
+        }
+        let line = make(prev);
+        if let Err(e) = f.write_all(&line) {
+            // cut a partial record off again (we hold the lock: nobody appended after it)
+            let _ = f.set_len(size);
+            return Err(err(e.to_string()));
+        }
+        return Ok(());
+    }
+    Err(err(
+        "the log keeps being replaced while waiting for its lock".into(),
+    ))
+}
+
+/// Rotates `log` (its lock held by the caller) and writes the link record and `make`'s record
+/// to the new log. The new log is written beside the old one and renamed into place, so the
+/// log's path never goes missing for a concurrent writer.
+fn rotate(
+    log: &Path,
+    rotation: &Rotation,
+    prev: &str,
+    make: &mut impl FnMut(String) -> Vec<u8>,
+) -> std::io::Result<()> {
+    let keep = rotation.keep.max(1);
+    let name = log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let link = serde_json::json!({
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "rotated_from": format!("{name}.1"),
+        "prev": prev,
+    });
+    let mut content = serde_json::to_vec(&link).unwrap_or_default();
+    let link_hash = line_hash(&content);
+    content.push(b'\n');
+    content.extend_from_slice(&make(link_hash));
+    let tmp = log.with_file_name(format!(".{name}.rotate-{}", std::process::id()));
+    let written = (|| {
+        let mut t = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        t.write_all(&content)?;
+        t.sync_data()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // .keep-1 → .keep (the oldest dropped), …, .1 → .2; then the log → .1, the new one → log
+    for n in (1..keep).rev() {
+        let from = rotated_name(log, n);
+        if from.exists() {
+            std::fs::rename(&from, rotated_name(log, n + 1))?;
+        }
+    }
+    let _ = std::fs::remove_file(rotated_name(log, 1));
+    std::fs::hard_link(log, rotated_name(log, 1))?;
+    std::fs::rename(&tmp, log)
 }
 
 /// Checks the hash chain of an audit log: Ok(number of records), or the first broken record
-/// (1-based) and why.
+/// (1-based) and why. A log that starts with a rotation link continues a rotated file that is
+/// not given: its link is taken on trust (see [`verify_chain`] to check it).
 pub fn verify(text: &[u8]) -> Result<usize, (usize, String)> {
+    verify_from(text, None).map(|(n, _)| n)
+}
+
+/// [`verify`] with the hash the first record must link to (`Some`: the previous file's last
+/// record, or `""` for a log that must start the chain). Returns the number of records and the
+/// hash of the last one.
+pub fn verify_from(text: &[u8], expect: Option<&str>) -> Result<(usize, String), (usize, String)> {
     let mut prev_hash = String::new();
     let mut n = 0;
-    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+    for (i, line) in lines.iter().enumerate() {
         if line.is_empty() {
-            if i == text.split(|b| *b == b'\n').count() - 1 {
+            if i == lines.len() - 1 {
                 break; // the final newline
             }
             return Err((i + 1, "empty line".into()));
@@ -221,20 +360,69 @@ pub fn verify(text: &[u8]) -> Result<usize, (usize, String)> {
             .get("prev")
             .and_then(|p| p.as_str())
             .ok_or((i + 1, "no prev field".to_string()))?;
-        if prev != prev_hash {
+        if i == 0 {
+            let link = v.get("rotated_from").is_some();
+            match expect {
+                Some(e) if prev != e => {
+                    return Err((
+                        1,
+                        if link {
+                            "the rotation link does not match the previous file's last record (records or files removed?)".into()
+                        } else {
+                            "the first record links to a record that is not there (records removed from the start?)".into()
+                        },
+                    ))
+                }
+                None if !link && !prev.is_empty() => {
+                    return Err((
+                        1,
+                        "the first record links to a record that is not there (records removed from the start?)".into(),
+                    ))
+                }
+                _ => {}
+            }
+        } else if prev != prev_hash {
             return Err((
                 i + 1,
-                if i == 0 {
-                    "the first record links to a record that is not there (records removed from the start?)".into()
-                } else {
-                    format!("prev does not match record {}: that record was changed, removed or reordered", i)
-                },
+                format!(
+                    "prev does not match record {i}: that record was changed, removed or reordered"
+                ),
             ));
+        } else if v.get("rotated_from").is_some() {
+            return Err((i + 1, "a rotation link in the middle of a log".into()));
         }
         prev_hash = line_hash(line);
         n += 1;
     }
-    Ok(n)
+    Ok((n, prev_hash))
+}
+
+/// Verifies files in order (oldest first) as one chain: each file's first record must link to
+/// the previous file's last. Per file: Ok(records) or Err((record, why)); stops at the first
+/// broken file (`None` for the files after it).
+pub fn verify_chain(texts: &[Vec<u8>]) -> Vec<Option<Result<usize, (usize, String)>>> {
+    let mut out = vec![];
+    let mut expect: Option<String> = None;
+    for t in texts {
+        if out
+            .iter()
+            .any(|r: &Option<Result<usize, _>>| matches!(r, Some(Err(_))))
+        {
+            out.push(None);
+            continue;
+        }
+        match verify_from(t, expect.as_deref()) {
+            Ok((n, last)) => {
+                // an empty file links nothing: the next one must still link to the last record
+                if n > 0 {
+                    expect = Some(last);
+                }
+                out.push(Some(Ok(n)));
+            }
+            Err(e) => out.push(Some(Err(e))),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -252,6 +440,7 @@ mod tests {
             profile_sha256: "ab".into(),
             mode: Mode::Enforce,
             exceptions_used: vec![],
+            score: None,
         }
     }
 
@@ -268,6 +457,7 @@ mod tests {
             let id = format!("c{i}");
             record(
                 Some(&log),
+                &Rotation::default(),
                 "create",
                 &id,
                 Path::new("/b"),
@@ -315,6 +505,7 @@ mod tests {
                         let id = format!("t{t}-{i}");
                         record(
                             Some(log),
+                            &Rotation::default(),
                             "create",
                             &id,
                             Path::new("/b"),
@@ -351,9 +542,11 @@ mod tests {
             profile_sha256: "ab".into(),
             mode: Mode::Enforce,
             exceptions_used: vec![],
+            score: None,
         };
         record(
             Some(&log),
+            &Rotation::default(),
             "create",
             "c1",
             Path::new("/b"),
@@ -372,6 +565,7 @@ mod tests {
         };
         record(
             Some(&log),
+            &Rotation::default(),
             "run",
             "c2",
             Path::new("/b"),
@@ -395,5 +589,92 @@ mod tests {
             0o600
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rotation_keeps_one_chain_across_files_under_concurrency() {
+        let log = temp_log("rotate");
+        let rot = Rotation {
+            max_bytes: 2000,
+            keep: 50,
+        };
+        std::thread::scope(|s| {
+            for t in 0..10 {
+                let (log, rot) = (&log, &rot);
+                s.spawn(move || {
+                    for i in 0..10 {
+                        let id = format!("t{t}-{i}");
+                        record(
+                            Some(log),
+                            rot,
+                            "create",
+                            &id,
+                            Path::new("/b"),
+                            Decision::Allowed(&allowed(&id)),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let files = chain_files(&log);
+        assert!(files.len() > 5, "{files:?}");
+        let texts: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let results = verify_chain(&texts);
+        let mut records = 0;
+        for (f, r) in files.iter().zip(&results) {
+            let n = r
+                .clone()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{f:?}: {e:?}"));
+            assert!(std::fs::metadata(f).unwrap().len() <= 2000, "{f:?}");
+            records += n;
+        }
+        // every decision is there once, plus one link record per rotated-to file
+        assert_eq!(records, 100 + files.len() - 1);
+        let all: String = texts.iter().map(|t| String::from_utf8_lossy(t)).collect();
+        for t in 0..10 {
+            for i in 0..10 {
+                assert_eq!(all.matches(&format!("\"id\":\"t{t}-{i}\"")).count(), 1);
+            }
+        }
+        // a rotated file alone: its link is taken on trust; given after the wrong file, it breaks
+        assert!(verify(&texts[1]).is_ok());
+        let skipped = verify_chain(&[texts[0].clone(), texts[2].clone()]);
+        let (n, why) = skipped[1].clone().unwrap().unwrap_err();
+        assert_eq!(n, 1);
+        assert!(why.contains("rotation link does not match"), "{why}");
+        std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn rotation_keeps_at_most_keep_files() {
+        let log = temp_log("keep");
+        let rot = Rotation {
+            max_bytes: 600,
+            keep: 3,
+        };
+        for i in 0..40 {
+            let id = format!("c{i}");
+            record(
+                Some(&log),
+                &rot,
+                "create",
+                &id,
+                Path::new("/b"),
+                Decision::Allowed(&allowed(&id)),
+            )
+            .unwrap();
+        }
+        let files = chain_files(&log);
+        assert_eq!(files.len(), 4, "{files:?}"); // .3 .2 .1 and the log
+        assert!(!rotated_name(&log, 4).exists());
+        let texts: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        assert!(verify_chain(&texts)
+            .iter()
+            .all(|r| matches!(r, Some(Ok(_)))));
+        // the newest record is in the log itself
+        assert!(String::from_utf8_lossy(&texts[3]).contains("\"id\":\"c39\""));
+        std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
     }
 }

@@ -110,6 +110,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         profile: Some(outcome.profile.clone()),
         profile_sha256: Some(outcome.profile_sha256.clone()),
     })?;
+    crate::fault::point("after-state-dir");
 
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
     let cgroup_existed = cgroup_exists(&cgroups_path);
@@ -144,7 +145,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
             return Err(e.into());
         }
     };
+    crate::fault::point("after-namespaces");
     let finished = (|| -> Result<()> {
+        if crate::loopback::new_network_namespace(&spec) {
+            if let Some(pid) = container.pid() {
+                crate::loopback::bring_up(pid.as_raw())
+                    .map_err(|e| anyhow::anyhow!("container {:?}: {e}", a.id))?;
+            }
+        }
         let bundle = staging.finish(&container_dir)?;
         delegate::set_bundle(&mut container, bundle)?;
         match a.pid_file {
@@ -163,6 +171,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         }
         return Err(e);
     }
+    crate::fault::point("before-start");
     if let Some(l) = lease {
         l.keep();
     }
@@ -213,6 +222,14 @@ fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) 
                 conditions = n,
                 "seccomp masked comparisons rewritten for libcontainer"
             );
+        }
+    }
+    // libcontainer 0.7 orders seccomp by whether `noNewPrivileges` is present, not by its value:
+    // with `false` it loads the filter after dropping capabilities, which fails (EACCES) for a
+    // process without CAP_SYS_ADMIN. false is the OCI default: leave the field out.
+    if let Some(p) = obj.get_mut("process").and_then(|p| p.as_object_mut()) {
+        if p.get("noNewPrivileges") == Some(&serde_json::Value::Bool(false)) {
+            p.remove("noNewPrivileges");
         }
     }
     let root = obj.entry("root").or_insert_with(|| serde_json::json!({}));

@@ -1,6 +1,18 @@
 //! `delete [--force] <id>`: remove a stopped (or, with --force, any) container.
+//!
+//! `delete --force` also clears what a `create` killed half-way left (see `tests/faults.rs`): its
+//! staging directory `<root>/.staging/<id>`, and a container directory that libcontainer made but
+//! never wrote a state into. Neither is touched while the create that made them is still alive.
+//! A container left "creating" (the create died inside libcontainer) may still have an orphaned
+//! process of libcontainer's on its way into the cgroup: the delete waits for it. And a cgroup
+//! whose killed processes have not left it yet (a busy host) is retried, not left behind.
+
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
+use libcontainer::container::Container;
+use nix::sys::signal::Signal;
 
 use crate::cli::GlobalOpts;
 use crate::delegate;
@@ -8,27 +20,135 @@ use crate::state_dir::Root;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
     let root = Root::new(&global.root);
-    let dir = match root.existing(&args.container_id) {
+    let id = &args.container_id;
+    let dir = match root.existing(id) {
         Ok(d) => d,
         Err(e) => {
             // runc: `delete --force` of a container that is already gone succeeds, so a second
             // shim's cleanup does not fail.
             if args.force && matches!(e, crate::state_dir::StateError::NotFound(_)) {
-                crate::userns::release_owner(&root.container_dir(&args.container_id));
+                let container_dir = root.container_dir(id);
+                if !clear_interrupted_create(&root, id) {
+                    return Ok(0); // a create of this id is running: it is not ours to undo
+                }
+                // libcontainer makes the directory before its state: a create killed in between
+                // leaves an empty shell (no cgroup or process exists yet at that point)
+                if container_dir.is_dir() && !container_dir.join("state.json").exists() {
+                    if let Err(e) = std::fs::remove_dir_all(&container_dir) {
+                        anyhow::bail!("cannot remove {}: {e}", container_dir.display());
+                    }
+                }
+                crate::userns::release_owner(&container_dir);
                 return Ok(0);
             }
             return Err(e.into());
         }
     };
-    let mut container = delegate::load(&dir, &args.container_id)?;
-    delete_container(&mut container, args.force)?;
+    let mut container = delegate::load(&dir, id)?;
+    if !args.force {
+        delete_container(&mut container, false)?;
+        return Ok(0);
+    }
+    // libcontainer reads a "creating" state without a pid as stopped: look at the file itself
+    let interrupted = was_creating(&dir);
+    let mut result = if interrupted {
+        // the create died inside libcontainer: its forked processes may be orphaned in (or on
+        // their way into) the cgroup, which a stopped container's delete would not kill
+        settle(&dir);
+        kill_and_delete(&mut container)
+    } else {
+        delete_container(&mut container, true)
+    };
+    // libcontainer removes the cgroup right after its SIGKILL: on a busy host the processes
+    // may not have left it yet (EBUSY). Kill what is in it again, give it time, try again.
+    let mut attempt = 0;
+    while let Err(e) = &result {
+        attempt += 1;
+        if attempt > RETRIES || !dir.join("state.json").exists() {
+            break;
+        }
+        tracing::debug!(attempt, error = %e, "delete --force: trying again");
+        std::thread::sleep(Duration::from_millis(50) * attempt);
+        result = delegate::load(&dir, id).and_then(|mut c| kill_and_delete(&mut c));
+    }
+    result?;
+    clear_interrupted_create(&root, id);
     Ok(0)
+}
+
+/// SIGKILLs every process in the container's cgroup, then deletes it.
+fn kill_and_delete(container: &mut Container) -> Result<(), delegate::DelegateError> {
+    if let Err(e) = delegate::kill(container, Signal::SIGKILL, true) {
+        tracing::debug!(error = %e, "nothing to kill");
+    }
+    // SIGKILLed processes leave the cgroup once they are reaped: give them a moment
+    std::thread::sleep(Duration::from_millis(20));
+    delete_container(container, true)
+}
+
+/// Whether libcontainer's state says "creating": its create never finished.
+fn was_creating(container_dir: &Path) -> bool {
+    std::fs::read(container_dir.join("state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["status"] == "creating")
+}
+
+/// How often `delete --force` tries again (waiting 50 ms, 100 ms, … in between: 2.75 s in all).
+const RETRIES: u32 = 10;
+
+/// How long after libcontainer wrote a "creating" state its forked processes have surely joined
+/// the container's cgroup (they do within milliseconds of the fork, which follows the state).
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// A create killed inside libcontainer leaves a "creating" state and possibly libcontainer's
+/// intermediate process, orphaned and still on its way into the cgroup: give it until
+/// [`SETTLE`] after the state was written to get there, so the delete finds it.
+fn settle(container_dir: &Path) {
+    let age = std::fs::metadata(container_dir.join("state.json"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or(SETTLE);
+    if age < SETTLE {
+        std::thread::sleep(SETTLE - age);
+    }
+}
+
+/// Removes `<root>/.staging/<id>` unless the create that owns it is still running. Returns false
+/// when it is (then nothing of the container may be touched).
+fn clear_interrupted_create(root: &Root, id: &str) -> bool {
+    let staging = root.path.join(".staging").join(id);
+    if !staging.exists() {
+        return true;
+    }
+    if staging_owner_alive(&staging) {
+        tracing::debug!(dir = %staging.display(), "a create of this id is running");
+        return false;
+    }
+    tracing::debug!(dir = %staging.display(), "removing what an interrupted create left behind");
+    if let Err(e) = std::fs::remove_dir_all(&staging) {
+        tracing::warn!(dir = %staging.display(), "cannot remove: {e}");
+    }
+    true
+}
+
+/// Whether the pid in `<staging>/owner` is a live process other than this one (the same test as
+/// `Root::stage`, which clears a stale staging directory before a new create).
+fn staging_owner_alive(staging: &Path) -> bool {
+    let Ok(pid) = std::fs::read_to_string(staging.join("owner")) else {
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else {
+        return false;
+    };
+    pid > 0 && pid != std::process::id() as i32 && Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Deletes a container and releases what hardrun allocated for it on the host (its user
 /// namespace range). `delete` and the end of a foreground `run` both go through here.
 pub fn delete_container(
-    container: &mut libcontainer::container::Container,
+    container: &mut Container,
     force: bool,
 ) -> Result<(), delegate::DelegateError> {
     delegate::delete(container, force)?;

@@ -57,7 +57,15 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             e.inner()
         );
     }
-    let process_file = ProcessFile::write(&dir, &outcome.value)?;
+    let mut process = outcome.value;
+    // as at create (see create::normalize_for_runtime): libcontainer 0.7 takes a present
+    // `noNewPrivileges: false` for true when it orders seccomp and capabilities
+    if let Some(p) = process.as_object_mut() {
+        if p.get("noNewPrivileges") == Some(&serde_json::Value::Bool(false)) {
+            p.remove("noNewPrivileges");
+        }
+    }
+    let process_file = ProcessFile::write(&dir, &process)?;
 
     let fg = if args.detach {
         None

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod config;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -12,8 +13,10 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod profile;
+pub mod profile_doc;
 pub mod ps;
 pub mod run;
+pub mod setup;
 pub mod spec;
 pub mod start;
 pub mod state;
@@ -31,7 +34,11 @@ use crate::state_dir::Root;
 
 /// The policy configuration (`--config`/`HARDRUN_CONFIG`, else /etc/hardrun/config.toml).
 pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Config> {
-    let config = crate::profile::config::Config::load(global.config.as_deref())?;
+    let mut config = crate::profile::config::Config::load(global.config.as_deref())?;
+    // `hardrun-ci` & co. (symlinks): the program name picks the default profile
+    if let Some(argv0) = std::env::args_os().next() {
+        let _ = config.apply_program_name(&argv0);
+    }
     // custom seccomp profiles are read here, so the rules stay pure; one that cannot be read
     // refuses the containers of its profile (the rule names it), not the others
     for p in config.catalog.profiles.values() {
@@ -72,11 +79,25 @@ pub fn decide(
     let log = config.audit_log.as_deref();
     match result {
         Ok(o) => {
-            record(log, command, id, bundle, Decision::Allowed(&o))?;
+            record(
+                log,
+                &config.audit_rotation,
+                command,
+                id,
+                bundle,
+                Decision::Allowed(&o),
+            )?;
             Ok(o)
         }
         Err(d) => {
-            record(log, command, id, bundle, Decision::Denied(&d))?;
+            record(
+                log,
+                &config.audit_rotation,
+                command,
+                id,
+                bundle,
+                Decision::Denied(&d),
+            )?;
             Err(d.into())
         }
     }

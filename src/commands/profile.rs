@@ -32,9 +32,9 @@ pub fn run(global: &GlobalOpts, cmd: &ProfileCmd) -> Result<i32> {
                 ));
             }
         }
-        ProfileCmd::Show { name } => {
+        ProfileCmd::Show { name, format } => {
             let p = config.catalog.get(name)?;
-            text = match p.source.strip_prefix("builtin:") {
+            let toml = match p.source.strip_prefix("builtin:") {
                 Some(b) => BUILTIN
                     .iter()
                     .find(|(n, _)| *n == b)
@@ -42,6 +42,15 @@ pub fn run(global: &GlobalOpts, cmd: &ProfileCmd) -> Result<i32> {
                     .unwrap_or_default(),
                 None => std::fs::read_to_string(&p.source)
                     .map_err(|e| anyhow!("cannot read {}: {e}", p.source))?,
+            };
+            text = match format.as_str() {
+                "markdown" => super::profile_doc::markdown(p, &toml),
+                "json" => {
+                    let mut s = serde_json::to_string_pretty(&super::profile_doc::json(p, &toml))?;
+                    s.push('\n');
+                    s
+                }
+                _ => toml,
             };
         }
         ProfileCmd::Lint { audit_log } => {

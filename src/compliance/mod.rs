@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::policy::rules::{strings, Host, DOCKER_CAPS};
+use crate::policy::rules::{at, strings, Host, DOCKER_CAPS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,11 +38,10 @@ fn ok(pass: bool, fail_reason: impl Into<String>) -> (Verdict, String) {
 }
 
 fn ns_private(spec: &Value, kind: &str, host: &dyn Host) -> (Verdict, String) {
-    let list = spec
-        .pointer("/linux/namespaces")
+    let empty = vec![];
+    let list = at(spec, "/linux/namespaces")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .unwrap_or(&empty);
     let Some(ns) = list.iter().find(|n| n["type"] == kind) else {
         return (
             Verdict::Fail,
@@ -69,21 +68,33 @@ fn ns_private(spec: &Value, kind: &str, host: &dyn Host) -> (Verdict, String) {
     }
 }
 
-fn bind_mounts(spec: &Value) -> Vec<Value> {
+fn bind_mounts(spec: &Value) -> Vec<&Value> {
     spec.get("mounts")
         .and_then(Value::as_array)
         .map(|m| {
             m.iter()
                 .filter(|m| {
                     m["type"] == "bind"
-                        || strings(m, "/options")
-                            .iter()
-                            .any(|o| o == "bind" || o == "rbind")
+                        || m["options"]
+                            .as_array()
+                            .is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"))
                 })
-                .cloned()
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether an LSM is enabled on this host (read once per process).
+fn lsm_enabled(which: &str) -> bool {
+    use std::sync::OnceLock;
+    static APPARMOR: OnceLock<bool> = OnceLock::new();
+    static SELINUX: OnceLock<bool> = OnceLock::new();
+    match which {
+        "apparmor" => {
+            *APPARMOR.get_or_init(|| std::path::Path::new("/sys/kernel/security/apparmor").exists())
+        }
+        _ => *SELINUX.get_or_init(|| std::path::Path::new("/sys/fs/selinux/enforce").exists()),
+    }
 }
 
 const SENSITIVE: &[&str] = &[
@@ -97,8 +108,7 @@ pub const CONTROLS: &[Control] = &[
         level: 1,
         rules: &["user"],
         decide: Some(|s, _| {
-            let uid = s
-                .pointer("/process/user/uid")
+            let uid = at(s, "/process/user/uid")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
             ok(uid != 0, "the process runs as uid 0")
@@ -110,14 +120,13 @@ pub const CONTROLS: &[Control] = &[
         level: 1,
         rules: &[],
         decide: Some(|s, _| {
-            if !std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+            if !lsm_enabled("apparmor") {
                 return (
                     Verdict::NotApplicable,
                     "AppArmor is not enabled on this host".into(),
                 );
             }
-            let p = s
-                .pointer("/process/apparmorProfile")
+            let p = at(s, "/process/apparmorProfile")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             ok(!p.is_empty() && p != "unconfined", "no AppArmor profile")
@@ -129,14 +138,14 @@ pub const CONTROLS: &[Control] = &[
         level: 2,
         rules: &[],
         decide: Some(|s, _| {
-            if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+            if !lsm_enabled("selinux") {
                 return (
                     Verdict::NotApplicable,
                     "SELinux is not enabled on this host".into(),
                 );
             }
             ok(
-                s.pointer("/process/selinuxLabel")
+                at(s, "/process/selinuxLabel")
                     .and_then(Value::as_str)
                     .is_some_and(|l| !l.is_empty()),
                 "no SELinux label",
@@ -237,7 +246,7 @@ pub const CONTROLS: &[Control] = &[
         rules: &["resources"],
         decide: Some(|s, _| {
             ok(
-                s.pointer("/linux/resources/memory/limit")
+                at(s, "/linux/resources/memory/limit")
                     .and_then(Value::as_i64)
                     .is_some_and(|l| l > 0),
                 "no memory limit",
@@ -250,12 +259,10 @@ pub const CONTROLS: &[Control] = &[
         level: 1,
         rules: &["resources"],
         decide: Some(|s, _| {
-            let shares = s
-                .pointer("/linux/resources/cpu/shares")
+            let shares = at(s, "/linux/resources/cpu/shares")
                 .and_then(Value::as_u64)
                 .is_some_and(|v| v > 0);
-            let quota = s
-                .pointer("/linux/resources/cpu/quota")
+            let quota = at(s, "/linux/resources/cpu/quota")
                 .and_then(Value::as_i64)
                 .is_some_and(|v| v > 0);
             ok(shares || quota, "no CPU shares or quota")
@@ -268,7 +275,7 @@ pub const CONTROLS: &[Control] = &[
         rules: &["rootfs"],
         decide: Some(|s, _| {
             ok(
-                s.pointer("/root/readonly").and_then(Value::as_bool) == Some(true),
+                at(s, "/root/readonly").and_then(Value::as_bool) == Some(true),
                 "the root filesystem is writable",
             )
         }),
@@ -317,8 +324,7 @@ pub const CONTROLS: &[Control] = &[
                 "/dev/console",
                 "/dev/ptmx",
             ];
-            let extra: Vec<String> = s
-                .pointer("/linux/devices")
+            let extra: Vec<String> = at(s, "/linux/devices")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -326,8 +332,7 @@ pub const CONTROLS: &[Control] = &[
                 .filter(|p| !defaults.contains(p))
                 .map(str::to_owned)
                 .collect();
-            let all = s
-                .pointer("/linux/resources/devices")
+            let all = at(s, "/linux/resources/devices")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -354,8 +359,7 @@ pub const CONTROLS: &[Control] = &[
         level: 1,
         rules: &["resources"],
         decide: Some(|s, _| {
-            let unlimited: Vec<String> = s
-                .pointer("/process/rlimits")
+            let unlimited: Vec<String> = at(s, "/process/rlimits")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -385,8 +389,7 @@ pub const CONTROLS: &[Control] = &[
                         .any(|o| o == "shared" || o == "rshared")
                 });
             let rootfs = matches!(
-                s.pointer("/linux/rootfsPropagation")
-                    .and_then(Value::as_str),
+                at(s, "/linux/rootfsPropagation").and_then(Value::as_str),
                 Some("shared" | "rshared")
             );
             ok(!shared_mount && !rootfs, "shared mount propagation")
@@ -405,9 +408,7 @@ pub const CONTROLS: &[Control] = &[
         level: 1,
         rules: &["seccomp"],
         decide: Some(|s, _| {
-            let action = s
-                .pointer("/linux/seccomp/defaultAction")
-                .and_then(Value::as_str);
+            let action = at(s, "/linux/seccomp/defaultAction").and_then(Value::as_str);
             ok(
                 action.is_some_and(|a| a != "SCMP_ACT_ALLOW" && a != "SCMP_ACT_LOG"),
                 "no seccomp filter",
@@ -435,7 +436,7 @@ pub const CONTROLS: &[Control] = &[
         rules: &[],
         decide: Some(|s, _| {
             ok(
-                s.pointer("/linux/cgroupsPath")
+                at(s, "/linux/cgroupsPath")
                     .and_then(Value::as_str)
                     .is_some_and(|p| !p.is_empty()),
                 "no cgroupsPath: the runtime picks one",
@@ -449,9 +450,7 @@ pub const CONTROLS: &[Control] = &[
         rules: &["no-new-privileges"],
         decide: Some(|s, _| {
             ok(
-                s.pointer("/process/noNewPrivileges")
-                    .and_then(Value::as_bool)
-                    == Some(true),
+                at(s, "/process/noNewPrivileges").and_then(Value::as_bool) == Some(true),
                 "noNewPrivileges is not set",
             )
         }),
@@ -477,7 +476,7 @@ pub const CONTROLS: &[Control] = &[
         rules: &["resources"],
         decide: Some(|s, _| {
             ok(
-                s.pointer("/linux/resources/pids/limit")
+                at(s, "/linux/resources/pids/limit")
                     .and_then(Value::as_i64)
                     .is_some_and(|l| l > 0),
                 "no pids limit",
@@ -497,14 +496,12 @@ pub const CONTROLS: &[Control] = &[
         level: 1,
         rules: &["userns"],
         decide: Some(|s, _| {
-            let has = s
-                .pointer("/linux/namespaces")
+            let has = at(s, "/linux/namespaces")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .any(|n| n["type"] == "user");
-            let mapped = s
-                .pointer("/linux/uidMappings")
+            let mapped = at(s, "/linux/uidMappings")
                 .and_then(Value::as_array)
                 .is_some_and(|m| !m.is_empty());
             ok(has && mapped, "no user namespace with ID mappings")
@@ -558,6 +555,90 @@ pub struct Report {
     pub controls: Vec<ControlResult>,
 }
 
+/// The controls decided on `exec`, not from the container's spec.
+pub const EXEC_CONTROLS: &[&str] = &["5.23", "5.24"];
+
+/// The controls decided on `exec` (5.23, 5.24), for the exec'd `process` in a container whose
+/// spec is `container`; every other control was decided at create and is not applicable here.
+pub fn score_exec(process: &Value, container: &Value) -> Report {
+    let caps_of = |v: &Value| -> Vec<String> {
+        [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ]
+        .iter()
+        .flat_map(|set| strings(v, &format!("/capabilities/{set}")))
+        .collect()
+    };
+    let allowed = strings(container, "/process/capabilities/bounding");
+    let mut extra: Vec<String> = caps_of(process)
+        .into_iter()
+        .filter(|c| !allowed.contains(c) || c == "CAP_SYS_ADMIN")
+        .collect();
+    extra.sort();
+    extra.dedup();
+    let uid = at(process, "/user/uid")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let results: Vec<ControlResult> = CONTROLS
+        .iter()
+        .map(|c| {
+            let (verdict, reason) = match c.id {
+                "5.23" => ok(
+                    extra.is_empty(),
+                    format!(
+                        "the exec'd process has capabilities beyond the container's: {}",
+                        extra.join(", ")
+                    ),
+                ),
+                "5.24" => ok(uid != 0, "the exec'd process runs as uid 0"),
+                _ => (Verdict::NotApplicable, "decided at create".to_owned()),
+            };
+            ControlResult {
+                id: c.id,
+                title: c.title,
+                level: c.level,
+                verdict,
+                reason,
+                rules: c.rules,
+            }
+        })
+        .collect();
+    tally(results)
+}
+
+/// What the audit record keeps of a score: both levels, the gate and the failing controls.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub level1: f64,
+    pub level2: f64,
+    /// the profile's gate: `min_score` at `level`
+    pub min_score: f64,
+    pub level: u8,
+    /// ids of the controls that fail (any level)
+    pub failing: Vec<String>,
+}
+
+impl Summary {
+    pub fn of(r: &Report, gate: &crate::profile::ComplianceCfg) -> Summary {
+        Summary {
+            level1: r.level1.percent,
+            level2: r.level2.percent,
+            min_score: gate.min_score,
+            level: gate.level,
+            failing: r
+                .controls
+                .iter()
+                .filter(|c| c.verdict == Verdict::Fail)
+                .map(|c| c.id.to_owned())
+                .collect(),
+        }
+    }
+}
+
 /// Scores `spec`: every control decided; Level 1 over the Level 1 controls, Level 2 over all.
 pub fn score(spec: &Value, host: &dyn Host) -> Report {
     let controls: Vec<ControlResult> = CONTROLS
@@ -565,6 +646,10 @@ pub fn score(spec: &Value, host: &dyn Host) -> Report {
         .map(|c| {
             let (verdict, reason) = match c.decide {
                 Some(f) => f(spec, host),
+                None if EXEC_CONTROLS.contains(&c.id) => (
+                    Verdict::NotApplicable,
+                    "decided on exec (see the exec records in the audit log)".to_owned(),
+                ),
                 None => (
                     Verdict::NotApplicable,
                     "not decided from a spec (not applicable to a runtime)".to_owned(),
@@ -580,6 +665,11 @@ pub fn score(spec: &Value, host: &dyn Host) -> Report {
             }
         })
         .collect();
+    tally(controls)
+}
+
+/// Level 1 over the Level 1 controls, Level 2 over all; not applicable ones left out.
+fn tally(controls: Vec<ControlResult>) -> Report {
     let tally = |max_level: u8| {
         let applicable: Vec<&ControlResult> = controls
             .iter()
@@ -612,6 +702,41 @@ mod tests {
     use super::*;
     use crate::policy::rules::TestHost;
     use serde_json::json;
+
+    #[test]
+    fn exec_controls() {
+        let container = json!({"process": {"capabilities": {"bounding": ["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]}}});
+        for (process, want) in [
+            (
+                json!({"user": {"uid": 1000}, "capabilities": {"bounding": ["CAP_CHOWN"]}}),
+                vec![],
+            ),
+            (json!({"user": {"uid": 0}}), vec!["5.24"]),
+            (
+                json!({"user": {"uid": 5}, "capabilities": {"effective": ["CAP_SYS_PTRACE"]}}),
+                vec!["5.23"],
+            ),
+            (
+                json!({"user": {"uid": 0}, "capabilities": {"bounding": ["CAP_SYS_ADMIN"]}}),
+                vec!["5.23", "5.24"],
+            ),
+        ] {
+            let r = score_exec(&process, &container);
+            let fails: Vec<&str> = r
+                .controls
+                .iter()
+                .filter(|c| c.verdict == Verdict::Fail)
+                .map(|c| c.id)
+                .collect();
+            assert_eq!(fails, want, "{process}");
+            assert_eq!(r.level2.applicable, 2);
+            assert_eq!(r.level1.applicable, 0);
+        }
+        let r = score(&json!({}), &crate::policy::rules::TestHost);
+        let c = r.controls.iter().find(|c| c.id == "5.24").unwrap();
+        assert_eq!(c.verdict, Verdict::NotApplicable);
+        assert!(c.reason.starts_with("decided on exec"));
+    }
 
     fn verdicts(r: &Report) -> Vec<(&str, Verdict)> {
         r.controls

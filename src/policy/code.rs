@@ -120,6 +120,12 @@ pub const RULES: &[RuleInfo] = &[
         cis: &[],
         severity: Severity::Medium,
     },
+    RuleInfo {
+        code: "cis-score",
+        description: "after hardening, the spec's CIS Docker Benchmark score reaches the profile's min_score; below it the container is refused, naming the failing controls",
+        cis: &[],
+        severity: Severity::High,
+    },
 ];
 
 pub fn info(code: &str) -> Option<&'static RuleInfo> {
@@ -145,5 +151,7 @@ mod tests {
         let pos = |c: &str| RULES.iter().position(|r| r.code == c).unwrap();
         assert!(pos("privileged") < pos("capabilities"));
         assert!(pos("capabilities") < pos("seccomp"));
+        // the gate scores the spec every other rule has finished with
+        assert_eq!(RULES.last().unwrap().code, "cis-score");
     }
 }

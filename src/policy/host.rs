@@ -8,21 +8,15 @@ pub struct RealHost;
 
 impl Host for RealHost {
     fn host_ns(&self, kind: &str) -> Option<u64> {
-        // pid 1's namespaces are the host's; where /proc/1/ns cannot be read (a sandbox that
-        // hides pid 1), hardrun's own are: a runtime runs in the host's namespaces (except its
-        // private mount namespace, see protect.rs)
-        std::fs::metadata(format!("/proc/1/ns/{kind}"))
-            .or_else(|e| {
-                if kind == "mnt" {
-                    Err(e)
-                } else {
-                    std::fs::metadata(format!("/proc/self/ns/{kind}"))
-                }
-            })
-            .ok()
-            .map(|m| m.ino())
+        // the host's namespaces do not change while hardrun runs: read each once
+        use std::sync::OnceLock;
+        const KINDS: [&str; 8] = ["net", "pid", "ipc", "uts", "mnt", "cgroup", "user", "time"];
+        static CACHE: [OnceLock<Option<u64>>; 8] = [const { OnceLock::new() }; 8];
+        match KINDS.iter().position(|k| *k == kind) {
+            Some(i) => *CACHE[i].get_or_init(|| read_host_ns(kind)),
+            None => read_host_ns(kind),
+        }
     }
-
     fn ns_at(&self, path: &str) -> Option<u64> {
         std::fs::metadata(path).ok().map(|m| m.ino())
     }
@@ -53,4 +47,20 @@ impl Host for RealHost {
             _ => "SCMP_ARCH_NATIVE",
         }
     }
+}
+
+/// pid 1's namespaces are the host's; where /proc/1/ns cannot be read (a sandbox that hides pid
+/// 1), hardrun's own are: a runtime runs in the host's namespaces (except its private mount
+/// namespace, see protect.rs).
+fn read_host_ns(kind: &str) -> Option<u64> {
+    std::fs::metadata(format!("/proc/1/ns/{kind}"))
+        .or_else(|e| {
+            if kind == "mnt" {
+                Err(e)
+            } else {
+                std::fs::metadata(format!("/proc/self/ns/{kind}"))
+            }
+        })
+        .ok()
+        .map(|m| m.ino())
 }

@@ -55,6 +55,8 @@ pub struct Outcome {
     /// the profile's exception entries this decision used (`<profile>#<index>`), for
     /// `hardrun profile lint`
     pub exceptions_used: Vec<String>,
+    /// create/run: the CIS score of the spec that will run
+    pub score: Option<crate::compliance::Summary>,
 }
 
 /// A refused container: the rule, where, why, and everything found up to the refusal.
@@ -102,6 +104,24 @@ pub fn evaluate(
         host: run.host,
         userns: run.userns,
     };
+    // a dry run (`--mode audit`) scores what enforcing would run: the gate is evaluated on that
+    // spec, not on the unchanged one (`None` when enforcing would refuse for another reason,
+    // which the findings already say)
+    let projected = if run.mode == Mode::Audit && run.only.is_none() {
+        let others: Vec<&str> = code::RULES
+            .iter()
+            .map(|r| r.code)
+            .filter(|c| *c != "cis-score")
+            .collect();
+        let enforced = Run {
+            mode: Mode::Enforce,
+            only: Some(&others),
+            ..*run
+        };
+        Some(evaluate(spec, &enforced, pre.clone()).ok().map(|o| o.value))
+    } else {
+        None
+    };
     let mut pending = pre;
     let mut rules_left = code::RULES.iter();
     loop {
@@ -117,7 +137,12 @@ pub fn evaluate(
             let Some(rule) = rules::lookup(info.code) else {
                 continue;
             };
-            (info.code.to_owned(), rule(&current, profile, &ctx))
+            let input = match (&projected, info.code) {
+                (Some(Some(p)), "cis-score") => p,
+                (Some(None), "cis-score") => continue,
+                _ => &current,
+            };
+            (info.code.to_owned(), rule(input, profile, &ctx))
         };
         let info = code::info(&code).expect("rule codes come from the registry");
         let action = if run.mode == Mode::Audit {
@@ -128,15 +153,29 @@ pub fn evaluate(
         let mut refused: Option<Proposal> = None;
         // a credential's value must never reach the record: secrets findings keep only the
         // rule's masked message
-        let redact = |v: Value| {
-            if code == "secrets" && !v.is_null() {
+        let redact = |v: Value, pointer: &str| {
+            if v.is_null() {
+                v
+            } else if code == "secrets" {
                 Value::String("<redacted>".into())
+            } else if !profile.regulatory.is_empty() && personal_data(pointer) {
+                Value::String(format!(
+                    "<withheld: personal data ({})>",
+                    profile.regulatory.join(", ")
+                ))
             } else {
                 v
             }
         };
         for p in proposals {
-            let before = current.pointer(&p.pointer).cloned().unwrap_or(Value::Null);
+            // a finding about the whole spec (the gate) records no value: the spec itself is in
+            // the container's state directory, not the log
+            let whole = p.pointer.is_empty();
+            let before = if whole {
+                Value::Null
+            } else {
+                current.pointer(&p.pointer).cloned().unwrap_or(Value::Null)
+            };
             let (taken, after) = match action {
                 Action::Enforce if p.fixable => {
                     for e in &p.edits {
@@ -153,6 +192,7 @@ pub fn evaluate(
                         current.pointer(&p.pointer).cloned().unwrap_or(Value::Null),
                     )
                 }
+                Action::Audit if whole => (Action::Audit, Value::Null),
                 Action::Audit => {
                     let mut scratch = current.clone();
                     for e in &p.edits {
@@ -165,15 +205,34 @@ pub fn evaluate(
                 }
                 Action::Enforce | Action::Deny => (Action::Deny, before.clone()),
             };
+            let after = if whole { Value::Null } else { after };
+            let message = if !profile.regulatory.is_empty() && personal_data(&p.pointer) {
+                format!(
+                    "{} at {}: details withheld (personal data, {})",
+                    if taken == Action::Deny {
+                        "refused"
+                    } else {
+                        "deviation"
+                    },
+                    if p.pointer.is_empty() {
+                        "/"
+                    } else {
+                        &p.pointer
+                    },
+                    profile.regulatory.join(", ")
+                )
+            } else {
+                p.message.clone()
+            };
             findings.push(Finding {
                 code: code.clone(),
                 cis: info.cis.iter().map(|c| c.to_string()).collect(),
                 severity: info.severity,
                 action: taken,
                 pointer: p.pointer.clone(),
-                before: redact(before),
-                after: redact(after),
-                message: p.message.clone(),
+                before: redact(before, &p.pointer),
+                after: redact(after, &p.pointer),
+                message,
             });
             if taken == Action::Deny && refused.is_none() {
                 refused = Some(p);
@@ -199,7 +258,28 @@ pub fn evaluate(
         profile_sha256: profile.sha256.clone(),
         mode: run.mode,
         exceptions_used: vec![],
+        score: None,
     })
+}
+
+/// Fields of a spec that can carry personal data: under a regulatory pack the record names them
+/// (the pointer) but never holds their values.
+pub fn personal_data(pointer: &str) -> bool {
+    const FIELDS: &[&str] = &[
+        "/process/env",
+        "/process/args",
+        "/process/commandLine",
+        "/process/cwd",
+        "/process/user/username",
+        "/annotations",
+        "/hostname",
+        "/domainname",
+        "/mounts",
+    ];
+    pointer.is_empty()
+        || FIELDS
+            .iter()
+            .any(|f| pointer == *f || pointer.starts_with(&format!("{f}/")))
 }
 
 fn annotations_of(spec: &Value) -> BTreeMap<String, String> {
@@ -315,15 +395,65 @@ impl Selected<'_> {
         let pre = if only.is_none() { self.pre } else { vec![] };
         Ok((evaluate(input, &run, pre)?, self.used))
     }
+
+    /// The whole spec (create/run), with or without the `cis-score` gate.
+    fn evaluate_whole(
+        self,
+        input: &Value,
+        ctx: &Context,
+        gate: bool,
+    ) -> Result<(Outcome, Vec<String>), PolicyDenied> {
+        if gate {
+            return self.evaluate(input, ctx, None);
+        }
+        let others: Vec<&str> = code::RULES
+            .iter()
+            .map(|r| r.code)
+            .filter(|c| *c != "cis-score")
+            .collect();
+        let run = Run {
+            profile: self.profile,
+            mode: self.mode,
+            id: ctx.id,
+            annotations: &self.annotations,
+            granted: &self.granted,
+            host: ctx.host,
+            only: Some(&others),
+            userns: ctx.userns,
+        };
+        Ok((evaluate(input, &run, self.pre)?, self.used))
+    }
 }
 
 /// `create`/`run`: the whole spec, as raw JSON.
 pub fn harden_spec(raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
-    let (out, used) = select(raw, ctx)?.evaluate(raw, ctx, None)?;
+    let sel = select(raw, ctx)?;
+    let gate = sel.profile.compliance.clone();
+    let (out, used) = sel.evaluate(raw, ctx, None)?;
+    let report = rules::cis_score::score_as_run(&out.value, ctx.id, ctx.host);
     Ok(Outcome {
         exceptions_used: used,
+        score: Some(crate::compliance::Summary::of(&report, &gate)),
         ..out
     })
+}
+
+/// `hardrun check`: the spec hardened by every rule but the gate (which check applies itself,
+/// with its own `--min-score`), and the profile's gate settings.
+pub fn harden_spec_ungated(
+    raw: &Value,
+    ctx: &Context,
+) -> Result<(Outcome, crate::profile::ComplianceCfg), PolicyDenied> {
+    let sel = select(raw, ctx)?;
+    let gate = sel.profile.compliance.clone();
+    let (out, used) = sel.evaluate_whole(raw, ctx, false)?;
+    Ok((
+        Outcome {
+            exceptions_used: used,
+            ..out
+        },
+        gate,
+    ))
 }
 
 /// `harden_exec` / `harden_update`: (request, the container's spec, context).
@@ -337,9 +467,14 @@ pub const PROCESS_RULES: &[&str] = &["user", "capabilities", "no-new-privileges"
 /// profile and the grants, as they did at create).
 pub fn harden_exec(process: &Value, spec: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
     let wrapped = serde_json::json!({ "process": process });
-    let (out, _) = select(spec, ctx)?.evaluate(&wrapped, ctx, Some(PROCESS_RULES))?;
+    let sel = select(spec, ctx)?;
+    let gate = sel.profile.compliance.clone();
+    let (out, _) = sel.evaluate(&wrapped, ctx, Some(PROCESS_RULES))?;
+    let process = out.value["process"].clone();
+    let report = crate::compliance::score_exec(&process, spec);
     Ok(Outcome {
-        value: out.value["process"].clone(),
+        value: process,
+        score: Some(crate::compliance::Summary::of(&report, &gate)),
         ..out
     })
 }
@@ -432,6 +567,75 @@ mod tests {
     }
 
     #[test]
+    fn a_regulatory_pack_names_personal_fields_but_withholds_their_values() {
+        let mut spec = containerd_spec();
+        spec["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind", "source": "/home/alice.smith/records",
+            "options": ["rbind", "rw", "shared"]
+        }));
+        spec["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("DB_PASSWORD=hunter2"));
+        let mut p = Catalog::builtin().get("restricted").unwrap().clone();
+        let plain = {
+            let ann = annotations_of(&spec);
+            let g = Granted::default();
+            let run = Run {
+                profile: &p,
+                mode: Mode::Enforce,
+                id: "c1",
+                annotations: &ann,
+                granted: &g,
+                host: &TestHost,
+                only: None,
+                userns: None,
+            };
+            evaluate(&spec, &run, vec![]).unwrap()
+        };
+        p.regulatory = vec!["gdpr".into()];
+        let ann = annotations_of(&spec);
+        let g = Granted::default();
+        let run = Run {
+            profile: &p,
+            mode: Mode::Enforce,
+            id: "c1",
+            annotations: &ann,
+            granted: &g,
+            host: &TestHost,
+            only: None,
+            userns: None,
+        };
+        let packed = evaluate(&spec, &run, vec![]).unwrap();
+        // the same decisions, the same spec: only the record differs
+        assert_eq!(plain.value, packed.value);
+        assert_eq!(plain.findings.len(), packed.findings.len());
+        let plain_text = serde_json::to_string(&plain.findings).unwrap();
+        assert!(plain_text.contains("alice.smith"), "{plain_text}");
+        let text = serde_json::to_string(&packed.findings).unwrap();
+        assert!(
+            !text.contains("alice.smith") && !text.contains("hunter2"),
+            "{text}"
+        );
+        let mount = packed
+            .findings
+            .iter()
+            .find(|f| f.code == "mounts" && f.pointer.starts_with("/mounts/"))
+            .unwrap();
+        assert_eq!(mount.before, json!("<withheld: personal data (gdpr)>"));
+        assert!(
+            mount.message.starts_with("deviation at /mounts/"),
+            "{}",
+            mount.message
+        );
+        // fields that carry no personal data keep their values
+        let user = packed.findings.iter().find(|f| f.code == "user").unwrap();
+        assert_eq!(user.after, json!(65534));
+        assert!(personal_data("/process/env/3") && personal_data("/annotations"));
+        assert!(!personal_data("/process/envx") && !personal_data("/linux/resources"));
+    }
+
+    #[test]
     fn restricted_hardens_a_containerd_spec_and_keeps_unknown_fields() {
         let spec = containerd_spec();
         let out = eval(&spec, "restricted", Mode::Enforce).unwrap();
@@ -520,6 +724,7 @@ mod tests {
             default_profile: "restricted".into(),
             mode: Mode::Enforce,
             audit_log: None,
+            audit_rotation: Default::default(),
             catalog: Catalog::builtin(),
         }
     }

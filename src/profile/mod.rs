@@ -10,7 +10,7 @@ pub mod config;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::policy::code;
@@ -25,6 +25,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
 ];
 
 pub const DEFAULT_PROFILE: &str = "restricted";
+
+/// The regulatory packs a profile can name in `regulatory`.
+pub const REGULATORY_PACKS: &[&str] = &["gdpr", "hipaa"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -48,14 +51,14 @@ pub enum ProfileError {
 }
 
 /// A rule's setting: `code = "enforce"` or `code = { action = "enforce", comment = "…" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum RuleSetting {
     Action(Action),
     Detailed(DetailedSetting),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetailedSetting {
     pub action: Action,
@@ -72,7 +75,7 @@ impl RuleSetting {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub name: String,
@@ -107,9 +110,16 @@ pub struct Profile {
     pub hooks: HooksCfg,
     #[serde(default)]
     pub secrets: SecretsCfg,
+    #[serde(default)]
+    pub compliance: ComplianceCfg,
     /// per-container exceptions that annotations may request
     #[serde(default)]
     pub exceptions: Vec<ExceptionCfg>,
+    /// regulatory packs (`gdpr`, `hipaa`): records name the fields that can carry personal data
+    /// (environment, arguments, annotations, hostname, mount sources, user names) but never
+    /// their values
+    #[serde(default)]
+    pub regulatory: Vec<String>,
 
     /// where the profile came from (`builtin:restricted` or a path); not part of the TOML
     #[serde(skip)]
@@ -119,7 +129,7 @@ pub struct Profile {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserCfg {
     pub uid: u32,
@@ -138,7 +148,7 @@ impl Default for UserCfg {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespacesCfg {
     /// namespaces that must be present and not the host's
@@ -166,7 +176,7 @@ impl Default for NamespacesCfg {
 /// `userns` (CIS 5.31): the host id pool that containers' user namespaces are mapped into. Each
 /// container gets its own `ids_per_container` ids, allocated from
 /// `[pool_start, pool_start + pool_size)` (see `crate::userns`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserNsCfg {
     #[serde(default = "UserNsCfg::default_pool_start")]
@@ -213,7 +223,7 @@ impl Default for UserNsCfg {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TmpfsCfg {
     pub paths: Vec<String>,
@@ -236,7 +246,7 @@ impl Default for TmpfsCfg {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MountsCfg {
     /// host paths that must not be bind-mounted writable (nor anything below them for `/`)
@@ -264,7 +274,7 @@ impl Default for MountsCfg {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevicesCfg {
     /// device paths allowed beyond the default set (null, zero, full, random, urandom, tty, …)
@@ -274,7 +284,7 @@ pub struct DevicesCfg {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilitiesCfg {
     /// the capabilities a container may keep (`CAP_` names)
@@ -292,7 +302,7 @@ impl Default for CapabilitiesCfg {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeccompCfg {
     /// `default` (hardrun's built-in profile) or an absolute path to an OCI seccomp JSON file
@@ -310,7 +320,7 @@ impl Default for SeccompCfg {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesCfg {
     /// memory limit set when the spec has none (`512m`, `1g`, bytes)
@@ -344,7 +354,7 @@ pub struct ResourcesCfg {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SysctlsCfg {
     pub allow: Vec<String>,
@@ -375,7 +385,7 @@ impl Default for SysctlsCfg {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksCfg {
     /// absolute paths of hook binaries that may run
@@ -389,7 +399,7 @@ pub struct HooksCfg {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsCfg {
     /// environment variable names never reported (e.g. a documented public token)
@@ -399,9 +409,41 @@ pub struct SecretsCfg {
     pub comment: Option<String>,
 }
 
+/// The CIS gate (rule `cis-score`): after hardening, the spec's CIS Docker Benchmark score at
+/// `level` must be at least `min_score` percent.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceCfg {
+    #[serde(default = "default_min_score")]
+    pub min_score: f64,
+    /// 1: Level 1 controls only; 2: all
+    #[serde(default = "default_level")]
+    pub level: u8,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+fn default_min_score() -> f64 {
+    85.0
+}
+
+fn default_level() -> u8 {
+    1
+}
+
+impl Default for ComplianceCfg {
+    fn default() -> Self {
+        ComplianceCfg {
+            min_score: default_min_score(),
+            level: default_level(),
+            comment: None,
+        }
+    }
+}
+
 /// An exception that annotations may request: `kind` names what (see [`ExceptionKind`]),
 /// `values` what may be granted, and `namespaces`/`images` for whom (glob `*` at the end allowed).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionCfg {
     pub kind: ExceptionKind,
@@ -415,7 +457,7 @@ pub struct ExceptionCfg {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExceptionKind {
     /// `hardrun.dev/allow-capabilities: NET_ADMIN,SYS_TIME`
@@ -606,6 +648,30 @@ impl Profile {
                     "{:?}: use \"default\" or an absolute path",
                     self.seccomp.profile
                 ),
+            ));
+        }
+        for (i, r) in self.regulatory.iter().enumerate() {
+            if !REGULATORY_PACKS.contains(&r.as_str()) {
+                return Err(invalid(
+                    &format!("regulatory[{i}]"),
+                    format!(
+                        "unknown regulatory pack {r:?} (known: {})",
+                        REGULATORY_PACKS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let c = &self.compliance;
+        if !(0.0..=100.0).contains(&c.min_score) {
+            return Err(invalid(
+                "compliance.min_score",
+                format!("{} is not a percentage (0 to 100)", c.min_score),
+            ));
+        }
+        if !(1..=2).contains(&c.level) {
+            return Err(invalid(
+                "compliance.level",
+                format!("{} is not a CIS level (1 or 2)", c.level),
             ));
         }
         for (i, e) in self.exceptions.iter().enumerate() {

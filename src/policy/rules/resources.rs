@@ -304,6 +304,9 @@ fn rlimit(
             ),
             None => (d, format!("rlimit {kind} absent; set to {d}")),
         },
+        // RLIMIT_NPROC without a default is left alone: the kernel counts it per host uid, so
+        // any value set here is one budget shared by every container running as that uid
+        None if kind == "RLIMIT_NPROC" => return,
         // no default: only a ceiling below what would be inherited matters
         None => match (host, max) {
             (Some(h), Some(m)) if h > m => (
@@ -361,10 +364,7 @@ mod tests {
         );
         assert_eq!(
             out["process"]["rlimits"],
-            json!([
-                {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024},
-                {"type": "RLIMIT_NPROC", "hard": 1024, "soft": 1024}
-            ])
+            json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}])
         );
         let r = run(evaluate, &spec, &profile("restricted"));
         let pointers: Vec<&str> = r.iter().map(|p| p.pointer.as_str()).collect();
@@ -376,7 +376,6 @@ mod tests {
                 "/linux/resources/cpu/shares",
                 "/linux/resources/cpu/quota",
                 "/linux/resources/pids/limit",
-                "/process/rlimits",
                 "/process/rlimits"
             ]
         );
@@ -389,7 +388,6 @@ mod tests {
                 "cpu quota absent; set to 200000/100000 (2 cpus)",
                 "pids limit absent; set to 1024",
                 "rlimit RLIMIT_NOFILE absent; set to 1024",
-                "rlimit RLIMIT_NPROC absent; set to 1024",
             ]
         );
     }
@@ -409,10 +407,7 @@ mod tests {
         );
         assert_eq!(
             out["process"]["rlimits"],
-            json!([
-                {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024},
-                {"type": "RLIMIT_NPROC", "hard": 512, "soft": 512}
-            ])
+            json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}])
         );
         // baseline: only a pids limit
         let out = fixed(evaluate, &spec, &profile("baseline"));
@@ -650,10 +645,16 @@ mod tests {
         let out = fixed_low(&spec, &p);
         assert_eq!(
             out["process"]["rlimits"],
-            json!([
-                {"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000},
-                {"type": "RLIMIT_NPROC", "hard": 1024, "soft": 1024}
-            ])
+            json!([{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000}])
+        );
+        // RLIMIT_NPROC is counted per host uid: never added, but a request is held to the ceiling
+        let spec_nproc = full(
+            json!({}),
+            json!([{"type": "RLIMIT_NPROC", "hard": 100000, "soft": 100000}]),
+        );
+        assert_eq!(
+            fixed_low(&spec_nproc, &p)["process"]["rlimits"][0],
+            json!({"type": "RLIMIT_NPROC", "hard": 8192, "soft": 8192})
         );
         let m: Vec<String> = run_low(&spec, &p)
             .into_iter()

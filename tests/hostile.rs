@@ -1,0 +1,480 @@
+//! Hostile specs through the real `hardrun create`/`run`: a rootfs or mount destination that
+//! escapes, megabytes of annotations, 100k environment entries, deeply nested JSON, invalid
+//! UTF-8. Each is refused with one clear line (or, where the spec is legal, runs correctly),
+//! hardrun's peak RSS stays bounded (`wait4` rusage), and nothing is left on disk.
+//! `tests/bad_input.rs` has the ordinary bad input; this file does not repeat it.
+
+mod common;
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Peak RSS allowed for any hostile input (KiB). The busiest case (3.7 MB of annotations
+/// through the policy, the audit log and libcontainer) peaks near 100 MiB in a debug build.
+/// `ru_maxrss` is an upper bound: a child spawned with vfork+exec also counts the RSS its parent
+/// (this test binary, tens of MiB) had at the exec.
+const RSS_LIMIT_KB: i64 = 200 * 1024;
+
+/// Runs `cmd` with stdout/stderr in files, reaps it with `wait4` and returns its output and peak
+/// RSS in KiB. Kills it (and fails) after `limit`.
+fn measured(mut cmd: Command, dir: &Path, limit: Duration) -> (Output, i64) {
+    let out_path = dir.join(".hostile-out");
+    let err_path = dir.join(".hostile-err");
+    cmd.stdout(fs::File::create(&out_path).unwrap());
+    cmd.stderr(fs::File::create(&err_path).unwrap());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // still not reaped (wait4 below has not returned): the pid is still our child
+            // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            true
+        })
+    };
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes into the two locals, which outlive the call; pid is our child, which
+    // `child` never waits for (it is dropped without wait, so it is reaped exactly once, here).
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(child);
+    let killed = watchdog.join().unwrap();
+    assert!(!killed, "command did not finish within {limit:?}: {cmd:?}");
+    let out = Output {
+        status: ExitStatus::from_raw(status),
+        stdout: fs::read(&out_path).unwrap(),
+        stderr: fs::read(&err_path).unwrap(),
+    };
+    (out, ru.ru_maxrss)
+}
+
+fn hr_measured(w: &World, args: &[&str]) -> (Output, i64) {
+    measured(w.hr_cmd(args), &w.dir, Duration::from_secs(120))
+}
+
+/// A refusal: exit 1, nothing on stdout, one lower-case line on stderr containing every needle,
+/// the same text as the `--log` file's last error, peak RSS under `rss_kb`, nothing left of `id`.
+fn refused(w: &World, args: &[&str], id: &str, needles: &[&str], rss_kb: i64) -> String {
+    let (out, rss) = hr_measured(w, args);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{args:?}: should be refused: {:?} {err}",
+        out.status
+    );
+    assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one line on stderr: {err}");
+    let msg = lines[0];
+    assert!(
+        msg.chars().next().is_some_and(|c| !c.is_uppercase()),
+        "lower-case: {msg}"
+    );
+    for n in needles {
+        assert!(
+            msg.contains(n),
+            "{args:?}: the error should name {n:?}: {msg}"
+        );
+    }
+    assert_eq!(w.last_log_error().as_deref(), Some(msg), "{args:?}");
+    assert!(
+        rss < rss_kb,
+        "{args:?}: peak RSS {rss} KiB is above {rss_kb} KiB"
+    );
+    w.assert_nothing_left(id);
+    assert_state_root_empty(w);
+    msg.to_owned()
+}
+
+/// The state root holds nothing but the (empty) staging directory.
+fn assert_state_root_empty(w: &World) {
+    let Ok(entries) = fs::read_dir(&w.root) else {
+        return;
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| n == ".staging"), "{names:?}");
+    let staged = fs::read_dir(w.root.join(".staging"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(staged, 0, "the staging directory is not empty");
+}
+
+fn write_config(bundle: &Path, bytes: &[u8]) {
+    fs::create_dir_all(bundle).unwrap();
+    fs::write(bundle.join("config.json"), bytes).unwrap();
+}
+
+fn spec_with(edit: impl FnOnce(&mut Value)) -> Value {
+    let mut s = default_spec();
+    s["root"]["path"] = json!(rootfs());
+    edit(&mut s);
+    s
+}
+
+/// A small private rootfs (busybox), for cases that plant symlinks in it.
+fn private_rootfs(dir: &Path) -> PathBuf {
+    let r = dir.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+        fs::create_dir_all(r.join(d)).unwrap();
+    }
+    fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    for a in ["sh", "ls", "cat", "echo", "touch", "true"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    r
+}
+
+/// Every path under `dir`, for before/after comparisons.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(p.clone());
+                }
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn rootfs_paths_escaping_the_bundle_are_refused() {
+    let w = World::new("hostile-rootfs");
+    let b = w.dir.join("b");
+    fs::create_dir_all(b.join("rootfs")).unwrap();
+    // a chain of symlinks ending at /, and a directory symlink whose `..` leaves the bundle
+    std::os::unix::fs::symlink("l2", b.join("l1")).unwrap();
+    std::os::unix::fs::symlink("/", b.join("l2")).unwrap();
+    std::os::unix::fs::symlink(w.dir.parent().unwrap(), b.join("up")).unwrap();
+    for given in [
+        "..",
+        "../..",
+        "rootfs/../..",
+        "./rootfs/../../b/../..",
+        "l1",
+        "up/..",
+    ] {
+        let spec = spec_with(|s| s["root"]["path"] = json!(given));
+        write_config(&b, &serde_json::to_vec(&spec).unwrap());
+        for cmd in ["create", "run"] {
+            refused(
+                &w,
+                &[cmd, "--bundle", b.to_str().unwrap(), "esc1"],
+                "esc1",
+                &[
+                    "config.json",
+                    "field root.path",
+                    given,
+                    "outside the bundle",
+                ],
+                RSS_LIMIT_KB,
+            );
+        }
+    }
+}
+
+#[test]
+fn symlinked_mount_destinations_cannot_leave_the_rootfs() {
+    let w = World::new("hostile-mountdst");
+    let b = w.dir.join("b");
+    fs::create_dir_all(&b).unwrap();
+    let r = private_rootfs(&b);
+    let target = w.dir.join("host-target");
+    fs::create_dir_all(&target).unwrap();
+    fs::write(target.join("host-file"), "host").unwrap();
+    let data = w.dir.join("data");
+    fs::create_dir_all(&data).unwrap();
+    fs::write(data.join("marker"), "m").unwrap();
+    // absolute and relative symlinks out of the rootfs, and one through a symlinked parent
+    std::os::unix::fs::symlink(&target, r.join("abs")).unwrap();
+    let up =
+        "../".repeat(r.components().count()) + target.strip_prefix("/").unwrap().to_str().unwrap();
+    std::os::unix::fs::symlink(&up, r.join("rel")).unwrap();
+    std::os::unix::fs::symlink(w.dir.as_path(), r.join("par")).unwrap();
+    let host_before = tree(&w.dir.join("host-target"));
+    for (dest, typ) in [
+        ("/abs", "bind"),
+        ("/rel", "bind"),
+        ("/abs", "tmpfs"),
+        ("/par/host-target", "bind"),
+        ("/rel/sub", "tmpfs"),
+    ] {
+        let rootfs_before = tree(&r);
+        let mount = if typ == "bind" {
+            json!({"destination": dest, "type": "bind", "source": data, "options": ["rbind", "rw"]})
+        } else {
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]})
+        };
+        let spec = spec_with(|s| {
+            s["root"] = json!({"path": "rootfs", "readonly": false});
+            s["process"]["args"] = json!(["sh", "-c", format!("touch {dest}/pwned; echo ran")]);
+            s["mounts"].as_array_mut().unwrap().push(mount);
+        });
+        write_config(&b, &serde_json::to_vec(&spec).unwrap());
+        let what = format!("{typ} mount on {dest}");
+        let msg = refused(
+            &w,
+            &["run", "--bundle", b.to_str().unwrap(), "mnt1"],
+            "mnt1",
+            &["\"mnt1\""],
+            RSS_LIMIT_KB,
+        );
+        // the one line is libcontainer's summary; the --log file names the mount
+        let log = fs::read_to_string(w.log_path()).unwrap();
+        assert!(
+            log.contains(&format!("destination: \\\"{dest}\\\"")),
+            "{what}: the log should name the destination ({msg}): {log}"
+        );
+        // nothing was mounted or written outside (or inside) the rootfs
+        assert_eq!(
+            tree(&target),
+            host_before,
+            "{what}: the host directory changed"
+        );
+        assert!(!target.join("pwned").exists(), "{what}");
+        assert_eq!(tree(&data), vec![data.join("marker")], "{what}");
+        assert_eq!(tree(&r), rootfs_before, "{what}: the rootfs changed");
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(target.to_str().unwrap()),
+            "{what}: a mount on the host target"
+        );
+    }
+}
+
+#[test]
+fn ten_megabytes_of_annotations_are_refused_before_parsing() {
+    let w = World::new("hostile-annot");
+    let b = w.dir.join("b");
+    let spec = spec_with(|s| {
+        s["annotations"] = (0..100_000)
+            .map(|i| (format!("example.com/key-{i:07}"), json!("v".repeat(80))))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    });
+    let bytes = serde_json::to_vec(&spec).unwrap();
+    assert!(bytes.len() > 10_000_000);
+    write_config(&b, &bytes);
+    for cmd in ["create", "run"] {
+        refused(
+            &w,
+            &[cmd, "--bundle", b.to_str().unwrap(), "ann1"],
+            "ann1",
+            &["config.json", "larger than the 4194304 bytes"],
+            RSS_LIMIT_KB,
+        );
+    }
+}
+
+#[test]
+fn annotations_just_under_the_cap_run_with_bounded_memory() {
+    let w = World::new("hostile-annot-ok");
+    let b = w.dir.join("b");
+    let spec = spec_with(|s| {
+        s["process"]["args"] = json!(["true"]);
+        s["annotations"] = (0..35_000)
+            .map(|i| (format!("example.com/key-{i:07}"), json!("v".repeat(80))))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    });
+    let bytes = serde_json::to_vec(&spec).unwrap();
+    assert!(bytes.len() > 3_500_000 && bytes.len() < 4 << 20);
+    write_config(&b, &bytes);
+    let (out, rss) = hr_measured(&w, &["run", "--bundle", b.to_str().unwrap(), "ann2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(rss < RSS_LIMIT_KB, "peak RSS {rss} KiB");
+    w.assert_nothing_left("ann2");
+    assert_state_root_empty(&w);
+    // the decision was recorded, and one audit line stays small: no annotation values in it
+    let audit = fs::read_to_string(w.dir.join("audit.jsonl")).unwrap();
+    let last = audit.lines().last().unwrap();
+    assert!(last.len() < 64 * 1024, "audit line of {} bytes", last.len());
+}
+
+#[test]
+fn a_hundred_thousand_env_entries_run_with_bounded_memory() {
+    let w = World::new("hostile-env");
+    let b = w.dir.join("b");
+    // 100k entries, ~1.2 MB: within the kernel's argument limit, so a legal container
+    let spec = spec_with(|s| {
+        let mut env = vec![json!("PATH=/bin")];
+        env.extend((0..100_000).map(|i| json!(format!("E{i:06}=x"))));
+        s["process"]["env"] = json!(env);
+        s["process"]["args"] = json!(["sh", "-c", "env | grep -c '^E[0-9]'"]);
+    });
+    write_config(&b, &serde_json::to_vec(&spec).unwrap());
+    let t = Instant::now();
+    let (out, rss) = hr_measured(&w, &["run", "--bundle", b.to_str().unwrap(), "env1"]);
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "100000",
+        "the container sees every entry"
+    );
+    assert!(rss < RSS_LIMIT_KB, "peak RSS {rss} KiB");
+    // libcontainer 0.7 sets the environment with one setenv(3) per entry (quadratic): slow, but
+    // it must finish
+    assert!(took < Duration::from_secs(100), "{took:?}");
+    w.assert_nothing_left("env1");
+    assert_state_root_empty(&w);
+}
+
+#[test]
+fn deeply_nested_json_is_refused_with_its_position() {
+    let w = World::new("hostile-nest");
+    let b = w.dir.join("b");
+    let good = serde_json::to_string(&spec_with(|_| {})).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        // 100k nested arrays in an unknown field
+        (
+            format!(
+                "{},\"x-deep\":{}{}}}",
+                &good[..good.len() - 1],
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+            "recursion limit exceeded",
+        ),
+        // nested objects inside a known field
+        (
+            format!(
+                "{},\"annotations\":{}1{}}}",
+                &good[..good.len() - 1],
+                "{\"a\":".repeat(50_000),
+                "}".repeat(50_000)
+            ),
+            "recursion limit exceeded",
+        ),
+        // unterminated nesting: a syntax error, also with its position
+        (
+            format!(
+                "{},\"x\":{}",
+                &good[..good.len() - 1],
+                "[".repeat(1_000_000)
+            ),
+            "invalid JSON at line 1",
+        ),
+    ];
+    for (text, want) in cases {
+        write_config(&b, text.as_bytes());
+        refused(
+            &w,
+            &["create", "--bundle", b.to_str().unwrap(), "nest1"],
+            "nest1",
+            &["config.json", "invalid JSON at line 1 column", want],
+            RSS_LIMIT_KB,
+        );
+    }
+    // nesting a real spec could carry (100 deep) is accepted, and survives byte for byte into
+    // the state directory and field for field into the spec that runs
+    let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let text = format!("{},\"x-deep\":{deep}}}", &good[..good.len() - 1]);
+    write_config(&b, text.as_bytes());
+    let out = w.hr(&["create", "--bundle", b.to_str().unwrap(), "nest2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = w.root.join("nest2");
+    assert_eq!(
+        fs::read(dir.join("config.orig.json")).unwrap(),
+        text.as_bytes()
+    );
+    let staged: Value =
+        serde_json::from_slice(&fs::read(dir.join("bundle/config.json")).unwrap()).unwrap();
+    assert_eq!(
+        staged["x-deep"],
+        serde_json::from_str::<Value>(&deep).unwrap()
+    );
+    let out = w.hr(&["delete", "--force", "nest2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.assert_nothing_left("nest2");
+}
+
+#[test]
+fn invalid_utf8_is_refused_naming_where_it_is() {
+    let w = World::new("hostile-utf8");
+    let b = w.dir.join("b");
+    let good = serde_json::to_vec(&spec_with(|_| {})).unwrap();
+    let splice = |at: &str, bytes: &[u8]| -> Vec<u8> {
+        let text = String::from_utf8(good.clone()).unwrap();
+        let i = text.find(at).unwrap() + at.len();
+        let mut v = good[..i].to_vec();
+        v.extend_from_slice(bytes);
+        v.extend_from_slice(&good[i..]);
+        v
+    };
+    for (bytes, want) in [
+        // raw invalid bytes in a string value, in a key, a lone surrogate escape
+        (
+            splice("\"hostname\":\"", b"\xff\xfe"),
+            "invalid unicode code point",
+        ),
+        (
+            splice("{", b"\"\xc3\x28\":1,"),
+            "invalid unicode code point",
+        ),
+        (
+            splice("\"hostname\":\"hardrun-test", b"\\ud800"),
+            "hex escape",
+        ),
+        // a UTF-16 file (what some editors save)
+        (
+            [&b"\xff\xfe"[..], &good[..]].concat(),
+            "invalid JSON at line 1 column 1",
+        ),
+    ] {
+        write_config(&b, &bytes);
+        refused(
+            &w,
+            &["create", "--bundle", b.to_str().unwrap(), "utf1"],
+            "utf1",
+            &["config.json", "invalid JSON at line 1 column", want],
+            RSS_LIMIT_KB,
+        );
+    }
+    // a bundle directory whose name is not UTF-8: refused, nothing left behind
+    let odd = w.dir.join(std::ffi::OsStr::from_bytes(b"bundle-\xff"));
+    write_config(&odd, &good);
+    let (out, _) = measured(
+        {
+            let mut c = w.hr_cmd(&["create", "--bundle"]);
+            c.arg(&odd).arg("utf2");
+            c
+        },
+        &w.dir,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid UTF-8"), "{}", stderr(&out));
+    w.assert_nothing_left("utf2");
+    assert_state_root_empty(&w);
+}
