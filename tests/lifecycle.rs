@@ -470,3 +470,37 @@ fn events_reports_an_oom_kill() {
     let _ = events.wait();
     assert!(w.hr(&["delete", "--force", "oom1"]).status.success());
 }
+
+#[test]
+fn the_environment_is_the_one_runc_gives() {
+    // duplicates keep their last value in the place of the first; HOME is added; a variable
+    // with an empty value stays
+    let w = World::new("env");
+    let b = w.bundle_with("b", &["env"], |s| {
+        s["process"]["env"] =
+            serde_json::json!(["PATH=/bin", "A=1", "B=two words", "A=3", "EMPTY="]);
+    });
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "e1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runc_root = w.dir.join("runc-state");
+    let runc = output_via_files(
+        {
+            let mut c = std::process::Command::new("/usr/sbin/runc");
+            c.arg("--root").arg(&runc_root).args([
+                "run",
+                "--bundle",
+                b.to_str().unwrap(),
+                "e1-runc",
+            ]);
+            c
+        },
+        &w.dir,
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(runc.status.code(), Some(0), "{}", stderr(&runc));
+    assert_eq!(stdout(&out), stdout(&runc));
+    assert_eq!(
+        stdout(&out),
+        "PATH=/bin\nA=3\nB=two words\nEMPTY=\nHOME=/root\n"
+    );
+}
