@@ -22,6 +22,8 @@ say() { printf '[evidence] %s\n' "$*" >&2; }
 # shellcheck disable=SC1091
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
+# what the run is of (before it regenerates docs/probes.md and bench/LOAD.md)
+COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' ':!bench/LOAD.md' || echo ' with uncommitted changes')"
 say "building (debug for the tests and probes, release for the load bench)"
 cargo build --locked >&2
 cargo build --release --locked >&2
@@ -48,7 +50,7 @@ N=50 ROUNDS=${ROUNDS:-3} bench/load.sh >"$LOG/load.log" 2>&1 || { cat "$LOG/load
 verdicts() { # test binary → markdown list of its tests and verdicts
     grep -E '^test [a-z_0-9]+ \.\.\. ' "$LOG/test-$1.log" | sed -E 's/^test ([a-z_0-9]+) \.\.\. (.*)$/- `\1`: \2/' || true
 }
-summary() { grep -E '^test result:' "$LOG/test-$1.log" | tail -1 | sed 's/^test result: //' || echo "did not run"; }
+summary() { grep -E '^test result:' "$LOG/test-$1.log" | tail -1 | sed -E 's/^test result: ([a-zA-Z]+)\. ([0-9]+ passed); ([0-9]+ failed).*/\2, \3/' || echo "did not run"; }
 section() { # print the markdown of file $1 from heading $2 up to the next "## " heading
     awk -v h="$2" 'index($0, h) == 1 { on = 1; next } on && /^## / { exit } on { print }' "$1"
 }
@@ -57,15 +59,22 @@ section() { # print the markdown of file $1 from heading $2 up to the next "## "
     echo "# Security evidence"
     echo
     echo "Generated $(date -u '+%Y-%m-%d %H:%M UTC') by \`scripts/evidence.sh\` on $(nproc) CPUs,"
-    echo "$(uname -sr), from commit \`$(git rev-parse --short HEAD)\`$(git diff --quiet || echo ' (with uncommitted changes)')."
+    echo "$(uname -sr), from commit \`$COMMIT\`."
     echo "hardrun: \`$(target/release/hardrun --version | head -1)\`; runc: \`$(runc --version | head -1)\`."
     echo "Regenerate it with \`scripts/evidence.sh\`; every number below comes from that run."
     echo
     echo "## Headlines"
     echo
-    echo "- Probes: see the table — every attack that Docker's default blocks is blocked by every"
-    echo "  hardrun profile; the rows where restricted blocks what Docker's default lets through are"
-    echo "  marked in [docs/probes.md](probes.md)."
+    # columns: probe | restricted | baseline | ci-runner | runc + Docker default
+    read -r total worse better rs < <(awk -F'|' '/^\| `/ { total++
+        if ($6 ~ /blocked/ && ($3 ~ /succeeded/ || $4 ~ /succeeded/ || $5 ~ /succeeded/)) worse++
+        if ($3 ~ /blocked/ && $6 ~ /succeeded/) better++
+        if ($3 ~ /succeeded/) rs++ }
+        END { print total+0, worse+0, better+0, rs+0 }' docs/probes.md)
+    echo "- Probes: $total moves tried from inside a container. Blocked by Docker's default under runc"
+    echo "  but let through by some hardrun profile: **$worse**. Let through by Docker's default but"
+    echo "  blocked by \`restricted\`: **$better**. Let through by \`restricted\`: $rs"
+    echo "  ($(awk -F'|' '/^\| `/ && $3 ~ /succeeded/ { gsub(/ /, "", $2); printf "%s ", $2 }' docs/probes.md)— see the table)."
     echo "- Tests: probes $(summary probes); benign $(summary benign); hostile $(summary hostile);"
     echo "  faults $(summary faults); compliance $(summary compliance)."
     echo "- Fuzzing: $(grep -E '^fuzz ' "$LOG/fuzz.log" | sed -E 's/^fuzz ([a-z_]+): ([0-9]+) execs in ([0-9]+) s, ([0-9]+) crash.*/\1 \2 execs\/\3 s (\4 crashes)/' | paste -sd ';' | sed 's/;/; /g') (exit $fuzz_rc)."
