@@ -392,3 +392,59 @@ fn unwritable_state_root_is_named() {
             .exists());
     }
 }
+
+/// Whether this process (and so the runtime it starts) has CAP_SYS_RESOURCE in its effective set.
+fn has_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(eff, 16).unwrap() & (1 << 24) != 0
+}
+
+#[test]
+fn settings_the_kernel_refuses_without_cap_sys_resource_are_named() {
+    let w = World::new("sysres");
+    let own_hard: u64 = {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the rlimit we pass; nothing else aliases it.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
+        r.rlim_max
+    };
+    for (id, edit, field) in [
+        (
+            "o1",
+            serde_json::json!({"oomScoreAdj": -998}),
+            "process.oomScoreAdj -998 is below the runtime's own",
+        ),
+        (
+            "r1",
+            serde_json::json!({"rlimits": [{"type": "RLIMIT_NOFILE", "hard": own_hard + 1, "soft": 1024}]}),
+            "process.rlimits[0]: RLIMIT_NOFILE hard limit",
+        ),
+    ] {
+        let b = w.bundle_with(&format!("b-{id}"), &["true"], |s| {
+            for (k, v) in edit.as_object().unwrap() {
+                s["process"][k] = v.clone();
+            }
+        });
+        let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), id]);
+        if has_sys_resource() {
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        } else {
+            assert_eq!(out.status.code(), Some(1));
+            let err = stderr(&out);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                err.contains(field) && err.contains("CAP_SYS_RESOURCE"),
+                "{err}"
+            );
+        }
+        w.assert_nothing_left(id);
+    }
+}

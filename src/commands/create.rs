@@ -89,6 +89,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     )?;
     let mut spec = outcome.value;
     let cgroups_path = normalize_for_runtime(&mut spec, a.id, &loaded.rootfs)?;
+    preflight(&spec, &HostLimits::read())?;
     if let Some(l) = &lease {
         // libcontainer mounts the rootfs from inside the user namespace: its root must be able
         // to reach it (the caller's directories are never changed)
@@ -178,6 +179,93 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     Ok(container)
 }
 
+/// What the runtime process may hand a container without CAP_SYS_RESOURCE.
+pub struct HostLimits {
+    /// CAP_SYS_RESOURCE in hardrun's effective set
+    pub sys_resource: bool,
+    /// hardrun's own /proc/self/oom_score_adj
+    pub oom_score_adj: Option<i64>,
+    /// hardrun's hard limit of an rlimit (`RLIMIT_NOFILE` …), None when unknown
+    pub hard_limit: fn(&str) -> Option<u64>,
+}
+
+impl HostLimits {
+    pub fn read() -> HostLimits {
+        HostLimits {
+            sys_resource: caps::has_cap(
+                None,
+                caps::CapSet::Effective,
+                caps::Capability::CAP_SYS_RESOURCE,
+            )
+            .unwrap_or(false),
+            oom_score_adj: std::fs::read_to_string("/proc/self/oom_score_adj")
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
+            hard_limit: hard_limit_of,
+        }
+    }
+}
+
+fn hard_limit_of(name: &str) -> Option<u64> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let r = match name {
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+        _ => return None,
+    };
+    getrlimit(r).ok().map(|(_, hard)| hard)
+}
+
+/// Settings the kernel will refuse to the container's process because hardrun lacks
+/// CAP_SYS_RESOURCE (hosts whose bounding set drops it): named here, in one line, instead of
+/// libcontainer's "io error" or "intermediate process error EPERM" after the cgroup exists.
+pub fn preflight(spec: &serde_json::Value, host: &HostLimits) -> Result<()> {
+    if host.sys_resource {
+        return Ok(());
+    }
+    if let (Some(want), Some(own)) = (
+        spec.pointer("/process/oomScoreAdj")
+            .and_then(|v| v.as_i64()),
+        host.oom_score_adj,
+    ) {
+        if want < own {
+            bail!("process.oomScoreAdj {want} is below the runtime's own {own}: lowering it needs CAP_SYS_RESOURCE, which this host does not give the runtime (under containerd's CRI set restrict_oom_score_adj = true)");
+        }
+    }
+    for (i, r) in spec
+        .pointer("/process/rlimits")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let (Some(kind), Some(hard)) = (
+            r.get("type").and_then(|v| v.as_str()),
+            r.get("hard").and_then(|v| v.as_u64()),
+        ) else {
+            continue;
+        };
+        if let Some(limit) = (host.hard_limit)(kind).filter(|l| hard > *l) {
+            bail!("process.rlimits[{i}]: {kind} hard limit {hard} is above the runtime's own hard limit {limit}: raising it needs CAP_SYS_RESOURCE, which this host does not give the runtime");
+        }
+    }
+    Ok(())
+}
+
 /// Writes the init process's pid like runc: to a temporary file beside `path`, renamed over it,
 /// so a reader never sees a partial pid.
 fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
@@ -262,6 +350,38 @@ fn cgroup_exists(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn preflight_names_what_the_kernel_would_refuse() {
+        fn limits(name: &str) -> Option<u64> {
+            (name == "RLIMIT_NOFILE").then_some(1024)
+        }
+        let host = HostLimits {
+            sys_resource: false,
+            oom_score_adj: Some(0),
+            hard_limit: limits,
+        };
+        let ok = serde_json::json!({"process": {"oomScoreAdj": 1000,
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]}});
+        assert!(preflight(&ok, &host).is_ok());
+        let low = serde_json::json!({"process": {"oomScoreAdj": -998}});
+        let e = preflight(&low, &host).unwrap_err().to_string();
+        assert!(
+            e.starts_with("process.oomScoreAdj -998 is below the runtime's own 0"),
+            "{e}"
+        );
+        let high = serde_json::json!({"process": {"rlimits": [
+            {"type": "RLIMIT_CORE", "hard": 1, "soft": 1},
+            {"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1024}]}});
+        let e = preflight(&high, &host).unwrap_err().to_string();
+        assert!(e.starts_with("process.rlimits[1]: RLIMIT_NOFILE hard limit 4096 is above the runtime's own hard limit 1024"), "{e}");
+        // with CAP_SYS_RESOURCE the kernel allows both
+        let privileged = HostLimits {
+            sys_resource: true,
+            ..host
+        };
+        assert!(preflight(&low, &privileged).is_ok() && preflight(&high, &privileged).is_ok());
+    }
     use super::*;
 
     #[test]
