@@ -48,10 +48,11 @@ fn restricted_container_is_non_root_read_only_and_contained() {
     assert_eq!(p["root"], "readonly");
     assert_eq!(p["tmp"], "noexec", "{p:?}"); // the last tmp= line: writable, then noexec
     assert!(stdout(&out).contains("tmp=writable"));
-    // only CAP_NET_BIND_SERVICE (bit 10) in the bounding set; uid 65534 has no effective caps
+    // only CAP_NET_BIND_SERVICE (bit 10) in the bounding set
     assert_eq!(p["CapBnd"], "0000000000000400");
-    assert_eq!(p["CapEff"], "0000000000000000");
-    assert_eq!(p["CapAmb"], "0000000000000000");
+    // uid 65534 keeps exactly that one capability usable, through the ambient set
+    assert_eq!(p["CapEff"], "0000000000000400");
+    assert_eq!(p["CapAmb"], "0000000000000400");
     assert_eq!(p["NoNewPrivs"], "1");
     assert_eq!(p["mount"], "denied");
     // hardrun's seccomp filter is in place (what it refuses is proven in the rule's unit tests:

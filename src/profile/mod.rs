@@ -289,6 +289,11 @@ pub struct DevicesCfg {
 pub struct CapabilitiesCfg {
     /// the capabilities a container may keep (`CAP_` names)
     pub allow: Vec<String>,
+    /// capabilities of `allow` that a non-root process gets in its ambient set, so it can use
+    /// them without file capabilities (a non-root process loses its permitted and effective
+    /// sets at exec): `CAP_NET_BIND_SERVICE` lets a uid-65534 server bind port 80
+    #[serde(default)]
+    pub ambient: Vec<String>,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -297,6 +302,7 @@ impl Default for CapabilitiesCfg {
     fn default() -> Self {
         CapabilitiesCfg {
             allow: vec!["CAP_NET_BIND_SERVICE".into()],
+            ambient: vec![],
             comment: None,
         }
     }
@@ -531,6 +537,14 @@ impl Profile {
                 return Err(invalid(
                     &format!("capabilities.allow[{i}]"),
                     format!("unknown capability {cap:?}"),
+                ));
+            }
+        }
+        for (i, cap) in self.capabilities.ambient.iter().enumerate() {
+            if !self.capabilities.allow.contains(cap) {
+                return Err(invalid(
+                    &format!("capabilities.ambient[{i}]"),
+                    format!("{cap:?} is not in capabilities.allow"),
                 ));
             }
         }

@@ -1,6 +1,9 @@
 //! `capabilities` (CIS 5.4): every capability set is intersected with the profile's allowlist
-//! plus what an authorized `hardrun.dev/allow-capabilities` grants; the ambient set is emptied.
-//! The removed capabilities are named in the finding.
+//! plus what an authorized `hardrun.dev/allow-capabilities` grants; the ambient set is emptied,
+//! except that a non-root process gets the profile's `ambient` capabilities that it keeps in its
+//! bounding set (in its inheritable, permitted, effective and ambient sets): without them a
+//! non-root process loses every capability at exec, so `CAP_NET_BIND_SERVICE` would be granted
+//! and unusable. The removed (and raised) capabilities are named in the finding.
 
 use serde_json::Value;
 
@@ -24,24 +27,62 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         profile.capabilities.allow.iter().any(|a| a == c)
             || ctx.granted.capabilities.iter().any(|a| a == c)
     };
+    // the profile's ambient capabilities, for a non-root process that keeps them in bounding
+    let non_root = spec
+        .pointer("/process/user/uid")
+        .and_then(Value::as_u64)
+        .is_some_and(|u| u != 0);
+    let bounding = strings(spec, "/process/capabilities/bounding");
+    let raise: Vec<String> = if non_root && spec.pointer("/process/capabilities").is_some() {
+        profile
+            .capabilities
+            .ambient
+            .iter()
+            .filter(|c| allowed(c) && bounding.contains(c))
+            .cloned()
+            .collect()
+    } else {
+        vec![]
+    };
     let mut out = vec![];
     for set in SETS {
         let ptr = format!("/process/capabilities/{set}");
-        if spec.pointer(&ptr).is_none() {
+        let present = spec.pointer(&ptr).is_some();
+        if !present && (*set == "bounding" || raise.is_empty()) {
             continue;
         }
         let have = strings(spec, &ptr);
-        let (keep, drop): (Vec<String>, Vec<String>) = if *set == "ambient" {
-            (vec![], have.clone())
+        let (mut keep, drop): (Vec<String>, Vec<String>) = if *set == "ambient" {
+            have.iter().cloned().partition(|c| raise.contains(c))
         } else {
             have.iter().cloned().partition(|c| allowed(c))
         };
-        if drop.is_empty() {
+        let added: Vec<String> = if *set == "bounding" {
+            vec![]
+        } else {
+            raise
+                .iter()
+                .filter(|c| !keep.contains(c))
+                .cloned()
+                .collect()
+        };
+        if drop.is_empty() && added.is_empty() {
             continue;
+        }
+        keep.extend(added.iter().cloned());
+        let mut what = vec![];
+        if !drop.is_empty() {
+            what.push(format!("{set} capabilities dropped: {}", drop.join(", ")));
+        }
+        if !added.is_empty() {
+            what.push(format!(
+                "{set} capabilities raised for the non-root process: {}",
+                added.join(", ")
+            ));
         }
         out.push(Proposal::fix(
             ptr.clone(),
-            format!("{set} capabilities dropped: {}", drop.join(", ")),
+            what.join("; "),
             vec![Edit::set(ptr, keep)],
         ));
     }
@@ -93,6 +134,43 @@ mod tests {
         let r = run_granted(evaluate, &docker(), &profile("restricted"), &g);
         let bounding = r.iter().find(|p| p.pointer.ends_with("bounding")).unwrap();
         assert!(!bounding.message.contains("CAP_KILL"));
+        // a non-root process keeps restricted's ambient NET_BIND_SERVICE in every set
+        let mut nonroot = docker();
+        nonroot["process"]["user"] = json!({"uid": 65534, "gid": 65534});
+        nonroot["process"]["capabilities"]
+            .as_object_mut()
+            .unwrap()
+            .remove("inheritable");
+        let out = fixed(evaluate, &nonroot, &profile("restricted"));
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
+            assert_eq!(
+                out["process"]["capabilities"][set],
+                json!(["CAP_NET_BIND_SERVICE"]),
+                "{set}"
+            );
+        }
+        let r = run(evaluate, &nonroot, &profile("restricted"));
+        let amb = r.iter().find(|p| p.pointer.ends_with("ambient")).unwrap();
+        assert_eq!(
+            amb.message,
+            "ambient capabilities dropped: CAP_KILL; ambient capabilities raised for the non-root process: CAP_NET_BIND_SERVICE"
+        );
+        // not without it in bounding, not for root, not where the profile has no ambient list
+        let mut no_bind = nonroot.clone();
+        no_bind["process"]["capabilities"]["bounding"] = json!(["CAP_KILL"]);
+        let out = fixed(evaluate, &no_bind, &profile("restricted"));
+        assert_eq!(out["process"]["capabilities"]["ambient"], json!([]));
+        assert!(out["process"]["capabilities"].get("inheritable").is_none());
+        let out = fixed(evaluate, &docker(), &profile("restricted"));
+        assert_eq!(out["process"]["capabilities"]["ambient"], json!([]));
+        let out = fixed(evaluate, &nonroot, &profile("baseline"));
+        assert_eq!(out["process"]["capabilities"]["ambient"], json!([]));
         // absent sets stay absent
         assert!(run(
             evaluate,
