@@ -108,11 +108,7 @@ pub fn evaluate(
     // spec, not on the unchanged one (`None` when enforcing would refuse for another reason,
     // which the findings already say)
     let projected = if run.mode == Mode::Audit && run.only.is_none() {
-        let others: Vec<&str> = code::RULES
-            .iter()
-            .map(|r| r.code)
-            .filter(|c| *c != "cis-score")
-            .collect();
+        let others = code::ungated();
         let enforced = Run {
             mode: Mode::Enforce,
             only: Some(&others),
@@ -137,9 +133,9 @@ pub fn evaluate(
             let Some(rule) = rules::lookup(info.code) else {
                 continue;
             };
-            let input = match (&projected, info.code) {
-                (Some(Some(p)), "cis-score") => p,
-                (Some(None), "cis-score") => continue,
+            let input = match &projected {
+                Some(Some(p)) if info.code == code::GATE => p,
+                Some(None) if info.code == code::GATE => continue,
                 _ => &current,
             };
             (info.code.to_owned(), rule(input, profile, &ctx))
@@ -396,21 +392,13 @@ impl Selected<'_> {
         Ok((evaluate(input, &run, pre)?, self.used))
     }
 
-    /// The whole spec (create/run), with or without the `cis-score` gate.
-    fn evaluate_whole(
+    /// The whole spec (create/run) through every rule but the `cis-score` gate.
+    fn evaluate_ungated(
         self,
         input: &Value,
         ctx: &Context,
-        gate: bool,
     ) -> Result<(Outcome, Vec<String>), PolicyDenied> {
-        if gate {
-            return self.evaluate(input, ctx, None);
-        }
-        let others: Vec<&str> = code::RULES
-            .iter()
-            .map(|r| r.code)
-            .filter(|c| *c != "cis-score")
-            .collect();
+        let others = code::ungated();
         let run = Run {
             profile: self.profile,
             mode: self.mode,
@@ -446,7 +434,7 @@ pub fn harden_spec_ungated(
 ) -> Result<(Outcome, crate::profile::ComplianceCfg), PolicyDenied> {
     let sel = select(raw, ctx)?;
     let gate = sel.profile.compliance.clone();
-    let (out, used) = sel.evaluate_whole(raw, ctx, false)?;
+    let (out, used) = sel.evaluate_ungated(raw, ctx)?;
     Ok((
         Outcome {
             exceptions_used: used,
