@@ -185,6 +185,9 @@ pub struct HostLimits {
     pub sys_resource: bool,
     /// hardrun's own /proc/self/oom_score_adj
     pub oom_score_adj: Option<i64>,
+    /// whether the kernel lets this process set oom_score_adj to a value below its own (it may
+    /// go back down to the lowest a privileged process gave it, which /proc does not show)
+    pub may_lower_oom_score_adj: fn(i64) -> bool,
     /// hardrun's hard limit of an rlimit (`RLIMIT_NOFILE` …), None when unknown
     pub hard_limit: fn(&str) -> Option<u64>,
 }
@@ -201,8 +204,25 @@ impl HostLimits {
             oom_score_adj: std::fs::read_to_string("/proc/self/oom_score_adj")
                 .ok()
                 .and_then(|s| s.trim().parse().ok()),
+            may_lower_oom_score_adj: try_oom_score_adj,
             hard_limit: hard_limit_of,
         }
+    }
+}
+
+/// Tries `want` on hardrun's own oom_score_adj and puts the old value back (raising is always
+/// allowed). Only EACCES/EPERM say no; anything else is left for libcontainer to report.
+fn try_oom_score_adj(want: i64) -> bool {
+    let path = "/proc/self/oom_score_adj";
+    let Ok(own) = std::fs::read_to_string(path) else {
+        return true;
+    };
+    match std::fs::write(path, want.to_string()) {
+        Ok(()) => {
+            let _ = std::fs::write(path, own.trim());
+            true
+        }
+        Err(e) => !matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)),
     }
 }
 
@@ -242,7 +262,7 @@ pub fn preflight(spec: &serde_json::Value, host: &HostLimits) -> Result<()> {
             .and_then(|v| v.as_i64()),
         host.oom_score_adj,
     ) {
-        if want < own {
+        if want < own && !(host.may_lower_oom_score_adj)(want) {
             bail!("process.oomScoreAdj {want} is below the runtime's own {own}: lowering it needs CAP_SYS_RESOURCE, which this host does not give the runtime (under containerd's CRI set restrict_oom_score_adj = true)");
         }
     }
@@ -356,11 +376,18 @@ mod tests {
         fn limits(name: &str) -> Option<u64> {
             (name == "RLIMIT_NOFILE").then_some(1024)
         }
+        // the kernel lets it go back down to -10 (the lowest a privileged process set), no lower
+        fn lower(want: i64) -> bool {
+            want >= -10
+        }
         let host = HostLimits {
             sys_resource: false,
             oom_score_adj: Some(0),
+            may_lower_oom_score_adj: lower,
             hard_limit: limits,
         };
+        let back_down = serde_json::json!({"process": {"oomScoreAdj": -10}});
+        assert!(preflight(&back_down, &host).is_ok());
         let ok = serde_json::json!({"process": {"oomScoreAdj": 1000,
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]}});
         assert!(preflight(&ok, &host).is_ok());
