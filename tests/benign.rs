@@ -28,22 +28,8 @@ use serde_json::{json, Value};
 const PROFILES: [&str; 2] = ["restricted", "baseline"];
 
 fn caller_spec(s: &mut Value) {
-    let caps = json!([
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE"
-    ]);
+    // what dockerd hands a runtime: Docker's 14 default capabilities
+    let caps = json!(hardrun::policy::rules::DOCKER_CAPS);
     s["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
     s["process"]["noNewPrivileges"] = json!(false);
 }

@@ -537,8 +537,10 @@ mod tests {
     }
 
     fn eval(spec: &Value, profile: &str, mode: Mode) -> Result<Outcome, PolicyDenied> {
-        let cat = Catalog::builtin();
-        let p = cat.get(profile).unwrap();
+        eval_with(spec, Catalog::builtin().get(profile).unwrap(), mode)
+    }
+
+    fn eval_with(spec: &Value, p: &Profile, mode: Mode) -> Result<Outcome, PolicyDenied> {
         let ann = annotations_of(spec);
         let granted = Granted::default();
         let run = Run {
@@ -566,35 +568,9 @@ mod tests {
             .unwrap()
             .push(json!("DB_PASSWORD=hunter2"));
         let mut p = Catalog::builtin().get("restricted").unwrap().clone();
-        let plain = {
-            let ann = annotations_of(&spec);
-            let g = Granted::default();
-            let run = Run {
-                profile: &p,
-                mode: Mode::Enforce,
-                id: "c1",
-                annotations: &ann,
-                granted: &g,
-                host: &TestHost,
-                only: None,
-                userns: None,
-            };
-            evaluate(&spec, &run, vec![]).unwrap()
-        };
+        let plain = eval_with(&spec, &p, Mode::Enforce).unwrap();
         p.regulatory = vec!["gdpr".into()];
-        let ann = annotations_of(&spec);
-        let g = Granted::default();
-        let run = Run {
-            profile: &p,
-            mode: Mode::Enforce,
-            id: "c1",
-            annotations: &ann,
-            granted: &g,
-            host: &TestHost,
-            only: None,
-            userns: None,
-        };
-        let packed = evaluate(&spec, &run, vec![]).unwrap();
+        let packed = eval_with(&spec, &p, Mode::Enforce).unwrap();
         // the same decisions, the same spec: only the record differs
         assert_eq!(plain.value, packed.value);
         assert_eq!(plain.findings.len(), packed.findings.len());
