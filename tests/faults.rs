@@ -268,6 +268,37 @@ fn create_killed_inside_libcontainer_after_cgroup_and_namespaces() {
     }
 }
 
+/// libcontainer saves its state in place (truncate, then write): a create killed during a save
+/// leaves `state.json` cut short, which libcontainer cannot load. `delete --force` must still
+/// kill what is in the cgroup and leave nothing. Replayed on a created container (its init
+/// process alive in the cgroup) by cutting its state file to nothing and to half.
+#[test]
+fn a_state_file_cut_short_is_cleaned_up_by_delete_force() {
+    for userns in [false, true] {
+        let f = Faults::new(if userns { "fault-torn-u" } else { "fault-torn" }, userns);
+        for (id, keep_half) in [("ft1", false), ("ft2", true)] {
+            let what = format!("state.json cut short (half {keep_half}, userns {userns})");
+            let b = f.w.bundle("b", &["sleep", "60"]);
+            let out = f.hr(&["create", "--bundle", b.to_str().unwrap(), id]);
+            assert!(out.status.success(), "{what}: create: {}", stderr(&out));
+            assert!(f.has_cgroup(id), "{what}: the cgroup should exist");
+            let state = f.w.root.join(id).join("state.json");
+            let full = fs::read(&state).unwrap();
+            let cut = if keep_half {
+                &full[..full.len() / 2]
+            } else {
+                &[][..]
+            };
+            fs::write(&state, cut).unwrap();
+            // what containerd would see first: the container cannot be loaded
+            let out = f.hr(&["state", id]);
+            assert!(!out.status.success(), "{what}: state should fail");
+            f.force_delete_leaves_nothing(id, &what);
+            f.recreate_and_run(id, &what);
+        }
+    }
+}
+
 /// A small deterministic generator, so a failing delay can be replayed (`FAULT_SEED`).
 struct Lcg(u64);
 impl Lcg {

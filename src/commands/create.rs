@@ -358,7 +358,7 @@ fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) 
 }
 
 /// Whether a cgroup directory already exists for `path` (then a failed create must not remove it).
-fn cgroup_exists(path: &str) -> bool {
+pub(crate) fn cgroup_exists(path: &str) -> bool {
     let rel = path.trim_start_matches('/');
     if rel.is_empty() || path.contains(':') {
         return true; // a systemd slice, or the root: never ours to remove

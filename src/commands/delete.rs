@@ -44,7 +44,15 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
             return Err(e.into());
         }
     };
-    let mut container = delegate::load(&dir, id)?;
+    let mut container = match delegate::load(&dir, id) {
+        Ok(c) => c,
+        Err(e) if args.force && state_unreadable(&dir) => {
+            tracing::debug!(error = %e, "state.json cut short: an interrupted create");
+            clear_torn_state(&root, id, &dir)?;
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
     if !args.force {
         delete_container(&mut container, false)?;
         return Ok(0);
@@ -84,6 +92,52 @@ fn kill_and_delete(container: &mut Container) -> Result<(), delegate::DelegateEr
     // SIGKILLed processes leave the cgroup once they are reaped: give them a moment
     std::thread::sleep(Duration::from_millis(20));
     delete_container(container, true)
+}
+
+/// Whether `state.json` exists but is empty or not JSON: libcontainer writes it in place
+/// (truncate, then write), so a create killed during a save leaves it cut short.
+fn state_unreadable(container_dir: &Path) -> bool {
+    std::fs::read(container_dir.join("state.json"))
+        .is_ok_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_err())
+}
+
+/// `delete --force` of a container whose state was cut short: libcontainer cannot load it, so
+/// the cgroup (from the spec hardrun staged or committed, else the default path) is killed and
+/// removed here, then the directories. Nothing is touched while the create is still running.
+fn clear_torn_state(root: &Root, id: &str, dir: &Path) -> Result<()> {
+    let staging = root.path.join(".staging").join(id);
+    if staging_owner_alive(&staging) {
+        tracing::debug!(dir = %staging.display(), "a create of this id is running");
+        return Ok(());
+    }
+    let cgroups_path = [staging.join("bundle"), dir.join("bundle")]
+        .iter()
+        .find_map(|b| {
+            let spec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(b.join("config.json")).ok()?).ok()?;
+            spec.pointer("/linux/cgroupsPath")?
+                .as_str()
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| super::create::default_cgroups_path(id));
+    // libcgroups' remove kills what is in the cgroup first; a busy host may need a retry. The
+    // root or a systemd slice is never ours to remove.
+    let rel = cgroups_path.trim_start_matches('/');
+    if !rel.is_empty() && !cgroups_path.contains(':') {
+        for attempt in 0..RETRIES {
+            delegate::remove_cgroup(id, Path::new(&cgroups_path));
+            if !super::create::cgroup_exists(&cgroups_path) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50) * (attempt + 1));
+        }
+    }
+    std::fs::remove_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
+    clear_interrupted_create(root, id);
+    crate::userns::release_owner(dir);
+    Ok(())
 }
 
 /// Whether libcontainer's state says "creating": its create never finished.
