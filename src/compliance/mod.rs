@@ -29,6 +29,20 @@ pub struct Control {
     pub decide: Option<Decide>,
 }
 
+impl Control {
+    /// This control's verdict on one spec (or exec'd process).
+    fn result(&self, verdict: Verdict, reason: String) -> ControlResult {
+        ControlResult {
+            id: self.id,
+            title: self.title,
+            level: self.level,
+            verdict,
+            reason,
+            rules: self.rules,
+        }
+    }
+}
+
 fn ok(pass: bool, fail_reason: impl Into<String>) -> (Verdict, String) {
     if pass {
         (Verdict::Pass, String::new())
@@ -597,14 +611,7 @@ pub fn score_exec(process: &Value, container: &Value) -> Report {
                 "5.24" => ok(uid != 0, "the exec'd process runs as uid 0"),
                 _ => (Verdict::NotApplicable, "decided at create".to_owned()),
             };
-            ControlResult {
-                id: c.id,
-                title: c.title,
-                level: c.level,
-                verdict,
-                reason,
-                rules: c.rules,
-            }
+            c.result(verdict, reason)
         })
         .collect();
     tally(results)
@@ -655,14 +662,7 @@ pub fn score(spec: &Value, host: &dyn Host) -> Report {
                     "not decided from a spec (not applicable to a runtime)".to_owned(),
                 ),
             };
-            ControlResult {
-                id: c.id,
-                title: c.title,
-                level: c.level,
-                verdict,
-                reason,
-                rules: c.rules,
-            }
+            c.result(verdict, reason)
         })
         .collect();
     tally(controls)
