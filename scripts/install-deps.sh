@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # scripts/install-deps.sh - install what hardrun needs to build and test on Debian 12 (as root).
 #
-# Build: a Rust toolchain (rustup's stable if cargo is missing), libseccomp-dev, pkg-config.
+# Build: a Rust toolchain (rustup's stable if cargo is missing), libseccomp-dev, pkg-config,
+# libelf-dev and zlib1g-dev (libbpf, built from source for the cgroup v2 device filter).
 # Tests: busybox-static (the rootfs of every test container), runc (the reference runtime the
 # bench and some tests compare with), containerd, docker.io, podman, umoci, jq, python3-venv
 # (the real-client harness), hyperfine (bench). Daemons the packages would start are kept from
 # starting (policy-rc.d): the harness starts its own private instances.
 set -euo pipefail
 
-PKGS=(build-essential pkg-config libseccomp-dev busybox-static runc containerd docker.io podman
+PKGS=(build-essential pkg-config libseccomp-dev libelf-dev zlib1g-dev busybox-static runc containerd docker.io podman
       umoci jq python3-venv hyperfine git ca-certificates curl procps iproute2 util-linux man-db)
 
 if [ "$(id -u)" != 0 ]; then
