@@ -239,6 +239,21 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
             status: Some(container.status()),
         });
     }
+    // cgroup v2 replaces the container's eBPF device program on every apply, built from the
+    // rules it is given plus the defaults: an update that names no devices must hand over the
+    // container's own rules, or a device its spec allows (a GPU) would be cut off
+    let with_devices;
+    let resources = match resources.devices() {
+        Some(_) => resources,
+        None => {
+            with_devices = {
+                let mut r = resources.clone();
+                r.set_devices(stored_devices(container));
+                r
+            };
+            &with_devices
+        }
+    };
     cgroup("update", container)?
         .apply(&ControllerOpt {
             resources,
@@ -247,6 +262,22 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
             freezer_state: None,
         })
         .map_err(|e| other("update", id, chain(&e)))
+}
+
+/// The device rules of the spec the container runs (`linux.resources.devices` of its hardened
+/// bundle); none when it cannot be read, which leaves libcgroups' default-deny set.
+fn stored_devices(
+    container: &Container,
+) -> Option<Vec<libcontainer::oci_spec::runtime::LinuxDeviceCgroup>> {
+    let spec = libcontainer::oci_spec::runtime::Spec::load(container.bundle().join("config.json"))
+        .map_err(|e| tracing::warn!(id = container.id(), error = %e, "cannot read the container's device rules"))
+        .ok()?;
+    spec.linux()
+        .as_ref()?
+        .resources()
+        .as_ref()?
+        .devices()
+        .clone()
 }
 
 pub struct ExecRequest<'a> {

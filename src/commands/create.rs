@@ -346,6 +346,7 @@ fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) 
     let Some(linux) = linux.as_object_mut() else {
         bail!("field linux: expected an object")
     };
+    device_default_deny(linux)?;
     let path = match linux.get("cgroupsPath").and_then(|v| v.as_str()) {
         Some(p) if !p.is_empty() => p.to_owned(),
         _ => {
@@ -355,6 +356,41 @@ fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) 
         }
     };
     Ok(path)
+}
+
+/// The device cgroup is default-deny for every container, whatever the profile, as with runc:
+/// libcontainer applies cgroup settings only when `linux.resources` exists, and on cgroup v1 it
+/// only appends the spec's rules to an allow-all parent. So `linux.resources` is always present
+/// (on cgroup v2 libcgroups then loads its eBPF device program: default-deny plus the default
+/// devices) and its `devices` list always starts with a deny-all rule. The spec's own rules
+/// follow unchanged, so a spec that allows a device (or every device: `privileged`, where the
+/// profile lets it run) keeps what it asked for.
+fn device_default_deny(linux: &mut serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    let resources = linux
+        .entry("resources")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(resources) = resources.as_object_mut() else {
+        bail!("field linux.resources: expected an object")
+    };
+    let devices = resources
+        .entry("devices")
+        .or_insert_with(|| serde_json::json!([]));
+    let Some(devices) = devices.as_array_mut() else {
+        bail!("field linux.resources.devices: expected an array")
+    };
+    let deny_all = |r: &serde_json::Value| {
+        r.get("allow") == Some(&serde_json::Value::Bool(false))
+            && r.get("type").is_none_or(|t| t == "a")
+            && r.get("major").is_none_or(|m| m.is_null() || m == -1)
+            && r.get("minor").is_none_or(|m| m.is_null() || m == -1)
+            && r.get("access")
+                .and_then(|a| a.as_str())
+                .is_some_and(|a| a.contains('r') && a.contains('w') && a.contains('m'))
+    };
+    if !devices.first().is_some_and(deny_all) {
+        devices.insert(0, serde_json::json!({"allow": false, "access": "rwm"}));
+    }
+    Ok(())
 }
 
 /// Whether a cgroup directory already exists for `path` (then a failed create must not remove it).
@@ -419,6 +455,48 @@ mod tests {
         assert_eq!(spec["root"]["path"], "/b/rootfs");
         assert_eq!(spec["root"]["readonly"], true);
         assert_eq!(spec["linux"]["cgroupsPath"], "/hardrun/c1");
+
+        // runc's device cgroup: deny-all first, whatever the spec (and profile) left
+        assert_eq!(
+            spec["linux"]["resources"]["devices"],
+            serde_json::json!([{"allow": false, "access": "rwm"}])
+        );
+        for (devices, want) in [
+            // already default-deny: unchanged
+            (
+                serde_json::json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}]),
+                serde_json::json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}]),
+            ),
+            (
+                serde_json::json!([{"allow": false, "type": "a", "major": -1, "minor": -1, "access": "rwm"}]),
+                serde_json::json!([{"allow": false, "type": "a", "major": -1, "minor": -1, "access": "rwm"}]),
+            ),
+            // an allow rule alone would be appended to an allow-all parent on v1
+            (
+                serde_json::json!([{"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]),
+                serde_json::json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]),
+            ),
+            // a deny of one device is not a deny-all
+            (
+                serde_json::json!([{"allow": false, "type": "b", "major": 8, "minor": 0, "access": "rwm"}]),
+                serde_json::json!([{"allow": false, "access": "rwm"}, {"allow": false, "type": "b", "major": 8, "minor": 0, "access": "rwm"}]),
+            ),
+            // privileged keeps every device: deny-all, then allow-all
+            (
+                serde_json::json!([{"allow": true, "access": "rwm"}]),
+                serde_json::json!([{"allow": false, "access": "rwm"}, {"allow": true, "access": "rwm"}]),
+            ),
+        ] {
+            let mut spec = serde_json::json!({"linux": {"resources": {"devices": devices}}});
+            normalize_for_runtime(&mut spec, "c1", Path::new("/r")).unwrap();
+            assert_eq!(spec["linux"]["resources"]["devices"], want);
+        }
+        let mut bad = serde_json::json!({"linux": {"resources": {"devices": {}}}});
+        let e = normalize_for_runtime(&mut bad, "c1", Path::new("/r")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field linux.resources.devices: expected an array"
+        );
 
         let mut spec =
             serde_json::json!({"root": {"path": "r"}, "linux": {"cgroupsPath": "/docker/abc"}});
