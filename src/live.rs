@@ -283,7 +283,8 @@ pub struct MountExpect {
     pub fstype: String,
     /// of `ro`, `nosuid`, `nodev`, `noexec`
     pub flags: Vec<String>,
-    /// an `rbind`: its submounts come along and must be read-only too when it is
+    /// an `rbind` or a `cgroup` mount (one mount per controller on cgroup v1): what is mounted
+    /// below it is part of it, and must be read-only too when it is
     pub recursive: bool,
     pub pointer: String,
 }
@@ -482,16 +483,13 @@ impl Expect {
                     flags.push(set.to_owned());
                 }
             }
+            let fstype = m.get("type").and_then(Value::as_str).unwrap_or("");
             mounts.retain(|e| e.destination != dest);
             mounts.push(MountExpect {
                 destination: dest,
-                fstype: m
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
+                fstype: fstype.to_owned(),
                 flags,
-                recursive: opts.contains(&"rbind"),
+                recursive: opts.contains(&"rbind") || fstype == "cgroup",
                 pointer: format!("/mounts/{i}"),
             });
         }
@@ -1075,7 +1073,7 @@ pub fn compare_mounts(e: &Expect, v: &MountView) -> Vec<Drift> {
                 &m.pointer,
             ));
         }
-        // a read-only recursive bind: what came along with it must be read-only as well
+        // a read-only rbind or cgroup mount: what is mounted below it must be read-only too
         if m.recursive && m.flags.iter().any(|f| f == "ro") {
             let mut seen = BTreeSet::new();
             for sub in ms.iter().rev() {
@@ -1089,7 +1087,7 @@ pub fn compare_mounts(e: &Expect, v: &MountView) -> Vec<Drift> {
                         Kind::Mounts,
                         format!("mount {p}"),
                         sub.options.join(","),
-                        format!("ro (recursive read-only bind of {})", m.destination),
+                        format!("ro (below the read-only mount {})", m.destination),
                         &m.pointer,
                     ));
                 }
@@ -1755,7 +1753,9 @@ nonvoluntary_ctxt_switches:\t1
             f(&mut s);
             s
         };
-        let cases: Vec<(&str, Status, &Vec<IdRange>, bool, Vec<&str>)> = vec![
+        // (what, status, the process's uid/gid map, is it the init, the drifts)
+        type Case<'a> = (&'a str, Status, &'a Vec<IdRange>, bool, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             ("the restricted init is clean", init.clone(), &id, true, vec![]),
             ("as an exec'd process too", init.clone(), &id, false, vec![]),
             (
@@ -2128,7 +2128,7 @@ nonvoluntary_ctxt_switches:\t1
             (
                 "a submount of a read-only rbind left writable (the issue 12 item 5 gap)",
                 view(&set("/sys/fs/cgroup/pids", "rw,nosuid,relatime")),
-                vec!["mount /sys/fs/cgroup/pids rw,nosuid,relatime, profile restricted requires ro (recursive read-only bind of /sys/fs/cgroup)"],
+                vec!["mount /sys/fs/cgroup/pids rw,nosuid,relatime, profile restricted requires ro (below the read-only mount /sys/fs/cgroup)"],
             ),
             (
                 "a spec mount that is not there",
@@ -2139,6 +2139,32 @@ nonvoluntary_ctxt_switches:\t1
         for (what, v, want) in cases {
             assert_eq!(text(&compare_mounts(&e, &v)), want, "{what}");
         }
+        // Docker's `cgroup` mount, read-only, as libcontainer 0.7 mounts it on cgroup v1 on this
+        // machine: the tmpfs and every controller writable
+        let mut spec = restricted_spec();
+        spec["mounts"] = json!([{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}]);
+        spec["linux"]["maskedPaths"] = json!([]);
+        spec["linux"]["readonlyPaths"] = json!([]);
+        let e = Expect::new(&spec, Some(&restricted()), &[]);
+        let v = MountView {
+            mounts: parse_mountinfo(
+                "91 69 254:0 /r / ro,relatime - ext4 /dev/vda rw
+157 91 0:45 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,mode=755
+158 157 0:29 /hardrun/lx3 /sys/fs/cgroup/cpu rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpu
+165 157 0:36 /hardrun/lx3 /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,pids
+",
+            )
+            .unwrap(),
+            resolved: BTreeMap::new(),
+        };
+        assert_eq!(
+            text(&compare_mounts(&e, &v)),
+            [
+                "mount /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime, profile restricted requires ro,nosuid,noexec,nodev",
+                "mount /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime, profile restricted requires ro (below the read-only mount /sys/fs/cgroup)",
+                "mount /sys/fs/cgroup/cpu rw,nosuid,nodev,noexec,relatime, profile restricted requires ro (below the read-only mount /sys/fs/cgroup)",
+            ]
+        );
         // a destination behind a symlink is looked up where it resolves
         let mut spec = restricted_spec();
         spec["mounts"] = json!([{"destination": "/var/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["noexec"]}]);
