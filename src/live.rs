@@ -13,8 +13,9 @@
 //! The module is split in two. The pure half ([`Expect`], the parsers, the `compare_*`
 //! functions and [`check`]) takes parsed data and names each drift; it is what the future
 //! monitor's drift scan reuses. The thin reader ([`inspect`]) finds the container's processes
-//! (its cgroup through [`crate::delegate::pids`], plus any process in its pid namespace) and
-//! reads `/proc/<pid>/{status,ns,uid_map,gid_map,mountinfo}` and `/proc/<pid>/task/*/status`.
+//! (its cgroup through [`crate::delegate::pids`], plus any process in both its pid and mount
+//! namespaces) and reads `/proc/<pid>/{status,ns,uid_map,gid_map,mountinfo}` and
+//! `/proc/<pid>/task/*/status`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -1114,7 +1115,7 @@ pub struct ProcessView {
     pub gid_map: Vec<IdRange>,
     /// the first process of each mount namespace carries its mount table
     pub mounts: Option<MountView>,
-    /// listed in the container's cgroup (false: found by its pid namespace only)
+    /// listed in the container's cgroup (false: found by its pid and mount namespaces only)
     pub in_cgroup: bool,
 }
 
@@ -1232,7 +1233,7 @@ pub fn check(
                     e,
                     Kind::Cgroup,
                     "cgroup",
-                    format!("outside {cg} (found in the container's pid namespace)"),
+                    format!("outside {cg} (found in the container's pid and mount namespaces)"),
                     format!("{cg} (the container's limits)"),
                     "/linux/cgroupsPath",
                 ));
@@ -1414,8 +1415,14 @@ fn read_process(pid: i32, e: &Expect, mnt_seen: &mut BTreeSet<String>) -> Read {
     }))
 }
 
-/// The pids whose pid namespace is `pid_ns`.
-fn pids_in_pid_ns(pid_ns: &str) -> Vec<i32> {
+/// The pids in both the pid and the mount namespace of the container's init: its processes,
+/// wherever their cgroup is. A pod neighbour that shares only the pid namespace has a mount
+/// namespace of its own (every container does), so it is not counted.
+fn pids_in_namespaces_of(init: i32) -> Vec<i32> {
+    let link = |pid: i32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+    let (Some(pid_ns), Some(mnt_ns)) = (link(init, "pid"), link(init, "mnt")) else {
+        return vec![];
+    };
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return vec![];
     };
@@ -1423,8 +1430,8 @@ fn pids_in_pid_ns(pid_ns: &str) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
-                .is_ok_and(|l| l.to_string_lossy() == pid_ns)
+            link(*pid, "pid").as_ref() == Some(&pid_ns)
+                && link(*pid, "mnt").as_ref() == Some(&mnt_ns)
         })
         .collect()
 }
@@ -1493,7 +1500,7 @@ pub fn inspect(
         }
     };
     // the init first (its namespaces and mounts are the reference), then the cgroup, then any
-    // process that is in the container's own pid namespace without being in its cgroup
+    // process that is in the container's own pid and mount namespaces without being in its cgroup
     let mut order: Vec<i32> = report.init_pid.into_iter().collect();
     order.extend(
         in_cgroup
@@ -1506,7 +1513,7 @@ pub fn inspect(
             let pid_ns = pid_ns.to_string_lossy().into_owned();
             let shared = |m: &BTreeMap<String, String>| m.get("pid") == Some(&pid_ns);
             if !shared(&reference.host) && !shared(&reference.own) {
-                let mut extra = pids_in_pid_ns(&pid_ns);
+                let mut extra = pids_in_namespaces_of(init);
                 extra.sort();
                 extra.retain(|p| !order.contains(p));
                 order.extend(extra);
@@ -2244,7 +2251,7 @@ nonvoluntary_ctxt_switches:\t1
         );
         assert_eq!(
             lines.last().unwrap(),
-            "c1 pid 102 (sh): cgroup outside /hardrun/c1 (found in the container's pid namespace), profile restricted requires /hardrun/c1 (the container's limits)"
+            "c1 pid 102 (sh): cgroup outside /hardrun/c1 (found in the container's pid and mount namespaces), profile restricted requires /hardrun/c1 (the container's limits)"
         );
         assert_eq!(report.drift_count(), 9);
         assert!(report.processes[0].init && report.processes[0].drifts.is_empty());

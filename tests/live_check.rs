@@ -194,6 +194,13 @@ fn a_restricted_container_is_clean_created_and_running() {
     assert_eq!(w.assert_live("lc1"), 1);
     assert_eq!(w.live("lc1").1["status"], "paused");
     assert!(w.hr(&["resume", "lc1"]).status.success());
+    // the ids pick the containers for the score too
+    let out = w.hr(&["check", "--running", "lc1"]);
+    assert!(
+        stdout(&out).starts_with("container lc1\n"),
+        "{}",
+        stdout(&out)
+    );
     // without ids: every container of the root; an unknown id is bad input
     let out = w.hr(&["check", "--running", "--live"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -293,6 +300,30 @@ fn a_process_entered_without_the_filter_is_named_with_each_drift() {
         "/linux/seccomp"
     );
     stop(&w, "li1", vec![nsenter, outside]);
+}
+
+#[test]
+fn a_pod_neighbour_in_the_shared_pid_namespace_is_not_a_drift() {
+    let w = World::new("live-pod");
+    let sandbox = run_restricted(&w, "lp-sandbox", |_| {}, &["sleep", "1000"]);
+    let neighbour = run_restricted(
+        &w,
+        "lp-app",
+        |s| {
+            s["linux"]["namespaces"][0] =
+                json!({"type": "pid", "path": format!("/proc/{sandbox}/ns/pid")});
+        },
+        &["sleep", "1001"],
+    );
+    assert_eq!(
+        fs::read_link(format!("/proc/{neighbour}/ns/pid")).unwrap(),
+        fs::read_link(format!("/proc/{sandbox}/ns/pid")).unwrap()
+    );
+    // each container is its own cgroup and mount namespace: the other's processes are not its own
+    assert_eq!(w.assert_live("lp-sandbox"), 1);
+    assert_eq!(w.assert_live("lp-app"), 1);
+    stop(&w, "lp-app", vec![]);
+    stop(&w, "lp-sandbox", vec![]);
 }
 
 #[test]
