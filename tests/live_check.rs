@@ -459,6 +459,36 @@ fn an_exec_process_holds_the_profile() {
     stop(&w, "le1", vec![]);
 }
 
+/// containerd's exec: `exec --process FILE --detach`, with a process that names no capabilities.
+/// Today libcontainer 0.7 leaves such a process the full bounding set (and, under `permissive`,
+/// every capability and no no_new_privs), where runc falls back to the container's sets.
+#[test]
+#[ignore = "needs exec held to the container's capabilities and seccomp (issue 12 items 1-2)"]
+fn an_exec_process_file_without_capabilities_holds_the_profile() {
+    let w = World::new("live-exec-process");
+    run_restricted(&w, "lx1", |_| {}, &["sleep", "1000"]);
+    let process = w.dir.join("process.json");
+    fs::write(
+        &process,
+        serde_json::to_vec(&json!({
+            "terminal": false, "user": {"uid": 0, "gid": 0}, "cwd": "/",
+            "args": ["sleep", "999"], "env": ["PATH=/bin"]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = w.hr(&[
+        "exec",
+        "--process",
+        process.to_str().unwrap(),
+        "--detach",
+        "lx1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(w.assert_live("lx1"), 2);
+    stop(&w, "lx1", vec![]);
+}
+
 /// Violations of the SARIF 2.1.0 schema (the fixture tests/sarif.rs uses, with the same fix-up
 /// of its `language` pattern), one per line.
 fn sarif_violations(doc: &Value) -> String {
