@@ -1323,6 +1323,15 @@ fn gone(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
 }
 
+/// Whether `pid` has exited (or is a zombie) by now: what could not be read of it then is not a
+/// failure to verify, it is a process that no longer runs.
+fn exited(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| parse_status(&t).ok())
+        .is_none_or(|s| s.state == 'Z' || s.state == 'X')
+}
+
 enum Read {
     View(Box<ProcessView>),
     /// exited, or a zombie (it runs no code)
@@ -1362,14 +1371,17 @@ fn read_process(pid: i32, e: &Expect, mnt_seen: &mut BTreeSet<String>) -> Read {
         }
     }
     threads.sort_by_key(|(t, _)| *t);
+    // an exiting process loses its namespaces and mount table first
+    let failed = |m: String| {
+        if exited(pid) {
+            Read::Gone
+        } else {
+            Read::Failed(m)
+        }
+    };
     let ns = read_ns(&dir);
     if ns.is_empty() {
-        // the links of an exiting process go first
-        return if dir.exists() {
-            Read::Failed(format!("cannot read /proc/{pid}/ns"))
-        } else {
-            Read::Gone
-        };
+        return failed(format!("cannot read /proc/{pid}/ns"));
     }
     let map = |name: &str| -> Result<Vec<IdRange>, String> {
         let t = text(name).map_err(|e| format!("cannot read /proc/{pid}/{name}: {e}"))?;
@@ -1377,17 +1389,20 @@ fn read_process(pid: i32, e: &Expect, mnt_seen: &mut BTreeSet<String>) -> Read {
     };
     let (uid_map, gid_map) = match (map("uid_map"), map("gid_map")) {
         (Ok(u), Ok(g)) => (u, g),
-        (Err(m), _) | (_, Err(m)) => return Read::Failed(m),
+        (Err(m), _) | (_, Err(m)) => return failed(m),
     };
     let mut mounts = None;
     let mnt = ns.get("mnt").cloned().unwrap_or_default();
     if !mnt_seen.contains(&mnt) {
         let table = match text("mountinfo") {
+            Ok(t) if t.trim().is_empty() => {
+                return failed(format!("/proc/{pid}/mountinfo is empty"))
+            }
             Ok(t) => match parse_mountinfo(&t) {
                 Ok(m) => m,
-                Err(m) => return Read::Failed(format!("/proc/{pid}/mountinfo: {m}")),
+                Err(m) => return failed(format!("/proc/{pid}/mountinfo: {m}")),
             },
-            Err(err) => return Read::Failed(format!("cannot read /proc/{pid}/mountinfo: {err}")),
+            Err(err) => return failed(format!("cannot read /proc/{pid}/mountinfo: {err}")),
         };
         let root = dir.join("root");
         let resolved = mount_paths(e)
