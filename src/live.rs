@@ -247,9 +247,9 @@ fn under(path: &str, dir: &str) -> bool {
 
 /// The mount that holds `path`: the deepest mount point above it, the last one mounted there.
 pub fn mount_of<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
+    // max_by_key keeps the last of equals: the mount on top
     mounts
         .iter()
-        .rev()
         .filter(|m| under(path, &m.mount_point))
         .max_by_key(|m| m.mount_point.len())
 }
@@ -2094,6 +2094,13 @@ nonvoluntary_ctxt_switches:\t1
         assert!(m[9].read_only(), "a read-only superblock is read-only");
         assert_eq!(mount_of(&m, "/proc/sys/kernel").unwrap().id, 70);
         assert_eq!(mount_of(&m, "/procx").unwrap().id, 91);
+        // a mount stacked on another at the same point is the one that shows
+        let stacked = parse_mountinfo(&format!(
+            "{MOUNTINFO}200 70 0:42 /sys /proc/sys rw,relatime - proc proc rw\n"
+        ))
+        .unwrap();
+        assert_eq!(mount_of(&stacked, "/proc/sys/kernel").unwrap().id, 200);
+        assert_eq!(mount_at(&stacked, "/proc/sys").unwrap().id, 200);
         assert!(parse_mountinfo("1 2 3")
             .unwrap_err()
             .contains("no ` - ` separator"));
