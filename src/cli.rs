@@ -190,6 +190,14 @@ pub struct CheckArgs {
     /// every container in the state root, from the spec it runs
     #[arg(long)]
     pub running: bool,
+    /// with --running: read the kernel's view of every process of each container (seccomp,
+    /// no_new_privs, capabilities, uids, namespaces, id maps, mount flags) and name each drift
+    /// from its profile; exit 1 on any drift
+    #[arg(long, requires = "running", conflicts_with_all = ["min_score", "level"])]
+    pub live: bool,
+    /// with --running: only these containers (default: all in the state root)
+    #[arg(value_name = "ID", requires = "running")]
+    pub ids: Vec<String>,
     /// text, json, or sarif (SARIF 2.1.0, for code-scanning uploads)
     #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
     pub format: String,

@@ -12,6 +12,7 @@ pub mod delegate;
 pub mod executor;
 pub mod fault;
 pub mod foreground;
+pub mod live;
 pub mod loopback;
 pub mod observability;
 pub mod policy;

@@ -276,6 +276,7 @@ fn exec_into_running() {
             &id,
         ]);
         assert!(o.status.success(), "{p}: {}", stderr(&o));
+        w.assert_live(&id);
         let o = w.hr(&[
             "exec",
             &id,
@@ -288,6 +289,8 @@ fn exec_into_running() {
         // a failing command's status comes back
         let o = w.hr(&["exec", &id, "sh", "-c", "exit 3"]);
         assert_eq!(o.status.code(), Some(3), "{p}: {}", stderr(&o));
+        // the execs are over; what is left still holds the profile
+        w.assert_live(&id);
         assert!(w.hr(&["delete", "--force", &id]).status.success());
         w.assert_nothing_left(&id);
     }

@@ -121,6 +121,8 @@ fn restricted_limits_are_in_the_cgroup_and_the_spec_is_kept() {
         "lim1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // the kernel's view of the init holds the whole profile
+    w.assert_live("lim1");
     let read = |p: &str| {
         fs::read_to_string(format!("/sys/fs/cgroup/{p}"))
             .unwrap()
@@ -163,6 +165,8 @@ fn restricted_limits_are_in_the_cgroup_and_the_spec_is_kept() {
     assert!(text.contains("0000000000000400"), "{text}");
     let last = w.audit().last().cloned().unwrap();
     assert_eq!(last["command"], "exec");
+    // and still does once the exec is over
+    w.assert_live("lim1");
     assert!(w.hr(&["delete", "--force", "lim1"]).status.success());
     w.assert_nothing_left("lim1");
 }
@@ -477,6 +481,7 @@ fn check_scores_a_bundle_as_given_and_as_hardened() {
         "ck1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    w.assert_live("ck1");
     let out = w.hr(&["check", "--running"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(

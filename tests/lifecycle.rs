@@ -79,9 +79,11 @@ fn detached_lifecycle_create_start_state_exec_ps_pause_resume_kill_delete() {
         fs::read(b.join("config.json")).unwrap()
     );
 
+    w.assert_live("c1");
     let out = w.hr(&["start", "c1"]);
     assert!(out.status.success(), "start: {}", stderr(&out));
     w.wait_status("c1", "running");
+    w.assert_live("c1");
 
     // exec with arguments: output and exit code
     let out = w.hr(&[

@@ -280,6 +280,8 @@ fn run_profile(w: &World, profile: &str) -> Run {
     let report: Value = serde_json::from_str(&text).expect("the report is JSON");
     // the container's init (the probe) outlived both bombs
     assert_eq!(w.state(&id)["status"], "running", "{profile}");
+    // and, after every attempt, each process left holds its profile as the kernel shows it
+    w.assert_live(&id);
     let pids_events = cgroup_file("pids", &id, "pids.events");
     let oom = cgroup_file("memory", &id, "memory.oom_control");
     let run = Run {

@@ -135,6 +135,10 @@ fn each_container_gets_its_own_range_released_on_delete() {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert_eq!(words(uid_line), "Uid: 231070 231070 231070 231070");
+    // and the live check agrees: the user namespace, its map and the rest of the profile
+    for id in ["u1", "u2"] {
+        u.w.assert_live(id);
+    }
 
     // exec cannot enter the user namespace through libcontainer 0.7: refused, not run as host ids
     let out = u.hr(&["exec", "u1", "id", "-u"]);

@@ -1,7 +1,12 @@
-//! `hardrun check --bundle DIR | --spec FILE | --running`: the CIS score of a spec as given and as
-//! hardrun would run it (under `--profile` or the configured default), each control's verdict,
-//! and the deviations hardrun would make. Exit 0 when the gate passes (`--min-score`, default
-//! 85 %, at `--level`), 1 when below, 2 on bad input.
+//! `hardrun check --bundle DIR | --spec FILE | --running [ID…]`: the CIS score of a spec as given
+//! and as hardrun would run it (under `--profile` or the configured default), each control's
+//! verdict, and the deviations hardrun would make. Exit 0 when the gate passes (`--min-score`,
+//! default 85 %, at `--level`), 1 when below, 2 on bad input.
+//!
+//! `hardrun check --running --live [ID…]`: verify, not trust. The kernel's view of every process
+//! of each created, running or paused container, compared with its profile (see
+//! [`crate::live`]); one line per drift. Exit 0 when every process holds its profile, 1 on any
+//! drift (or anything that could not be read), 2 on bad input.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{CheckArgs, GlobalOpts};
 use crate::compliance::{score, Report, Verdict};
+use crate::live::LiveReport;
 use crate::policy::host::RealHost;
 use crate::policy::rules::cis_score::score_as_run;
 use crate::state_dir::Root;
@@ -76,7 +82,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
     if args.running {
         let root = Root::new(&global.root);
         let mut out = vec![];
-        for id in root.list()? {
+        for id in selected(&root, args)? {
             let cfg = global.root.join(&id).join("bundle").join("config.json");
             out.push(Input {
                 name: format!("container {id}"),
@@ -96,6 +102,148 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
     ))
 }
 
+/// The containers `--running` looks at: those named, else every one in the state root.
+fn selected(root: &Root, args: &CheckArgs) -> Result<Vec<String>> {
+    if args.ids.is_empty() {
+        return Ok(root.list()?);
+    }
+    for id in &args.ids {
+        root.existing(id)?;
+    }
+    Ok(args.ids.clone())
+}
+
+/// `--running --live`: the live check of each container, as text (one line per drift, then a
+/// summary per container), JSON (one [`LiveReport`] per container) or SARIF.
+fn live(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
+    let config = super::policy_config(global)?;
+    let root = Root::new(&global.root);
+    let mut reports = vec![];
+    for id in selected(&root, args)? {
+        let dir = root.existing(&id)?;
+        let created_under = crate::state_dir::read_record(&dir).and_then(|r| r.profile);
+        let profile = created_under
+            .as_deref()
+            .and_then(|p| config.profile(Some(p)).ok());
+        let report =
+            crate::live::inspect(&dir, &id, profile).map_err(|e| anyhow!("container {id}: {e}"))?;
+        reports.push((dir.join("bundle").join("config.json"), report));
+    }
+    let clean = reports.iter().all(|(_, r)| r.clean());
+    let text = match args.format.as_str() {
+        "json" => {
+            let v: Vec<&LiveReport> = reports.iter().map(|(_, r)| r).collect();
+            let mut s = serde_json::to_string_pretty(&v)?;
+            s.push('\n');
+            s
+        }
+        "sarif" => {
+            let mut s =
+                serde_json::to_string_pretty(&live_sarif(&reports, if clean { 0 } else { 1 }))?;
+            s.push('\n');
+            s
+        }
+        _ => {
+            let mut s = String::new();
+            for (_, r) in &reports {
+                for l in r.lines() {
+                    s.push_str(&l);
+                    s.push('\n');
+                }
+                s.push_str(&r.summary());
+                s.push('\n');
+            }
+            s
+        }
+    };
+    super::out(text.as_bytes())?;
+    Ok(if clean { 0 } else { 1 })
+}
+
+/// SARIF 2.1.0 for the live check: one rule per kind of drift (`live-seccomp`, …), one result
+/// per drift, located at the spec field of the container's hardened config.json that requires
+/// what the kernel does not show.
+fn live_sarif(reports: &[(PathBuf, LiveReport)], exit_code: i32) -> Value {
+    use crate::live::Kind;
+    let rules: Vec<Value> = Kind::ALL
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.code(),
+                "name": k.code(),
+                "shortDescription": {"text": k.description()},
+                "help": {"text": "`hardrun check --running --live` compares the kernel's view of each process (/proc/<pid>/status, ns, uid_map, mountinfo) with the container's profile."},
+                "defaultConfiguration": {"level": "error"},
+                "properties": {"tags": ["security", "container", "runtime"], "security-severity": "8.0"},
+            })
+        })
+        .collect();
+    let mut results = vec![];
+    let mut inputs = vec![];
+    for (file, r) in reports {
+        let uri = artifact_uri(file);
+        let lines = pointer_lines(&std::fs::read_to_string(file).unwrap_or_default());
+        for p in &r.processes {
+            for d in &p.drifts {
+                let fingerprint = {
+                    use sha2::{Digest, Sha256};
+                    let h = Sha256::digest(
+                        format!(
+                            "{}\0{}\0{}\0{}\0{}",
+                            d.kind.code(),
+                            d.pointer,
+                            d.field,
+                            p.comm,
+                            uri
+                        )
+                        .as_bytes(),
+                    );
+                    format!("{h:x}")[..32].to_owned()
+                };
+                results.push(json!({
+                    "ruleId": d.kind.code(),
+                    "level": "error",
+                    "message": {"text": format!("{} pid {} ({}): {d}", r.id, p.pid, p.comm)},
+                    "locations": [{
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": uri},
+                            "region": {"startLine": line_of(&lines, &d.pointer)},
+                        },
+                        "logicalLocations": [{"fullyQualifiedName": d.pointer, "kind": "member"}],
+                    }],
+                    "partialFingerprints": {"hardrunLive/v1": fingerprint},
+                    "properties": {"container": r.id, "pid": p.pid, "tid": d.tid, "comm": p.comm, "init": p.init, "field": d.field, "actual": d.actual, "expected": d.expected},
+                }));
+            }
+        }
+        inputs.push(json!({
+            "uri": uri,
+            "container": r.id,
+            "status": r.status,
+            "profile": r.profile,
+            "processes": r.processes.len(),
+            "drifts": r.drift_count(),
+            "unverified": r.unverified,
+        }));
+    }
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "hardrun",
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "automationDetails": {"id": "hardrun-check-live/"},
+            "invocations": [{"executionSuccessful": true, "exitCode": exit_code}],
+            "results": results,
+            "properties": {"inputs": inputs},
+        }],
+    })
+}
+
 /// The gate applied to one input: the level, the minimum, and whether it passed.
 #[derive(Debug, Clone, Copy)]
 struct Gate {
@@ -107,6 +255,9 @@ struct Gate {
 type Checked = (Input, Report, Report, Value, Gate);
 
 fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
+    if args.live {
+        return live(global, args);
+    }
     let config = super::policy_config(global)?;
     if let Some(m) = args.min_score {
         if !(0.0..=100.0).contains(&m) {

@@ -175,6 +175,38 @@ impl World {
         }
     }
 
+    /// `check --running --live --format json ID`: the exit code and the container's live report
+    /// (the kernel's view of each of its processes against its profile, see `src/live.rs`).
+    pub fn live(&self, id: &str) -> (Option<i32>, Value) {
+        let out = self.hr(&["check", "--running", "--live", "--format", "json", id]);
+        let reports: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "check --live {id} printed no JSON ({e}): {}{}",
+                stdout(&out),
+                stderr(&out)
+            )
+        });
+        (out.status.code(), reports[0].clone())
+    }
+
+    /// Verify, not trust: asserts that every process of container `id`, as the kernel shows it
+    /// (seccomp, no_new_privs, capabilities, uids, namespaces, id maps, mount flags), holds the
+    /// profile the container was created under. Returns how many processes were checked.
+    pub fn assert_live(&self, id: &str) -> usize {
+        let out = self.hr(&["check", "--running", "--live", id]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the live check of {id} found drift:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let (_, report) = self.live(id);
+        let n = report["processes"].as_array().map_or(0, Vec::len);
+        assert!(n > 0, "the live check of {id} saw no process: {report}");
+        n
+    }
+
     /// Asserts that nothing of container `id` is left: no state or staging directory, no cgroup,
     /// no mount that names the state root.
     pub fn assert_nothing_left(&self, id: &str) {
