@@ -543,3 +543,76 @@ fn check_sarif_is_sarif_2_1_0_with_hardrun_rule_ids() {
     assert_eq!(uid["ruleId"], "user");
     assert_eq!(uid["properties"]["cis"], json!(["4.1"]));
 }
+
+/// A status line of a host process (`CapBnd`, `CapEff`, …), as the kernel shows it.
+fn status_field(pid: i32, key: &str) -> String {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+        .trim()
+        .to_owned()
+}
+
+/// A spec (or an exec'd process, in containerd's `exec --process FILE` shape) that leaves out
+/// `process.capabilities` does not ask for none: libcontainer then drops nothing and the process
+/// keeps every capability of the root runtime. Under `restricted` both doors hold only
+/// CAP_NET_BIND_SERVICE, read from the host.
+#[test]
+fn a_process_without_a_capabilities_field_gets_the_profiles_set() {
+    let w = World::new("nocaps");
+    let b = w.bundle_with("b-nc1", &["sleep", "300"], |s| {
+        s["process"].as_object_mut().unwrap().remove("capabilities");
+    });
+    let pid_file = w.dir.join("nc1.pid");
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--bundle",
+        b.to_str().unwrap(),
+        "nc1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(status_field(pid, "CapBnd"), "0000000000000400", "init");
+    assert_eq!(status_field(pid, "CapEff"), "0000000000000400", "init");
+
+    let proc_json = w.dir.join("process.json");
+    let process = json!({
+        "terminal": false, "user": {"uid": 0, "gid": 0}, "cwd": "/",
+        "args": ["sleep", "300"], "env": ["PATH=/bin"]
+    });
+    fs::write(&proc_json, serde_json::to_vec(&process).unwrap()).unwrap();
+    let exec_pid = w.dir.join("exec.pid");
+    let out = w.hr(&[
+        "exec",
+        "--process",
+        proc_json.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        exec_pid.to_str().unwrap(),
+        "nc1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let epid: i32 = fs::read_to_string(&exec_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(status_field(epid, "CapBnd"), "0000000000000400", "exec");
+    assert_eq!(status_field(epid, "CapPrm"), "0000000000000400", "exec");
+    assert_ne!(
+        status_field(epid, "Uid").split_whitespace().next(),
+        Some("0")
+    );
+    let out = w.hr(&["delete", "--force", "nc1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

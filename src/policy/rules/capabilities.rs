@@ -7,9 +7,13 @@
 
 use serde_json::Value;
 
-use super::{strings, Proposal, RuleCtx};
+use super::{strings, Proposal, RuleCtx, ALL_CAPS};
 use crate::policy::edit::Edit;
 use crate::profile::Profile;
+
+/// The sets a root runtime leaves full when the spec omits them (inheritable and ambient start
+/// empty).
+const KERNEL_FILLS: &[&str] = &["bounding", "effective", "permitted"];
 
 const SETS: &[&str] = &[
     "bounding",
@@ -32,8 +36,20 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         .pointer("/process/user/uid")
         .and_then(Value::as_u64)
         .is_some_and(|u| u != 0);
-    let bounding = strings(spec, "/process/capabilities/bounding");
-    let raise: Vec<String> = if non_root && spec.pointer("/process/capabilities").is_some() {
+    // a set the spec leaves out is not empty: libcontainer then drops nothing, and the process
+    // keeps every capability of the root runtime that started it
+    let set_of = |set: &str| -> (bool, Vec<String>) {
+        let ptr = format!("/process/capabilities/{set}");
+        match spec.pointer(&ptr) {
+            Some(_) => (true, strings(spec, &ptr)),
+            None if KERNEL_FILLS.contains(&set) => {
+                (false, ALL_CAPS.iter().map(|c| c.to_string()).collect())
+            }
+            None => (false, vec![]),
+        }
+    };
+    let bounding = set_of("bounding").1;
+    let raise: Vec<String> = if non_root {
         profile
             .capabilities
             .ambient
@@ -47,11 +63,10 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
     let mut out = vec![];
     for set in SETS {
         let ptr = format!("/process/capabilities/{set}");
-        let present = spec.pointer(&ptr).is_some();
-        if !present && (*set == "bounding" || raise.is_empty()) {
+        let (present, have) = set_of(set);
+        if !present && !KERNEL_FILLS.contains(set) && raise.is_empty() {
             continue;
         }
-        let have = strings(spec, &ptr);
         let (mut keep, drop): (Vec<String>, Vec<String>) = if *set == "ambient" {
             have.iter().cloned().partition(|c| raise.contains(c))
         } else {
@@ -71,7 +86,13 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         }
         keep.extend(added.iter().cloned());
         let mut what = vec![];
-        if !drop.is_empty() {
+        if !present && !drop.is_empty() {
+            what.push(format!(
+                "{set} capabilities missing (the process would keep all {} of the runtime's): only {} kept",
+                ALL_CAPS.len(),
+                if keep.is_empty() { "none".to_owned() } else { keep.join(", ") }
+            ));
+        } else if !drop.is_empty() {
             what.push(format!("{set} capabilities dropped: {}", drop.join(", ")));
         }
         if !added.is_empty() {
@@ -99,6 +120,58 @@ mod tests {
     fn docker() -> Value {
         let caps = json!(DOCKER_CAPS);
         json!({"process": {"capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps, "ambient": ["CAP_KILL"]}}})
+    }
+
+    /// A spec without capabilities (or without some sets) is not a spec without capabilities:
+    /// libcontainer then drops nothing, and the process keeps all of the root runtime's.
+    #[test]
+    fn missing_sets_are_the_runtimes_full_sets() {
+        let bnd = json!(["CAP_NET_BIND_SERVICE"]);
+        for (caps, uid) in [
+            (None, 0),
+            (None, 65534),
+            (Some(json!({})), 0),
+            (Some(json!({"bounding": ["CAP_NET_BIND_SERVICE"]})), 0),
+            (Some(json!({"effective": [], "inheritable": []})), 65534),
+        ] {
+            let mut spec = json!({"process": {"user": {"uid": uid, "gid": uid}, "args": ["sh"]}});
+            if let Some(c) = &caps {
+                spec["process"]["capabilities"] = c.clone();
+            }
+            let out = fixed(evaluate, &spec, &profile("restricted"));
+            for set in ["bounding", "permitted"] {
+                assert_eq!(
+                    out["process"]["capabilities"][set], bnd,
+                    "{caps:?} {uid}: {set}"
+                );
+            }
+            // effective: kept as given when present (an empty set stays empty for root) …
+            let eff = &out["process"]["capabilities"]["effective"];
+            if caps.as_ref().is_some_and(|c| c.get("effective").is_some()) && uid == 0 {
+                assert_eq!(eff, &json!([]), "{caps:?}");
+            } else {
+                assert_eq!(eff, &bnd, "{caps:?} {uid}");
+            }
+            // … and the non-root process gets the profile's ambient capability to use it
+            if uid != 0 {
+                assert_eq!(out["process"]["capabilities"]["ambient"], bnd, "{caps:?}");
+            }
+        }
+        let props = run(
+            evaluate,
+            &json!({"process": {"user": {"uid": 0, "gid": 0}}}),
+            &profile("restricted"),
+        );
+        let bounding = props
+            .iter()
+            .find(|p| p.pointer == "/process/capabilities/bounding")
+            .unwrap();
+        assert_eq!(
+            bounding.message,
+            "bounding capabilities missing (the process would keep all 41 of the runtime's): only CAP_NET_BIND_SERVICE kept"
+        );
+        // a spec fragment without a process (an update) is not about capabilities
+        assert!(run(evaluate, &json!({"linux": {}}), &profile("restricted")).is_empty());
     }
 
     #[test]
@@ -171,12 +244,16 @@ mod tests {
         assert_eq!(out["process"]["capabilities"]["ambient"], json!([]));
         let out = fixed(evaluate, &nonroot, &profile("baseline"));
         assert_eq!(out["process"]["capabilities"]["ambient"], json!([]));
-        // absent sets stay absent
-        assert!(run(
+        // absent sets are the runtime's full sets, not empty ones (see
+        // missing_sets_are_the_runtimes_full_sets): restricted brings them down to its list
+        let out = fixed(
             evaluate,
             &json!({"process": {"args": ["sh"]}}),
-            &profile("restricted")
-        )
-        .is_empty());
+            &profile("restricted"),
+        );
+        assert_eq!(
+            out["process"]["capabilities"]["bounding"],
+            json!(["CAP_NET_BIND_SERVICE"])
+        );
     }
 }
