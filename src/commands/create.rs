@@ -54,8 +54,22 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
 
 /// The cgroup path used when the spec names none: an absolute path under `/hardrun`, instead of
 /// libcontainer's `:youki:<id>`, which on cgroup v1 lands at the top of every hierarchy.
-pub fn default_cgroups_path(id: &str) -> String {
-    format!("/hardrun/{id}")
+///
+/// One per state root, so the same id under two `--root`s never shares a cgroup (a `delete
+/// --force` kills everything in the container's cgroup): `/hardrun/<id>` for the default root
+/// (`/run/hardrun`, the path users, docs and monitoring know), `/hardrun/<id>@<hash>` for any
+/// other, `<hash>` the first 12 hex digits of the SHA-256 of the canonical root path. An id
+/// cannot contain `@`, so neither form can name the other's cgroup. `root` is the canonical
+/// path (`Root::path`); every command that derives the path goes through here.
+pub fn default_cgroups_path(root: &Path, id: &str) -> String {
+    if root == Path::new(crate::cli::DEFAULT_ROOT) {
+        return format!("/hardrun/{id}");
+    }
+    use sha2::Digest;
+    use std::os::unix::ffi::OsStrExt;
+    let digest = sha2::Sha256::digest(root.as_os_str().as_bytes());
+    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("/hardrun/{id}@{hash}")
 }
 
 pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container> {
@@ -88,7 +102,11 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         policy::harden_spec(&loaded.raw, &ctx),
     )?;
     let mut spec = outcome.value;
-    let cgroups_path = normalize_for_runtime(&mut spec, a.id, &loaded.rootfs)?;
+    let cgroups_path = normalize_for_runtime(
+        &mut spec,
+        &default_cgroups_path(&root.path, a.id),
+        &loaded.rootfs,
+    )?;
     preflight(&spec, &HostLimits::read())?;
     if let Some(l) = &lease {
         // libcontainer mounts the rootfs from inside the user namespace: its root must be able
@@ -311,8 +329,13 @@ fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
 }
 
 /// What the runtime itself needs of the spec, after the policy has had its say: an absolute,
-/// resolved rootfs (the staged bundle is elsewhere) and a cgroup path. Returns the cgroup path.
-fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) -> Result<String> {
+/// resolved rootfs (the staged bundle is elsewhere) and a cgroup path (`default_cgroup` when the
+/// spec names none). Returns the cgroup path.
+fn normalize_for_runtime(
+    spec: &mut serde_json::Value,
+    default_cgroup: &str,
+    rootfs: &Path,
+) -> Result<String> {
     let Some(obj) = spec.as_object_mut() else {
         bail!("the hardened spec is not a JSON object")
     };
@@ -350,9 +373,8 @@ fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) 
     let path = match linux.get("cgroupsPath").and_then(|v| v.as_str()) {
         Some(p) if !p.is_empty() => p.to_owned(),
         _ => {
-            let p = default_cgroups_path(id);
-            linux.insert("cgroupsPath".into(), p.clone().into());
-            p
+            linux.insert("cgroupsPath".into(), default_cgroup.into());
+            default_cgroup.to_owned()
         }
     };
     Ok(path)
@@ -450,7 +472,7 @@ mod tests {
     #[test]
     fn runtime_normalization_sets_rootfs_and_default_cgroup() {
         let mut spec = serde_json::json!({"root": {"path": "rootfs", "readonly": true}});
-        let p = normalize_for_runtime(&mut spec, "c1", Path::new("/b/rootfs")).unwrap();
+        let p = normalize_for_runtime(&mut spec, "/hardrun/c1", Path::new("/b/rootfs")).unwrap();
         assert_eq!(p, "/hardrun/c1");
         assert_eq!(spec["root"]["path"], "/b/rootfs");
         assert_eq!(spec["root"]["readonly"], true);
@@ -501,8 +523,32 @@ mod tests {
         let mut spec =
             serde_json::json!({"root": {"path": "r"}, "linux": {"cgroupsPath": "/docker/abc"}});
         assert_eq!(
-            normalize_for_runtime(&mut spec, "c1", Path::new("/r")).unwrap(),
+            normalize_for_runtime(&mut spec, "/hardrun/c1", Path::new("/r")).unwrap(),
             "/docker/abc"
         );
+    }
+
+    #[test]
+    fn default_cgroup_path_is_one_per_state_root() {
+        let default = Path::new(crate::cli::DEFAULT_ROOT);
+        assert_eq!(default_cgroups_path(default, "c1"), "/hardrun/c1");
+        let a = default_cgroups_path(Path::new("/tmp/a"), "c1");
+        let b = default_cgroups_path(Path::new("/tmp/b"), "c1");
+        for p in [&a, &b] {
+            let (id, hash) = p
+                .strip_prefix("/hardrun/")
+                .unwrap()
+                .split_once('@')
+                .unwrap();
+            assert_eq!(id, "c1");
+            assert_eq!(hash.len(), 12);
+            assert!(hash.bytes().all(|c| c.is_ascii_hexdigit()), "{p}");
+        }
+        assert_ne!(a, b);
+        // stable: the same root always gives the same path (delete finds what create made)
+        assert_eq!(a, default_cgroups_path(Path::new("/tmp/a"), "c1"));
+        assert_ne!(a, default_cgroups_path(Path::new("/tmp/a"), "c2"));
+        // an id cannot contain '@': no id under the default root names another root's cgroup
+        assert!(crate::state_dir::validate_id("c1@0123456789ab").is_err());
     }
 }
