@@ -348,6 +348,15 @@ pub fn remove_cgroup(id: &str, cgroup_path: &Path) {
     }
 }
 
+/// Whether the host's cgroups are v2 only: the one setup `linux.resources.unified` applies to
+/// (libcgroups' v1 manager ignores it without a word; runc refuses it).
+pub fn cgroup_v2() -> bool {
+    matches!(
+        libcgroups::common::get_cgroup_setup(),
+        Ok(libcgroups::common::CgroupSetup::Unified)
+    )
+}
+
 /// The OCI runtime-spec version libcontainer implements.
 pub fn oci_version() -> &'static str {
     libcontainer::oci_spec::runtime::VERSION

@@ -208,8 +208,9 @@ fn cpu_period_alone_cannot_widen_the_quota() {
     update(&w, id, &["--cpu-period", "10000"]);
     let (q, p) = cpu(&w, id);
     assert_eq!((q, p), (80000, 10000), "{q}/{p}");
+    // the quota in force stays what it is over a longer period
     update(&w, id, &["--cpu-period", "100000"]);
-    assert_eq!(cpu(&w, id), (800000, 100000));
+    assert_eq!(cpu(&w, id), (80000, 100000));
     update(&w, id, &["--cpu-quota", "1600000"]);
     assert_eq!(cpu(&w, id), (800000, 100000));
     update(&w, id, &["--cpu-quota", "150000"]);

@@ -108,6 +108,10 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         &loaded.rootfs,
     )?;
     preflight(&spec, &HostLimits::read())?;
+    check_unified(
+        spec.pointer("/linux/resources/unified"),
+        delegate::cgroup_v2(),
+    )?;
     if let Some(l) = &lease {
         // libcontainer mounts the rootfs from inside the user namespace: its root must be able
         // to reach it (the caller's directories are never changed)
@@ -300,6 +304,33 @@ pub fn preflight(spec: &serde_json::Value, host: &HostLimits) -> Result<()> {
         if let Some(limit) = (host.hard_limit)(kind).filter(|l| hard > *l) {
             bail!("process.rlimits[{i}]: {kind} hard limit {hard} is above the runtime's own hard limit {limit}: raising it needs CAP_SYS_RESOURCE, which this host does not give the runtime");
         }
+    }
+    Ok(())
+}
+
+/// `linux.resources.unified` as the host can apply it, whatever the policy's mode: every key a
+/// cgroup file name (libcgroups joins it to the container's cgroup directory and writes there),
+/// and only on cgroup v2 (runc refuses unified on v1, "cannot use unified on cgroup v1";
+/// libcgroups' v1 manager would drop it without a word). An empty map is nothing to apply.
+pub fn check_unified(unified: Option<&serde_json::Value>, cgroup_v2: bool) -> Result<()> {
+    let Some(map) = unified
+        .and_then(|u| u.as_object())
+        .filter(|m| !m.is_empty())
+    else {
+        return Ok(());
+    };
+    if let Some(k) = map
+        .keys()
+        .find(|k| !crate::policy::rules::resources::cgroup_file_name(k))
+    {
+        bail!("linux.resources.unified: key {k:?} is not a cgroup file name (<controller>.<file>)");
+    }
+    if !cgroup_v2 {
+        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        bail!(
+            "linux.resources.unified ({}): cgroup v2 keys cannot be applied on this host's cgroup v1 hierarchy (runc refuses them too); use the linux.resources memory, cpu and pids fields",
+            keys.join(", ")
+        );
     }
     Ok(())
 }
@@ -526,6 +557,33 @@ mod tests {
             normalize_for_runtime(&mut spec, "/hardrun/c1", Path::new("/r")).unwrap(),
             "/docker/abc"
         );
+    }
+
+    #[test]
+    fn unified_is_applied_only_on_cgroup_v2_and_only_to_cgroup_files() {
+        use serde_json::json;
+        let ok = json!({"memory.high": "1g", "hugetlb.2MB.max": "0"});
+        assert!(check_unified(Some(&ok), true).is_ok());
+        assert!(check_unified(None, false).is_ok());
+        assert!(check_unified(Some(&json!({})), false).is_ok());
+        let e = check_unified(Some(&ok), false).unwrap_err().to_string();
+        assert_eq!(e, "linux.resources.unified (hugetlb.2MB.max, memory.high): cgroup v2 keys cannot be applied on this host's cgroup v1 hierarchy (runc refuses them too); use the linux.resources memory, cpu and pids fields");
+        for bad in [
+            "../../cgroup.procs",
+            "memory.max/../x",
+            "/etc/passwd",
+            "max",
+            ".max",
+            "memory.",
+        ] {
+            let e = check_unified(Some(&json!({bad: "1"})), true)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!("linux.resources.unified: key {bad:?} is not a cgroup file name (<controller>.<file>)")
+            );
+        }
     }
 
     #[test]
