@@ -170,6 +170,11 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     };
     crate::fault::point("after-namespaces");
     let finished = (|| -> Result<()> {
+        if let Some(r) = spec.pointer("/linux/resources") {
+            let resources = delegate::parse_resources(r)
+                .map_err(|e| anyhow::anyhow!("linux.resources: {e}"))?;
+            delegate::no_swap_v2("create", &container, &resources)?;
+        }
         if crate::loopback::new_network_namespace(&spec) {
             if let Some(pid) = container.pid() {
                 crate::loopback::bring_up(pid.as_raw())
