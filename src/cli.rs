@@ -330,7 +330,9 @@ pub struct Exec {
     pub command: Vec<String>,
 }
 
-/// `update`: runc's flags; sizes accept runc's suffixes (`64m`, `1g`).
+/// `update`: runc's flags; sizes accept runc's suffixes (`64m`, `1g`). Every flag runc takes
+/// `-1` ("unlimited") for takes it in both forms, `--memory -1` and `--memory=-1`; the policy
+/// then holds it to the profile's ceiling.
 #[derive(Args, Debug)]
 pub struct Update {
     /// path to a file containing the resources to update, or '-' to read from stdin
@@ -340,11 +342,11 @@ pub struct Update {
     pub blkio_weight: Option<u16>,
     #[arg(long)]
     pub cpu_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     #[arg(long)]
     pub cpu_rt_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long)]
     pub cpu_share: Option<u64>,
@@ -352,17 +354,17 @@ pub struct Update {
     pub cpuset_cpus: Option<String>,
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = parse_size, allow_negative_numbers = true)]
     pub memory: Option<i64>,
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = parse_size, allow_negative_numbers = true)]
     pub memory_reservation: Option<i64>,
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = parse_size, allow_negative_numbers = true)]
     pub memory_swap: Option<i64>,
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = parse_size, allow_negative_numbers = true)]
     pub kernel_memory: Option<i64>,
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = parse_size, allow_negative_numbers = true)]
     pub kernel_memory_tcp: Option<i64>,
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     #[arg(long)]
     pub l3_cache_schema: Option<String>,

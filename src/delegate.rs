@@ -261,7 +261,44 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
             oom_score_adj: None,
             freezer_state: None,
         })
-        .map_err(|e| other("update", id, chain(&e)))
+        .map_err(|e| other("update", id, chain(&e)))?;
+    no_swap_v2("update", container, resources)
+}
+
+/// libcgroups 0.7 on cgroup v2 writes `memory.swap.max` as memory+swap − memory, but skips the
+/// write when that is 0: a container whose memory+swap equals its memory limit (no swap: what
+/// the resources rule sets) kept the parent's `max`, unlimited swap (seen on a v2 host: a
+/// restricted container at 512m/512m showed `memory.swap.max` `max`). Writes the 0 after
+/// libcgroups, like runc, where the container's cgroup has the file (swap accounting on) and
+/// `unified` does not say otherwise. Nothing on cgroup v1 (memsw is written there) or under
+/// systemd.
+pub fn no_swap_v2(
+    op: &'static str,
+    container: &Container,
+    resources: &LinuxResources,
+) -> Result<(), DelegateError> {
+    let Some(memory) = resources.memory() else {
+        return Ok(());
+    };
+    let no_swap = matches!((memory.limit(), memory.swap()), (Some(l), Some(s)) if l > 0 && l == s);
+    let named = resources
+        .unified()
+        .as_ref()
+        .is_some_and(|u| u.contains_key("memory.swap.max"));
+    if !no_swap || named || container.systemd() || !cgroup_v2() {
+        return Ok(());
+    }
+    let id = container.id();
+    let path = container.spec().map_err(|e| fail(op, id, e))?.cgroup_path;
+    let rel = path.strip_prefix("/").unwrap_or(&path);
+    let file = Path::new("/sys/fs/cgroup")
+        .join(rel)
+        .join("memory.swap.max");
+    if !file.exists() {
+        return Ok(());
+    }
+    std::fs::write(&file, "0")
+        .map_err(|e| other(op, id, format!("cannot write 0 to {}: {e}", file.display())))
 }
 
 /// The device rules of the spec the container runs (`linux.resources.devices` of its hardened
@@ -346,6 +383,15 @@ pub fn remove_cgroup(id: &str, cgroup_path: &Path) {
             tracing::debug!(id, error = %chain(&e), "no cgroup to remove");
         }
     }
+}
+
+/// Whether the host's cgroups are v2 only: the one setup `linux.resources.unified` applies to
+/// (libcgroups' v1 manager ignores it without a word; runc refuses it).
+pub fn cgroup_v2() -> bool {
+    matches!(
+        libcgroups::common::get_cgroup_setup(),
+        Ok(libcgroups::common::CgroupSetup::Unified)
+    )
 }
 
 /// The OCI runtime-spec version libcontainer implements.

@@ -385,10 +385,11 @@ fn unwritable_state_root_is_named() {
         "names the state root: {err}"
     );
     assert_eq!(w.last_log_error().as_deref(), Some(err.trim_end()));
+    let cgroup = hardrun::commands::create::default_cgroups_path(&root, "r1");
     for ctl in ["memory", "pids", "cpu"] {
         assert!(!Path::new("/sys/fs/cgroup")
             .join(ctl)
-            .join("hardrun/r1")
+            .join(cgroup.trim_start_matches('/'))
             .exists());
     }
 }

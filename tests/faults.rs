@@ -100,8 +100,9 @@ impl Faults {
     fn assert_clean(&self, id: &str, what: &str) {
         self.w.assert_nothing_left(id);
         // every v1 hierarchy (assert_nothing_left checks the usual controllers) and v2
+        let cgroup = self.w.cgroup_path(id);
         for e in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            let p = e.path().join("hardrun").join(id);
+            let p = e.path().join(cgroup.trim_start_matches('/'));
             assert!(
                 !p.exists(),
                 "{what}: cgroup {} was left behind",
@@ -163,8 +164,10 @@ impl Faults {
     }
 
     fn has_cgroup(&self, id: &str) -> bool {
-        Path::new("/sys/fs/cgroup/pids/hardrun").join(id).is_dir()
-            || Path::new("/sys/fs/cgroup/hardrun").join(id).is_dir()
+        let rel = self.w.cgroup_path(id);
+        let rel = rel.trim_start_matches('/');
+        Path::new("/sys/fs/cgroup/pids").join(rel).is_dir()
+            || Path::new("/sys/fs/cgroup").join(rel).is_dir()
     }
 }
 

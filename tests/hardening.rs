@@ -124,17 +124,15 @@ fn restricted_limits_are_in_the_cgroup_and_the_spec_is_kept() {
     // the kernel's view of the init holds the whole profile
     w.assert_live("lim1");
     let read = |p: &str| {
-        fs::read_to_string(format!("/sys/fs/cgroup/{p}"))
-            .unwrap()
-            .trim()
-            .to_owned()
+        let (ctl, file) = p.split_once('/').unwrap();
+        w.cgroup_read(ctl, "lim1", file)
     };
     assert_eq!(
-        read("memory/hardrun/lim1/memory.limit_in_bytes"),
+        read("memory/memory.limit_in_bytes"),
         (512u64 << 20).to_string()
     );
-    assert_eq!(read("pids/hardrun/lim1/pids.max"), "1024");
-    assert_eq!(read("cpu/hardrun/lim1/cpu.cfs_quota_us"), "200000");
+    assert_eq!(read("pids/pids.max"), "1024");
+    assert_eq!(read("cpu/cpu.cfs_quota_us"), "200000");
     let dir = w.root.join("lim1");
     let original: Value =
         serde_json::from_slice(&fs::read(dir.join("config.orig.json")).unwrap()).unwrap();

@@ -157,7 +157,7 @@ fn detached_lifecycle_create_start_state_exec_ps_pause_resume_kill_delete() {
     // pause freezes, resume thaws
     assert!(w.hr(&["pause", "c1"]).status.success());
     assert_eq!(w.state("c1")["status"], "paused");
-    let freezer = fs::read_to_string("/sys/fs/cgroup/freezer/hardrun/c1/freezer.state").unwrap();
+    let freezer = w.cgroup_read("freezer", "c1", "freezer.state");
     assert_eq!(freezer.trim(), "FROZEN");
     assert!(w.hr(&["resume", "c1"]).status.success());
     assert_eq!(w.state("c1")["status"], "running");
@@ -275,14 +275,12 @@ fn update_changes_cgroup_limits_and_records_them() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let read = |p: &str| {
-        fs::read_to_string(format!("/sys/fs/cgroup/{p}"))
-            .unwrap()
-            .trim()
-            .to_owned()
+        let (ctl, file) = p.split_once('/').unwrap();
+        w.cgroup_read(ctl, "u1", file)
     };
-    assert_eq!(read("memory/hardrun/u1/memory.limit_in_bytes"), "67108864");
-    assert_eq!(read("pids/hardrun/u1/pids.max"), "50");
-    assert_eq!(read("cpu/hardrun/u1/cpu.shares"), "512");
+    assert_eq!(read("memory/memory.limit_in_bytes"), "67108864");
+    assert_eq!(read("pids/pids.max"), "50");
+    assert_eq!(read("cpu/cpu.shares"), "512");
 
     // dockerd's shape: LinuxResources JSON on stdin
     let mut child = w
@@ -301,8 +299,8 @@ fn update_changes_cgroup_limits_and_records_them() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(read("memory/hardrun/u1/memory.limit_in_bytes"), "33554432");
-    assert_eq!(read("pids/hardrun/u1/pids.max"), "20");
+    assert_eq!(read("memory/memory.limit_in_bytes"), "33554432");
+    assert_eq!(read("pids/pids.max"), "20");
     let spec: Value =
         serde_json::from_slice(&fs::read(w.root.join("u1/bundle/config.json")).unwrap()).unwrap();
     assert_eq!(spec["linux"]["resources"]["memory"]["limit"], 33554432);

@@ -177,10 +177,11 @@ fn wait_file(path: &Path, limit: Duration) -> String {
     }
 }
 
-/// A cgroup v1 file of container `id` (hardrun's `hardrun/<id>` or libcontainer's default).
-fn cgroup_file(ctl: &str, id: &str, file: &str) -> String {
+/// A cgroup v1 file of container `id` (hardrun's default path for the world's root, or
+/// libcontainer's default).
+fn cgroup_file(w: &World, ctl: &str, id: &str, file: &str) -> String {
     for name in [
-        format!("hardrun/{id}"),
+        w.cgroup_path(id).trim_start_matches('/').to_owned(),
         format!(":youki:{id}"),
         id.to_owned(),
     ] {
@@ -282,19 +283,19 @@ fn run_profile(w: &World, profile: &str) -> Run {
     assert_eq!(w.state(&id)["status"], "running", "{profile}");
     // and, after every attempt, each process left holds its profile as the kernel shows it
     w.assert_live(&id);
-    let pids_events = cgroup_file("pids", &id, "pids.events");
-    let oom = cgroup_file("memory", &id, "memory.oom_control");
+    let pids_events = cgroup_file(w, "pids", &id, "pids.events");
+    let oom = cgroup_file(w, "memory", &id, "memory.oom_control");
     let run = Run {
-        pids_max: cgroup_file("pids", &id, "pids.max")
+        pids_max: cgroup_file(w, "pids", &id, "pids.max")
             .trim()
             .parse()
             .unwrap_or(u64::MAX),
         pids_max_hits: field(&pids_events, "max").unwrap_or(0),
-        mem_limit: cgroup_file("memory", &id, "memory.limit_in_bytes")
+        mem_limit: cgroup_file(w, "memory", &id, "memory.limit_in_bytes")
             .trim()
             .parse()
             .unwrap(),
-        mem_failcnt: cgroup_file("memory", &id, "memory.failcnt")
+        mem_failcnt: cgroup_file(w, "memory", &id, "memory.failcnt")
             .trim()
             .parse()
             .unwrap(),
@@ -550,7 +551,7 @@ fn delete_force_during_a_fork_bomb_leaves_nothing() {
             ]);
             assert!(o.status.success(), "{profile}: {}", stderr(&o));
             wait_file(&out.join("forked"), Duration::from_secs(30));
-            let current: u64 = cgroup_file("pids", &id, "pids.current")
+            let current: u64 = cgroup_file(&w, "pids", &id, "pids.current")
                 .trim()
                 .parse()
                 .unwrap();

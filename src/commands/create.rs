@@ -54,8 +54,22 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
 
 /// The cgroup path used when the spec names none: an absolute path under `/hardrun`, instead of
 /// libcontainer's `:youki:<id>`, which on cgroup v1 lands at the top of every hierarchy.
-pub fn default_cgroups_path(id: &str) -> String {
-    format!("/hardrun/{id}")
+///
+/// One per state root, so the same id under two `--root`s never shares a cgroup (a `delete
+/// --force` kills everything in the container's cgroup): `/hardrun/<id>` for the default root
+/// (`/run/hardrun`, the path users, docs and monitoring know), `/hardrun/<id>@<hash>` for any
+/// other, `<hash>` the first 12 hex digits of the SHA-256 of the canonical root path. An id
+/// cannot contain `@`, so neither form can name the other's cgroup. `root` is the canonical
+/// path (`Root::path`); every command that derives the path goes through here.
+pub fn default_cgroups_path(root: &Path, id: &str) -> String {
+    if root == Path::new(crate::cli::DEFAULT_ROOT) {
+        return format!("/hardrun/{id}");
+    }
+    use sha2::Digest;
+    use std::os::unix::ffi::OsStrExt;
+    let digest = sha2::Sha256::digest(root.as_os_str().as_bytes());
+    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("/hardrun/{id}@{hash}")
 }
 
 pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container> {
@@ -88,8 +102,16 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         policy::harden_spec(&loaded.raw, &ctx),
     )?;
     let mut spec = outcome.value;
-    let cgroups_path = normalize_for_runtime(&mut spec, a.id, &loaded.rootfs)?;
+    let cgroups_path = normalize_for_runtime(
+        &mut spec,
+        &default_cgroups_path(&root.path, a.id),
+        &loaded.rootfs,
+    )?;
     preflight(&spec, &HostLimits::read())?;
+    check_unified(
+        spec.pointer("/linux/resources/unified"),
+        delegate::cgroup_v2(),
+    )?;
     if let Some(l) = &lease {
         // libcontainer mounts the rootfs from inside the user namespace: its root must be able
         // to reach it (the caller's directories are never changed)
@@ -148,6 +170,11 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     };
     crate::fault::point("after-namespaces");
     let finished = (|| -> Result<()> {
+        if let Some(r) = spec.pointer("/linux/resources") {
+            let resources = delegate::parse_resources(r)
+                .map_err(|e| anyhow::anyhow!("linux.resources: {e}"))?;
+            delegate::no_swap_v2("create", &container, &resources)?;
+        }
         if crate::loopback::new_network_namespace(&spec) {
             if let Some(pid) = container.pid() {
                 crate::loopback::bring_up(pid.as_raw())
@@ -286,6 +313,33 @@ pub fn preflight(spec: &serde_json::Value, host: &HostLimits) -> Result<()> {
     Ok(())
 }
 
+/// `linux.resources.unified` as the host can apply it, whatever the policy's mode: every key a
+/// cgroup file name (libcgroups joins it to the container's cgroup directory and writes there),
+/// and only on cgroup v2 (runc refuses unified on v1, "cannot use unified on cgroup v1";
+/// libcgroups' v1 manager would drop it without a word). An empty map is nothing to apply.
+pub fn check_unified(unified: Option<&serde_json::Value>, cgroup_v2: bool) -> Result<()> {
+    let Some(map) = unified
+        .and_then(|u| u.as_object())
+        .filter(|m| !m.is_empty())
+    else {
+        return Ok(());
+    };
+    if let Some(k) = map
+        .keys()
+        .find(|k| !crate::policy::rules::resources::cgroup_file_name(k))
+    {
+        bail!("linux.resources.unified: key {k:?} is not a cgroup file name (<controller>.<file>)");
+    }
+    if !cgroup_v2 {
+        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        bail!(
+            "linux.resources.unified ({}): cgroup v2 keys cannot be applied on this host's cgroup v1 hierarchy (runc refuses them too); use the linux.resources memory, cpu and pids fields",
+            keys.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Writes the init process's pid like runc: to a temporary file beside `path`, renamed over it,
 /// so a reader never sees a partial pid.
 fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
@@ -311,8 +365,13 @@ fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
 }
 
 /// What the runtime itself needs of the spec, after the policy has had its say: an absolute,
-/// resolved rootfs (the staged bundle is elsewhere) and a cgroup path. Returns the cgroup path.
-fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) -> Result<String> {
+/// resolved rootfs (the staged bundle is elsewhere) and a cgroup path (`default_cgroup` when the
+/// spec names none). Returns the cgroup path.
+fn normalize_for_runtime(
+    spec: &mut serde_json::Value,
+    default_cgroup: &str,
+    rootfs: &Path,
+) -> Result<String> {
     let Some(obj) = spec.as_object_mut() else {
         bail!("the hardened spec is not a JSON object")
     };
@@ -350,9 +409,8 @@ fn normalize_for_runtime(spec: &mut serde_json::Value, id: &str, rootfs: &Path) 
     let path = match linux.get("cgroupsPath").and_then(|v| v.as_str()) {
         Some(p) if !p.is_empty() => p.to_owned(),
         _ => {
-            let p = default_cgroups_path(id);
-            linux.insert("cgroupsPath".into(), p.clone().into());
-            p
+            linux.insert("cgroupsPath".into(), default_cgroup.into());
+            default_cgroup.to_owned()
         }
     };
     Ok(path)
@@ -450,7 +508,7 @@ mod tests {
     #[test]
     fn runtime_normalization_sets_rootfs_and_default_cgroup() {
         let mut spec = serde_json::json!({"root": {"path": "rootfs", "readonly": true}});
-        let p = normalize_for_runtime(&mut spec, "c1", Path::new("/b/rootfs")).unwrap();
+        let p = normalize_for_runtime(&mut spec, "/hardrun/c1", Path::new("/b/rootfs")).unwrap();
         assert_eq!(p, "/hardrun/c1");
         assert_eq!(spec["root"]["path"], "/b/rootfs");
         assert_eq!(spec["root"]["readonly"], true);
@@ -501,8 +559,59 @@ mod tests {
         let mut spec =
             serde_json::json!({"root": {"path": "r"}, "linux": {"cgroupsPath": "/docker/abc"}});
         assert_eq!(
-            normalize_for_runtime(&mut spec, "c1", Path::new("/r")).unwrap(),
+            normalize_for_runtime(&mut spec, "/hardrun/c1", Path::new("/r")).unwrap(),
             "/docker/abc"
         );
+    }
+
+    #[test]
+    fn unified_is_applied_only_on_cgroup_v2_and_only_to_cgroup_files() {
+        use serde_json::json;
+        let ok = json!({"memory.high": "1g", "hugetlb.2MB.max": "0"});
+        assert!(check_unified(Some(&ok), true).is_ok());
+        assert!(check_unified(None, false).is_ok());
+        assert!(check_unified(Some(&json!({})), false).is_ok());
+        let e = check_unified(Some(&ok), false).unwrap_err().to_string();
+        assert_eq!(e, "linux.resources.unified (hugetlb.2MB.max, memory.high): cgroup v2 keys cannot be applied on this host's cgroup v1 hierarchy (runc refuses them too); use the linux.resources memory, cpu and pids fields");
+        for bad in [
+            "../../cgroup.procs",
+            "memory.max/../x",
+            "/etc/passwd",
+            "max",
+            ".max",
+            "memory.",
+        ] {
+            let e = check_unified(Some(&json!({bad: "1"})), true)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!("linux.resources.unified: key {bad:?} is not a cgroup file name (<controller>.<file>)")
+            );
+        }
+    }
+
+    #[test]
+    fn default_cgroup_path_is_one_per_state_root() {
+        let default = Path::new(crate::cli::DEFAULT_ROOT);
+        assert_eq!(default_cgroups_path(default, "c1"), "/hardrun/c1");
+        let a = default_cgroups_path(Path::new("/tmp/a"), "c1");
+        let b = default_cgroups_path(Path::new("/tmp/b"), "c1");
+        for p in [&a, &b] {
+            let (id, hash) = p
+                .strip_prefix("/hardrun/")
+                .unwrap()
+                .split_once('@')
+                .unwrap();
+            assert_eq!(id, "c1");
+            assert_eq!(hash.len(), 12);
+            assert!(hash.bytes().all(|c| c.is_ascii_hexdigit()), "{p}");
+        }
+        assert_ne!(a, b);
+        // stable: the same root always gives the same path (delete finds what create made)
+        assert_eq!(a, default_cgroups_path(Path::new("/tmp/a"), "c1"));
+        assert_ne!(a, default_cgroups_path(Path::new("/tmp/a"), "c2"));
+        // an id cannot contain '@': no id under the default root names another root's cgroup
+        assert!(crate::state_dir::validate_id("c1@0123456789ab").is_err());
     }
 }

@@ -120,7 +120,7 @@ fn clear_torn_state(root: &Root, id: &str, dir: &Path) -> Result<()> {
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned)
         })
-        .unwrap_or_else(|| super::create::default_cgroups_path(id));
+        .unwrap_or_else(|| super::create::default_cgroups_path(&root.path, id));
     // libcgroups' remove kills what is in the cgroup first; a busy host may need a retry. The
     // root or a systemd slice is never ours to remove.
     let rel = cgroups_path.trim_start_matches('/');

@@ -46,6 +46,19 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
         policy::harden_update,
         &raw,
     )?;
+    super::create::check_unified(outcome.value.get("unified"), delegate::cgroup_v2())
+        .map_err(|e| anyhow!("update container {:?}: {e}", args.container_id))?;
+    // every value the profile changed, one line each (the audit log has the full record)
+    for f in outcome
+        .findings
+        .iter()
+        .filter(|f| f.action == policy::Action::Enforce && f.before != f.after)
+    {
+        eprintln!(
+            "update {}: {} (profile {})",
+            args.container_id, f.message, outcome.profile
+        );
+    }
     let resources = delegate::parse_resources(&outcome.value)
         .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;
     delegate::update(&container, &resources)?;
@@ -146,5 +159,53 @@ mod tests {
             json!({"memory": {"limit": 67108864}, "pids": {"limit": 100}, "cpu": {"shares": 512}})
         );
         assert!(delegate::parse_resources(&v).is_ok());
+    }
+
+    fn parse(args: &[&str]) -> Result<Value, String> {
+        let mut argv = vec!["hardrun", "update"];
+        argv.extend_from_slice(args);
+        argv.push("c1");
+        let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let Some(crate::cli::Command::Update(u)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(u.container_id, "c1");
+        Ok(from_flags(&u))
+    }
+
+    #[test]
+    fn minus_one_is_accepted_in_both_forms_where_runc_accepts_it() {
+        // (flag, where it lands): every flag runc parses as a signed number or a size
+        for (flag, ctl, key) in [
+            ("--memory", "memory", "limit"),
+            ("--memory-reservation", "memory", "reservation"),
+            ("--memory-swap", "memory", "swap"),
+            ("--kernel-memory", "memory", "kernel"),
+            ("--kernel-memory-tcp", "memory", "kernelTCP"),
+            ("--cpu-quota", "cpu", "quota"),
+            ("--cpu-rt-runtime", "cpu", "realtimeRuntime"),
+            ("--pids-limit", "pids", "limit"),
+        ] {
+            let joined = format!("{flag}=-1");
+            for args in [vec![flag, "-1"], vec![joined.as_str()]] {
+                let v = parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+                assert_eq!(v, json!({ctl: {key: -1}}), "{args:?}");
+            }
+        }
+        // with other flags around it, and the id still last
+        assert_eq!(
+            parse(&["--memory", "-1", "--memory-swap", "-1", "--pids-limit", "5"]).unwrap(),
+            json!({"memory": {"limit": -1, "swap": -1}, "pids": {"limit": 5}})
+        );
+        // unsigned in runc too: -1 is an error, as is a flag where a value should be
+        for args in [
+            &["--cpu-period", "-1"][..],
+            &["--cpu-share=-1"],
+            &["--blkio-weight", "-1"],
+            &["--memory", "--pids-limit", "5"],
+            &["--memory", "-2x"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
     }
 }

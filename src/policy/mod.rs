@@ -474,6 +474,12 @@ pub fn harden_update(
     spec: &Value,
     ctx: &Context,
 ) -> Result<Outcome, PolicyDenied> {
+    // the memory and CPU pairs are judged (and written) together: complete them from the
+    // container's resources in force
+    let resources = rules::resources::complete_update(
+        resources,
+        spec.pointer("/linux/resources").unwrap_or(&Value::Null),
+    );
     let wrapped = serde_json::json!({ "linux": { "resources": resources } });
     let (out, _) = select(spec, ctx)?.evaluate(&wrapped, ctx, Some(&["resources", "devices"]))?;
     Ok(Outcome {

@@ -207,6 +207,29 @@ impl World {
         n
     }
 
+    /// The cgroup path hardrun gives container `id` of this world when its spec names none
+    /// (one per state root: `hardrun::commands::create::default_cgroups_path`).
+    pub fn cgroup_path(&self, id: &str) -> String {
+        let root = fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
+        hardrun::commands::create::default_cgroups_path(&root, id)
+    }
+
+    /// `/sys/fs/cgroup/<controller>/<cgroup path of id>` (cgroup v1).
+    pub fn cgroup_dir(&self, controller: &str, id: &str) -> PathBuf {
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(self.cgroup_path(id).trim_start_matches('/'))
+    }
+
+    /// A cgroup v1 file of container `id`, as the kernel shows it (trimmed).
+    pub fn cgroup_read(&self, controller: &str, id: &str, file: &str) -> String {
+        let p = self.cgroup_dir(controller, id).join(file);
+        fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+            .trim()
+            .to_owned()
+    }
+
     /// Asserts that nothing of container `id` is left: no state or staging directory, no cgroup,
     /// no mount that names the state root.
     pub fn assert_nothing_left(&self, id: &str) {
@@ -222,8 +245,12 @@ impl World {
             "staging directory {} was left behind",
             staging.display()
         );
+        let path = self.cgroup_path(id);
         for ctl in ["memory", "pids", "cpu", "freezer", "devices", "blkio"] {
-            for name in [format!("hardrun/{id}"), format!(":youki:{id}")] {
+            for name in [
+                path.trim_start_matches('/').to_owned(),
+                format!(":youki:{id}"),
+            ] {
                 let p = Path::new("/sys/fs/cgroup").join(ctl).join(&name);
                 assert!(!p.exists(), "cgroup {} was left behind", p.display());
             }

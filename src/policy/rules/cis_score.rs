@@ -58,9 +58,14 @@ pub fn score_as_run(spec: &Value, id: &str, host: &dyn super::Host) -> complianc
             .entry("linux")
             .or_insert_with(|| Value::Object(Default::default()));
         if let Some(l) = linux.as_object_mut() {
+            // the runtime always gives one (its path depends on the state root, which the
+            // policy does not know; 5.25 only asks that there is one)
             l.insert(
                 "cgroupsPath".into(),
-                Value::String(crate::commands::create::default_cgroups_path(id)),
+                Value::String(crate::commands::create::default_cgroups_path(
+                    std::path::Path::new(crate::cli::DEFAULT_ROOT),
+                    id,
+                )),
             );
         }
     }

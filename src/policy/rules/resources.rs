@@ -15,9 +15,17 @@
 //! Swap: OCI's `memory.swap` is the memory+swap limit. Whenever the rule sets or clamps the
 //! memory limit it also sets `swap` to that limit (no swap beyond it), so a clamped container
 //! cannot page its way around the clamp and cgroup v1 never sees memsw < limit (raising the
-//! limit of a running container above its memsw is EINVAL). When the caller's own memory limit
-//! is within the ceiling, swap is the caller's choice and left alone (`docker update --memory 64m
-//! --memory-swap -1` passes unchanged).
+//! limit of a running container above its memsw is EINVAL). Under a profile with a memory
+//! ceiling, memory+swap always lies between the memory limit and the ceiling: absent → the
+//! memory limit, unlimited or above the ceiling → the ceiling, below the memory limit → the
+//! memory limit. An update is first completed with the values in force ([`complete_update`]),
+//! so the pair is judged, and written, together.
+//!
+//! `unified` (cgroup v2 files, applied by libcgroups after everything else): each key is judged
+//! by [`classify`]: the ones that duplicate a limit the profile sets (`memory.max`,
+//! `memory.swap.max`, `pids.max`, `cpu.max`) are held to it like the typed fields; known keys that
+//! cannot widen a profile limit pass; the core `cgroup.*` files, `devices.*`, exclusive cpusets
+//! and every key hardrun does not know are refused.
 //!
 //! Rlimits: the runtime cannot raise a hard limit above its caller's without CAP_SYS_RESOURCE
 //! (libcontainer's setrlimit fails with EPERM), so the ceiling is the lower of the profile's and
@@ -106,15 +114,15 @@ fn decide(full: bool, cur: Lim, default: Option<u64>, max: Option<u64>) -> Optio
 }
 
 fn message(what: &str, cur: Lim, new: u64, clamped: bool, show: impl Fn(u64) -> String) -> String {
+    let described = describe(cur, &show);
+    message_of(what, &described, &show(new), clamped)
+}
+
+fn message_of(what: &str, described: &str, new: &str, clamped: bool) -> String {
     if clamped {
-        let max = show(new);
-        format!(
-            "{what} {} above the profile's ceiling {max}; clamped",
-            describe(cur, show)
-        )
+        format!("{what} {described} above the profile's ceiling {new}; clamped")
     } else {
-        let new = show(new);
-        format!("{what} {}; set to {new}", describe(cur, show))
+        format!("{what} {described}; set to {new}")
     }
 }
 
@@ -122,8 +130,9 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
     let full = spec.get("process").is_some() || spec.get("root").is_some();
     let cfg = &profile.resources;
     let mut out = vec![];
-    memory(spec, profile, full, &mut out);
+    let mem = memory(spec, profile, full, &mut out);
     cpu(spec, profile, full, &mut out);
+    unified(spec, profile, full, &mem, &mut out);
 
     // pids: on update a pids object with limit 0 is "max" to libcgroups, so it counts
     let ptr = "/linux/resources/pids/limit";
@@ -161,33 +170,175 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
     out
 }
 
-fn memory(spec: &Value, profile: &Profile, full: bool, out: &mut Vec<Proposal>) {
+/// The memory limit and memory+swap the spec leaves in force (when known), for `unified`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mem {
+    limit: Option<u64>,
+    swap: Option<u64>,
+}
+
+const LIMIT: &str = "/linux/resources/memory/limit";
+const SWAP: &str = "/linux/resources/memory/swap";
+
+fn memory(spec: &Value, profile: &Profile, full: bool, out: &mut Vec<Proposal>) -> Mem {
     let cfg = &profile.resources;
     let default = cfg.memory.as_deref().and_then(|s| parse_size(s).ok());
     let max = cfg.memory_max.as_deref().and_then(|s| parse_size(s).ok());
-    let ptr = "/linux/resources/memory/limit";
-    let cur = read(spec, ptr);
-    let Some((new, clamped)) = decide(full, cur, default, max) else {
-        return;
-    };
-    out.push(Proposal::fix(
-        ptr,
-        message("memory limit", cur, new, clamped, size),
-        vec![Edit::set(ptr, new)],
-    ));
-    let sptr = "/linux/resources/memory/swap";
-    let swap = read(spec, sptr);
-    if swap != Lim::Set(new) {
+    let cur = read(spec, LIMIT);
+    let decided = decide(full, cur, default, max);
+    if let Some((new, clamped)) = decided {
         out.push(Proposal::fix(
-            sptr,
-            format!(
-                "memory+swap limit {} with the memory limit now {}; set to {} (no swap beyond the memory limit)",
-                describe(swap, size),
-                size(new),
-                size(new)
-            ),
-            vec![Edit::set(sptr, new)],
+            LIMIT,
+            message("memory limit", cur, new, clamped, size),
+            vec![Edit::set(LIMIT, new)],
         ));
+    }
+    let limit = match (decided, cur) {
+        (Some((v, _)), _) | (None, Lim::Set(v)) => Some(v),
+        _ => None,
+    };
+    let swap = read(spec, SWAP);
+    let fix = swap_fix(decided.is_some(), limit, swap, max);
+    if let Some((new, msg)) = &fix {
+        out.push(Proposal::fix(
+            SWAP,
+            msg.clone(),
+            vec![Edit::set(SWAP, *new)],
+        ));
+    }
+    Mem {
+        limit,
+        swap: fix.map(|(v, _)| v).or(match swap {
+            Lim::Set(v) => Some(v),
+            _ => None,
+        }),
+    }
+}
+
+/// The memory+swap to set, given whether the rule set the memory `limit` itself, and the
+/// profile's `ceiling` (memory and memory+swap alike); `None` when the value stands.
+fn swap_fix(
+    set_by_rule: bool,
+    limit: Option<u64>,
+    swap: Lim,
+    ceiling: Option<u64>,
+) -> Option<(u64, String)> {
+    if swap == Lim::Odd {
+        return None;
+    }
+    if let (true, Some(l)) = (set_by_rule, limit) {
+        return (swap != Lim::Set(l)).then(|| {
+            (
+                l,
+                format!(
+                    "memory+swap limit {} with the memory limit now {}; set to {} (no swap beyond the memory limit)",
+                    describe(swap, size),
+                    size(l),
+                    size(l)
+                ),
+            )
+        });
+    }
+    let c = ceiling?;
+    match (swap, limit) {
+        (Lim::Unlimited, _) => Some((c, message("memory+swap limit", swap, c, true, size))),
+        (Lim::Set(s), _) if s > c => Some((c, message("memory+swap limit", swap, c, true, size))),
+        (Lim::Set(s), Some(l)) if s < l => Some((
+            l,
+            format!(
+                "memory+swap limit {} below the memory limit {}; set to {} (the kernel requires memory+swap >= memory)",
+                size(s),
+                size(l),
+                size(l)
+            ),
+        )),
+        (Lim::Unset, Some(l)) => Some((
+            l,
+            format!(
+                "memory+swap limit absent with the memory limit {}; set to {} (no swap beyond the memory limit)",
+                size(l),
+                size(l)
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// An `update` request as the kernel must see it: one that changes the memory limit or
+/// memory+swap (typed or `unified`) carries both, and one that changes the CPU quota or period
+/// carries both, the value left out taken from `in_force` (the container's `linux.resources`).
+/// The rule then judges the pair the container will run with: a new period alone cannot stretch
+/// the quota in force past the ceiling, a larger memory limit alone raises a memory+swap below
+/// it instead of failing with EINVAL, and libcgroups, given both, writes them in the order the
+/// kernel accepts (memory+swap first when it grows past the current limit).
+pub fn complete_update(request: &Value, in_force: &Value) -> Value {
+    let mut out = request.clone();
+    let limit = read(request, "/memory/limit");
+    let swap = read(request, "/memory/swap");
+    let unified_memory = ["memory.max", "memory.swap.max"]
+        .iter()
+        .any(|k| request.get("unified").and_then(|u| u.get(k)).is_some());
+    let touched = limit != Lim::Unset || swap != Lim::Unset || unified_memory;
+    if touched && limit != Lim::Odd && swap != Lim::Odd {
+        let mut limit_set = matches!(limit, Lim::Set(_));
+        if limit == Lim::Unset {
+            if let Lim::Set(v) = read(in_force, "/memory/limit") {
+                limit_set = put(&mut out, "memory", "limit", v.into());
+            }
+        }
+        // with an unlimited limit libcgroups lifts memory+swap too; without any limit, cgroup v2
+        // refuses a swap value
+        if swap == Lim::Unset && limit_set {
+            match read(in_force, "/memory/swap") {
+                Lim::Set(v) => {
+                    put(&mut out, "memory", "swap", v.into());
+                }
+                Lim::Unlimited => {
+                    put(&mut out, "memory", "swap", (-1).into());
+                }
+                _ => {}
+            }
+        }
+    }
+    let quota = read(request, "/cpu/quota");
+    let period = read(request, "/cpu/period");
+    if (quota != Lim::Unset || period != Lim::Unset) && quota != Lim::Odd && period != Lim::Odd {
+        if quota == Lim::Unset {
+            match read(in_force, "/cpu/quota") {
+                Lim::Set(v) => {
+                    put(&mut out, "cpu", "quota", v.into());
+                }
+                Lim::Unlimited => {
+                    put(&mut out, "cpu", "quota", (-1).into());
+                }
+                _ => {}
+            }
+        }
+        if period == Lim::Unset {
+            if let Lim::Set(v) = read(in_force, "/cpu/period") {
+                put(&mut out, "cpu", "period", v.into());
+            }
+        }
+    }
+    out
+}
+
+/// Sets `doc[ctl][key]`, making `ctl` an object when it is absent or null; false when `doc` or
+/// `ctl` is something else (left to libcontainer's parser to name).
+fn put(doc: &mut Value, ctl: &str, key: &str, v: Value) -> bool {
+    let Some(obj) = doc.as_object_mut() else {
+        return false;
+    };
+    let entry = obj.entry(ctl).or_insert_with(|| json!({}));
+    if entry.is_null() {
+        *entry = json!({});
+    }
+    match entry.as_object_mut() {
+        Some(o) => {
+            o.insert(key.to_owned(), v);
+            true
+        }
+        None => false,
     }
 }
 
@@ -236,6 +387,240 @@ fn cpu(spec: &Value, profile: &Profile, full: bool, out: &mut Vec<Proposal>) {
         message("cpu quota", cur, new, clamped, show),
         edits,
     ));
+}
+
+/// What the rule does with a `linux.resources.unified` key (a cgroup v2 file name).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Class {
+    /// held to `memory_max` (and `memory`, on create)
+    MemoryMax,
+    /// swap alone on cgroup v2: memory + swap held to `memory_max`
+    SwapMax,
+    /// held to `pids_max` (and `pids`)
+    PidsMax,
+    /// `"$QUOTA $PERIOD"`: held to `cpus_max` (and `cpus`)
+    CpuMax,
+    /// cannot widen a limit the profile sets
+    Pass,
+    /// refused, with why
+    Refuse(&'static str),
+}
+
+/// Whether a `unified` key is a file name of the form `<controller>.<file>`: no `/`, no `..`,
+/// nothing that could name a file outside the container's cgroup directory.
+pub fn cgroup_file_name(key: &str) -> bool {
+    !key.contains("..")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && key
+            .split_once('.')
+            .is_some_and(|(c, f)| !c.is_empty() && !f.is_empty())
+}
+
+/// The one table of `unified` keys (documented in docs/rules/resources.md).
+pub fn classify(key: &str) -> Class {
+    let Some((ctl, file)) = key.split_once('.').filter(|_| cgroup_file_name(key)) else {
+        return Class::Refuse("not a cgroup file name (<controller>.<file>, nothing else)");
+    };
+    match (ctl, file) {
+        ("memory", "max") => Class::MemoryMax,
+        ("memory", "swap.max") => Class::SwapMax,
+        ("pids", "max") => Class::PidsMax,
+        ("cpu", "max") => Class::CpuMax,
+        (
+            "memory",
+            "high" | "low" | "min" | "oom.group" | "swap.high" | "zswap.max" | "zswap.writeback",
+        )
+        | ("cpu", "weight" | "weight.nice" | "idle" | "max.burst" | "uclamp.min" | "uclamp.max")
+        | ("cpuset", "cpus" | "mems")
+        | ("io", "max" | "weight" | "bfq.weight" | "latency" | "prio.class")
+        | ("rdma" | "misc", "max") => Class::Pass,
+        ("hugetlb", f)
+            if f.split_once('.').is_some_and(|(size, limit)| {
+                size.ends_with('B') && matches!(limit, "max" | "rsvd.max")
+            }) =>
+        {
+            Class::Pass
+        }
+        ("cpuset", "cpus.partition" | "cpus.exclusive") => {
+            Class::Refuse("an exclusive cpuset takes cpus away from the rest of the host")
+        }
+        ("cgroup", _) => Class::Refuse(
+            "a core cgroup file (processes, controllers, freezing, killing) is the runtime's alone",
+        ),
+        ("devices", _) => {
+            Class::Refuse("device access is linux.resources.devices, judged by the devices rule")
+        }
+        _ => Class::Refuse(
+            "not a cgroup v2 file hardrun knows the effect of; use the linux.resources fields",
+        ),
+    }
+}
+
+/// A `unified` value: `max` is unlimited, an integer is a value (0 included: it is written).
+fn unified_lim(v: &str) -> Lim {
+    match v.trim() {
+        "max" => Lim::Unlimited,
+        t => t.parse().map_or(Lim::Odd, Lim::Set),
+    }
+}
+
+fn describe_unified(l: Lim, show: impl Fn(u64) -> String) -> String {
+    match l {
+        Lim::Unlimited => "max (unlimited)".into(),
+        l => describe(l, show),
+    }
+}
+
+/// JSON pointer token of a map key.
+fn token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn unified(spec: &Value, profile: &Profile, full: bool, mem: &Mem, out: &mut Vec<Proposal>) {
+    let base = "/linux/resources/unified";
+    let Some(map) = spec.pointer(base).and_then(Value::as_object) else {
+        return;
+    };
+    let cfg = &profile.resources;
+    let mem_default = cfg.memory.as_deref().and_then(|s| parse_size(s).ok());
+    let ceiling = cfg.memory_max.as_deref().and_then(|s| parse_size(s).ok());
+    // the unified memory.max the container will have, when it has one
+    let mut memory_max = None;
+    for (key, value) in map {
+        let ptr = format!("{base}/{}", token(key));
+        let class = classify(key);
+        if let Class::Refuse(why) = class {
+            out.push(Proposal::refuse(ptr, format!("unified key {key:?}: {why}")));
+            continue;
+        }
+        // not a string: libcontainer's parser names it
+        let Some(v) = value.as_str() else { continue };
+        let cur = unified_lim(v);
+        let what = format!("unified {key}");
+        let fix = |new: String, msg: String| {
+            Proposal::fix(ptr.clone(), msg, vec![Edit::set(ptr.clone(), new)])
+        };
+        match class {
+            Class::MemoryMax => {
+                memory_max = match decide(full, cur, mem_default, ceiling) {
+                    Some((new, clamped)) => {
+                        let d = describe_unified(cur, size);
+                        out.push(fix(
+                            new.to_string(),
+                            message_of(&what, &d, &size(new), clamped),
+                        ));
+                        Some(new)
+                    }
+                    None => match cur {
+                        Lim::Set(v) => Some(v),
+                        _ => None,
+                    },
+                };
+            }
+            Class::PidsMax => {
+                let (d, m) = (cfg.pids.map(|v| v as u64), cfg.pids_max.map(|v| v as u64));
+                if let Some((new, clamped)) = decide(full, cur, d, m) {
+                    let desc = describe_unified(cur, |v| v.to_string());
+                    out.push(fix(
+                        new.to_string(),
+                        message_of(&what, &desc, &new.to_string(), clamped),
+                    ));
+                }
+            }
+            Class::CpuMax => {
+                let mut fields = v.split_whitespace();
+                let (Some(q), p, None) = (fields.next(), fields.next(), fields.next()) else {
+                    continue;
+                };
+                let period = match p.map(str::parse::<u64>) {
+                    Some(Ok(p)) if p > 0 => p,
+                    Some(_) => continue,
+                    None => match read(spec, "/linux/resources/cpu/period") {
+                        Lim::Set(p) => p,
+                        _ => DEFAULT_PERIOD,
+                    },
+                };
+                let cur = unified_lim(q);
+                let quota_of = |c: f64| ((c * period as f64).round() as u64).max(MIN_QUOTA);
+                if let Some((new, clamped)) = decide(
+                    full,
+                    cur,
+                    cfg.cpus.map(quota_of),
+                    cfg.cpus_max.map(quota_of),
+                ) {
+                    let show = |q: u64| format!("{q} {period} ({} cpus)", cpus(q, period));
+                    let desc = match cur {
+                        Lim::Unlimited => format!("max {period} (unlimited)"),
+                        c => describe(c, show),
+                    };
+                    out.push(fix(
+                        format!("{new} {period}"),
+                        message_of(&what, &desc, &show(new), clamped),
+                    ));
+                }
+            }
+            Class::SwapMax | Class::Pass | Class::Refuse(_) => {}
+        }
+    }
+    // cgroup v2 counts swap alone: memory + swap stays within the ceiling
+    let Some(c) = ceiling else { return };
+    let limit = memory_max.or(mem.limit);
+    let budget = limit.map_or(c, |l| c.saturating_sub(l));
+    let ptr = format!("{base}/memory.swap.max");
+    let why = |l: Option<u64>| match l {
+        Some(l) => format!(
+            "memory+swap within the profile's ceiling {} with memory at {}",
+            size(c),
+            size(l)
+        ),
+        None => format!("swap within the profile's ceiling {}", size(c)),
+    };
+    match map
+        .get("memory.swap.max")
+        .map(|v| v.as_str().map(unified_lim))
+    {
+        Some(Some(cur)) if cur == Lim::Unlimited || cur.gt(budget) => {
+            out.push(Proposal::fix(
+                ptr.clone(),
+                format!(
+                    "unified memory.swap.max {}; set to {} ({})",
+                    describe_unified(cur, size),
+                    size(budget),
+                    why(limit)
+                ),
+                vec![Edit::set(ptr, budget.to_string())],
+            ));
+        }
+        Some(_) => {}
+        // libcgroups turns the typed memory+swap into swap = memory+swap - limit (the typed
+        // limit): with a larger unified memory.max the sum would pass the ceiling
+        None if memory_max.is_some() => {
+            let extra = match (mem.swap, mem.limit) {
+                (Some(s), Some(l)) => Some(s.saturating_sub(l)),
+                _ => None,
+            };
+            if extra.is_none_or(|e| e > budget) {
+                out.push(Proposal::fix(
+                    ptr.clone(),
+                    format!(
+                        "unified memory.swap.max absent with unified memory.max; set to {} ({})",
+                        size(budget),
+                        why(limit)
+                    ),
+                    vec![Edit::set(ptr, budget.to_string())],
+                ));
+            }
+        }
+        None => {}
+    }
+}
+
+impl Lim {
+    fn gt(self, n: u64) -> bool {
+        matches!(self, Lim::Set(v) if v > n)
+    }
 }
 
 fn rlimit(
@@ -487,16 +872,39 @@ mod tests {
     fn update_clamps_only_what_is_requested() {
         let p = profile("restricted");
         let cases = [
-            // docker update --memory 64m --memory-swap -1 (dockerd sends zeros for unset cpu)
+            // docker update --memory 64m --memory-swap -1 (dockerd sends zeros for unset cpu):
+            // unlimited memory+swap is the ceiling
             (
                 json!({"memory": {"limit": 67108864, "swap": -1}, "cpu": {"quota": 0, "period": 0, "realtimePeriod": 0, "realtimeRuntime": 0, "cpus": "", "mems": ""}}),
-                json!({"memory": {"limit": 67108864, "swap": -1}, "cpu": {"quota": 0, "period": 0, "realtimePeriod": 0, "realtimeRuntime": 0, "cpus": "", "mems": ""}}),
-                0,
+                json!({"memory": {"limit": 67108864, "swap": 8u64 << 30}, "cpu": {"quota": 0, "period": 0, "realtimePeriod": 0, "realtimeRuntime": 0, "cpus": "", "mems": ""}}),
+                1,
             ),
             (json!({}), json!({}), 0),
             (
                 json!({"memory": {"swap": -1}}),
-                json!({"memory": {"swap": -1}}),
+                json!({"memory": {"swap": 8u64 << 30}}),
+                1,
+            ),
+            (
+                json!({"memory": {"swap": 16u64 << 30}}),
+                json!({"memory": {"swap": 8u64 << 30}}),
+                1,
+            ),
+            // memory+swap below memory: the kernel's EINVAL, raised to the memory limit
+            (
+                json!({"memory": {"limit": 1u64 << 30, "swap": 512u64 << 20}}),
+                json!({"memory": {"limit": 1u64 << 30, "swap": 1u64 << 30}}),
+                1,
+            ),
+            // memory alone with no memory+swap known: no swap beyond it
+            (
+                json!({"memory": {"limit": 1u64 << 30}}),
+                json!({"memory": {"limit": 1u64 << 30, "swap": 1u64 << 30}}),
+                1,
+            ),
+            (
+                json!({"memory": {"limit": 1u64 << 30, "swap": 2u64 << 30}}),
+                json!({"memory": {"limit": 1u64 << 30, "swap": 2u64 << 30}}),
                 0,
             ),
             // unlimited requests get the ceiling, not the default
@@ -517,8 +925,8 @@ mod tests {
                 4,
             ),
             (
-                json!({"memory": {"limit": 1u64 << 30}, "cpu": {"shares": 2, "quota": 150000, "period": 100000}, "pids": {"limit": 200}}),
-                json!({"memory": {"limit": 1u64 << 30}, "cpu": {"shares": 2, "quota": 150000, "period": 100000}, "pids": {"limit": 200}}),
+                json!({"memory": {"limit": 1u64 << 30, "swap": 1u64 << 30}, "cpu": {"shares": 2, "quota": 150000, "period": 100000}, "pids": {"limit": 200}}),
+                json!({"memory": {"limit": 1u64 << 30, "swap": 1u64 << 30}, "cpu": {"shares": 2, "quota": 150000, "period": 100000}, "pids": {"limit": 200}}),
                 0,
             ),
         ];
@@ -532,10 +940,20 @@ mod tests {
         // baseline has no memory/cpu values: an unlimited update stays unlimited
         assert!(run(
             evaluate,
-            &update(json!({"memory": {"limit": -1}, "cpu": {"quota": -1}})),
+            &update(json!({"memory": {"limit": -1, "swap": -1}, "cpu": {"quota": -1}})),
             &profile("baseline")
         )
         .is_empty());
+        let m = messages(
+            &update(json!({"memory": {"limit": 1u64 << 30, "swap": 512u64 << 20}})),
+            &p,
+        );
+        assert_eq!(m, ["memory+swap limit 512m below the memory limit 1g; set to 1g (the kernel requires memory+swap >= memory)"]);
+        let m = messages(&update(json!({"memory": {"swap": -1}})), &p);
+        assert_eq!(
+            m,
+            ["memory+swap limit -1 (unlimited) above the profile's ceiling 8g; clamped"]
+        );
         assert_eq!(
             messages(&update(json!({"memory": {"limit": -1}})), &p)[0],
             "memory limit -1 (unlimited) above the profile's ceiling 8g; clamped"
@@ -694,6 +1112,456 @@ mod tests {
         assert_eq!(
             out["process"]["rlimits"],
             json!([{"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 1024}])
+        );
+    }
+
+    #[test]
+    fn full_spec_swap_lies_between_memory_and_the_ceiling() {
+        let p = profile("restricted");
+        // (memory, swap) asked → (memory, swap) run: the caller's memory within the ceiling
+        for (limit, swap, want) in [
+            (64u64 << 20, json!(null), 64u64 << 20),
+            (64 << 20, json!(-1), 8 << 30),
+            (64 << 20, json!(16u64 << 30), 8 << 30),
+            (64 << 20, json!(32u64 << 20), 64 << 20),
+            (64 << 20, json!(128u64 << 20), 128 << 20),
+            (8 << 30, json!(8u64 << 30), 8 << 30),
+        ] {
+            let mut memory = json!({"limit": limit});
+            if !swap.is_null() {
+                memory["swap"] = swap.clone();
+            }
+            let out = fixed(evaluate, &full(json!({"memory": memory}), json!([])), &p);
+            assert_eq!(
+                out["linux"]["resources"]["memory"],
+                json!({"limit": limit, "swap": want}),
+                "{limit} {swap}"
+            );
+        }
+        // without a memory ceiling, swap is the caller's (baseline)
+        let spec = full(
+            json!({"memory": {"limit": 1u64 << 20, "swap": -1}}),
+            json!([]),
+        );
+        assert!(run(evaluate, &spec, &profile("baseline"))
+            .iter()
+            .all(|p| !p.pointer.starts_with("/linux/resources/memory")));
+    }
+
+    #[test]
+    fn an_update_is_completed_with_the_values_in_force() {
+        let in_force = json!({"memory": {"limit": 512u64 << 20, "swap": 512u64 << 20},
+            "cpu": {"shares": 1024, "quota": 200000, "period": 100000}, "pids": {"limit": 1024}});
+        // (request, completed)
+        let cases = [
+            // nothing of a pair asked: nothing added
+            (json!({}), json!({})),
+            (json!({"pids": {"limit": 5}}), json!({"pids": {"limit": 5}})),
+            (
+                json!({"cpu": {"shares": 2, "quota": 0, "period": 0}}),
+                json!({"cpu": {"shares": 2, "quota": 0, "period": 0}}),
+            ),
+            (
+                json!({"memory": {"reservation": 1}}),
+                json!({"memory": {"reservation": 1}}),
+            ),
+            // one of a pair: the other from what is in force
+            (
+                json!({"memory": {"limit": 1u64 << 30}}),
+                json!({"memory": {"limit": 1u64 << 30, "swap": 512u64 << 20}}),
+            ),
+            (
+                json!({"memory": {"swap": -1}}),
+                json!({"memory": {"limit": 512u64 << 20, "swap": -1}}),
+            ),
+            (
+                json!({"memory": {"limit": 0, "swap": 1u64 << 30}, "cpu": null}),
+                json!({"memory": {"limit": 512u64 << 20, "swap": 1u64 << 30}, "cpu": null}),
+            ),
+            (
+                json!({"cpu": {"period": 10000}}),
+                json!({"cpu": {"period": 10000, "quota": 200000}}),
+            ),
+            (
+                json!({"cpu": {"quota": 50000}}),
+                json!({"cpu": {"quota": 50000, "period": 100000}}),
+            ),
+            // unlimited memory: libcgroups lifts memory+swap with it (the rule clamps both)
+            (
+                json!({"memory": {"limit": -1}}),
+                json!({"memory": {"limit": -1}}),
+            ),
+            // a unified memory key needs the typed limit beside it to be judged
+            (
+                json!({"unified": {"memory.swap.max": "max"}}),
+                json!({"unified": {"memory.swap.max": "max"},
+                    "memory": {"limit": 512u64 << 20, "swap": 512u64 << 20}}),
+            ),
+            // not ours to judge: left to libcontainer's parser
+            (
+                json!({"memory": {"limit": "1g"}}),
+                json!({"memory": {"limit": "1g"}}),
+            ),
+            (
+                json!({"memory": 5, "cpu": {"period": 1}}),
+                json!({"memory": 5, "cpu": {"period": 1, "quota": 200000}}),
+            ),
+        ];
+        for (req, want) in cases {
+            assert_eq!(complete_update(&req, &in_force), want, "{req}");
+        }
+        // a container with nothing in force (created with no limits): nothing to add
+        for req in [
+            json!({"memory": {"swap": 1}}),
+            json!({"cpu": {"period": 1}}),
+        ] {
+            assert_eq!(complete_update(&req, &Value::Null), req);
+        }
+        // memory+swap unlimited in force (created by an older hardrun) comes along as -1 and is
+        // then clamped by the rule
+        let legacy = json!({"memory": {"limit": 512u64 << 20, "swap": -1}});
+        let req = complete_update(&json!({"memory": {"limit": 256u64 << 20}}), &legacy);
+        assert_eq!(req, json!({"memory": {"limit": 256u64 << 20, "swap": -1}}));
+        assert_eq!(
+            fixed(evaluate, &update(req), &profile("restricted")),
+            update(json!({"memory": {"limit": 256u64 << 20, "swap": 8u64 << 30}}))
+        );
+    }
+
+    #[test]
+    fn unified_key_table() {
+        use Class::*;
+        for (key, want) in [
+            ("memory.max", MemoryMax),
+            ("memory.swap.max", SwapMax),
+            ("pids.max", PidsMax),
+            ("cpu.max", CpuMax),
+            ("memory.high", Pass),
+            ("memory.low", Pass),
+            ("memory.min", Pass),
+            ("memory.oom.group", Pass),
+            ("memory.swap.high", Pass),
+            ("memory.zswap.max", Pass),
+            ("cpu.weight", Pass),
+            ("cpu.weight.nice", Pass),
+            ("cpu.idle", Pass),
+            ("cpu.max.burst", Pass),
+            ("cpu.uclamp.min", Pass),
+            ("cpuset.cpus", Pass),
+            ("cpuset.mems", Pass),
+            ("io.max", Pass),
+            ("io.weight", Pass),
+            ("io.latency", Pass),
+            ("hugetlb.2MB.max", Pass),
+            ("hugetlb.1GB.rsvd.max", Pass),
+            ("rdma.max", Pass),
+            ("misc.max", Pass),
+        ] {
+            assert_eq!(classify(key), want, "{key}");
+        }
+        for (key, why) in [
+            ("cgroup.procs", "runtime's alone"),
+            ("cgroup.threads", "runtime's alone"),
+            ("cgroup.subtree_control", "runtime's alone"),
+            ("cgroup.freeze", "runtime's alone"),
+            ("cgroup.kill", "runtime's alone"),
+            ("cgroup.type", "runtime's alone"),
+            ("cgroup.max.descendants", "runtime's alone"),
+            ("devices.allow", "devices rule"),
+            ("devices.deny", "devices rule"),
+            ("cpuset.cpus.partition", "exclusive"),
+            ("cpuset.cpus.exclusive", "exclusive"),
+            // cgroup v1 file names, read-only files, unknown controllers and files
+            ("memory.limit_in_bytes", "knows the effect"),
+            ("memory.memsw.limit_in_bytes", "knows the effect"),
+            ("cpu.cfs_quota_us", "knows the effect"),
+            ("memory.current", "knows the effect"),
+            ("memory.reclaim", "knows the effect"),
+            ("hugetlb.max", "knows the effect"),
+            ("net_cls.classid", "knows the effect"),
+            ("foo.bar", "knows the effect"),
+            // not a file name at all
+            ("../../cgroup.procs", "not a cgroup file name"),
+            ("memory.max/../../x", "not a cgroup file name"),
+            ("memory", "not a cgroup file name"),
+            (".max", "not a cgroup file name"),
+            ("memory.", "not a cgroup file name"),
+            ("", "not a cgroup file name"),
+            ("memory..max", "not a cgroup file name"),
+            ("memory.max\n", "not a cgroup file name"),
+        ] {
+            match classify(key) {
+                Refuse(w) => assert!(w.contains(why), "{key}: {w}"),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+
+    fn unified_out(full_spec: bool, resources: Value, p: &Profile) -> Value {
+        let spec = if full_spec {
+            full(
+                resources,
+                json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]),
+            )
+        } else {
+            update(resources)
+        };
+        fixed(evaluate, &spec, p)["linux"]["resources"]["unified"].clone()
+    }
+
+    #[test]
+    fn unified_limits_are_held_to_the_profile() {
+        let p = profile("restricted");
+        let g = |n: u64| (n << 30).to_string();
+        let m = |n: u64| (n << 20).to_string();
+        // (full spec?, typed resources, unified asked, unified run)
+        let cases = [
+            // create: unlimited is the default, above the ceiling is the ceiling
+            (
+                true,
+                json!({}),
+                json!({"memory.max": "max"}),
+                json!({"memory.max": m(512)}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"memory.max": g(16)}),
+                json!({"memory.max": g(8)}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"memory.max": g(4)}),
+                json!({"memory.max": g(4)}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"pids.max": "max"}),
+                json!({"pids.max": "1024"}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"pids.max": "100000"}),
+                json!({"pids.max": "8192"}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"pids.max": "10"}),
+                json!({"pids.max": "10"}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"cpu.max": "max"}),
+                json!({"cpu.max": "200000 100000"}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"cpu.max": "max 50000"}),
+                json!({"cpu.max": "100000 50000"}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"cpu.max": "1600000 100000"}),
+                json!({"cpu.max": "800000 100000"}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"cpu.max": "1600000"}),
+                json!({"cpu.max": "800000 100000"}),
+            ),
+            (
+                true,
+                json!({"cpu": {"period": 10000}}),
+                json!({"cpu.max": "1600000"}),
+                json!({"cpu.max": "80000 10000"}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"cpu.max": "150000 100000"}),
+                json!({"cpu.max": "150000 100000"}),
+            ),
+            // update: unlimited is the ceiling
+            (
+                false,
+                json!({}),
+                json!({"memory.max": "max"}),
+                json!({"memory.max": g(8), "memory.swap.max": "0"}),
+            ),
+            (
+                false,
+                json!({}),
+                json!({"pids.max": "max"}),
+                json!({"pids.max": "8192"}),
+            ),
+            (
+                false,
+                json!({}),
+                json!({"cpu.max": "max"}),
+                json!({"cpu.max": "800000 100000"}),
+            ),
+            (
+                false,
+                json!({}),
+                json!({"pids.max": "50"}),
+                json!({"pids.max": "50"}),
+            ),
+            // swap (alone, on v2): memory + swap within the ceiling
+            (
+                true,
+                json!({}),
+                json!({"memory.swap.max": "max"}),
+                json!({"memory.swap.max": (8u64 * 1024 - 512).to_string() + "m"}),
+            ),
+            (
+                true,
+                json!({"memory": {"limit": 1u64 << 30}}),
+                json!({"memory.swap.max": g(16)}),
+                json!({"memory.swap.max": g(7)}),
+            ),
+            (
+                true,
+                json!({"memory": {"limit": 1u64 << 30}}),
+                json!({"memory.swap.max": g(1)}),
+                json!({"memory.swap.max": g(1)}),
+            ),
+            (
+                true,
+                json!({}),
+                json!({"memory.max": g(2), "memory.swap.max": "max"}),
+                json!({"memory.max": g(2), "memory.swap.max": g(6)}),
+            ),
+            // a larger unified memory.max beside a typed memory+swap: swap trimmed to fit
+            (
+                true,
+                json!({"memory": {"limit": 1u64 << 30, "swap": 8u64 << 30}}),
+                json!({"memory.max": g(4)}),
+                json!({"memory.max": g(4), "memory.swap.max": g(4)}),
+            ),
+            (
+                true,
+                json!({"memory": {"limit": 1u64 << 30, "swap": 2u64 << 30}}),
+                json!({"memory.max": g(4)}),
+                json!({"memory.max": g(4)}),
+            ),
+            // keys that cannot widen a profile limit pass untouched
+            (
+                true,
+                json!({}),
+                json!({"memory.high": "max", "cpu.weight": "10000", "io.max": "8:0 rbps=max"}),
+                json!({"memory.high": "max", "cpu.weight": "10000", "io.max": "8:0 rbps=max"}),
+            ),
+            (
+                false,
+                json!({}),
+                json!({"memory.low": "max"}),
+                json!({"memory.low": "max"}),
+            ),
+        ];
+        for (is_full, typed, asked, want) in cases {
+            let mut res = typed.clone();
+            res["unified"] = asked.clone();
+            // the sizes above in "NNNNm" form are for reading; compare bytes
+            let want: Value = want
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().unwrap();
+                    let v = match v.strip_suffix('m') {
+                        Some(n) => (n.parse::<u64>().unwrap() << 20).to_string(),
+                        None => v.to_owned(),
+                    };
+                    (k.clone(), Value::String(v))
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+            assert_eq!(
+                unified_out(is_full, res, &p),
+                want,
+                "full {is_full}: {typed} {asked}"
+            );
+        }
+        // baseline: no memory or cpu values, a pids default only
+        let b = profile("baseline");
+        assert_eq!(
+            unified_out(
+                true,
+                json!({"unified": {"memory.max": "max", "cpu.max": "max", "pids.max": "max"}}),
+                &b
+            ),
+            json!({"memory.max": "max", "cpu.max": "max", "pids.max": "4096"})
+        );
+        assert_eq!(
+            unified_out(
+                false,
+                json!({"unified": {"memory.max": "max", "pids.max": "max"}}),
+                &b
+            ),
+            json!({"memory.max": "max", "pids.max": "max"})
+        );
+        // values that are not the kernel's syntax are left to the kernel to refuse
+        assert!(run(
+            evaluate,
+            &update(json!({"unified": {"memory.max": "lots", "cpu.max": "1 2 3", "pids.max": 5}})),
+            &p
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn unified_refusals_and_messages() {
+        let p = profile("restricted");
+        let r = run(
+            evaluate,
+            &update(
+                json!({"unified": {"cgroup.procs": "1", "memory.high": "1g", "../x": "1", "a/b": "1"}}),
+            ),
+            &p,
+        );
+        let got: Vec<(&str, bool, &str)> = r
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.fixable, p.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/linux/resources/unified/..~1x", false, "unified key \"../x\": not a cgroup file name (<controller>.<file>, nothing else)"),
+                ("/linux/resources/unified/a~1b", false, "unified key \"a/b\": not a cgroup file name (<controller>.<file>, nothing else)"),
+                ("/linux/resources/unified/cgroup.procs", false, "unified key \"cgroup.procs\": a core cgroup file (processes, controllers, freezing, killing) is the runtime's alone"),
+            ]
+        );
+        let m = messages(
+            &update(json!({"unified": {"memory.max": "max", "pids.max": "max", "cpu.max": "max"}})),
+            &p,
+        );
+        assert_eq!(
+            m,
+            [
+                "unified cpu.max max 100000 (unlimited) above the profile's ceiling 800000 100000 (8 cpus); clamped",
+                "unified memory.max max (unlimited) above the profile's ceiling 8g; clamped",
+                "unified pids.max max (unlimited) above the profile's ceiling 8192; clamped",
+                "unified memory.swap.max absent with unified memory.max; set to 0 (memory+swap within the profile's ceiling 8g with memory at 8g)",
+            ]
+        );
+        let m = messages(
+            &full(
+                json!({"unified": {"memory.max": "max"}}),
+                json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]),
+            ),
+            &p,
+        );
+        assert!(
+            m.contains(&"unified memory.max max (unlimited); set to 512m".to_owned()),
+            "{m:?}"
         );
     }
 
