@@ -618,6 +618,7 @@ mod tests {
             granted: &granted,
             host: &LowHost,
             userns: None,
+            sources: crate::bundle::Sources::none(),
         };
         evaluate(spec, p, &ctx)
     }
