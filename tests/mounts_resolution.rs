@@ -341,6 +341,9 @@ fn read_only_recursive_binds_are_read_only_in_every_submount() {
             // made read-only by the rule (sensitive host paths): recursively too
             bind("/sys/fs/cgroup", "/host-cgroup", &["rbind", "rw"]),
             bind("/dev", "/host-dev", &["rbind"]),
+            // `rrw` is applied after `ro` and clears it again: it must not get a sensitive
+            // path through writable
+            bind("/usr/share/zoneinfo", "/zone", &["bind", "ro", "rrw"]),
         ],
     );
     let id = "rro1";
@@ -371,6 +374,7 @@ fn read_only_recursive_binds_are_read_only_in_every_submount() {
             &["/host-cgroup/pids", "/host-cgroup/memory"][..],
         ),
         ("/host-dev", &["/host-dev/shm", "/host-dev/pts"][..]),
+        ("/zone", &[][..]),
     ] {
         let m = mounts_under(pid, dest);
         for want in std::iter::once(&dest).chain(subs) {

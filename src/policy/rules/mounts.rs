@@ -44,6 +44,11 @@
 //!   (Linux 5.12) to the whole cloned tree before it is attached. A file, socket or device node
 //!   has no submounts and gets none.
 //!
+//! libcontainer applies the plain options in order (the last of `ro`/`rw` wins), then the
+//! recursive ones to the whole tree, the top mount included: `rro` alone is read-only, `ro` with
+//! `rrw` is writable. Where the rule puts `ro` (`nosuid`, `nodev`) in effect, `rw` and `rrw`
+//! (`suid` and `rsuid`, `dev` and `rdev`) go.
+//!
 //! For every mount: `shared`/`rshared` propagation is replaced by `rprivate` (Docker's default);
 //! `linux.rootfsPropagation` `shared`/`rshared` becomes `private`, which libcontainer applies
 //! recursively (libcontainer 0.7 accepts only `shared`, `private`, `slave`, `unbindable` there).
@@ -102,6 +107,27 @@ fn set_flag(options: &mut Vec<String>, on: &str, off: &str) {
     if !options.iter().any(|o| o == on) {
         options.push(on.into());
     }
+}
+
+/// Whether flag `on` (`ro`, `nosuid`, `nodev`) ends up on the bind's top mount. libcontainer
+/// applies the plain options first, then the recursive ones to the whole tree (a plain `bind`
+/// is a tree of one): `r<on>` sets the flag, `r<off>` clears it (the kernel clears, then sets).
+fn in_effect(options: &[String], on: &str, off: &str) -> bool {
+    let has = |o: String| options.contains(&o);
+    if has(format!("r{on}")) {
+        return true;
+    }
+    if has(format!("r{off}")) {
+        return false;
+    }
+    effective(options, on, off)
+}
+
+/// Puts `on` in effect on the top mount: `off` and `r<off>` go, `on` is added when absent.
+fn enforce(options: &mut Vec<String>, on: &str, off: &str) {
+    let roff = format!("r{off}");
+    options.retain(|o| *o != roff);
+    set_flag(options, on, off);
 }
 
 fn has_dotdot(p: &str) -> bool {
@@ -248,8 +274,8 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
                     .any(|e| sensitive(&src, &normalize(e), profile));
             // a device node is a device wherever it lies (a node made in the bundle is /dev/sda)
             let device = kind.is_some_and(Kind::is_device) && !device_ok;
-            if (hit || device) && !effective(&options, "ro", "rw") {
-                set_flag(&mut new, "ro", "rw");
+            if (hit || device) && !in_effect(&options, "ro", "rw") {
+                enforce(&mut new, "ro", "rw");
                 reasons.push(if hit {
                     format!("{src} is a sensitive host path: made read-only")
                 } else {
@@ -261,8 +287,8 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
                 if flag == "nodev" && device_ok {
                     continue;
                 }
-                if !effective(&options, flag, opposite) {
-                    set_flag(&mut new, flag, opposite);
+                if !in_effect(&options, flag, opposite) {
+                    enforce(&mut new, flag, opposite);
                     added.push(flag);
                 }
             }
@@ -275,7 +301,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
                     ("nosuid", "suid", "rnosuid", "rsuid"),
                     ("nodev", "dev", "rnodev", "rdev"),
                 ] {
-                    if effective(&new, flag, opposite) && !effective(&new, rflag, ropposite) {
+                    if in_effect(&new, flag, opposite) && !new.iter().any(|o| o == rflag) {
                         set_flag(&mut new, rflag, ropposite);
                         added.push(rflag);
                     }
@@ -522,9 +548,15 @@ mod tests {
              "bind mount of /dev on /dev: /dev is a sensitive host path: made read-only; nosuid,nodev,rro,rnosuid,rnodev added"),
             (bind("/dev/sda", "/dev/sda", &["bind", "nosuid"]), json!(["bind", "nosuid", "ro", "nodev"]),
              "bind mount of /dev/sda on /dev/sda: /dev/sda is a sensitive host path: made read-only; nodev added"),
-            // the recursive flags are kept once there, and an explicit rrw gives way
+            // `rrw` clears read-only on the whole tree, the top mount included (it is applied
+            // after `ro`): it goes, and the bind is read-only again
             (bind("/etc", "/e", &["rbind", "ro", "rrw", "nosuid", "nodev", "rnosuid", "rnodev"]), json!(["rbind", "ro", "nosuid", "nodev", "rnosuid", "rnodev", "rro"]),
-             "bind mount of /etc on /e: rro added"),
+             "bind mount of /etc on /e: /etc is a sensitive host path: made read-only; rro added"),
+            (bind("/etc/ssl", "/e", &["bind", "ro", "rrw", "rsuid", "nodev"]), json!(["bind", "ro", "nodev", "nosuid"]),
+             "bind mount of /etc/ssl on /e: /etc/ssl is a sensitive host path: made read-only; nosuid added"),
+            // `rro` alone is read-only, top mount included: nothing to add
+            (bind("/etc", "/e", &["rbind", "rro", "rnosuid", "dev"]), json!(["rbind", "rro", "rnosuid", "nodev", "rnodev"]),
+             "bind mount of /etc on /e: nodev,rnodev added"),
         ];
         for (m, want, msg) in cases {
             let (got, message) = one(m, &p);
