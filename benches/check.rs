@@ -120,6 +120,7 @@ fn harden(spec: &Value, catalog: &Catalog) -> Option<Value> {
         host: &RealHost,
         only: Some(&others),
         userns: None,
+        sources: hardrun::bundle::Sources::none(),
     };
     evaluate(spec, &run, vec![]).ok().map(|o| o.value)
 }

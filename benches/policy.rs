@@ -38,6 +38,7 @@ fn main() {
             host: &RealHost,
             only: None,
             userns: None,
+            sources: hardrun::bundle::Sources::none(),
         };
         let mut times: Vec<Duration> = Vec::with_capacity(samples);
         let mut findings = 0;

@@ -180,6 +180,7 @@ fn run_engine(
         host: &FuzzHost,
         only: None,
         userns,
+        sources: hardrun::bundle::Sources::none(),
     };
     evaluate(spec, &run, vec![])
 }

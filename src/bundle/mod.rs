@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::Spec;
 
+pub mod sources;
+
+pub use sources::Sources;
+
 /// A `config.json` larger than this is refused before it is parsed (bounded memory on hostile
 /// input). Real specs are a few KiB; Kubernetes caps all annotations of an object at 256 KiB.
 pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
@@ -51,6 +55,19 @@ pub enum BundleError {
     NoRootfs { path: PathBuf, rootfs: PathBuf },
     #[error("{path}: field root.path: rootfs {rootfs} is not a directory")]
     RootfsNotDir { path: PathBuf, rootfs: PathBuf },
+    #[error("{path}: {source}")]
+    Source {
+        path: PathBuf,
+        source: sources::SourceError,
+    },
+    #[error("{path}: field mounts[{index}].source: {given} ({real}) does not exist (bind mount on {destination})")]
+    MissingSource {
+        path: PathBuf,
+        index: usize,
+        given: String,
+        real: String,
+        destination: String,
+    },
     #[error("{path}: field root.path: rootfs {rootfs} resolves to {resolved}, outside the bundle {bundle}")]
     RootfsEscapes {
         path: PathBuf,
@@ -74,6 +91,25 @@ pub struct Bundle {
     pub spec: Spec,
     /// the container's root filesystem, canonical and confined
     pub rootfs: PathBuf,
+    /// every bind mount source, resolved against the bundle to the host object it names
+    pub sources: Sources,
+}
+
+impl Bundle {
+    /// `create`: a bind mount source that does not exist fails the container before anything is
+    /// made (runc fails to mount it); `hardrun check` still judges such a bundle.
+    pub fn require_sources(&self) -> Result<(), BundleError> {
+        match self.sources.missing() {
+            None => Ok(()),
+            Some(e) => Err(BundleError::MissingSource {
+                path: self.config_path.clone(),
+                index: e.index,
+                given: e.given.clone(),
+                real: e.resolved.real.clone(),
+                destination: e.destination.clone(),
+            }),
+        }
+    }
 }
 
 /// Loads and validates `<bundle>/config.json`.
@@ -97,6 +133,10 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
     let original = read_bounded(&config_path)?;
     let (raw, spec) = parse(&config_path, &original)?;
     let rootfs = resolve_rootfs(&dir, &config_path, &spec)?;
+    let sources = sources::resolve(&dir, &raw).map_err(|source| BundleError::Source {
+        path: config_path.clone(),
+        source,
+    })?;
     Ok(Bundle {
         dir,
         config_path,
@@ -104,6 +144,7 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
         raw,
         spec,
         rootfs,
+        sources,
     })
 }
 

@@ -267,7 +267,10 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
     let mut results: Vec<Checked> = vec![];
     for input in inputs(global, args)? {
         let given = score(&input.spec, &RealHost);
-        let ctx = super::policy_context(global, &config, &input.id, &input.bundle);
+        let sources = crate::bundle::sources::resolve(&input.bundle, &input.spec)
+            .map_err(|e| anyhow!("{}: {e}", input.file.display()))?;
+        let mut ctx = super::policy_context(global, &config, &input.id, &input.bundle);
+        ctx.sources = &sources;
         let (hardened, decision, profile_gate) = if input.hardened {
             let gate = config
                 .profile(ctx.profile.or(input.profile.as_deref()))

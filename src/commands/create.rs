@@ -78,9 +78,12 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     let root = Root::for_create(&global.root)?;
     let staging = root.stage(a.id)?;
     let loaded = bundle::load(a.bundle)?;
+    loaded.require_sources()?;
 
     let config = super::policy_config(global)?;
     let mut ctx = super::policy_context(global, &config, a.id, &loaded.dir);
+    // the rules judge bind mount sources as the host objects they name
+    ctx.sources = &loaded.sources;
     let container_dir = root.container_dir(a.id);
     // `userns` enforced: a host id range of the container's own, held by its state directory
     // (and the staging directory until that exists); released on any failure below (drop)
@@ -102,6 +105,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         policy::harden_spec(&loaded.raw, &ctx),
     )?;
     let mut spec = outcome.value;
+    // whatever the mode: libcontainer mounts the objects that were judged, not paths relative
+    // to the caller's working directory
+    bundle::sources::rewrite(&mut spec, &loaded.sources);
     let cgroups_path = normalize_for_runtime(
         &mut spec,
         &default_cgroups_path(&root.path, a.id),

@@ -64,6 +64,7 @@ pub fn policy_context<'a>(
         mode: global.mode.as_deref().and_then(|m| m.parse().ok()),
         host: &crate::policy::host::RealHost,
         userns: None,
+        sources: crate::bundle::Sources::none(),
     }
 }
 

@@ -794,6 +794,7 @@ mod tests {
             host: &TestHost,
             only: None,
             userns: None,
+            sources: crate::bundle::Sources::none(),
         };
         let hardened = crate::policy::evaluate(&fixture, &run, vec![])
             .unwrap()

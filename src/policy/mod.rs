@@ -41,6 +41,8 @@ pub struct Context<'a> {
     pub host: &'a dyn Host,
     /// the host id range allocated for the container's user namespace (see [`userns_pool`])
     pub userns: Option<(u32, u32)>,
+    /// the bind mount sources resolved against the bundle (create, run, check)
+    pub sources: &'a crate::bundle::Sources,
 }
 
 /// The engine's decision on an allowed container.
@@ -85,6 +87,8 @@ pub struct Run<'a> {
     pub only: Option<&'a [&'a str]>,
     /// the host id range allocated for the container's user namespace
     pub userns: Option<(u32, u32)>,
+    /// the bind mount sources resolved to host objects
+    pub sources: &'a crate::bundle::Sources,
 }
 
 /// Runs the rules on `spec` in registry order; each rule sees the spec as the rules before it
@@ -103,6 +107,7 @@ pub fn evaluate(
         granted: run.granted,
         host: run.host,
         userns: run.userns,
+        sources: run.sources,
     };
     // a dry run (`--mode audit`) scores what enforcing would run: the gate is evaluated on that
     // spec, not on the unchanged one (`None` when enforcing would refuse for another reason,
@@ -387,6 +392,7 @@ impl Selected<'_> {
             host: ctx.host,
             only,
             userns: if only.is_none() { ctx.userns } else { None },
+            sources: ctx.sources,
         };
         let pre = if only.is_none() { self.pre } else { vec![] };
         Ok((evaluate(input, &run, pre)?, self.used))
@@ -408,6 +414,7 @@ impl Selected<'_> {
             host: ctx.host,
             only: Some(&others),
             userns: ctx.userns,
+            sources: ctx.sources,
         };
         Ok((evaluate(input, &run, self.pre)?, self.used))
     }
@@ -558,6 +565,7 @@ mod tests {
             host: &TestHost,
             only: None,
             userns: None,
+            sources: crate::bundle::Sources::none(),
         };
         evaluate(spec, &run, vec![])
     }
@@ -707,6 +715,7 @@ mod tests {
             profile: None,
             mode: None,
             host: &TestHost,
+            sources: crate::bundle::Sources::none(),
             userns: None,
         }
     }

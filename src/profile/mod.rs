@@ -253,6 +253,11 @@ pub struct MountsCfg {
     pub sensitive: Vec<String>,
     /// file names of runtime sockets that must never be mounted
     pub sockets: Vec<String>,
+    /// real host paths (after symlinks) of unix sockets that may be bind-mounted (a log or
+    /// metrics agent's); every other socket is refused. A runtime socket (`sockets`) stays
+    /// refused even when listed. No built-in profile lists one.
+    #[serde(default)]
+    pub allow_sockets: Vec<String>,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -269,6 +274,7 @@ impl Default for MountsCfg {
             sockets: ["docker.sock", "containerd.sock", "crio.sock", "podman.sock"]
                 .map(String::from)
                 .to_vec(),
+            allow_sockets: vec![],
             comment: None,
         }
     }
@@ -645,6 +651,14 @@ impl Profile {
         ] {
             if v.is_some_and(|p| p <= 0) {
                 return Err(invalid(key, "must be positive".into()));
+            }
+        }
+        for (i, p) in self.mounts.allow_sockets.iter().enumerate() {
+            if !p.starts_with('/') {
+                return Err(invalid(
+                    &format!("mounts.allow_sockets[{i}]"),
+                    format!("{p:?} is not an absolute path"),
+                ));
             }
         }
         for (i, h) in self.hooks.allow.iter().enumerate() {

@@ -128,6 +128,14 @@ impl World {
         output_via_files(self.hr_cmd(args), &self.dir, Duration::from_secs(60))
     }
 
+    /// [`World::hr`] called from the working directory `cwd` (runc resolves a relative bind
+    /// source against the bundle, whatever the caller's directory).
+    pub fn hr_from(&self, cwd: &Path, args: &[&str]) -> Output {
+        let mut c = self.hr_cmd(args);
+        c.current_dir(cwd);
+        output_via_files(c, &self.dir, Duration::from_secs(60))
+    }
+
     pub fn hr_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.arg("--root").arg(&self.root);

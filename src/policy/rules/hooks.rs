@@ -193,6 +193,7 @@ mod tests {
                 granted: &granted,
                 host,
                 userns: None,
+                sources: crate::bundle::Sources::none(),
             };
             evaluate(spec, p, &ctx)
         };

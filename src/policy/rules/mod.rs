@@ -94,6 +94,9 @@ pub struct RuleCtx<'a> {
     /// the host id range (first host id, count) allocated to this container's user namespace,
     /// when the `userns` rule is enforced; `None` otherwise
     pub userns: Option<(u32, u32)>,
+    /// the bind mount sources resolved to host objects by the stage before the engine
+    /// (`bundle::sources`): their real paths and kinds, which the `mounts` rule judges
+    pub sources: &'a crate::bundle::Sources,
 }
 
 /// Docker's and containerd's default capability set (14): the yardstick of CIS 5.4.
@@ -263,6 +266,7 @@ pub mod testing {
     use crate::policy::edit::apply;
 
     pub use super::DOCKER_CAPS;
+    pub use crate::bundle::sources::{Kind, Sources};
 
     pub fn profile(name: &str) -> Profile {
         crate::profile::Catalog::builtin()
@@ -292,6 +296,27 @@ pub mod testing {
         granted: &Granted,
         userns: Option<(u32, u32)>,
     ) -> Vec<Proposal> {
+        run_ctx(rule, spec, profile, granted, userns, Sources::none())
+    }
+
+    /// With bind mount sources resolved (what the stage before the engine finds on the host).
+    pub fn run_sources(
+        rule: RuleFn,
+        spec: &Value,
+        profile: &Profile,
+        sources: &Sources,
+    ) -> Vec<Proposal> {
+        run_ctx(rule, spec, profile, &Granted::default(), None, sources)
+    }
+
+    fn run_ctx(
+        rule: RuleFn,
+        spec: &Value,
+        profile: &Profile,
+        granted: &Granted,
+        userns: Option<(u32, u32)>,
+        sources: &Sources,
+    ) -> Vec<Proposal> {
         let annotations = BTreeMap::new();
         let ctx = RuleCtx {
             id: "t",
@@ -299,20 +324,31 @@ pub mod testing {
             granted,
             host: &TestHost,
             userns,
+            sources,
         };
         rule(spec, profile, &ctx)
     }
 
     /// Applies every proposal's edits and returns the result; checks idempotence on the way.
     pub fn fixed(rule: RuleFn, spec: &Value, profile: &Profile) -> Value {
+        fixed_sources(rule, spec, profile, Sources::none())
+    }
+
+    /// [`fixed`] with bind mount sources resolved.
+    pub fn fixed_sources(
+        rule: RuleFn,
+        spec: &Value,
+        profile: &Profile,
+        sources: &Sources,
+    ) -> Value {
         let mut out = spec.clone();
-        for p in run(rule, spec, profile) {
+        for p in run_sources(rule, spec, profile, sources) {
             assert!(p.fixable, "unexpected refusal: {}", p.message);
             for e in &p.edits {
                 apply(&mut out, e).unwrap();
             }
         }
-        let again = run(rule, &out, profile);
+        let again = run_sources(rule, &out, profile, sources);
         assert!(again.is_empty(), "not idempotent: {again:?}");
         out
     }

@@ -1036,6 +1036,7 @@ mod tests {
             granted: &granted,
             host: &LowHost,
             userns: None,
+            sources: crate::bundle::Sources::none(),
         };
         evaluate(spec, p, &ctx)
     }

@@ -279,6 +279,7 @@ mod tests {
             host: &crate::policy::rules::TestHost,
             only: Some(&["userns"]),
             userns,
+            sources: crate::bundle::Sources::none(),
         };
         let err = evaluate(&spec, &run(Mode::Enforce, None), vec![]).unwrap_err();
         assert_eq!(err.rule, "userns");
