@@ -87,6 +87,8 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         &loaded.dir,
         policy::harden_spec(&loaded.raw, &ctx),
     )?;
+    // exec and update are judged against this, never against the flags of their own caller
+    let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
     let mut spec = outcome.value;
     let cgroups_path = normalize_for_runtime(&mut spec, a.id, &loaded.rootfs)?;
     preflight(&spec, &HostLimits::read())?;
@@ -110,6 +112,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
             .collect(),
         profile: Some(outcome.profile.clone()),
         profile_sha256: Some(outcome.profile_sha256.clone()),
+        policy: Some(bound),
     })?;
     crate::fault::point("after-state-dir");
 
