@@ -214,10 +214,10 @@ fn exec_is_held(
 #[test]
 fn exec_with_profile_permissive_flag_is_held_to_the_containers_profile() {
     let w = World::new("pb-flag");
-    restricted_sleeper(&w, "f1");
+    restricted_sleeper(&w, "pbf1");
     exec_is_held(
         &w,
-        "f1",
+        "pbf1",
         &bin(),
         &["--profile", "permissive"],
         &[],
@@ -228,10 +228,10 @@ fn exec_with_profile_permissive_flag_is_held_to_the_containers_profile() {
 #[test]
 fn exec_with_hardrun_profile_env_is_held_to_the_containers_profile() {
     let w = World::new("pb-env");
-    restricted_sleeper(&w, "e1");
+    restricted_sleeper(&w, "pbe1");
     exec_is_held(
         &w,
-        "e1",
+        "pbe1",
         &bin(),
         &[],
         &[("HARDRUN_PROFILE", "permissive")],
@@ -242,12 +242,12 @@ fn exec_with_hardrun_profile_env_is_held_to_the_containers_profile() {
 #[test]
 fn exec_with_mode_audit_is_held_to_the_containers_mode() {
     let w = World::new("pb-mode");
-    restricted_sleeper(&w, "m1");
-    exec_is_held(&w, "m1", &bin(), &["--mode", "audit"], &[], "--mode");
+    restricted_sleeper(&w, "pbm1");
+    exec_is_held(&w, "pbm1", &bin(), &["--mode", "audit"], &[], "--mode");
     // HARDRUN_MODE the same
     exec_is_held(
         &w,
-        "m1",
+        "pbm1",
         &bin(),
         &[],
         &[("HARDRUN_MODE", "audit")],
@@ -261,7 +261,7 @@ fn exec_with_mode_audit_is_held_to_the_containers_mode() {
 #[test]
 fn exec_with_a_callers_config_is_held_to_the_profile_content_stored_at_create() {
     let w = World::new("pb-config");
-    restricted_sleeper(&w, "c1");
+    restricted_sleeper(&w, "pbc1");
     let other = w.dir.join("other");
     fs::create_dir_all(other.join("profiles")).unwrap();
     fs::write(
@@ -280,7 +280,7 @@ fn exec_with_a_callers_config_is_held_to_the_profile_content_stored_at_create() 
     let cfg = other.join("config.toml");
     exec_is_held(
         &w,
-        "c1",
+        "pbc1",
         &bin(),
         &[],
         &[("HARDRUN_CONFIG", cfg.to_str().unwrap())],
@@ -289,7 +289,7 @@ fn exec_with_a_callers_config_is_held_to_the_profile_content_stored_at_create() 
     // --config, the flag, the same
     exec_is_held(
         &w,
-        "c1",
+        "pbc1",
         &bin(),
         &["--config", cfg.to_str().unwrap()],
         &[],
@@ -300,10 +300,10 @@ fn exec_with_a_callers_config_is_held_to_the_profile_content_stored_at_create() 
 #[test]
 fn exec_through_a_program_name_is_held_to_the_containers_profile() {
     let w = World::new("pb-argv0");
-    restricted_sleeper(&w, "a1");
+    restricted_sleeper(&w, "pba1");
     let link = w.dir.join("hardrun-baseline");
     std::os::unix::fs::symlink(bin(), &link).unwrap();
-    exec_is_held(&w, "a1", &link, &[], &[], "hardrun-baseline");
+    exec_is_held(&w, "pba1", &link, &[], &[], "hardrun-baseline");
 }
 
 /// A profile file edited after create (made permissive in place) does not loosen the running
@@ -326,7 +326,7 @@ fn exec_after_the_profile_file_was_loosened_uses_the_stored_content() {
         "-d",
         "--bundle",
         b.to_str().unwrap(),
-        "t1",
+        "pbt1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     // loosen the file in place: same name, nothing enforced
@@ -335,7 +335,7 @@ fn exec_after_the_profile_file_was_loosened_uses_the_stored_content() {
         "name = \"team\"\n[rules]\nuser = \"audit\"\ncapabilities = \"audit\"\nno-new-privileges = \"audit\"\n",
     )
     .unwrap();
-    let pid_file = w.dir.join("t1.pid");
+    let pid_file = w.dir.join("pbt1.pid");
     let out = w.hr(&[
         "--profile",
         "team",
@@ -347,7 +347,7 @@ fn exec_after_the_profile_file_was_loosened_uses_the_stored_content() {
         "0:0",
         "--cap",
         "CAP_SYS_ADMIN",
-        "t1",
+        "pbt1",
         "sleep",
         "1000",
     ]);
@@ -366,13 +366,13 @@ fn exec_after_the_profile_file_was_loosened_uses_the_stored_content() {
 #[test]
 fn a_container_without_a_stored_policy_falls_back_to_its_recorded_profile() {
     let w = World::new("pb-legacy");
-    restricted_sleeper(&w, "l1");
-    let path = w.root.join("l1/hardrun.json");
+    restricted_sleeper(&w, "pbl1");
+    let path = w.root.join("pbl1/hardrun.json");
     let mut record: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     record.as_object_mut().unwrap().remove("policy");
     assert_eq!(record["profile"], "restricted");
     fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
-    let pid_file = w.dir.join("l1.pid");
+    let pid_file = w.dir.join("pbl1.pid");
     let out = w.hr(&[
         "--profile",
         "permissive",
@@ -386,7 +386,7 @@ fn a_container_without_a_stored_policy_falls_back_to_its_recorded_profile() {
         "0:0",
         "--cap",
         "CAP_SYS_ADMIN",
-        "l1",
+        "pbl1",
         "sleep",
         "1000",
     ]);
@@ -398,8 +398,8 @@ fn a_container_without_a_stored_policy_falls_back_to_its_recorded_profile() {
 #[test]
 fn exec_with_a_stricter_profile_is_tightened() {
     let w = World::new("pb-strict");
-    restricted_sleeper(&w, "s1");
-    let pid_file = w.dir.join("s1.pid");
+    restricted_sleeper(&w, "pbs1");
+    let pid_file = w.dir.join("pbs1.pid");
     let out = w.hr(&[
         "--profile",
         "ci-runner",
@@ -407,7 +407,7 @@ fn exec_with_a_stricter_profile_is_tightened() {
         "-d",
         "--pid-file",
         pid_file.to_str().unwrap(),
-        "s1",
+        "pbs1",
         "sleep",
         "1000",
     ]);
@@ -427,14 +427,14 @@ fn exec_with_a_stricter_profile_is_tightened() {
 #[test]
 fn update_with_profile_permissive_stays_within_the_containers_ceilings() {
     let w = World::new("pb-update");
-    restricted_sleeper(&w, "u1");
+    restricted_sleeper(&w, "pbu1");
     let out = w.hr(&[
         "--profile",
         "permissive",
         "update",
         "--memory=-1",
         "--pids-limit=-1",
-        "u1",
+        "pbu1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "{}", stdout(&out));
@@ -444,20 +444,20 @@ fn update_with_profile_permissive_stays_within_the_containers_ceilings() {
             .trim()
             .to_owned()
     };
-    let memory: u64 = read("memory/hardrun/u1/memory.limit_in_bytes")
+    let memory: u64 = read("memory/hardrun/pbu1/memory.limit_in_bytes")
         .parse()
         .unwrap();
     assert!(
         memory <= 8 << 30,
         "memory limit {memory} above restricted's 8g"
     );
-    let pids = read("pids/hardrun/u1/pids.max");
+    let pids = read("pids/hardrun/pbu1/pids.max");
     assert_ne!(pids, "max");
     assert!(pids.parse::<u64>().unwrap() <= 8192, "pids.max {pids}");
     let refused = lines_with(&out, "not applied");
     assert_eq!(refused.len(), 1, "{}", stderr(&out));
     assert!(
-        refused[0].starts_with("update \"u1\"") && refused[0].contains("--profile"),
+        refused[0].starts_with("update \"pbu1\"") && refused[0].contains("--profile"),
         "{}",
         refused[0]
     );
@@ -507,10 +507,10 @@ fn a_kubernetes_namespace_claimed_by_the_spec_is_not_trusted() {
         "-d",
         "--bundle",
         b.to_str().unwrap(),
-        "k1",
+        "pbk1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let pid = init_pid(&w, "k1");
+    let pid = init_pid(&w, "pbk1");
     for uid in container_uids(pid) {
         assert_ne!(uid, 0, "a claimed kube-system got root");
     }
@@ -544,7 +544,7 @@ fn a_kubernetes_namespace_claimed_by_the_spec_is_not_trusted() {
         "create",
         "--bundle",
         b.to_str().unwrap(),
-        "k2",
+        "pbk2",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -553,7 +553,7 @@ fn a_kubernetes_namespace_claimed_by_the_spec_is_not_trusted() {
         err.contains("rule exception") && err.contains("claimed by the spec"),
         "{err}"
     );
-    w2.assert_nothing_left("k2");
+    w2.assert_nothing_left("pbk2");
 }
 
 /// The same bundle where containerd's CRI puts it (`…/io.containerd.runtime.v2.task/k8s.io/<id>`,
@@ -562,7 +562,7 @@ fn a_kubernetes_namespace_claimed_by_the_spec_is_not_trusted() {
 fn a_kubernetes_namespace_on_containerds_cri_path_is_trusted() {
     let w = World::new("pb-cri");
     k8s_profile(&w, "audit");
-    let id = "k8s1";
+    let id = "pbk8s1";
     let (b, root) = w.cri_bundle(id, &["sleep", "1000"], claims_kube_system);
     let run = |root: &Path, b: &Path, id: &str| {
         let out = w.hr_in(
@@ -606,8 +606,8 @@ fn a_kubernetes_namespace_on_containerds_cri_path_is_trusted() {
     assert_eq!(record["policy"]["granted"]["allowRoot"], true);
 
     // the same shape under a state root that is not the shim's (…/default) is not trusted
-    let (b2, _) = w.cri_bundle("k8s2", &["sleep", "1000"], claims_kube_system);
-    let pid = run(&w.dir.join("runc/default"), &b2, "k8s2");
+    let (b2, _) = w.cri_bundle("pbk8s2", &["sleep", "1000"], claims_kube_system);
+    let pid = run(&w.dir.join("runc/default"), &b2, "pbk8s2");
     for uid in container_uids(pid) {
         assert_ne!(uid, 0);
     }
