@@ -7,7 +7,7 @@
 //!                                                          `exec` starts from the hardened spec
 //! <root>/<id>/config.orig.json                            the caller's config.json, byte for byte
 //! <root>/<id>/hardrun.json                                hardrun's record (original bundle, rootfs,
-//!                                                          findings)
+//!                                                          findings, the policy fixed at create)
 //! <root>/.staging/<id>/                                   the same files while `create` runs;
 //!                                                          moved in once libcontainer has created
 //!                                                          the container, removed on failure
@@ -276,6 +276,10 @@ pub struct Record {
     pub profile: Option<String>,
     #[serde(default)]
     pub profile_sha256: Option<String>,
+    /// the policy fixed at create: the profile's content, the mode, the granted exceptions and
+    /// the identity behind them (absent in records of hardrun versions before it was stored)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::binding::Bound>,
 }
 
 pub fn read_record(container_dir: &Path) -> Option<Record> {

@@ -318,20 +318,24 @@ namespaces = ["net-*"]
 "#,
     )
     .unwrap();
-    let b = w.bundle_with("b", &["id", "-u"], |s| {
+    // the namespace counts where containerd's CRI vouches for it (see tests/policy_binding.rs)
+    let (b, root) = w.cri_bundle("e1", &["id", "-u"], |s| {
         s["annotations"] = json!({
             "io.kubernetes.cri.sandbox-namespace": "team-a",
             "hardrun.dev/allow-root": "true"
         })
     });
-    let out = w.hr(&[
-        "--profile",
-        "team",
-        "run",
-        "--bundle",
-        b.to_str().unwrap(),
-        "e1",
-    ]);
+    let out = w.hr_in(
+        &root,
+        &[
+            "--profile",
+            "team",
+            "run",
+            "--bundle",
+            b.to_str().unwrap(),
+            "e1",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "0\n", "allow-root was authorized for team-a");
     let last = w.audit().last().cloned().unwrap();

@@ -441,6 +441,7 @@ mod tests {
             mode: Mode::Enforce,
             exceptions_used: vec![],
             score: None,
+            ..Default::default()
         }
     }
 
@@ -543,6 +544,7 @@ mod tests {
             mode: Mode::Enforce,
             exceptions_used: vec![],
             score: None,
+            ..Default::default()
         };
         record(
             Some(&log),

@@ -104,6 +104,8 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         &loaded.dir,
         policy::harden_spec(&loaded.raw, &ctx),
     )?;
+    // exec and update are judged against this, never against the flags of their own caller
+    let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
     let mut spec = outcome.value;
     // whatever the mode: libcontainer mounts the objects that were judged, not paths relative
     // to the caller's working directory
@@ -138,6 +140,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
             .collect(),
         profile: Some(outcome.profile.clone()),
         profile_sha256: Some(outcome.profile_sha256.clone()),
+        policy: Some(bound),
     })?;
     crate::fault::point("after-state-dir");
 

@@ -49,13 +49,15 @@ pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Conf
     Ok(config)
 }
 
-/// The engine's context for a container.
+/// The engine's context for a container. Whether containerd's CRI vouches for the spec's
+/// Kubernetes identity is told by the (canonical) bundle and state root paths.
 pub fn policy_context<'a>(
     global: &'a GlobalOpts,
     config: &'a crate::profile::config::Config,
     id: &'a str,
     bundle: &'a std::path::Path,
 ) -> crate::policy::Context<'a> {
+    let root = Root::new(&global.root);
     crate::policy::Context {
         id,
         bundle,
@@ -65,6 +67,8 @@ pub fn policy_context<'a>(
         host: &crate::policy::host::RealHost,
         userns: None,
         sources: crate::bundle::Sources::none(),
+        caller: crate::policy::exceptions::Caller::from_paths(bundle, &root.path, id),
+        held: None,
     }
 }
 
@@ -104,9 +108,11 @@ pub fn decide(
     }
 }
 
-/// Holds `exec` or `update` of a running container to the policy it was created under: the
-/// container's hardened spec (its annotations pick the grants) and its recorded profile, unless
-/// `--profile` names another. The decision is recorded like any other.
+/// Holds `exec` or `update` of a running container to the policy fixed at its create (the
+/// profile content, mode and grants in its `hardrun.json`, see `policy::binding`): the caller's
+/// `--profile`/`--mode` (or their environment variables) may only tighten it, and a
+/// configuration's or program name's defaults do not apply at all. What was not applied, and
+/// what was rewritten, is one line each on stderr; the decision is recorded like any other.
 pub fn decide_running(
     global: &GlobalOpts,
     dir: &std::path::Path,
@@ -121,19 +127,171 @@ pub fn decide_running(
         std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let spec: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: invalid JSON: {e}", path.display()))?;
-    let created_under = crate::state_dir::read_record(dir).and_then(|r| r.profile);
+    let label = format!("{command} {id:?}");
+    let stored = stored_policy(global, dir, id, &config, &spec, &label)?;
+    if let Err(e) = crate::policy::rules::seccomp::preload(&stored.profile.seccomp.profile) {
+        tracing::warn!("profile {} (stored with {label}): {e}", stored.profile.name);
+    }
+    let (ask_profile, ask_mode) = caller_asks(global, &config)?;
     let bundle_dir = dir.join("bundle");
     let mut ctx = policy_context(global, &config, id, &bundle_dir);
-    if ctx.profile.is_none() {
-        ctx.profile = created_under.as_deref();
-    }
-    decide(
+    ctx.held = Some(crate::policy::binding::Held {
+        profile: &stored.profile,
+        mode: stored.mode,
+        granted: &stored.granted,
+        ask_profile,
+        ask_mode,
+    });
+    let outcome = decide(
         &config,
         command,
         id,
         &bundle_dir,
         harden(input, &spec, &ctx),
+    )?;
+    for line in stored.note.iter().chain(&outcome.notices) {
+        notice(global, line);
+    }
+    Ok(outcome)
+}
+
+/// The policy a running container is held to, from its `hardrun.json`. A record that cannot be
+/// read or does not hold together refuses the exec/update (fail closed); one from before
+/// policies were stored falls back to its recorded profile (see `policy::binding::Stored::legacy`).
+fn stored_policy(
+    global: &GlobalOpts,
+    dir: &std::path::Path,
+    id: &str,
+    config: &crate::profile::config::Config,
+    spec: &serde_json::Value,
+    label: &str,
+) -> Result<crate::policy::binding::Stored> {
+    use crate::policy::binding::Stored;
+    use crate::profile::{config::Config, Catalog};
+    let file = dir.join("hardrun.json");
+    let record: Option<crate::state_dir::Record> = match std::fs::read(&file) {
+        Ok(b) => Some(
+            serde_json::from_slice(&b)
+                .map_err(|e| anyhow::anyhow!("{}: invalid record: {e}", file.display()))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
+    };
+    if let Some(bound) = record.as_ref().and_then(|r| r.policy.as_ref()) {
+        return Stored::from_bound(bound, &file.display().to_string())
+            .map_err(|e| anyhow::anyhow!(e));
+    }
+    // a record from before: the system's configuration, never a --config/HARDRUN_CONFIG of the
+    // caller's, may name the profile without its sha256
+    let system = if global.config.is_none() {
+        None
+    } else {
+        Config::load(None).ok()
+    };
+    let system_catalog = system
+        .as_ref()
+        .map(|c| &c.catalog)
+        .unwrap_or(&config.catalog);
+    let builtin = Catalog::builtin();
+    let mut fallback = vec![&builtin];
+    if global.config.is_none() || system.is_some() {
+        fallback.insert(0, system_catalog);
+    }
+    let caller = match (&record, dir.parent()) {
+        (Some(r), Some(root)) => crate::policy::exceptions::Caller::from_paths(&r.bundle, root, id),
+        _ => Default::default(),
+    };
+    Stored::legacy(
+        record.as_ref().and_then(|r| r.profile.as_deref()),
+        record.as_ref().and_then(|r| r.profile_sha256.as_deref()),
+        &[&config.catalog, system_catalog, &builtin],
+        &fallback,
+        spec,
+        caller,
+        label,
     )
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// What the caller of exec/update asks for, and where it came from: `--profile`/`--mode` or
+/// their environment variables (explicit), else the configuration's defaults (which a program
+/// name like `hardrun-ci` may have picked).
+type Asks<'c> = (
+    Option<crate::policy::binding::Asked<&'c crate::profile::Profile>>,
+    Option<crate::policy::binding::Asked<crate::profile::config::Mode>>,
+);
+
+fn caller_asks<'c>(
+    global: &GlobalOpts,
+    config: &'c crate::profile::config::Config,
+) -> Result<Asks<'c>> {
+    use crate::policy::binding::Asked;
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // which of flag and variable set a value (for the message only)
+    let source = |flag: &str, var: &str, value: &str| {
+        let by_flag = args
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        if !by_flag && std::env::var(var).ok().as_deref() == Some(value) {
+            var.to_owned()
+        } else {
+            flag.to_owned()
+        }
+    };
+    let profile = match global.profile.as_deref() {
+        Some(name) => Asked {
+            value: config.catalog.get(name)?,
+            from: source("--profile", "HARDRUN_PROFILE", name),
+            explicit: true,
+        },
+        None => {
+            let program = args
+                .first()
+                .map(|a| std::ffi::OsStr::new(a.as_str()))
+                .filter(|a| {
+                    crate::profile::config::profile_for_program(a)
+                        == Some(config.default_profile.as_str())
+                })
+                .and_then(|a| std::path::Path::new(a).file_name())
+                .map(|n| n.to_string_lossy().into_owned());
+            Asked {
+                value: config.profile(None)?,
+                from: match program {
+                    Some(p) => format!("the program name {p}"),
+                    None => format!("default_profile in {}", config.path.display()),
+                },
+                explicit: false,
+            }
+        }
+    };
+    let mode = match global.mode.as_deref() {
+        Some(m) => Asked {
+            value: m.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            from: source("--mode", "HARDRUN_MODE", m),
+            explicit: true,
+        },
+        None => Asked {
+            value: config.mode,
+            from: format!("mode in {}", config.path.display()),
+            explicit: false,
+        },
+    };
+    Ok((Some(profile), Some(mode)))
+}
+
+/// One line on the caller's stderr, as runc reports a fatal error: in the log (where containerd
+/// and podman read it) and, when the log is a file, on stderr too. stdout stays clean.
+fn notice(global: &GlobalOpts, line: &str) {
+    tracing::warn!(target: "hardrun::policy", "{line}");
+    if global
+        .log
+        .as_ref()
+        .is_some_and(|p| !p.as_os_str().is_empty())
+    {
+        eprintln!("{line}");
+    }
 }
 
 /// Loads an existing container by id from the state root.

@@ -6,11 +6,15 @@
 //! before/after, `audit` records what they would have done, `deny` refuses the container. A
 //! proposal no rewrite can satisfy (a host namespace, a runtime socket) refuses under `enforce`
 //! too. The record of a decision is a list of [`Finding`]s.
+//!
+//! `exec` and `update` are judged against the policy fixed at create ([`binding`]): the profile
+//! content, mode and grants stored with the container. A caller's flags can only tighten them.
 
 // A refusal carries the findings up to it for the audit record; it is rare and not on a hot path,
 // so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod binding;
 pub mod code;
 pub mod edit;
 pub mod exceptions;
@@ -43,10 +47,16 @@ pub struct Context<'a> {
     pub userns: Option<(u32, u32)>,
     /// the bind mount sources resolved against the bundle (create, run, check)
     pub sources: &'a crate::bundle::Sources,
+    /// who called the runtime (create/run/check): whether the spec's Kubernetes identity is
+    /// vouched for (see [`exceptions::Caller`])
+    pub caller: exceptions::Caller,
+    /// exec/update: the policy fixed at create and what the caller asks; `None` (tests only):
+    /// the profile is selected as at create
+    pub held: Option<binding::Held<'a>>,
 }
 
 /// The engine's decision on an allowed container.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// the spec (or process, or resources) to hand to libcontainer
     pub value: Value,
@@ -59,6 +69,12 @@ pub struct Outcome {
     pub exceptions_used: Vec<String>,
     /// create/run: the CIS score of the spec that will run
     pub score: Option<crate::compliance::Summary>,
+    /// what authorized exceptions granted (stored with the container at create)
+    pub granted: Granted,
+    /// create/run: the container's Kubernetes identity and whether it is vouched for
+    pub identity: exceptions::Identity,
+    /// exec/update: one-line messages for the caller's stderr (a refused loosening, the rewrites)
+    pub notices: Vec<String>,
 }
 
 /// A refused container: the rule, where, why, and everything found up to the refusal.
@@ -260,6 +276,9 @@ pub fn evaluate(
         mode: run.mode,
         exceptions_used: vec![],
         score: None,
+        granted: run.granted.clone(),
+        identity: Default::default(),
+        notices: vec![],
     })
 }
 
@@ -283,7 +302,7 @@ pub fn personal_data(pointer: &str) -> bool {
             .any(|f| pointer == *f || pointer.starts_with(&format!("{f}/")))
 }
 
-fn annotations_of(spec: &Value) -> BTreeMap<String, String> {
+pub(crate) fn annotations_of(spec: &Value) -> BTreeMap<String, String> {
     spec.get("annotations")
         .and_then(Value::as_object)
         .map(|m| {
@@ -304,6 +323,7 @@ struct Selected<'c> {
     pre: Vec<(String, Proposal)>,
     /// the exception entries that granted something (`<profile>#<index>`)
     used: Vec<String>,
+    identity: exceptions::Identity,
 }
 
 fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDenied> {
@@ -322,19 +342,19 @@ fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDen
         mode,
     })?;
     let annotations = annotations_of(spec);
-    let decided =
-        exceptions::decide(&annotations, base, &ctx.config.catalog).map_err(|reason| {
-            PolicyDenied {
-                id: ctx.id.to_owned(),
-                rule: "exception".into(),
-                pointer: "/annotations".into(),
-                reason,
-                findings: vec![],
-                profile: base.name.clone(),
-                profile_sha256: base.sha256.clone(),
-                mode,
-            }
-        })?;
+    let identity = exceptions::identify(&annotations, ctx.caller);
+    let decided = exceptions::decide(&annotations, &identity, base, &ctx.config.catalog).map_err(
+        |reason| PolicyDenied {
+            id: ctx.id.to_owned(),
+            rule: "exception".into(),
+            pointer: "/annotations".into(),
+            reason,
+            findings: vec![],
+            profile: base.name.clone(),
+            profile_sha256: base.sha256.clone(),
+            mode,
+        },
+    )?;
     let profile = match &decided.profile {
         Some(name) => ctx.config.catalog.get(name).unwrap_or(base),
         None => base,
@@ -356,6 +376,7 @@ fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDen
         granted: decided.granted,
         pre,
         used,
+        identity,
     })
 }
 
@@ -394,8 +415,45 @@ impl Selected<'_> {
             userns: if only.is_none() { ctx.userns } else { None },
             sources: ctx.sources,
         };
+        let claims = self.claims();
         let pre = if only.is_none() { self.pre } else { vec![] };
-        Ok((evaluate(input, &run, pre)?, self.used))
+        let out = evaluate(input, &run, pre).map_err(|d| with_claims(d, &claims))?;
+        Ok((with_identity(out, self.identity, claims), self.used))
+    }
+
+    /// Findings that record the spec's identity annotations as claims nobody vouched for.
+    fn claims(&self) -> Vec<Finding> {
+        let info = code::info("exception").expect("a registered code");
+        exceptions::untrusted_claims(&self.annotations, &self.identity)
+            .into_iter()
+            .map(|(key, value)| {
+                let pointer = format!("/annotations/{}", edit::escape(&key));
+                let withheld = !self.profile.regulatory.is_empty();
+                let shown = if withheld {
+                    Value::String(format!(
+                        "<withheld: personal data ({})>",
+                        self.profile.regulatory.join(", ")
+                    ))
+                } else {
+                    Value::String(value.clone())
+                };
+                let message = if withheld {
+                    format!("identity claim not trusted: {key} comes from the spec, not from containerd's CRI; it authorizes no exception")
+                } else {
+                    format!("identity claim not trusted: {key}={value:?} comes from the spec, not from containerd's CRI; it authorizes no exception")
+                };
+                Finding {
+                    code: info.code.to_owned(),
+                    cis: vec![],
+                    severity: info.severity,
+                    action: Action::Audit,
+                    pointer,
+                    before: shown.clone(),
+                    after: shown,
+                    message,
+                }
+            })
+            .collect()
     }
 
     /// The whole spec (create/run) through every rule but the `cis-score` gate.
@@ -416,8 +474,26 @@ impl Selected<'_> {
             userns: ctx.userns,
             sources: ctx.sources,
         };
-        Ok((evaluate(input, &run, self.pre)?, self.used))
+        let claims = self.claims();
+        let out = evaluate(input, &run, self.pre).map_err(|d| with_claims(d, &claims))?;
+        Ok((with_identity(out, self.identity, claims), self.used))
     }
+}
+
+/// The identity claims first in the record of a refusal.
+fn with_claims(mut d: PolicyDenied, claims: &[Finding]) -> PolicyDenied {
+    d.findings.splice(0..0, claims.iter().cloned());
+    d
+}
+
+fn with_identity(
+    mut out: Outcome,
+    identity: exceptions::Identity,
+    claims: Vec<Finding>,
+) -> Outcome {
+    out.findings.splice(0..0, claims);
+    out.identity = identity;
+    out
 }
 
 /// `create`/`run`: the whole spec, as raw JSON.
@@ -462,6 +538,17 @@ pub const PROCESS_RULES: &[&str] = &["user", "capabilities", "no-new-privileges"
 /// profile and the grants, as they did at create).
 pub fn harden_exec(process: &Value, spec: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
     let wrapped = serde_json::json!({ "process": process });
+    if let Some(held) = &ctx.held {
+        let gate = held.profile.compliance.clone();
+        let out = binding::judge(binding::Running::Exec, &wrapped, spec, ctx, held)?;
+        let process = out.value["process"].clone();
+        let report = crate::compliance::score_exec(&process, spec);
+        return Ok(Outcome {
+            value: process,
+            score: Some(crate::compliance::Summary::of(&report, &gate)),
+            ..out
+        });
+    }
     let sel = select(spec, ctx)?;
     let gate = sel.profile.compliance.clone();
     let (out, _) = sel.evaluate(&wrapped, ctx, Some(PROCESS_RULES))?;
@@ -488,7 +575,14 @@ pub fn harden_update(
         spec.pointer("/linux/resources").unwrap_or(&Value::Null),
     );
     let wrapped = serde_json::json!({ "linux": { "resources": resources } });
-    let (out, _) = select(spec, ctx)?.evaluate(&wrapped, ctx, Some(&["resources", "devices"]))?;
+    if let Some(held) = &ctx.held {
+        let out = binding::judge(binding::Running::Update, &wrapped, spec, ctx, held)?;
+        return Ok(Outcome {
+            value: out.value["linux"]["resources"].clone(),
+            ..out
+        });
+    }
+    let (out, _) = select(spec, ctx)?.evaluate(&wrapped, ctx, Some(binding::UPDATE_RULES))?;
     Ok(Outcome {
         value: out.value["linux"]["resources"].clone(),
         ..out
@@ -717,6 +811,8 @@ mod tests {
             host: &TestHost,
             sources: crate::bundle::Sources::none(),
             userns: None,
+            caller: Default::default(),
+            held: None,
         }
     }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Catalog, Profile, ProfileError, DEFAULT_PROFILE};
 
@@ -26,7 +26,7 @@ pub const DEFAULT_AUDIT_LOG: &str = "/var/log/hardrun/audit.jsonl";
 pub const DROPIN_DIR: &str = "config.d";
 
 /// `enforce`: profiles act as written; `audit`: every enforce and deny only records (a dry run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]

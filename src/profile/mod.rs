@@ -127,6 +127,10 @@ pub struct Profile {
     /// sha256 of the profile's TOML text
     #[serde(skip)]
     pub sha256: String,
+    /// the TOML text itself: stored with a container at create, so that `exec` and `update` are
+    /// judged by the content the container was created under (see `policy::binding`)
+    #[serde(skip)]
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -508,6 +512,7 @@ impl Profile {
         let mut p: Profile = toml::from_str(text).map_err(|e| parse_error(text, file, &e))?;
         p.source = file.to_owned();
         p.sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
+        p.text = text.to_owned();
         p.validate(file)?;
         Ok(p)
     }

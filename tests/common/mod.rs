@@ -61,6 +61,8 @@ pub fn rootfs() -> &'static Path {
 pub struct World {
     pub dir: PathBuf,
     pub root: PathBuf,
+    /// other state roots used through [`World::hr_in`], cleaned up like `root`
+    other_roots: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 impl World {
@@ -81,7 +83,46 @@ impl World {
             ),
         )
         .unwrap();
-        World { dir, root }
+        World {
+            dir,
+            root,
+            other_roots: Default::default(),
+        }
+    }
+
+    /// A bundle where containerd's CRI plugin has its runc shim put it, and the state root the
+    /// shim passes: `<dir>/containerd/io.containerd.runtime.v2.task/k8s.io/<id>` and
+    /// `<dir>/runc/k8s.io`. Only there are `io.kubernetes.cri.*` annotations vouched for.
+    /// Returns (bundle, root); run it with [`World::hr_in`].
+    pub fn cri_bundle(
+        &self,
+        id: &str,
+        args: &[&str],
+        edit: impl FnOnce(&mut Value),
+    ) -> (PathBuf, PathBuf) {
+        let b = self.bundle_with(
+            &format!("containerd/io.containerd.runtime.v2.task/k8s.io/{id}"),
+            args,
+            edit,
+        );
+        (b, self.dir.join("runc/k8s.io"))
+    }
+
+    /// [`World::hr`] with another state root (its containers are deleted when the world ends).
+    pub fn hr_in(&self, root: &Path, args: &[&str]) -> Output {
+        if !self.other_roots.borrow().iter().any(|r| r == root) {
+            self.other_roots.borrow_mut().push(root.to_path_buf());
+        }
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(root);
+        c.arg("--log")
+            .arg(self.log_path())
+            .arg("--log-format")
+            .arg("json");
+        c.args(args);
+        c.stdin(Stdio::null());
+        self.env(&mut c);
+        output_via_files(c, &self.dir, Duration::from_secs(60))
     }
 
     /// The environment every hardrun call of this world gets: its own configuration.
@@ -275,11 +316,15 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         // best effort: kill and delete whatever a failed test left running
-        if let Ok(entries) = fs::read_dir(&self.root) {
-            for e in entries.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                if !id.starts_with('.') {
-                    let _ = self.hr(&["delete", "--force", &id]);
+        let mut roots = vec![self.root.clone()];
+        roots.extend(self.other_roots.borrow().iter().cloned());
+        for root in roots {
+            if let Ok(entries) = fs::read_dir(&root) {
+                for e in entries.flatten() {
+                    let id = e.file_name().to_string_lossy().into_owned();
+                    if !id.starts_with('.') {
+                        let _ = self.hr_in(&root, &["delete", "--force", &id]);
+                    }
                 }
             }
         }

@@ -77,11 +77,16 @@ pub trait Host {
 }
 
 /// What was granted to this container by authorized annotations (see `policy::exceptions`).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Stored with the container at create (`hardrun.json`): exec and update honour the same grants.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Granted {
     /// extra capabilities (`CAP_` names)
+    #[serde(default)]
     pub capabilities: Vec<String>,
+    #[serde(default)]
     pub allow_root: bool,
+    #[serde(default)]
     pub writable_rootfs: bool,
 }
 
