@@ -479,6 +479,34 @@ fn p_raw_socket() -> Res {
     (Blocked, last())
 }
 
+/// AF_VSOCK talks to the hypervisor. Docker's profile refuses family 40, but the kernel's
+/// socket() takes an `int` and drops the high 32 bits the filter looked at, so the same family
+/// with bit 32 set passes Docker's `family > 40` rule.
+fn p_vsock() -> Res {
+    let stream = libc::SOCK_STREAM as libc::c_long;
+    let plain = sys(
+        libc::SYS_socket,
+        [libc::AF_VSOCK as libc::c_long, stream, 0, 0, 0],
+    );
+    if plain >= 0 {
+        drop(own(plain as libc::c_int));
+        return (Succeeded, "AF_VSOCK socket".into());
+    }
+    let plain_err = last();
+    let high = (1 << 32) | libc::AF_VSOCK as libc::c_long;
+    match classify(
+        sys(libc::SYS_socket, [high, stream, 0, 0, 0]),
+        true,
+        "the filter let the family through",
+    ) {
+        (Succeeded, d) => (
+            Succeeded,
+            format!("AF_VSOCK with bit 32 set ({d}); plain: {plain_err}"),
+        ),
+        other => other,
+    }
+}
+
 fn p_bind_low() -> Res {
     // SAFETY: plain socket(2).
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
@@ -1180,6 +1208,7 @@ const NAMES: &[&str] = &[
     "userfaultfd",
     "io-uring-setup",
     "raw-socket",
+    "vsock-socket",
     "bind-port-80",
     "chown-to-root",
     "mknod-device",
@@ -1228,6 +1257,7 @@ fn run_probe(name: &str, o: &Opts) -> Res {
         "userfaultfd" => p_userfaultfd(),
         "io-uring-setup" => p_io_uring(),
         "raw-socket" => p_raw_socket(),
+        "vsock-socket" => p_vsock(),
         "bind-port-80" => p_bind_low(),
         "chown-to-root" => p_chown_root(),
         "mknod-device" => p_mknod(),
