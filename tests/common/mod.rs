@@ -436,3 +436,36 @@ pub fn output_via_files(mut cmd: Command, dir: &Path, limit: Duration) -> Output
     let _ = fs::remove_file(err_path);
     o
 }
+
+/// The static probe program of `integration/probes` (`probe syscall NR …` makes one raw syscall
+/// and prints the errno), built once per test binary.
+pub fn probe_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--quiet",
+                "--manifest-path",
+            ])
+            .arg(repo.join("integration/probes/Cargo.toml"))
+            .args(["--target", "x86_64-unknown-linux-gnu"])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building the probe failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = repo.join("integration/probes/target/x86_64-unknown-linux-gnu/release/probe");
+        assert!(bin.exists(), "{} missing after the build", bin.display());
+        bin
+    })
+}

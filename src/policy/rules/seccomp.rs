@@ -2,11 +2,26 @@
 //! Docker's default.
 //!
 //! hardrun's default profile is `profiles/seccomp-default.json`, compiled in. It is an OCI
-//! `linux.seccomp` document plus a few hardrun keys (`comment`, `archMap`, and per entry `when`
-//! and `unless` conditions on the container's capabilities and architecture). It is rendered per
-//! container — the host's architecture and its companions (x86 and x32 beside x86_64, arm beside
-//! aarch64), the final bounding set (this rule runs after `capabilities`) — into a plain OCI
-//! object that libcontainer runs.
+//! `linux.seccomp` document plus a few hardrun keys (`comment`, `archMap`, `knownAction` and
+//! `knownErrnoRet`, and per entry `when` and `unless` conditions on the container's capabilities
+//! and architecture). It is rendered per container — the host's architecture and the companions
+//! `archMap` gives it (none in the default), the final bounding set (this rule runs after
+//! `capabilities`) — into a plain OCI object that libcontainer runs.
+//!
+//! Errnos, as runc gives them: a syscall the profile does not name at all (newer than the
+//! profile, or a number no kernel has) gets the default action, ENOSYS in the default profile,
+//! so that libc falls back to an older call; a syscall the profile names and does not allow gets
+//! EPERM (`knownAction`/`knownErrnoRet`: the rendering lists every named syscall that no applying
+//! entry names — a capability or architecture condition not met — in one rule with that answer),
+//! or the errno its own entry gives. libcontainer has no equivalent of runc's BPF patch for
+//! syscalls newer than the profile, so the distinction is written into the OCI object itself.
+//! A rule that repeats the default's answer is left out of the rendering (libcontainer would skip
+//! it with a warning); its names still count as named.
+//!
+//! The default profile is at least as strict as Docker's for every capability set: whatever
+//! Docker's profile blocks, on any kernel, it blocks too (tests/seccomp_profile.rs evaluates both
+//! compiled filters). Where Docker's answer depends on the kernel (`ptrace` and `process_vm_*`,
+//! allowed to everyone from 4.8 on, to CAP_SYS_PTRACE holders before), it takes the stricter one.
 //!
 //! Decisions:
 //! - no `linux.seccomp`: the rendered default is set;
@@ -20,7 +35,8 @@
 //! `SCMP_ACT_LOG`, `SCMP_ACT_TRACE` — and no `args`, or an allowing default action and no
 //! unconditional refusing rule for it) while the rendered default does not. Rules with `args` are
 //! taken as conditional, unless every comparison is a masked one with a zero mask. Narrowings the
-//! default makes on top of that (socket families, personality values) are not compared, so
+//! default makes on top of that (socket families, personality values) are not compared, and
+//! neither are `ptrace` and `process_vm_*` (Docker's profile allows them on current kernels), so
 //! Docker's own profile passes.
 //!
 //! `profile.seccomp.profile` may name an absolute path instead of `default`. Rules never touch
@@ -139,6 +155,12 @@ struct TemplateFile {
     default_action: LinuxSeccompAction,
     #[serde(default)]
     default_errno_ret: Option<u32>,
+    /// what a syscall the template names gets when no rule of the rendering allows it (a
+    /// capability or architecture condition not met); without it, such a syscall gets the default
+    #[serde(default)]
+    known_action: Option<LinuxSeccompAction>,
+    #[serde(default)]
+    known_errno_ret: Option<u32>,
     /// main architecture → companion architectures
     #[serde(default)]
     arch_map: BTreeMap<String, Vec<String>>,
@@ -181,6 +203,9 @@ struct Cond {
 struct Entry {
     /// the plain OCI syscall rule, ready to copy into a rendering
     rule: Value,
+    /// the rule repeats the default's answer: libcontainer would skip it (with a warning), so
+    /// the rendering leaves it out; its names still count as named
+    redundant: bool,
     /// all of `when.caps` in the bounding set; the architecture one of `when.arches` (if any)
     when: Cond,
     /// none of `unless.caps` in the bounding set; the architecture none of `unless.arches`
@@ -202,6 +227,10 @@ impl Entry {
 pub struct Template {
     default_action: Value,
     default_errno_ret: Option<u32>,
+    /// `knownAction`/`knownErrnoRet`, as a rule without names
+    known_rule: Option<Map<String, Value>>,
+    /// every name of every entry, in order, once
+    names: Vec<String>,
     arch_map: HashMap<String, Vec<String>>,
     architectures: Option<Value>,
     flags: Option<Value>,
@@ -232,6 +261,17 @@ fn check_arch(a: &str) -> Result<(), String> {
         .map_err(|_| format!("unknown seccomp architecture {a:?}"))
 }
 
+/// (action, errno) as libcontainer 0.7 loads them: an errno-carrying action without one gets
+/// EPERM.
+fn loaded(action: LinuxSeccompAction, errno: Option<u32>) -> (LinuxSeccompAction, Option<u32>) {
+    match action {
+        LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace => {
+            (action, Some(errno.unwrap_or(1)))
+        }
+        _ => (action, None),
+    }
+}
+
 fn check_caps(caps: &[String]) -> Result<(), String> {
     match caps.iter().find(|c| !c.starts_with("CAP_")) {
         Some(c) => Err(format!("capability {c:?} does not start with CAP_")),
@@ -252,11 +292,20 @@ impl Template {
                 check_arch(c).map_err(err)?;
             }
         }
+        let default = loaded(file.default_action, file.default_errno_ret);
         let mut entries = Vec::with_capacity(file.syscalls.len() + 2);
+        let mut names: Vec<String> = vec![];
+        let mut seen: HashSet<String> = HashSet::new();
         for (i, e) in file.syscalls.into_iter().enumerate() {
             if e.names.is_empty() {
                 return Err(format!("{source}: syscalls[{i}] names no syscall"));
             }
+            for n in &e.names {
+                if seen.insert(n.clone()) {
+                    names.push(n.clone());
+                }
+            }
+            let redundant = loaded(e.action, e.errno_ret) == default;
             for c in [&e.when, &e.unless] {
                 check_caps(&c.caps).map_err(err)?;
                 for a in &c.arches {
@@ -288,6 +337,7 @@ impl Template {
             let rule = Value::Object(rule);
             entries.push(Entry {
                 rule,
+                redundant,
                 when: e.when,
                 unless: e.unless,
             });
@@ -297,10 +347,30 @@ impl Template {
             .flat_map(|e| e.when.caps.iter().chain(&e.unless.caps))
             .cloned()
             .collect();
+        let known_rule = match file.known_action {
+            None if file.known_errno_ret.is_some() => {
+                return Err(format!("{source}: knownErrnoRet without knownAction"))
+            }
+            None => None,
+            Some(a) => {
+                let mut r = Map::new();
+                r.insert(
+                    "action".into(),
+                    serde_json::to_value(a).map_err(|e| err(e.to_string()))?,
+                );
+                if let Some(n) = file.known_errno_ret {
+                    r.insert("errnoRet".into(), n.into());
+                }
+                // a known answer equal to the default's adds nothing
+                (loaded(a, file.known_errno_ret) != default).then_some(r)
+            }
+        };
         Ok(Template {
             default_action: serde_json::to_value(file.default_action)
                 .map_err(|e| err(e.to_string()))?,
             default_errno_ret: file.default_errno_ret,
+            known_rule,
+            names,
             arch_map: file.arch_map.into_iter().collect(),
             architectures: match file.architectures {
                 Some(a) => Some(serde_json::to_value(a).map_err(|e| err(e.to_string()))?),
@@ -319,6 +389,12 @@ impl Template {
     /// The plain `linux.seccomp` object for a container on `arch` (an OCI architecture name,
     /// `SCMP_ARCH_X86_64`) with the bounding set `caps`; masked comparisons are in libcontainer
     /// 0.7's dialect.
+    ///
+    /// The rules of the entries that apply, in template order, except those that repeat the
+    /// default's answer (libcontainer skips them); then, with `knownAction`, one rule giving it
+    /// to every name the template has that no applying entry names (a capability or
+    /// architecture condition not met), so that only syscalls the template never names get the
+    /// default.
     pub fn render(&self, arch: &str, caps: &[String]) -> Value {
         let architectures = match &self.architectures {
             Some(fixed) => fixed.clone(),
@@ -330,12 +406,35 @@ impl Template {
                 Value::Array(a)
             }
         };
-        let syscalls: Vec<Value> = self
+        let applying: Vec<&Entry> = self
             .entries
             .iter()
             .filter(|e| e.applies(arch, caps))
+            .collect();
+        let mut syscalls: Vec<Value> = applying
+            .iter()
+            .filter(|e| !e.redundant)
             .map(|e| e.rule.clone())
             .collect();
+        if let Some(known) = &self.known_rule {
+            let named: HashSet<&str> = applying
+                .iter()
+                .flat_map(|e| e.rule["names"].as_array().into_iter().flatten())
+                .filter_map(Value::as_str)
+                .collect();
+            let rest: Vec<Value> = self
+                .names
+                .iter()
+                .filter(|n| !named.contains(n.as_str()))
+                .map(|n| Value::from(n.as_str()))
+                .collect();
+            if !rest.is_empty() {
+                let mut r = Map::new();
+                r.insert("names".into(), Value::Array(rest));
+                r.extend(known.clone());
+                syscalls.push(Value::Object(r));
+            }
+        }
         let mut out = Map::new();
         out.insert("defaultAction".into(), self.default_action.clone());
         if let Some(n) = self.default_errno_ret {
@@ -790,12 +889,21 @@ mod tests {
                 // the round trip through oci-spec loses nothing: no key is unknown to it
                 assert_eq!(serde_json::to_value(&typed).unwrap(), r, "{arch}");
                 assert_eq!(typed.default_action(), LinuxSeccompAction::ScmpActErrno);
-                assert_eq!(typed.default_errno_ret(), Some(1));
+                // a syscall the profile does not name: ENOSYS, as runc answers it
+                assert_eq!(typed.default_errno_ret(), Some(38));
                 let mut want = vec![arch];
                 want.extend(companions.iter().copied());
                 assert_eq!(r["architectures"], json!(want));
                 let text = r.to_string();
-                for k in ["comment", "when", "unless", "archMap", "includes"] {
+                for k in [
+                    "comment",
+                    "when",
+                    "unless",
+                    "archMap",
+                    "includes",
+                    "knownAction",
+                    "knownErrnoRet",
+                ] {
                     assert!(!text.contains(&format!("\"{k}\"")), "{k} left in rendering");
                 }
             }
@@ -804,6 +912,27 @@ mod tests {
         let arm = open(&render("SCMP_ARCH_AARCH64", &[]));
         assert!(x86.contains("arch_prctl") && !arm.contains("arch_prctl"));
         assert!(arm.contains("set_tls") && !x86.contains("set_tls"));
+    }
+
+    /// How a rendering answers `name` when its arguments do not matter: `allow`, `errno N`, or
+    /// `conditional` (only rules with arguments name it); a name no rule names gets the default.
+    fn answer(seccomp: &Value, name: &str) -> String {
+        let rules = rules_for(seccomp, name);
+        let plain: Vec<_> = rules.iter().filter(|r| r.get("args").is_none()).collect();
+        let of = |r: &Value| match r["action"].as_str().unwrap() {
+            "SCMP_ACT_ALLOW" => "allow".to_owned(),
+            "SCMP_ACT_ERRNO" => format!("errno {}", r["errnoRet"].as_u64().unwrap_or(1)),
+            a => a.to_owned(),
+        };
+        match (plain.as_slice(), rules.is_empty()) {
+            ([one], _) => of(one),
+            ([], false) => "conditional".to_owned(),
+            ([], true) => format!(
+                "default errno {}",
+                seccomp["defaultErrnoRet"].as_u64().unwrap()
+            ),
+            _ => panic!("{name} named by {} unconditional rules", plain.len()),
+        }
     }
 
     #[test]
@@ -817,72 +946,222 @@ mod tests {
             "exit_group",
             "execve",
             "futex",
-            "ptrace",
+            "name_to_handle_at",
         ] {
             assert!(o.contains(n), "{n}");
         }
+        // refused, whatever the capabilities say, with EPERM
         for n in [
-            "mount",
-            "umount2",
-            "unshare",
-            "setns",
             "keyctl",
             "add_key",
             "request_key",
-            "bpf",
-            "init_module",
-            "finit_module",
-            "delete_module",
             "kexec_load",
             "kexec_file_load",
             "io_uring_setup",
             "io_uring_enter",
             "io_uring_register",
             "userfaultfd",
-            "perf_event_open",
-            "open_by_handle_at",
             "pivot_root",
             "swapon",
             "swapoff",
+            "socketcall",
+        ] {
+            for caps in [DOCKER_CAPS, &["CAP_SYS_ADMIN"]] {
+                assert_eq!(
+                    answer(&render("SCMP_ARCH_X86_64", caps), n),
+                    "errno 1",
+                    "{n}"
+                );
+            }
+        }
+        // refused without their capability, with EPERM
+        for n in [
+            "mount",
+            "umount2",
+            "unshare",
+            "setns",
+            "bpf",
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "perf_event_open",
+            "open_by_handle_at",
             "reboot",
             "syslog",
             "acct",
             "settimeofday",
             "clock_settime",
-            "socketcall",
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
         ] {
-            assert!(rules_for(&r, n).is_empty(), "{n} must not be named");
+            assert!(!o.contains(n), "{n}");
+            assert_eq!(answer(&r, n), "errno 1", "{n}");
         }
         // chroot: CAP_SYS_CHROOT is in Docker's set
         assert!(o.contains("chroot"));
         assert!(!open(&render("SCMP_ARCH_X86_64", &[])).contains("chroot"));
-        // clone: masked (in libcontainer's dialect); clone3: ENOSYS; socket, personality:
-        // conditional
+        // clone: masked (in libcontainer's dialect), each namespace flag refused with EPERM;
+        // clone3: ENOSYS, the default's answer, so no rule; socket, personality: conditional
         let clone = rules_for(&r, "clone");
-        assert_eq!(clone.len(), 1);
+        assert_eq!(clone.len(), 8);
         assert_eq!(
             clone[0]["args"],
             json!([{"index": 0, "value": 0, "valueTwo": 0x7E02_0000u64, "op": "SCMP_CMP_MASKED_EQ"}])
         );
-        let clone3 = rules_for(&r, "clone3");
-        assert_eq!(
-            clone3,
-            [&json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38})]
-        );
+        let flags: u64 = clone[1..]
+            .iter()
+            .map(|r| {
+                assert_eq!(r["action"], "SCMP_ACT_ERRNO");
+                let bit = r["args"][0]["value"].as_u64().unwrap();
+                assert_eq!(r["args"][0]["valueTwo"], bit);
+                bit
+            })
+            .sum();
+        assert_eq!(flags, 0x7E02_0000);
+        assert_eq!(answer(&r, "clone3"), "default errno 38");
         let socket: Vec<_> = rules_for(&r, "socket")
             .iter()
-            .map(|r| (r["args"][0]["op"].clone(), r["args"][0]["value"].clone()))
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap(),
+                    r["args"][0]["op"].as_str().unwrap(),
+                    r["args"][0]["value"].as_u64().unwrap(),
+                    r["args"][0]["valueTwo"].as_u64(),
+                )
+            })
             .collect();
+        let (allow, errno) = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO");
         assert_eq!(
             socket,
             [
-                (json!("SCMP_CMP_LT"), json!(38)),
-                (json!("SCMP_CMP_EQ"), json!(39)),
-                (json!("SCMP_CMP_GT"), json!(40))
+                (allow, "SCMP_CMP_LT", 38, None),
+                (allow, "SCMP_CMP_EQ", 39, None),
+                (allow, "SCMP_CMP_EQ", 41, None),
+                (allow, MASKED_EQ, 42, Some(!1)),
+                (allow, MASKED_EQ, 44, Some(!3)),
+                (allow, MASKED_EQ, 48, Some(!15)),
+                (errno, "SCMP_CMP_EQ", 38, None),
+                (errno, "SCMP_CMP_EQ", 40, None),
+                (errno, "SCMP_CMP_GE", 64, None),
             ]
         );
-        assert_eq!(rules_for(&r, "personality").len(), 5);
-        assert!(!o.contains("socket") && !o.contains("personality") && !o.contains("clone"));
+        assert_eq!(rules_for(&r, "personality").len(), 6);
+        for n in ["socket", "personality", "clone"] {
+            assert!(!o.contains(n), "{n}");
+            assert_eq!(answer(&r, n), "conditional", "{n}");
+        }
+    }
+
+    /// The errno each kind of syscall gets: ENOSYS for what the profile does not name (newer
+    /// than the profile, or no syscall at all) and for what it answers with ENOSYS on purpose;
+    /// EPERM for what it names and refuses, capability- and architecture-gated names included.
+    #[test]
+    fn errnos_by_what_the_profile_knows() {
+        let (x, arm) = ("SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64");
+        let table: &[(&str, &[&str], &str, &str)] = &[
+            (x, &[], "read", "allow"),
+            (x, &[], "keyctl", "errno 1"),
+            (x, &[], "mount", "errno 1"),
+            (x, &["CAP_SYS_ADMIN"], "mount", "allow"),
+            (x, &[], "ptrace", "errno 1"),
+            (x, &["CAP_SYS_PTRACE"], "ptrace", "allow"),
+            (x, &["CAP_SYS_PTRACE"], "process_vm_writev", "allow"),
+            (x, &[], "clone3", "default errno 38"),
+            (x, &["CAP_SYS_ADMIN"], "clone3", "allow"),
+            (x, &[], "open_tree_attr", "default errno 38"),
+            (x, &["CAP_SYS_ADMIN"], "open_tree_attr", "default errno 38"),
+            (x, &[], "file_getattr", "default errno 38"),
+            (x, &[], "no_such_syscall", "default errno 38"),
+            (x, &[], "arch_prctl", "allow"),
+            (arm, &[], "arch_prctl", "errno 1"),
+            (arm, &[], "set_tls", "allow"),
+            (x, &[], "set_tls", "errno 1"),
+            (x, &[], "name_to_handle_at", "allow"),
+            (x, &[], "open_by_handle_at", "errno 1"),
+            (x, &["CAP_DAC_READ_SEARCH"], "open_by_handle_at", "allow"),
+        ];
+        for (arch, bounding, name, want) in table {
+            assert_eq!(
+                answer(&render(arch, bounding), name),
+                *want,
+                "{arch} {bounding:?} {name}"
+            );
+        }
+        // every name of the template is answered in every rendering: allowed, refused with an
+        // errno, conditional, or (ENOSYS on purpose) the default
+        let t: Value = serde_json::from_str(BUILTIN_JSON).unwrap();
+        let names: BTreeSet<&str> = t["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|e| e["names"].as_array().unwrap())
+            .filter_map(Value::as_str)
+            .collect();
+        let on_purpose = ["clone3", "open_tree_attr", "file_getattr", "file_setattr"];
+        for arch in [x, arm] {
+            for bounding in [&[][..], DOCKER_CAPS, &["CAP_SYS_ADMIN"]] {
+                let r = render(arch, bounding);
+                for n in &names {
+                    let a = answer(&r, n);
+                    assert!(
+                        a != "default errno 38" || on_purpose.contains(n),
+                        "{arch} {bounding:?}: {n} falls to the default"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn known_action_and_redundant_rules() {
+        let t = Template::parse(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+                "knownAction": "SCMP_ACT_ERRNO", "knownErrnoRet": 1, "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "when": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+            "t",
+        )
+        .unwrap();
+        let x = "SCMP_ARCH_X86_64";
+        assert_eq!(
+            t.render(x, &[]),
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "architectures": [x],
+                   "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                                {"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                                {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
+        );
+        let r = t.render(x, &caps(&["CAP_SYS_ADMIN"]));
+        assert_eq!(r["syscalls"].as_array().unwrap().len(), 3, "{r}");
+        assert_eq!(answer(&r, "mount"), "allow");
+        // without knownAction: a name whose condition fails gets the default, as before
+        let plain = Template::parse(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "when": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            plain.render(x, &[]),
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": [x], "syscalls": []})
+        );
+        // a known answer equal to the default adds no rule
+        let same = Template::parse(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "knownAction": "SCMP_ACT_ERRNO", "syscalls": [
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "when": {"caps": ["CAP_SYS_ADMIN"]}}]}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(same.render(x, &[])["syscalls"], json!([]));
+        let e = Template::parse(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "knownErrnoRet": 1, "syscalls": []}"#,
+            "mine.json",
+        )
+        .unwrap_err();
+        assert_eq!(e, "mine.json: knownErrnoRet without knownAction");
     }
 
     #[test]
@@ -921,7 +1200,16 @@ mod tests {
                 &["init_module", "finit_module", "delete_module"],
             ),
             ("CAP_SYS_BOOT", &["reboot"]),
-            ("CAP_SYS_PTRACE", &["kcmp", "pidfd_getfd"]),
+            (
+                "CAP_SYS_PTRACE",
+                &[
+                    "kcmp",
+                    "pidfd_getfd",
+                    "ptrace",
+                    "process_vm_readv",
+                    "process_vm_writev",
+                ],
+            ),
             ("CAP_SYSLOG", &["syslog"]),
             ("CAP_BPF", &["bpf"]),
             ("CAP_PERFMON", &["perf_event_open"]),
