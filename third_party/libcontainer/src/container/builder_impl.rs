@@ -209,6 +209,11 @@ impl ContainerBuilderImpl {
             }
         }
 
+        // hardrun: a tenant's builder holds the container too (for the seccomp listener's state):
+        // its status and pid stay those of the init process
+        if !self.is_init_container() {
+            return Ok(init_pid);
+        }
         if let Some(container) = &mut self.container {
             // update status and pid of the container process
             container

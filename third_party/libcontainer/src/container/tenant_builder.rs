@@ -276,7 +276,10 @@ impl TenantContainerBuilder {
             rootfs,
             user_ns_config,
             notify_path: notify_path.clone(),
-            container: None,
+            // hardrun: the main process builds the seccomp listener's state from it whenever the
+            // spec has a filter (and fails without it); ContainerBuilderImpl saves it only for an
+            // init container
+            container: Some(container.clone()),
             preserve_fds: self.base.preserve_fds,
             detached: self.detached,
             executor: self.base.executor,
@@ -468,6 +471,13 @@ impl TenantContainerBuilder {
 
         if let Some(time_offsets) = spec_linux.time_offsets() {
             linux_builder = linux_builder.time_offsets(time_offsets.clone());
+        }
+
+        // hardrun: the container's seccomp filter, which the init process holds; without it the
+        // exec'd process runs unfiltered. The init process code loads it in the same place as for
+        // the container's init (before dropping capabilities unless noNewPrivileges is set).
+        if let Some(seccomp) = spec_linux.seccomp() {
+            linux_builder = linux_builder.seccomp(seccomp.clone());
         }
 
         let linux = linux_builder.build()?;
