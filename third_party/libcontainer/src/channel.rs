@@ -80,6 +80,11 @@ where
     pub fn close(&self) -> Result<(), ChannelError> {
         Ok(unistd::close(self.sender)?)
     }
+
+    // hardrun: the descriptor, so the init keeps it when it closes what it does not need
+    pub(crate) fn as_raw_fd(&self) -> RawFd {
+        self.sender
+    }
 }
 
 impl<T> Receiver<T>
@@ -185,6 +190,11 @@ where
 
     pub fn close(&self) -> Result<(), ChannelError> {
         Ok(unistd::close(self.receiver)?)
+    }
+
+    // hardrun: the descriptor, so the init keeps it when it closes what it does not need
+    pub(crate) fn as_raw_fd(&self) -> RawFd {
+        self.receiver
     }
 }
 

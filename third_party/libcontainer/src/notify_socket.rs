@@ -96,6 +96,11 @@ impl NotifyListener {
         close(self.socket.as_raw_fd()).map_err(NotifyListenerError::Close)?;
         Ok(())
     }
+
+    // hardrun: the descriptor, so the init keeps it when it closes what it does not need
+    pub(crate) fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.socket.as_raw_fd()
+    }
 }
 
 impl Clone for NotifyListener {

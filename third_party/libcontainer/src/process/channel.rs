@@ -134,6 +134,11 @@ impl MainSender {
 
         Ok(())
     }
+
+    // hardrun: the descriptor, so the init keeps it when it closes what it does not need
+    pub(crate) fn as_raw_fd(&self) -> RawFd {
+        self.sender.as_raw_fd()
+    }
 }
 
 pub struct MainReceiver {
@@ -472,6 +477,11 @@ impl InitReceiver {
         self.receiver.close()?;
 
         Ok(())
+    }
+
+    // hardrun: the descriptor, so the init keeps it when it closes what it does not need
+    pub(crate) fn as_raw_fd(&self) -> RawFd {
+        self.receiver.as_raw_fd()
     }
 
     pub fn wait_for_mount_fd_reply(&mut self) -> Result<OwnedFd, ChannelError> {

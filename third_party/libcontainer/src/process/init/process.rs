@@ -331,6 +331,24 @@ pub fn container_init_process(
     //
     // Note: this should happen very late, in order to avoid accidentally leaking FDs
     // Please refer to https://github.com/opencontainers/runc/security/advisories/GHSA-xr7r-f8xq-vfvv for more details.
+    //
+    // hardrun: marking them close-on-exec leaves them open until the payload runs: a created
+    // container's init (and an exec'd process until it runs) would hold the runtime's log file,
+    // its host procfs handle, the other ends of its channels and whatever its caller leaked.
+    // Close them now, still holding every capability (so no process of the container may open
+    // them through /proc), keeping stdio, the preserved ones and what this process still uses.
+    let mut keep = vec![
+        main_sender.as_raw_fd(),
+        init_receiver.as_raw_fd(),
+        ctx.notify_listener.as_raw_fd(),
+    ];
+    if let ContainerType::TenantContainer { exec_notify_fd } = args.container_type {
+        keep.push(exec_notify_fd);
+    }
+    close_fds_except(3 + preserve_fds.max(0), &keep).map_err(|err| {
+        tracing::error!(?err, "failed to close inherited fds");
+        InitProcessError::SyscallOther(err)
+    })?;
     ctx.syscall.close_range(preserve_fds).map_err(|err| {
         tracing::error!(?err, "failed to cleanup extra fds");
         InitProcessError::SyscallOther(err)
@@ -612,6 +630,49 @@ fn masked_paths(
         }
     }
 
+    Ok(())
+}
+
+// hardrun: closes every descriptor from `from` up except those in `keep` (close_range(2) over
+// the gaps; the descriptors listed in /proc/self/fd where the kernel lacks it).
+fn close_fds_except(from: i32, keep: &[i32]) -> std::result::Result<(), SyscallError> {
+    let mut keep: Vec<i32> = keep.iter().copied().filter(|fd| *fd >= from).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut gaps = Vec::with_capacity(keep.len() + 1);
+    let mut first = from;
+    for fd in &keep {
+        if *fd > first {
+            gaps.push((first as libc::c_uint, (*fd - 1) as libc::c_uint));
+        }
+        first = *fd + 1;
+    }
+    gaps.push((first as libc::c_uint, libc::c_uint::MAX));
+    for (first, last) in gaps {
+        // SAFETY: close_range only closes descriptors; none of the ones closed here is used by
+        // this process again (the objects still owning some are statics that are never dropped,
+        // or checked before use, like pathrs's cached procfs handle).
+        if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } == -1 {
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::ENOSYS => break,
+                e => return Err(SyscallError::Nix(e)),
+            }
+        }
+        if last == libc::c_uint::MAX {
+            return Ok(());
+        }
+    }
+    // no close_range(2) (before Linux 5.9)
+    let open: Vec<i32> = fs::read_dir("/proc/self/fd")
+        .map_err(SyscallError::IO)?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open {
+        if fd >= from && !keep.contains(&fd) {
+            let _ = close(fd);
+        }
+    }
     Ok(())
 }
 
