@@ -126,6 +126,7 @@ fn exec_under_restricted_holds_the_containers_seccomp_filter() {
         "the exec'd process has no filter: {exec:?}"
     );
     assert_same("exec'd process", &exec, &init);
+    assert_eq!(w.assert_live("s1"), 2);
 
     // what the filter is for: the probe that escaped through exec (a new user namespace)
     let out = w.hr(&[
@@ -178,6 +179,7 @@ fn exec_under_baseline_without_no_new_privileges_holds_the_filter() {
         "the exec'd process has no filter: {exec:?}"
     );
     assert_same("exec'd process", &exec, &init);
+    assert_eq!(w.assert_live("b1"), 2);
 
     let out = w.hr(&["exec", "b1", "id", "-u"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -262,6 +264,7 @@ fn exec_enters_the_user_namespace_of_the_container() {
     );
     assert_eq!(exec["Seccomp"], "2", "{exec:?}");
     assert_same("exec'd process", &exec, &status(ipid));
+    assert_eq!(w.assert_live("u1"), 2);
 
     // inside, it is the container's user
     let mut c = w.hr_cmd(&pre);
@@ -366,6 +369,7 @@ fn a_created_container_holds_no_descriptor_of_the_caller_or_the_runtime() {
     );
     let pid = init_pid(&w, "c1");
     assert_eq!(w.state("c1")["status"], "created");
+    w.assert_live("c1");
     let held = fds(pid);
     // stdio as the caller gave it (containerd's shim hands the container's stdio as 0-2)
     assert_eq!(
@@ -567,6 +571,7 @@ fn an_exec_holds_no_descriptor_of_the_caller_or_the_runtime() {
         fs::read_to_string(w.dir.join("exec.err")).unwrap_or_default()
     );
     assert_eq!(pid, init);
+    assert_eq!(w.assert_live("e1"), 2);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let held = fds(pid);
