@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod caller_fds;
 pub mod cli;
 pub mod commands;
 pub mod compliance;

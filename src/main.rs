@@ -12,6 +12,22 @@ fn main() {
         let _ = cmd::out(hardrun::version_text().as_bytes());
         return;
     }
+    // Before anything is opened: the caller's descriptors, but those passed on purpose, must not
+    // reach the processes libcontainer clones from this one (see caller_fds).
+    let preserve_fds = match &cli.command {
+        Some(Command::Create(a)) => Some(a.preserve_fds),
+        Some(Command::Run(a)) => Some(a.preserve_fds),
+        Some(Command::Exec(a)) => Some(a.preserve_fds),
+        _ => None,
+    };
+    if let Some(n) = preserve_fds {
+        let listen_fds = std::env::var("LISTEN_FDS").ok();
+        let keep = hardrun::caller_fds::passed_on_purpose(n, listen_fds.as_deref());
+        if let Err(msg) = hardrun::caller_fds::close_inherited(keep) {
+            eprintln!("{msg}");
+            std::process::exit(1);
+        }
+    }
     let g = &cli.global;
     let format = if g.log_format == "json" {
         Format::Json

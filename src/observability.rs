@@ -28,7 +28,14 @@ pub enum Format {
 
 enum Sink {
     Stderr,
-    File(File),
+    /// the log file and its identity (device, inode)
+    File(File, (u64, u64)),
+}
+
+/// A file's identity: (device, inode).
+fn identity(f: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 struct RuncLayer {
@@ -167,7 +174,11 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
         // One write(2) per line on an O_APPEND file keeps lines from concurrent processes whole.
         let _ = match &mut *sink {
             Sink::Stderr => std::io::stderr().write_all(line.as_bytes()),
-            Sink::File(f) => f.write_all(line.as_bytes()),
+            // The container's processes, cloned from this one, log here until they close every
+            // descriptor they were not given (the log file too); the number may then name another
+            // file, which must never receive a log line.
+            Sink::File(f, id) if identity(f) == Some(*id) => f.write_all(line.as_bytes()),
+            Sink::File(..) => Ok(()),
         };
     }
 }
@@ -190,11 +201,13 @@ pub fn init(log: Option<&Path>, format: Format, debug: bool) -> Result<Logging, 
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
-            (Sink::File(f), false)
+            let id =
+                identity(&f).ok_or_else(|| format!("cannot stat log file {}", path.display()))?;
+            (Sink::File(f, id), false)
         }
         _ => (Sink::Stderr, !debug),
     };
-    let to_file = matches!(sink, Sink::File(_));
+    let to_file = matches!(sink, Sink::File(..));
     let layer = RuncLayer {
         sink: Mutex::new(sink),
         format,

@@ -449,7 +449,6 @@ fn dockers_read_only_cgroup_mount_is_read_only() {
 }
 
 #[test]
-#[ignore = "needs the exec seccomp fix (issue 12 item 1)"]
 fn an_exec_process_holds_the_profile() {
     let w = World::new("live-exec");
     run_restricted(&w, "le1", |_| {}, &["sleep", "1000"]);
@@ -463,7 +462,7 @@ fn an_exec_process_holds_the_profile() {
 /// Today libcontainer 0.7 leaves such a process the full bounding set (and, under `permissive`,
 /// every capability and no no_new_privs), where runc falls back to the container's sets.
 #[test]
-#[ignore = "needs exec held to the container's capabilities and seccomp (issue 12 items 1-2)"]
+#[ignore = "needs exec held to the container's capabilities (issue 12 item 2)"]
 fn an_exec_process_file_without_capabilities_holds_the_profile() {
     let w = World::new("live-exec-process");
     run_restricted(&w, "lx1", |_| {}, &["sleep", "1000"]);

@@ -16,16 +16,9 @@ use crate::state_dir::write_atomic;
 use crate::{bundle, delegate, policy};
 
 pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
+    // The process joins every namespace of the container, its user namespace first, and gets its
+    // seccomp filter (the patched libcontainer, third_party/libcontainer/HARDRUN-PATCHES.md).
     let (dir, container) = super::load(global, &args.container_id)?;
-    if has_user_namespace(&dir.join("bundle").join("config.json")) {
-        // libcontainer 0.7 joins every namespace of the container but its user namespace: the
-        // process would run with the host's ids (uid 0 would be host root). Refuse until exec
-        // can enter it.
-        bail!(
-            "exec {:?}: the container has a user namespace, which hardrun cannot enter yet (libcontainer 0.7 exec joins every namespace but the user namespace)",
-            args.container_id
-        );
-    }
     let process = match &args.process {
         Some(path) => bundle::load_process(path)?.0,
         None => {
@@ -206,17 +199,4 @@ impl Drop for ProcessFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-/// Whether the container's spec gives it a user namespace of its own.
-fn has_user_namespace(config: &Path) -> bool {
-    std::fs::read(config)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|spec| {
-            spec.pointer("/linux/namespaces")
-                .and_then(Value::as_array)
-                .cloned()
-        })
-        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "user"))
 }
