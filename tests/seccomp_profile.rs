@@ -328,7 +328,7 @@ fn syscall_name(abi: Abi, nr: u32) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Docker's default profile, rendered as dockerd renders it
 
-/// moby's `profiles/seccomp/default.json` from the shared reference. The property below is
+/// moby's `profiles/seccomp/default.json` (tests/fixtures/seccomp, see its SOURCE). The property below is
 /// meaningless without it, so its absence fails the tests that need it.
 fn docker_template() -> &'static Value {
     static T: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
@@ -337,7 +337,7 @@ fn docker_template() -> &'static Value {
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../shared/reference/moby-default-seccomp.json")
+                    .join("tests/fixtures/seccomp/moby-default-seccomp.json")
             });
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
@@ -809,6 +809,7 @@ fn hardened(profile: &str, caps: &[String]) -> (Vec<String>, Value) {
         host: &RealHost,
         only: Some(&others),
         userns: None,
+        sources: &hardrun::bundle::Sources::none(),
     };
     let out =
         evaluate(&spec, &run, vec![]).unwrap_or_else(|e| panic!("{profile} refused the spec: {e}"));

@@ -17,7 +17,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 HARDRUN=${HARDRUN_BIN:-$REPO/target/debug/hardrun}
 RUNC=${RUNC:-/usr/sbin/runc}
 OUT=${OUT:-$REPO/docs/probes.md}
-SECCOMP_TEMPLATE=${SECCOMP_TEMPLATE:-/work/shared/reference/moby-default-seccomp.json}
+SECCOMP_TEMPLATE=${SECCOMP_TEMPLATE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tests/fixtures/seccomp/moby-default-seccomp.json}
 WORK=$(mktemp -d /tmp/hardrun-probes.XXXXXX)
 
 [ "$(id -u)" = 0 ] || { echo "compare.sh: run as root" >&2; exit 1; }

@@ -806,10 +806,10 @@ mod tests {
             .collect()
     }
 
-    /// A reference profile from the shared workspace, when it is there.
+    /// A reference profile (tests/fixtures/seccomp, see its SOURCE).
     fn reference(name: &str) -> Option<Value> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference")
+            .join("tests/fixtures/seccomp")
             .join(name);
         let text = std::fs::read_to_string(path).ok()?;
         Some(serde_json::from_str(&text).unwrap())
