@@ -155,7 +155,7 @@ fn minus_one_is_unlimited_in_both_flag_forms_and_clamped_to_the_ceiling() {
             .find(|l| l.contains("memory limit -1 (unlimited)"))
             .unwrap_or_else(|| panic!("no clamp line on stderr for {form:?}: {err}"));
         assert!(
-            line.starts_with(&format!("update {id}: "))
+            line.starts_with(&format!("update {id:?}: "))
                 && line.contains("8g")
                 && line.contains("restricted"),
             "{line}"

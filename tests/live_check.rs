@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use hardrun::policy::rules::DOCKER_CAPS;
 use serde_json::{json, Value};
 
 /// `--profile restricted run -d` of `args`; returns the init's pid.
@@ -411,7 +412,6 @@ fn a_writable_submount_of_a_read_only_rbind_is_reported() {
 }
 
 #[test]
-#[ignore = "needs recursive read-only binds (issue 12 item 5)"]
 fn read_only_rbind_submounts_are_read_only() {
     let w = World::new("live-rbind-ro");
     let init = rbind_with_submount(&w, "lr2");
@@ -423,10 +423,9 @@ fn read_only_rbind_submounts_are_read_only() {
 }
 
 /// Docker's default spec asks for `/sys/fs/cgroup` as a `cgroup` mount, `ro`. On this cgroup v1
-/// host libcontainer 0.7 mounts its tmpfs and every controller read-write (the live check names
-/// each); runc mounts them read-only.
+/// host libcontainer 0.7 mounted its tmpfs and every controller read-write (the live check named
+/// each); runc mounts them read-only, and so does hardrun's patched libcontainer.
 #[test]
-#[ignore = "needs read-only cgroup mounts (issue 12 item 5)"]
 fn dockers_read_only_cgroup_mount_is_read_only() {
     let w = World::new("live-cgroup");
     let init = run_restricted(
@@ -448,6 +447,40 @@ fn dockers_read_only_cgroup_mount_is_read_only() {
     stop(&w, "lg1", vec![]);
 }
 
+/// What the read-only cgroup mount is for: root in a `baseline` container (Docker's spec, no
+/// user namespace) cannot raise its own `pids.max` through it (it could, with main's
+/// libcontainer, on this cgroup v1 host).
+#[test]
+fn a_root_container_cannot_raise_its_own_limits_through_the_cgroup_mount() {
+    let w = World::new("live-cgroup-write");
+    let script = "for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max; do \
+                  if [ -e $f ]; then if (echo 99999 > $f) 2>/dev/null; then echo write=ok; \
+                  else echo write=denied; fi; fi; done; true";
+    let b = w.bundle_with("b-lgw", &["sh", "-c", script], |s| {
+        s["process"]["capabilities"] = json!({
+            "bounding": DOCKER_CAPS, "effective": DOCKER_CAPS, "permitted": DOCKER_CAPS
+        });
+        s["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"]
+        }));
+    });
+    let out = w.hr(&[
+        "--profile",
+        "baseline",
+        "run",
+        "--bundle",
+        b.to_str().unwrap(),
+        "lgw",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("write=denied"), "{text}");
+    assert!(!text.contains("write=ok"), "{text}");
+}
+
 #[test]
 fn an_exec_process_holds_the_profile() {
     let w = World::new("live-exec");
@@ -462,7 +495,6 @@ fn an_exec_process_holds_the_profile() {
 /// Today libcontainer 0.7 leaves such a process the full bounding set (and, under `permissive`,
 /// every capability and no no_new_privs), where runc falls back to the container's sets.
 #[test]
-#[ignore = "needs exec held to the container's capabilities (issue 12 item 2)"]
 fn an_exec_process_file_without_capabilities_holds_the_profile() {
     let w = World::new("live-exec-process");
     run_restricted(&w, "lx1", |_| {}, &["sleep", "1000"]);

@@ -438,20 +438,13 @@ fn update_with_profile_permissive_stays_within_the_containers_ceilings() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "{}", stdout(&out));
-    let read = |p: &str| {
-        fs::read_to_string(format!("/sys/fs/cgroup/{p}"))
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
-    let memory: u64 = read("memory/hardrun/pbu1/memory.limit_in_bytes")
-        .parse()
-        .unwrap();
+    let read = |ctl: &str, file: &str| w.cgroup_read(ctl, "pbu1", file).trim().to_owned();
+    let memory: u64 = read("memory", "memory.limit_in_bytes").parse().unwrap();
     assert!(
         memory <= 8 << 30,
         "memory limit {memory} above restricted's 8g"
     );
-    let pids = read("pids/hardrun/pbu1/pids.max");
+    let pids = read("pids", "pids.max");
     assert_ne!(pids, "max");
     assert!(pids.parse::<u64>().unwrap() <= 8192, "pids.max {pids}");
     let refused = lines_with(&out, "not applied");

@@ -809,7 +809,7 @@ fn hardened(profile: &str, caps: &[String]) -> (Vec<String>, Value) {
         host: &RealHost,
         only: Some(&others),
         userns: None,
-        sources: &hardrun::bundle::Sources::none(),
+        sources: hardrun::bundle::Sources::none(),
     };
     let out =
         evaluate(&spec, &run, vec![]).unwrap_or_else(|e| panic!("{profile} refused the spec: {e}"));

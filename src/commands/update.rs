@@ -48,17 +48,6 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
     )?;
     super::create::check_unified(outcome.value.get("unified"), delegate::cgroup_v2())
         .map_err(|e| anyhow!("update container {:?}: {e}", args.container_id))?;
-    // every value the profile changed, one line each (the audit log has the full record)
-    for f in outcome
-        .findings
-        .iter()
-        .filter(|f| f.action == policy::Action::Enforce && f.before != f.after)
-    {
-        eprintln!(
-            "update {}: {} (profile {})",
-            args.container_id, f.message, outcome.profile
-        );
-    }
     let resources = delegate::parse_resources(&outcome.value)
         .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;
     delegate::update(&container, &resources)?;

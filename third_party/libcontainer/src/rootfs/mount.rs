@@ -154,7 +154,15 @@ impl Mount {
                         self.mount_cgroup_v1(mount, options).map_err(|err| {
                             tracing::error!("failed to mount cgroup v1: {}", err);
                             err
-                        })?
+                        })?;
+                        // hardrun: the v1 tree (a tmpfs and a mount per controller) is built
+                        // without the spec's flags: an `ro` cgroup mount (Docker's default)
+                        // came out writable, every controller file included. Make the whole
+                        // tree read-only, recursively, as runc does.
+                        #[cfg(feature = "v1")]
+                        if mount_option_config.flags.contains(MsFlags::MS_RDONLY) {
+                            self.make_tree_read_only(options.root, mount.destination())?;
+                        }
                     }
                     Unified => {
                         #[cfg(not(feature = "v2"))]
@@ -238,6 +246,40 @@ impl Mount {
             }
         }
 
+        Ok(())
+    }
+
+    /// hardrun: `mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY)` on the mount at `destination`
+    /// inside `root` and every mount below it.
+    #[cfg(feature = "v1")]
+    fn make_tree_read_only(&self, root: &Path, destination: &Path) -> Result<()> {
+        let path = root.join_safely(destination).map_err(|err| {
+            tracing::error!("could not join rootfs path with {destination:?}: {err}");
+            MountError::Other(err.into())
+        })?;
+        let dir = nix::fcntl::open(
+            &path,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|err| MountError::Other(format!("open {}: {err}", path.display()).into()))?;
+        // SAFETY: `open` returned a new descriptor that nothing else owns.
+        let dir = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dir) };
+        self.syscall.mount_setattr(
+            dir.as_fd(),
+            Path::new(""),
+            linux::AT_EMPTY_PATH | linux::AT_RECURSIVE,
+            &linux::MountAttr {
+                attr_set: linux::MOUNT_ATTR_RDONLY,
+                attr_clr: 0,
+                propagation: 0,
+                userns_fd: 0,
+            },
+            mem::size_of::<linux::MountAttr>(),
+        )?;
         Ok(())
     }
 
