@@ -128,6 +128,15 @@ impl World {
         output_via_files(self.hr_cmd(args), &self.dir, Duration::from_secs(60))
     }
 
+    /// `hr` called from the working directory `cwd`, as a client calls the runtime: containerd's
+    /// shim from the bundle, conmon and dockerd's shim often from elsewhere. A runtime must
+    /// resolve a spec's relative paths against the bundle, never against its caller's cwd.
+    pub fn hr_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        let mut c = self.hr_cmd(args);
+        c.current_dir(cwd);
+        output_via_files(c, &self.dir, Duration::from_secs(60))
+    }
+
     pub fn hr_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.arg("--root").arg(&self.root);
