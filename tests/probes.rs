@@ -986,15 +986,21 @@ fn keep_report(profile: &str, spec: &str, door: &str, d: &Door) {
     .unwrap();
 }
 
-fn remove_cgroup_parent() {
-    for e in fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let p = e.path().join(cgroup_parent());
-        if p.is_dir() {
-            let _ = fs::remove_dir(&p);
+/// Removes this binary's cgroup parent (every controller) when a test ends: declared after
+/// the lock and before the `World`, whose drop deletes the containers first.
+struct CgroupParent;
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        for e in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let p = e.path().join(cgroup_parent());
+            if p.is_dir() {
+                let _ = fs::remove_dir(&p);
+            }
         }
     }
 }
@@ -1002,6 +1008,7 @@ fn remove_cgroup_parent() {
 #[test]
 fn probes_match_the_expected_table_per_profile_spec_and_door() {
     let _serial = serial();
+    let _cgroups = CgroupParent;
     let w = World::new("probes");
     let started = Instant::now();
     let mut diffs: Vec<Diff> = Vec::new();
@@ -1067,8 +1074,22 @@ fn probes_match_the_expected_table_per_profile_spec_and_door() {
             failures.extend(run.failures);
         }
     }
-    remove_cgroup_parent();
     eprintln!("all runs in {:.1?}", started.elapsed());
+    if let Some(dir) = std::env::var_os("HARDRUN_PROBES_OUT") {
+        let rows: Vec<Value> = diffs
+            .iter()
+            .map(|d| {
+                json!({"profile": d.profile, "spec": d.spec, "door": d.door, "probe": d.probe,
+                       "expected": d.expected, "actual": d.actual, "detail": d.detail,
+                       "known": known_open(d)})
+            })
+            .collect();
+        fs::write(
+            PathBuf::from(dir).join("diffs.json"),
+            serde_json::to_vec_pretty(&rows).unwrap(),
+        )
+        .unwrap();
+    }
     let (known, open): (Vec<&Diff>, Vec<&Diff>) =
         diffs.iter().partition(|d| known_open(d).is_some());
     if !diffs.is_empty() {
@@ -1138,6 +1159,7 @@ fn watch_report(path: &Path) -> (u64, u64, u64, u64, String) {
 #[test]
 fn a_created_containers_runtime_is_not_writable_from_a_pod_neighbour() {
     let _serial = serial();
+    let _cgroups = CgroupParent;
     let w = World::new("probes-pod");
     for profile in ["restricted", "baseline"] {
         // the "pause" container: created, not started; its pid 1 is still hardrun's init
@@ -1219,6 +1241,7 @@ fn a_created_containers_runtime_is_not_writable_from_a_pod_neighbour() {
 #[test]
 fn exec_processes_are_not_writable_from_inside() {
     let _serial = serial();
+    let _cgroups = CgroupParent;
     let w = World::new("probes-exec");
     for profile in ["restricted", "baseline"] {
         let out = w.dir.join(format!("exec-{profile}"));
@@ -1283,6 +1306,7 @@ fn exec_processes_are_not_writable_from_inside() {
 #[test]
 fn delete_force_during_a_fork_bomb_leaves_nothing() {
     let _serial = serial();
+    let _cgroups = CgroupParent;
     let w = World::new("probes-bomb-delete");
     // below each profile's pids limit (a busybox shell gives up at the first failed fork)
     for (profile, n) in [("baseline", 4000), ("restricted", 900)] {
