@@ -188,7 +188,8 @@ const KNOWN_OPEN: &[Open] = &[
         item: "1, 7",
     },
     // item 12: a syscall the filter does not know gets EPERM, not ENOSYS (through exec there is
-    // no filter, so the kernel's ENOSYS comes back today)
+    // no filter, so the kernel's ENOSYS comes back today: if item 1 lands before item 12, the
+    // exec door shows EPERM too and needs the same entries with door "exec")
     Open {
         profile: "restricted",
         specs: CLIENTS,
