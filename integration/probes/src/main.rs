@@ -16,7 +16,8 @@
 //!   probe whoami                        print "uid euid" (run through the setuid copy)
 //!   probe syscall NR [ARG…]             make one raw syscall with integer arguments (decimal
 //!                                       or 0x…) and print `ok RET` or the errno's name
-//!   probe list                          print the probe names
+//!   probe list [--all]                  print the probe names (--all: with the extra ones that
+//!                                       need a mount the test adds: write-*-rbind)
 
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -891,6 +892,12 @@ struct Sighting {
     denied: usize,
     opened: usize,
     writable: usize,
+    /// runtime processes whose /proc/<pid>/fd could be listed (the numbers only)
+    fds_listed: usize,
+    /// descriptors beyond stdio of a runtime process whose target could be read or that could
+    /// be opened through /proc/<pid>/fd/<n>: a way to what the runtime holds inside the
+    /// container (CVE-2024-21626 class)
+    fds_followed: usize,
     notes: Vec<String>,
 }
 
@@ -907,6 +914,45 @@ fn scan_runtime(s: &mut Sighting) {
             continue;
         }
         s.seen += 1;
+        if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) {
+            // the numbers are visible to whoever may read the directory; what matters is
+            // whether a descriptor beyond stdio can be followed: its target read, or the object
+            // itself opened (O_PATH: never blocks, nothing read) through /proc/<pid>/fd/<n>
+            let mut held = Vec::new();
+            for e in dir.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.parse::<u32>().map_or(true, |n| n < 3) {
+                    continue;
+                }
+                let target = fs::read_link(e.path()).map(|p| p.to_string_lossy().into_owned());
+                let c = cstr(&format!("/proc/{pid}/fd/{n}"));
+                // SAFETY: a NUL-terminated path.
+                let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+                let opened = fd >= 0;
+                if opened {
+                    drop(own(fd));
+                }
+                match (&target, opened) {
+                    (Err(_), false) => held.push(n),
+                    (t, o) => {
+                        s.fds_followed += 1;
+                        held.push(format!(
+                            "{n} -> {}{}",
+                            t.as_deref().unwrap_or("?"),
+                            if o { " OPENED" } else { "" }
+                        ));
+                    }
+                }
+            }
+            s.fds_listed += 1;
+            if s.fds_listed <= 2 || (s.fds_followed > 0 && s.notes.len() < 8) {
+                s.notes.push(format!(
+                    "pid {pid} ({}) holds descriptors beyond stdio: [{}]",
+                    comm.trim(),
+                    held.join(", ")
+                ));
+            }
+        }
         let p = cstr(&format!("/proc/{pid}/exe"));
         // SAFETY: a NUL-terminated path.
         let fd = unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
@@ -1184,6 +1230,293 @@ fn raw_syscall(args: &[String]) -> String {
     }
 }
 
+/// request_key(2) of a key that does not exist: ENOKEY means the call reached the key
+/// subsystem (Docker's profile refuses it, with keyctl and add_key).
+fn p_request_key() -> Res {
+    in_child(|| {
+        let (ty, desc) = (cstr("user"), cstr("hardrun-probe-absent"));
+        classify(
+            sys(
+                libc::SYS_request_key,
+                [
+                    ty.as_ptr() as libc::c_long,
+                    desc.as_ptr() as libc::c_long,
+                    0,
+                    0,
+                    0,
+                ],
+            ),
+            false,
+            "reached the key subsystem",
+        )
+    })
+}
+
+/// Whether this process runs under a seccomp filter at all: the kernel's `Seccomp:` field
+/// (0 none, 1 strict, 2 filter). Without one, every syscall-level defence of the profile is off
+/// and the process may install (or stack) filters of its own choosing.
+fn p_seccomp_filter() -> Res {
+    // SAFETY: plain prctl query.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP) };
+    let status = status_field("Seccomp:");
+    match mode {
+        2 => (
+            Blocked,
+            format!("under a seccomp filter (Seccomp: {status})"),
+        ),
+        0 => (
+            Succeeded,
+            format!("no seccomp filter (Seccomp: {status}): every syscall is open"),
+        ),
+        m => (Error, format!("PR_GET_SECCOMP {m} (Seccomp: {status})")),
+    }
+}
+
+/// A syscall number past the last one this kernel (and any profile) knows, as a newer libc
+/// would call a new syscall: the detail is the errno that came back. ENOSYS lets libc fall back
+/// to an older call (runc answers ENOSYS); EPERM breaks images in ways users cannot diagnose.
+fn p_unknown_syscall() -> Res {
+    let r = sys(1000, [0, 0, 0, 0, 0]);
+    if r >= 0 {
+        return (Succeeded, format!("syscall 1000 returned {r}"));
+    }
+    (Blocked, last())
+}
+
+/// process_vm_readv of a child's memory: Docker allows it only with CAP_SYS_PTRACE.
+fn p_process_vm_readv() -> Res {
+    let (r, w) = pipe();
+    // SAFETY: single-threaded; the child only blocks on a read and exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return (Error, format!("fork: {}", last()));
+    }
+    if pid == 0 {
+        drop(w);
+        let mut b = [0u8; 1];
+        let _ = fs::File::from(r).read(&mut b);
+        // SAFETY: end the child.
+        unsafe { libc::_exit(0) };
+    }
+    drop(r);
+    // the child is a copy of us: the address of a static of ours is valid in it
+    static MARK: [u8; 8] = *b"hardrun!";
+    let mut buf = [0u8; 8];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: MARK.as_ptr() as *mut libc::c_void,
+        iov_len: MARK.len(),
+    };
+    // SAFETY: valid iovecs of one element each; the remote address is only read by the kernel.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    let res = if n == 8 && buf == MARK {
+        (Succeeded, "read 8 bytes of another process's memory".into())
+    } else if n >= 0 {
+        (Error, format!("read {n} bytes"))
+    } else {
+        let e = errno();
+        if denied(e) {
+            (Blocked, ename(e))
+        } else {
+            (
+                Succeeded,
+                format!("{}: past the permission checks", ename(e)),
+            )
+        }
+    };
+    drop(w);
+    // SAFETY: our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_status(pid);
+    res
+}
+
+/// name_to_handle_at(2): the first half of the open_by_handle_at escape ("shocker"); Docker
+/// allows it only with CAP_DAC_READ_SEARCH.
+fn p_name_to_handle_at() -> Res {
+    // struct file_handle: handle_bytes, handle_type, then the handle (MAX_HANDLE_SZ 128)
+    let mut fh = [0u32; 2 + 32];
+    fh[0] = 128;
+    let mut mount_id: libc::c_int = 0;
+    let p = cstr("/");
+    classify(
+        sys(
+            libc::SYS_name_to_handle_at,
+            [
+                libc::AT_FDCWD as libc::c_long,
+                p.as_ptr() as libc::c_long,
+                fh.as_mut_ptr() as libc::c_long,
+                &mut mount_id as *mut libc::c_int as libc::c_long,
+                0,
+            ],
+        ),
+        false,
+        "past the permission checks",
+    )
+}
+
+/// Opens a file for writing and closes it without writing: blocked on a denial or when absent.
+fn try_open_write(path: &str) -> Result<(), i32> {
+    let p = cstr(path);
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd >= 0 {
+        drop(own(fd));
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// The container's own cgroup limits as the spec's /sys/fs/cgroup shows them (v1 controller
+/// directories or the v2 root): opened for writing, nothing written. Writable means the
+/// container can lift its own pids or memory limit.
+fn p_write_cgroup() -> Res {
+    let candidates = [
+        "/sys/fs/cgroup/pids/pids.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/pids.max",
+        "/sys/fs/cgroup/memory.max",
+    ];
+    let mut seen = Vec::new();
+    for c in candidates {
+        if fs::metadata(c).is_err() {
+            continue;
+        }
+        match try_open_write(c) {
+            Ok(()) => {
+                return (
+                    Succeeded,
+                    format!("{c} opened for writing (nothing written)"),
+                )
+            }
+            Err(e) if denied(e) => seen.push(format!("{c}: {}", ename(e))),
+            Err(e) => return (Error, format!("{c}: {}", ename(e))),
+        }
+    }
+    if seen.is_empty() {
+        (Blocked, "no cgroup limit file visible".into())
+    } else {
+        (Blocked, seen.join("; "))
+    }
+}
+
+/// The first file called one of `names` at most `depth` directories below `dir`.
+fn find_file(dir: &str, names: &[&str], depth: usize) -> Option<String> {
+    let mut subdirs = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(dir).ok()?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = format!("{}/{name}", dir.trim_end_matches('/'));
+        let ft = match e.file_type() {
+            Ok(ft) => ft,
+            Err(_) => continue,
+        };
+        if ft.is_file() && names.contains(&name.as_str()) {
+            return Some(path);
+        }
+        if ft.is_dir() {
+            subdirs.push(path);
+        }
+    }
+    if depth == 0 {
+        return None;
+    }
+    subdirs.iter().find_map(|d| find_file(d, names, depth - 1))
+}
+
+/// A cgroup controller file of the host through a read-only rbind of the host's
+/// /sys/fs/cgroup at `/rbind/cgroup` (the test adds that mount): read-only must reach the
+/// controller mounts below the top one.
+fn p_write_cgroup_rbind() -> Res {
+    let top = "/rbind/cgroup";
+    if fs::metadata(top).is_err() {
+        return (
+            Error,
+            format!("{top} is not mounted (the spec lacks the rbind)"),
+        );
+    }
+    let file = ["pids", "memory"]
+        .iter()
+        .find_map(|c| {
+            find_file(
+                &format!("{top}/{c}"),
+                &["pids.max", "memory.limit_in_bytes"],
+                2,
+            )
+        })
+        .or_else(|| find_file(top, &["pids.max", "memory.max"], 2));
+    let Some(file) = file else {
+        return (Error, format!("no controller file found under {top}"));
+    };
+    match try_open_write(&file) {
+        Ok(()) => (
+            Succeeded,
+            format!("{file} opened for writing (nothing written)"),
+        ),
+        Err(e) if denied(e) => (Blocked, format!("{file}: {}", ename(e))),
+        Err(e) => (Error, format!("{file}: {}", ename(e))),
+    }
+}
+
+/// The host's /dev/shm through a read-only rbind of the host's /dev at `/rbind/dev` (the test
+/// adds that mount): a file is created there and removed again at once.
+fn p_write_dev_shm_rbind() -> Res {
+    let dir = "/rbind/dev/shm";
+    if fs::metadata(dir).is_err() {
+        return (
+            Error,
+            format!("{dir} is not there (the spec lacks the rbind)"),
+        );
+    }
+    p_write_file(dir)
+}
+
+/// Descriptors this process was started with beyond stdin, stdout and stderr (taken at the
+/// probe's start): a descriptor of the caller's that reaches the container (CVE-2024-21626
+/// class). `LISTEN_FDS` descriptors would be passed on purpose.
+fn p_inherited_fds() -> Res {
+    let fds = INHERITED.get().cloned().unwrap_or_default();
+    if fds.is_empty() {
+        (Blocked, "only 0, 1 and 2 open at start".into())
+    } else {
+        (Succeeded, fds.join(", "))
+    }
+}
+
+static INHERITED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// The descriptors >= 3 open right now, with their targets (the directory being read excluded).
+fn open_fds() -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+        return vec!["/proc/self/fd unreadable".into()];
+    };
+    for e in dir.flatten() {
+        let n: i32 = match e.file_name().to_string_lossy().parse() {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        if n < 3 {
+            continue;
+        }
+        let target = fs::read_link(e.path())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "?".into());
+        // the descriptor of the directory being listed
+        if target.ends_with("/fd") && target.starts_with("/proc/") {
+            continue;
+        }
+        out.push(format!("{n} -> {target}"));
+    }
+    out.sort();
+    out
+}
+
 // ---- driver -------------------------------------------------------------------------------
 
 const NAMES: &[&str] = &[
@@ -1230,9 +1563,19 @@ const NAMES: &[&str] = &[
     "clone-namespaces",
     "clone3-namespaces",
     "personality",
+    "request-key",
+    "seccomp-filter",
+    "unknown-syscall",
+    "process-vm-readv",
+    "name-to-handle-at",
+    "write-cgroup",
+    "inherited-fds",
     "fork-bomb",
     "memory-bomb",
 ];
+
+/// Probes that need a mount the test adds (`--only` names them; not run by default).
+const EXTRA: &[&str] = &["write-cgroup-rbind", "write-dev-shm-rbind"];
 
 fn run_probe(name: &str, o: &Opts) -> Res {
     match name {
@@ -1281,6 +1624,15 @@ fn run_probe(name: &str, o: &Opts) -> Res {
         "personality" => p_personality(),
         "fork-bomb" => p_fork_bomb(o),
         "memory-bomb" => p_memory_bomb(o),
+        "request-key" => p_request_key(),
+        "seccomp-filter" => p_seccomp_filter(),
+        "unknown-syscall" => p_unknown_syscall(),
+        "process-vm-readv" => p_process_vm_readv(),
+        "name-to-handle-at" => p_name_to_handle_at(),
+        "write-cgroup" => p_write_cgroup(),
+        "inherited-fds" => p_inherited_fds(),
+        "write-cgroup-rbind" => p_write_cgroup_rbind(),
+        "write-dev-shm-rbind" => p_write_dev_shm_rbind(),
         _ => (Error, format!("unknown probe {name}")),
     }
 }
@@ -1347,17 +1699,21 @@ fn watch(secs: u64, out: Option<&str>) {
     }
     let notes: Vec<String> = s.notes.iter().map(|n| json_str(n)).collect();
     let doc = format!(
-        "{{\"scans\":{scans},\"runtime_seen\":{},\"container_binary\":{},\"exe_opened\":{},\"write_opened\":{},\"notes\":[{}]}}\n",
+        "{{\"scans\":{scans},\"runtime_seen\":{},\"container_binary\":{},\"exe_opened\":{},\"write_opened\":{},\"fds_listed\":{},\"fds_followed\":{},\"notes\":[{}]}}\n",
         s.seen,
         s.own,
         s.opened,
         s.writable,
+        s.fds_listed,
+        s.fds_followed,
         notes.join(",")
     );
     emit(out, &doc);
 }
 
 fn main() {
+    // before anything of ours is opened
+    let _ = INHERITED.set(open_fds());
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut o = Opts {
         suid: "/probe-suid".into(),
@@ -1381,7 +1737,8 @@ fn main() {
             return;
         }
         Some("list") => {
-            for n in NAMES {
+            let all = args.get(1).map(String::as_str) == Some("--all");
+            for n in NAMES.iter().chain(if all { EXTRA } else { &[] }) {
                 println!("{n}");
             }
             return;
