@@ -389,7 +389,7 @@ pub fn userns_pool(raw: &Value, ctx: &Context) -> Option<crate::profile::UserNsC
     if sel.mode == Mode::Audit || sel.profile.action("userns") != Action::Enforce {
         return None;
     }
-    if !rules::userns::needs_range(raw) {
+    if !rules::userns::needs_range(raw, ctx.host) {
         return None;
     }
     Some(sel.profile.userns.clone())
