@@ -25,6 +25,8 @@ ap.add_argument('--gen-dir', required=True, help='directory with api_pb2.py / ap
 ap.add_argument('--log-dir', required=True, help='pod log directory (created by containerd)')
 ap.add_argument('--cgroup-parent', default='/hardrun-itest-cri')
 ap.add_argument('--rpc-timeout', type=float, default=60.0)
+ap.add_argument('--restricted', action='store_true',
+                help="the handler runs hardrun's restricted profile: check what it promises instead")
 args = ap.parse_args()
 
 sys.path.insert(0, args.gen_dir)
@@ -183,6 +185,32 @@ try:
                     memory_limit_in_bytes=lim)), timeout=T)) is not None:
             exec_sync(cid, ['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes'], 0, f'{lim}\n', exact=True,
                       label=f'memory.limit_in_bytes inside {name} is {lim}')
+
+    if args.restricted:
+        # restricted: uid 65534 in a user namespace mapped to a leased host range (not the
+        # identity map), the CRI's bind mounts (hosts, resolv.conf, hostname; the pod's /dev/shm)
+        # readable, tmpfs scratch space writable, through ExecSync (exec joins the namespace)
+        r1 = create('r1')
+        if r1:
+            exec_sync(r1, ['id', '-u'], 0, '65534\n', exact=True, label='ExecSync id -u is 65534')
+            r = exec_sync(r1, ['cat', '/proc/self/uid_map'], 0, label='ExecSync reads its uid_map')
+            if r is not None:
+                f = r.stdout.decode(errors='replace').split()
+                result(len(f) == 3 and f[0] == '0' and f[1] != '0' and int(f[1]) >= 100000,
+                       'ExecSync runs in a user namespace mapped to a leased range',
+                       f'uid_map {f!r}')
+            exec_sync(r1, ['/bin/sh', '-c', 'cat /etc/hosts /etc/resolv.conf /etc/hostname > /dev/null && echo read-ok'],
+                      0, 'read-ok\n', exact=True, label="the CRI's bind mounts are readable")
+            exec_sync(r1, ['/bin/sh', '-c', 'echo shm > /dev/shm/t && cat /dev/shm/t && echo tmp > /tmp/t && cat /tmp/t'],
+                      0, 'shm\ntmp\n', exact=True, label='/dev/shm and /tmp are writable')
+            exec_sync(r1, ['/bin/sh', '-c', 'touch /x'], 1, label='the root filesystem is read-only')
+            if call('StopContainer r1', lambda: rt.StopContainer(pb.StopContainerRequest(container_id=r1, timeout=10), timeout=T)) is not None:
+                if call('RemoveContainer r1', lambda: rt.RemoveContainer(pb.RemoveContainerRequest(container_id=r1), timeout=T)) is not None:
+                    containers.remove(r1)
+        if call('StopPodSandbox', lambda: rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=T)) is not None:
+            if call('RemovePodSandbox', lambda: rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=T)) is not None:
+                sandbox_id = None
+        sys.exit(1 if failed else 0)
 
     c1 = create('c1')
     if c1:
