@@ -470,4 +470,31 @@ fn a_pod_container_joins_the_sandboxs_user_namespace() {
     r.delete("app");
     r.delete("sandbox");
     assert!(r.slots().is_empty());
+
+    // a sandbox that is created, not started (its init not yet exec'd): its namespace files
+    // cannot be opened from inside its user namespace, so they are opened before it is entered
+    let out = r.hr(&["create", "--bundle", sb.to_str().unwrap(), "sandbox2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let spid = r.w.state("sandbox2")["pid"].as_i64().unwrap();
+    let app =
+        r.w.bundle_with("app2", &["sh", "-c", "echo $$; exec sleep 60"], |s| {
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            for n in ns.iter_mut() {
+                if n["type"] == "pid" || n["type"] == "ipc" {
+                    let kind = n["type"].as_str().unwrap().to_owned();
+                    n["path"] = json!(format!("/proc/{spid}/ns/{kind}"));
+                }
+            }
+        });
+    let apid = r.run_detached(&app, "app2");
+    assert_eq!(userns_of(apid), userns_of(spid));
+    assert_eq!(
+        fs::read_link(format!("/proc/{apid}/ns/pid")).unwrap(),
+        fs::read_link(format!("/proc/{spid}/ns/pid")).unwrap()
+    );
+    // in the sandbox's pid namespace, where the sandbox's init is 1
+    assert_ne!(r.output("app2", 1).trim(), "1");
+    r.delete("app2");
+    r.delete("sandbox2");
+    assert!(r.slots().is_empty());
 }
