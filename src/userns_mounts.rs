@@ -346,6 +346,86 @@ pub fn reach(spec: &Value, rootfs: &Path, uid: u32, gid: u32) -> Result<Option<V
     Ok(Some(out))
 }
 
+/// `ioctl(NS_GET_USERNS)`: the user namespace that owns a namespace.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+
+/// (device, inode) of the user namespace that owns the namespace file at `path`.
+fn owner_userns(path: &str) -> Option<(u64, u64)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let ns = fs::File::open(path).ok()?;
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new descriptor (or -1); `ns` is an
+    // open namespace file for the duration of the call.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the ioctl returned a new descriptor that nothing else owns.
+    let owner = unsafe { OwnedFd::from_raw_fd(fd) };
+    let md = fs::File::from(owner).metadata().ok()?;
+    Some((md.dev(), md.ino()))
+}
+
+/// Whether the container's `sysfs` cannot be mounted: mounting sysfs needs CAP_SYS_ADMIN in
+/// the user namespace that owns the network namespace, and the container's root has it only in
+/// its own. With a user namespace, that fails for the host's network namespace (no `network`
+/// entry) and for one joined by path that another user namespace owns (a Kubernetes pod's,
+/// pinned by the CNI under /run/netns: the host's).
+pub fn sysfs_needs_bind(spec: &Value) -> bool {
+    let list: Vec<&Value> = spec
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let path_of = |kind: &str| {
+        list.iter()
+            .find(|n| n.get("type").and_then(Value::as_str) == Some(kind))
+            .map(|n| {
+                n.get("path")
+                    .and_then(Value::as_str)
+                    .filter(|p| !p.is_empty())
+            })
+    };
+    let Some(user) = path_of("user") else {
+        return false; // no user namespace: the runtime's root mounts it
+    };
+    let net = match path_of("network") {
+        None => return true,        // the host's network namespace
+        Some(None) => return false, // a new one, made inside the user namespace
+        Some(Some(net)) => net,
+    };
+    let own = match user {
+        None => return true, // a new user namespace owns nothing that exists yet
+        Some(path) => fs::metadata(path).ok().map(|m| (m.dev(), m.ino())),
+    };
+    own.is_none() || owner_userns(net) != own
+}
+
+/// The spec's `sysfs` mounts as a recursive, read-only bind of the runtime's `/sys`, as runc
+/// does where sysfs cannot be mounted (its rootless specs): what the container sees of `/sys`
+/// is the host's, read-only; files owned by host root show as `nobody`. Returns whether
+/// anything changed.
+pub fn bind_sysfs(spec: &mut Value) -> bool {
+    let mut changed = false;
+    for m in spec
+        .get_mut("mounts")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if m.get("type").and_then(Value::as_str) != Some("sysfs") {
+            continue;
+        }
+        m["type"] = Value::String("bind".into());
+        m["source"] = Value::String("/sys".into());
+        m["options"] = serde_json::json!([
+            "rbind", "ro", "nosuid", "nodev", "noexec", "rro", "rnosuid", "rnodev", "rnoexec"
+        ]);
+        changed = true;
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +462,50 @@ mod tests {
         );
         assert_eq!(mapped_root(&spec(user, json!([]), map(1))), None);
         assert_eq!(mapped_root(&json!({})), None);
+    }
+
+    #[test]
+    fn sysfs_is_bound_where_the_network_namespace_is_not_the_containers() {
+        let spec = |ns: Value| {
+            json!({"linux": {"namespaces": ns}, "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "ro"]}]})
+        };
+        let me = |k: &str| format!("/proc/{}/ns/{k}", std::process::id());
+        for (ns, want) in [
+            // no user namespace: the runtime mounts sysfs
+            (
+                json!([{"type": "network", "path": "/proc/1/ns/net"}]),
+                false,
+            ),
+            // a new user namespace and a new network namespace (made inside it)
+            (json!([{"type": "user"}, {"type": "network"}]), false),
+            // a new user namespace in the host's network namespace, or joining one by path
+            (json!([{"type": "user"}]), true),
+            (
+                json!([{"type": "user"}, {"type": "network", "path": me("net")}]),
+                true,
+            ),
+            // joining a user namespace and a network namespace it owns (this test's own)
+            (
+                json!([{"type": "user", "path": me("user")}, {"type": "network", "path": me("net")}]),
+                false,
+            ),
+            // joining a user namespace whose network namespace another one owns
+            (
+                json!([{"type": "user", "path": "/nonexistent"}, {"type": "network", "path": me("net")}]),
+                true,
+            ),
+        ] {
+            assert_eq!(sysfs_needs_bind(&spec(ns.clone())), want, "{ns}");
+        }
+        let mut s = spec(json!([{"type": "user"}]));
+        assert!(bind_sysfs(&mut s));
+        assert_eq!(s["mounts"][1]["type"], "bind");
+        assert_eq!(s["mounts"][1]["source"], "/sys");
+        assert_eq!(s["mounts"][1]["options"][0], "rbind");
+        assert_eq!(s["mounts"][0]["type"], "proc");
+        assert!(!bind_sysfs(&mut s));
     }
 
     #[test]

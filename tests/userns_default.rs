@@ -498,3 +498,89 @@ fn a_pod_container_joins_the_sandboxs_user_namespace() {
     r.delete("sandbox2");
     assert!(r.slots().is_empty());
 }
+
+/// A network namespace pinned on a file, as a CNI plugin pins a Kubernetes pod's under
+/// /run/netns (owned by the host's user namespace); unmounted when dropped.
+struct PinnedNetns(PathBuf);
+
+impl PinnedNetns {
+    fn new(path: PathBuf) -> Self {
+        fs::write(&path, "").unwrap();
+        let out = std::process::Command::new("unshare")
+            .arg(format!("--net={}", path.display()))
+            .arg("true")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "unshare --net: {}", stderr(&out));
+        PinnedNetns(path)
+    }
+
+    fn ino(&self) -> u64 {
+        fs::metadata(&self.0).unwrap().ino()
+    }
+}
+
+impl Drop for PinnedNetns {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// A Kubernetes pod with CNI networking, as containerd's CRI builds it: the sandbox joins a
+/// network namespace the CNI pinned (owned by the host's user namespace) and gets a user
+/// namespace of its own; its containers join the sandbox's namespaces. The network namespace is
+/// entered before the user namespace (from inside it, setns needs CAP_SYS_ADMIN over the host's
+/// user namespace), and /sys, which cannot be mounted there, is the host's, read-only.
+#[test]
+fn a_pod_in_a_pinned_network_namespace_runs_with_its_own_range() {
+    let r = Restricted::new("und-cni");
+    let netns = PinnedNetns::new(r.w.dir.join("cni-netns"));
+    let probe = "awk '$5 == \"/sys\" { print $6 }' /proc/self/mountinfo; touch /sys/x 2>&1 | grep -c Read-only; exec sleep 60";
+    let sb = r.w.bundle_with("sb", &["sh", "-c", probe], |s| {
+        for n in s["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = json!(netns.0);
+            }
+        }
+    });
+    let spid = r.run_detached(&sb, "sandbox");
+    let start = leased_range(spid);
+    let net = |pid: i64| fs::metadata(format!("/proc/{pid}/ns/net")).unwrap().ino();
+    assert_eq!(net(spid), netns.ino());
+    let out = r.output("sandbox", 2);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ro,"), "{out}");
+    assert_eq!(lines[1], "1", "{out}");
+    r.w.assert_live("sandbox");
+
+    let app =
+        r.w.bundle_with("app", &["sh", "-c", "id -u; exec sleep 60"], |s| {
+            for n in s["linux"]["namespaces"].as_array_mut().unwrap() {
+                let kind = n["type"].as_str().unwrap().to_owned();
+                let file = match kind.as_str() {
+                    "network" => "net",
+                    "ipc" | "uts" => kind.as_str(),
+                    _ => continue,
+                };
+                n["path"] = json!(format!("/proc/{spid}/ns/{file}"));
+            }
+            s.as_object_mut().unwrap().remove("hostname");
+        });
+    let apid = r.run_detached(&app, "app");
+    assert_eq!(leased_range(apid), start);
+    assert_eq!(userns_of(apid), userns_of(spid));
+    assert_eq!(net(apid), netns.ino());
+    assert_eq!(r.output("app", 1).trim(), "65534");
+    r.w.assert_live("app");
+    let out = r.hr(&["exec", "app", "cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        words(&stdout(&out)),
+        format!("0 {start} 65536"),
+        "{}",
+        stderr(&out)
+    );
+    r.delete("app");
+    r.delete("sandbox");
+    assert!(r.slots().is_empty());
+    assert_no_host_mounts(&r.w.root);
+}

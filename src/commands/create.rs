@@ -130,8 +130,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
                 .map_err(anyhow::Error::msg)?;
             crate::userns_mounts::create_mountpoints(&loaded.rootfs, &spec)
                 .map_err(anyhow::Error::msg)?;
-            crate::userns_mounts::reach(&spec, &loaded.rootfs, uid, gid)
-                .map_err(anyhow::Error::msg)?
+            let mut runtime = crate::userns_mounts::reach(&spec, &loaded.rootfs, uid, gid)
+                .map_err(anyhow::Error::msg)?;
+            // sysfs cannot be mounted in a network namespace another user namespace owns
+            if crate::userns_mounts::sysfs_needs_bind(&spec) {
+                let r = runtime.get_or_insert_with(|| spec.clone());
+                crate::userns_mounts::bind_sysfs(r);
+            }
+            runtime
         }
         None => None,
     };

@@ -91,6 +91,26 @@ fn preopen(path: &std::path::Path) {
     }
 }
 
+/// hardrun: whether this thread is already in the namespace at `path` (uts, ipc, network,
+/// cgroup and mount namespaces; the others are never joined twice).
+fn already_in(typ: LinuxNamespaceType, path: &std::path::Path) -> bool {
+    let name = match typ {
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Mount => "mnt",
+        _ => return false,
+    };
+    let target = match preopened(path) {
+        // a descriptor OPENED holds for the life of the process
+        Some(fd) => stat::fstat(fd),
+        None => stat::stat(path),
+    };
+    let own = stat::stat(format!("/proc/thread-self/ns/{name}").as_str());
+    matches!((target, own), (Ok(t), Ok(o)) if t.st_dev == o.st_dev && t.st_ino == o.st_ino)
+}
+
 /// hardrun: the descriptor [`preopen`] opened for `path`, if any.
 fn preopened(path: &std::path::Path) -> Option<std::os::fd::RawFd> {
     OPENED
@@ -147,6 +167,11 @@ impl Namespaces {
     pub fn unshare_or_setns(&self, namespace: &LinuxNamespace) -> Result<()> {
         tracing::debug!("unshare or setns: {:?}", namespace);
         match namespace.path() {
+            // hardrun: already a member (joined early, see `join_before_user_namespace`):
+            // entering again from inside a user namespace could only fail
+            Some(path) if already_in(namespace.typ(), path) => {
+                tracing::debug!(?namespace, "already in the namespace");
+            }
             // hardrun: the descriptor opened before any namespace was entered; kept open (a
             // forked process may need it too)
             Some(path) if preopened(path).is_some() => {
@@ -183,6 +208,28 @@ impl Namespaces {
             }
         }
 
+        Ok(())
+    }
+
+    /// hardrun: enters the uts, ipc and network namespaces the spec joins by path, while this
+    /// process is still in the runtime's user namespace (as root), before the user namespace is
+    /// created or joined. From inside a user namespace, `setns` needs CAP_SYS_ADMIN in the user
+    /// namespace that owns the target: a namespace the host's user namespace owns (a Kubernetes
+    /// pod's network namespace, pinned by the CNI under /run/netns) could not be entered at all.
+    /// runc's nsexec joins every namespace it is given before it creates the user namespace. The
+    /// init process later skips them (`already_in`).
+    pub fn join_before_user_namespace(&self) -> Result<()> {
+        for flag in [
+            CloneFlags::CLONE_NEWUTS,
+            CloneFlags::CLONE_NEWIPC,
+            CloneFlags::CLONE_NEWNET,
+        ] {
+            if let Some(ns) = self.namespace_map.get(&flag) {
+                if ns.path().is_some() {
+                    self.unshare_or_setns(ns)?;
+                }
+            }
+        }
         Ok(())
     }
 
