@@ -518,6 +518,30 @@ prepare_cri_client() {
 }
 
 write_containerd_config() {
+  # the only CNI network: "itest-dummy", a plugin of this harness that gives the pod's network
+  # namespace (made and pinned by containerd) an eth0 with an address (a veth pair, both ends in
+  # the pod's namespace; this kernel has no dummy driver): a real pod network namespace, and
+  # nothing on the host's network (no bridge, no host-side veth, no route, no sysctl)
+  mkdir -p "$CTRD_DIR/cni/net.d" "$CTRD_DIR/cni/bin"
+  ln -sf /usr/lib/cni/loopback "$CTRD_DIR/cni/bin/loopback"
+  cat >"$CTRD_DIR/cni/bin/itest-dummy" <<'EOF'
+#!/bin/sh
+# CNI plugin of the hardrun client harness: ADD makes $CNI_IFNAME in $CNI_NETNS (a veth pair
+# whose both ends stay in that namespace)
+cat >/dev/null
+case "$CNI_COMMAND" in
+  ADD)
+    nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type veth peer name itest-peer 2>/dev/null || true
+    nsenter --net="$CNI_NETNS" ip addr add 10.237.0.2/24 dev "$CNI_IFNAME" 2>/dev/null || true
+    nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME" up
+    printf '{"cniVersion": "0.4.0", "interfaces": [{"name": "%s", "sandbox": "%s"}], "ips": [{"version": "4", "address": "10.237.0.2/24", "interface": 0}]}\n' "$CNI_IFNAME" "$CNI_NETNS" ;;
+  VERSION) printf '{"cniVersion": "0.4.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0"]}\n' ;;
+  *) ;;
+esac
+EOF
+  chmod 755 "$CTRD_DIR/cni/bin/itest-dummy"
+  printf '{"cniVersion": "0.4.0", "name": "hardrun-itest", "plugins": [{"type": "itest-dummy"}]}\n' \
+    >"$CTRD_DIR/cni/net.d/10-itest.conflist"
   cat >"$CTRD_DIR/config.toml" <<EOF
 version = 2
 root = "$CTRD_DIR/root"
@@ -541,8 +565,10 @@ state = "$CTRD_DIR/state"
     # CAP_SYS_RESOURCE may be missing from the bounding set: without this every pod sandbox
     # (oom_score_adj -998) fails with "write /proc/self/oom_score_adj: permission denied".
     restrict_oom_score_adj = true
+    # pod network namespaces under containerd's state dir, not /run/netns
+    netns_mounts_under_state_dir = true
     [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/usr/lib/cni"
+      bin_dir = "$CTRD_DIR/cni/bin"
       conf_dir = "$CTRD_DIR/cni/net.d"
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "overlayfs"
