@@ -21,6 +21,7 @@ pub mod profile;
 pub mod protect;
 pub mod state_dir;
 pub mod userns;
+pub mod userns_mounts;
 
 /// `hardrun --version`, in runc's shape.
 pub fn version_text() -> String {

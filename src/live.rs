@@ -1712,8 +1712,8 @@ nonvoluntary_ctxt_switches:\t1
         );
         assert_eq!(e.namespaces[3].path.as_deref(), Some("/proc/77/ns/ipc"));
         assert_eq!(e.private, ["pid", "ipc", "uts", "mnt", "net", "cgroup"]);
-        // restricted only audits userns today
-        assert!(!e.userns_required);
+        // restricted enforces userns: a user namespace is required even where the spec has none
+        assert!(e.userns_required);
         let flags: Vec<(&str, Vec<String>, bool)> = e
             .mounts
             .iter()
@@ -1744,13 +1744,13 @@ nonvoluntary_ctxt_switches:\t1
         // a rule the record says was only audited is not enforced
         let audited = [json!({"code": "user", "action": "audit"})];
         assert!(!Expect::new(&restricted_spec(), Some(&restricted()), &audited).forbid_root);
-        // a profile that enforces userns requires it even where the spec has none
+        // a profile that only audits userns does not require it (where the spec has none)
         let mut p = restricted();
         p.rules.insert(
             "userns".into(),
-            crate::profile::RuleSetting::Action(Action::Enforce),
+            crate::profile::RuleSetting::Action(Action::Audit),
         );
-        assert!(Expect::new(&restricted_spec(), Some(&p), &[]).userns_required);
+        assert!(!Expect::new(&restricted_spec(), Some(&p), &[]).userns_required);
         // no capabilities in the spec: nothing to hold them to
         let mut spec = restricted_spec();
         spec["process"]
@@ -1995,7 +1995,13 @@ nonvoluntary_ctxt_switches:\t1
 
     #[test]
     fn id_maps_table() {
-        let e = expect();
+        // restricted with userns audited (as before it was enforced): no user namespace required
+        let mut audited = restricted();
+        audited.rules.insert(
+            "userns".into(),
+            crate::profile::RuleSetting::Action(Action::Audit),
+        );
+        let e = Expect::new(&restricted_spec(), Some(&audited), &[]);
         let m = |i, o, c| IdRange {
             inside: i,
             outside: o,
@@ -2009,12 +2015,9 @@ nonvoluntary_ctxt_switches:\t1
         spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         let userns = Expect::new(&spec, Some(&restricted()), &[]);
-        let mut p = restricted();
-        p.rules.insert(
-            "userns".into(),
-            crate::profile::RuleSetting::Action(Action::Enforce),
-        );
-        let required = Expect::new(&restricted_spec(), Some(&p), &[]);
+        // restricted itself enforces userns
+        let required = expect();
+        assert!(required.userns_required);
         let good = vec![m(0, 100000, 65536)];
         let cases: Vec<(&str, &Expect, Vec<IdRange>, Vec<&str>)> = vec![
             ("no user namespace asked, none there", &e, IDENTITY.to_vec(), vec![]),
@@ -2225,12 +2228,13 @@ nonvoluntary_ctxt_switches:\t1
             ("uts", 15),
             ("cgroup", 16),
         ]);
+        // restricted runs it in a user namespace of its own (a leased range)
         let init = ProcessView {
             pid: 100,
             status: parse_status(STATUS_RESTRICTED).unwrap(),
             ns: init_ns.clone(),
-            uid_map: IDENTITY.to_vec(),
-            gid_map: IDENTITY.to_vec(),
+            uid_map: good_map(),
+            gid_map: good_map(),
             mounts: Some(MountView {
                 mounts: parse_mountinfo(MOUNTINFO).unwrap(),
                 resolved: [("/proc/kcore".to_owned(), None)].into(),

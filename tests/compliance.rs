@@ -98,12 +98,12 @@ fn restricted_records_its_score_and_a_dry_run_scores_what_enforcing_would_run() 
     let out = w.hr(&["--profile", "restricted", "run", "--bundle", b_s, "s1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let last = w.audit().pop().unwrap();
-    // on this host only 5.31 fails: restricted audits user namespaces (see README)
-    assert_eq!(last["score"]["level1"], 95.0, "{last}");
-    assert_eq!(last["score"]["failing"], serde_json::json!(["5.31"]));
+    // restricted enforces user namespaces too: no control fails (5.31 did while it audited them)
+    assert_eq!(last["score"]["level1"], 100.0, "{last}");
+    assert_eq!(last["score"]["failing"], serde_json::json!([]));
 
     // --mode audit changes nothing, so what runs scores low; the gate is judged on what
-    // enforcing would run (95 %), so it does not even record a would-be refusal
+    // enforcing would run (100 %), so it does not even record a would-be refusal
     let out = w.hr(&[
         "--profile",
         "restricted",
@@ -364,7 +364,7 @@ fn audit_show_filters_and_profile_show_renders_the_policy() {
     let text = stdout(&show);
     let head = text.lines().next().unwrap();
     assert!(
-        head.contains("allowed run    a1  profile=restricted mode=enforce cis-l1=95.0%"),
+        head.contains("allowed run    a1  profile=restricted mode=enforce cis-l1=100.0%"),
         "{text}"
     );
     assert!(

@@ -10,13 +10,14 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// A profile that enforces `userns`: each container leases a host id range.
 const USERNS_PROFILE: &str = r#"
@@ -56,6 +57,29 @@ impl Faults {
 
     fn hr(&self, args: &[&str]) -> Output {
         output_via_files(self.cmd(args), &self.w.dir, Duration::from_secs(60))
+    }
+
+    /// A bundle running `args`. With `userns`, its rootfs lies below a 0700 directory, as
+    /// containerd's and podman's do: create binds it where the mapped root can reach it, in its
+    /// own mount namespace, and a kill at any point must leave no such mount on the host.
+    fn bundle(&self, name: &str, args: &[&str]) -> PathBuf {
+        self.bundle_with(name, args, |_| {})
+    }
+
+    fn bundle_with(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+        if !self.userns {
+            return self.w.bundle_with(name, args, edit);
+        }
+        let closed = self.w.dir.join("closed");
+        let root = closed.join(format!("{name}-rootfs"));
+        if !root.exists() {
+            rootfs_copy(&root, &[]);
+        }
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
+        self.w.bundle_with(name, args, |s| {
+            s["root"]["path"] = json!(root);
+            edit(s);
+        })
     }
 
     /// `create` with fault point `point` armed: hardrun must die of SIGKILL.
@@ -115,6 +139,16 @@ impl Faults {
             !mounts.lines().any(|l| l.contains(dir.as_ref())),
             "{what}: a mount under {dir} was left behind"
         );
+        // the bindings for the user namespace live only in hardrun's own mount namespace
+        let mnt = hardrun::userns_mounts::MOUNT_DIR;
+        assert!(
+            !mounts.lines().any(|l| l.contains(mnt)),
+            "{what}: a mount on {mnt} reached the host"
+        );
+        assert!(
+            fs::read_dir(mnt).map_or(true, |mut d| d.next().is_none()),
+            "{what}: {mnt} is not empty on the host"
+        );
         assert!(
             self.slots().is_empty(),
             "{what}: user namespace range still leased: {:?}",
@@ -126,7 +160,7 @@ impl Faults {
     /// deleted without leftovers.
     fn recreate_and_run(&self, id: &str, what: &str) {
         let marker = format!("alive-{id}");
-        let b = self.w.bundle(
+        let b = self.bundle(
             &format!("ok-{id}"),
             &["sh", "-c", &format!("echo {marker}; exec sleep 60")],
         );
@@ -217,7 +251,7 @@ fn reached(f: &Faults, id: &str, point: &str) -> Result<(), String> {
 fn fault_points(userns: bool) {
     let name = if userns { "fault-pts-u" } else { "fault-pts" };
     let f = Faults::new(name, userns);
-    let b = f.w.bundle("b", &["sleep", "60"]);
+    let b = f.bundle("b", &["sleep", "60"]);
     let id = if userns { "fpu1" } else { "fp1" };
     for point in POINTS {
         let what = format!("{point} (userns {userns})");
@@ -247,7 +281,7 @@ fn create_killed_inside_libcontainer_after_cgroup_and_namespaces() {
     for userns in [false, true] {
         let f = Faults::new(if userns { "fault-hook-u" } else { "fault-hook" }, userns);
         let id = if userns { "fhu1" } else { "fh1" };
-        let b = f.w.bundle_with("b", &["sleep", "60"], |s| {
+        let b = f.bundle_with("b", &["sleep", "60"], |s| {
             s["hooks"] = json!({"createRuntime": [
                 {"path": "/bin/sh", "args": ["sh", "-c", "kill -KILL $PPID"]}
             ]});
@@ -281,7 +315,7 @@ fn a_state_file_cut_short_is_cleaned_up_by_delete_force() {
         let f = Faults::new(if userns { "fault-torn-u" } else { "fault-torn" }, userns);
         for (id, keep_half) in [("ft1", false), ("ft2", true)] {
             let what = format!("state.json cut short (half {keep_half}, userns {userns})");
-            let b = f.w.bundle("b", &["sleep", "60"]);
+            let b = f.bundle("b", &["sleep", "60"]);
             let out = f.hr(&["create", "--bundle", b.to_str().unwrap(), id]);
             assert!(out.status.success(), "{what}: create: {}", stderr(&out));
             assert!(f.has_cgroup(id), "{what}: the cgroup should exist");
@@ -321,7 +355,7 @@ fn create_killed_after_random_delays_is_always_recoverable() {
     for userns in [false, true] {
         let f = Faults::new(if userns { "fault-rnd-u" } else { "fault-rnd" }, userns);
         let id = if userns { "fru1" } else { "fr1" };
-        let b = f.w.bundle("b", &["sleep", "60"]);
+        let b = f.bundle("b", &["sleep", "60"]);
         // how long an undisturbed create takes here
         let t = Instant::now();
         let out = f.hr(&["create", "--bundle", b.to_str().unwrap(), id]);

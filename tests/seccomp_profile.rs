@@ -808,7 +808,8 @@ fn hardened(profile: &str, caps: &[String]) -> (Vec<String>, Value) {
         granted: &Granted::default(),
         host: &RealHost,
         only: Some(&others),
-        userns: None,
+        // as create: a profile that enforces userns has a host id range leased for the container
+        userns: Some(p.userns.range(0)),
         sources: hardrun::bundle::Sources::none(),
     };
     let out =

@@ -208,20 +208,21 @@ fn foreground_run_releases_its_range() {
 }
 
 #[test]
-fn a_failed_create_releases_its_range_and_names_an_untraversable_directory() {
+fn a_failed_create_releases_its_range_and_names_a_closed_rootfs() {
     let u = UsernsWorld::new("userns-fail");
-    // a rootfs below a directory the mapped root cannot search
-    let private = u.w.dir.join("private");
-    fs::create_dir_all(private.join("rootfs")).unwrap();
-    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    // a rootfs the mapped root cannot search (it would be the container's /). A rootfs *below*
+    // closed directories is made reachable (tests/userns_default.rs); its own mode cannot be.
+    let rootfs = u.w.dir.join("private/rootfs");
+    fs::create_dir_all(&rootfs).unwrap();
+    fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o700)).unwrap();
     let b = u.w.bundle_with("b", &["true"], |s| {
-        s["root"]["path"] = serde_json::json!(private.join("rootfs"));
+        s["root"]["path"] = serde_json::json!(rootfs);
     });
     let out = u.hr(&["create", "--bundle", b.to_str().unwrap(), "x1"]);
     assert!(!out.status.success());
     let err = u.w.last_log_error().unwrap_or_default();
     assert!(
-        err.contains(&format!("directory {} (mode 0700", private.display())),
+        err.starts_with(&format!("rootfs {} (mode 0700", rootfs.display())),
         "{err}"
     );
     assert!(u.slots().is_empty(), "{:?}", u.slots());

@@ -25,6 +25,8 @@ ap.add_argument('--gen-dir', required=True, help='directory with api_pb2.py / ap
 ap.add_argument('--log-dir', required=True, help='pod log directory (created by containerd)')
 ap.add_argument('--cgroup-parent', default='/hardrun-itest-cri')
 ap.add_argument('--rpc-timeout', type=float, default=60.0)
+ap.add_argument('--restricted', action='store_true',
+                help="the handler runs hardrun's restricted profile: check what it promises instead")
 args = ap.parse_args()
 
 sys.path.insert(0, args.gen_dir)
@@ -150,11 +152,11 @@ try:
         result(ps.status.state == pb.SANDBOX_READY, 'PodSandboxStatus is SANDBOX_READY',
                state_name(pb.PodSandboxState, ps.status.state))
 
-    def create(name, user=None, pid=pb.CONTAINER):
+    def create(name, user=None, pid=pb.CONTAINER, network=pb.NODE):
         # pid CONTAINER: a new PID namespace (the kubelet's default); POD: join the sandbox's.
         # (The zero value of NamespaceMode is POD, so a client must set CONTAINER explicitly.)
         sc = pb.LinuxContainerSecurityContext(
-            namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pid, ipc=pb.POD))
+            namespace_options=pb.NamespaceOption(network=network, pid=pid, ipc=pb.POD))
         if user is not None:
             sc.run_as_user.value = user
         cfg = pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name, attempt=0),
@@ -183,6 +185,66 @@ try:
                     memory_limit_in_bytes=lim)), timeout=T)) is not None:
             exec_sync(cid, ['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes'], 0, f'{lim}\n', exact=True,
                       label=f'memory.limit_in_bytes inside {name} is {lim}')
+
+    if args.restricted:
+        # restricted: uid 65534 in a user namespace mapped to a leased host range (not the
+        # identity map), the CRI's bind mounts (hosts, resolv.conf, hostname; the pod's /dev/shm)
+        # readable, tmpfs scratch space writable, through ExecSync (exec joins the namespace)
+        r1 = create('r1')
+        if r1:
+            exec_sync(r1, ['id', '-u'], 0, '65534\n', exact=True, label='ExecSync id -u is 65534')
+            r = exec_sync(r1, ['cat', '/proc/self/uid_map'], 0, label='ExecSync reads its uid_map')
+            if r is not None:
+                f = r.stdout.decode(errors='replace').split()
+                result(len(f) == 3 and f[0] == '0' and f[1] != '0' and int(f[1]) >= 100000,
+                       'ExecSync runs in a user namespace mapped to a leased range',
+                       f'uid_map {f!r}')
+            exec_sync(r1, ['/bin/sh', '-c', 'cat /etc/hosts /etc/resolv.conf /etc/hostname > /dev/null && echo read-ok'],
+                      0, 'read-ok\n', exact=True, label="the CRI's bind mounts are readable")
+            exec_sync(r1, ['/bin/sh', '-c', 'echo shm > /dev/shm/t && cat /dev/shm/t && echo tmp > /tmp/t && cat /tmp/t'],
+                      0, 'shm\ntmp\n', exact=True, label='/dev/shm and /tmp are writable')
+            exec_sync(r1, ['/bin/sh', '-c', 'touch /x'], 1, label='the root filesystem is read-only')
+            if call('StopContainer r1', lambda: rt.StopContainer(pb.StopContainerRequest(container_id=r1, timeout=10), timeout=T)) is not None:
+                if call('RemoveContainer r1', lambda: rt.RemoveContainer(pb.RemoveContainerRequest(container_id=r1), timeout=T)) is not None:
+                    containers.remove(r1)
+        if call('StopPodSandbox', lambda: rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=T)) is not None:
+            if call('RemovePodSandbox', lambda: rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=T)) is not None:
+                sandbox_id = None
+
+        # a pod with its own network namespace, made and pinned by containerd for the CNI (run.sh
+        # configures a plugin that adds an eth0 10.237.0.2): owned by the host's user
+        # namespace, entered before the sandbox's own user namespace; the containers join it
+        pod_cfg = pb.PodSandboxConfig(
+            metadata=pb.PodSandboxMetadata(name='itest-cni-' + uid, namespace='default', uid=uid + '-cni', attempt=0),
+            hostname='itest-cni', log_directory=log_dir,
+            linux=pb.LinuxPodSandboxConfig(
+                cgroup_parent=args.cgroup_parent,
+                security_context=pb.LinuxSandboxSecurityContext(
+                    namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.POD, ipc=pb.POD))))
+        r = call(f'RunPodSandbox (handler {args.handler}, CNI network namespace)',
+                 lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=pod_cfg, runtime_handler=args.handler), timeout=T))
+        if r is not None:
+            sandbox_id = r.pod_sandbox_id
+            r2 = create('r2', network=pb.POD)
+            if r2:
+                exec_sync(r2, ['id', '-u'], 0, '65534\n', exact=True, label='CNI pod: ExecSync id -u is 65534')
+                r = exec_sync(r2, ['cat', '/proc/self/uid_map'], 0, label='CNI pod: ExecSync reads its uid_map')
+                if r is not None:
+                    f = r.stdout.decode(errors='replace').split()
+                    result(len(f) == 3 and f[0] == '0' and f[1] != '0' and int(f[1]) >= 100000,
+                           'CNI pod: ExecSync runs in a user namespace mapped to a leased range',
+                           f'uid_map {f!r}')
+                exec_sync(r2, ['/bin/sh', '-c', 'ip -o -4 addr show eth0 | grep -q 10.237.0.2/24 && hostname'],
+                          0, 'itest-cni\n', exact=True, label="CNI pod: the CNI's network namespace (eth0 10.237.0.2) and the pod's hostname")
+                exec_sync(r2, ['/bin/sh', '-c', 'cat /etc/hosts /etc/resolv.conf /etc/hostname > /dev/null && touch /sys/x 2>&1 | grep -q Read-only && echo ok'],
+                          0, 'ok\n', exact=True, label="CNI pod: bind mounts readable, /sys read-only")
+                if call('StopContainer r2', lambda: rt.StopContainer(pb.StopContainerRequest(container_id=r2, timeout=10), timeout=T)) is not None:
+                    if call('RemoveContainer r2', lambda: rt.RemoveContainer(pb.RemoveContainerRequest(container_id=r2), timeout=T)) is not None:
+                        containers.remove(r2)
+            if call('StopPodSandbox (CNI pod)', lambda: rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=T)) is not None:
+                if call('RemovePodSandbox (CNI pod)', lambda: rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id), timeout=T)) is not None:
+                    sandbox_id = None
+        sys.exit(1 if failed else 0)
 
     c1 = create('c1')
     if c1:

@@ -240,6 +240,38 @@ end_section() {
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
+# userns_host_check NAME PID: from the host, the restricted container's process PID runs in a user
+# namespace mapped to a leased range (uid_map "0 START 65536", START >= 100000, not the identity
+# map) as host uid START+65534 (the profile's uid 65534). Sets USERNS_START to START.
+userns_host_check() {
+  local name=$1 pid=$2 map uids
+  USERNS_START=
+  map=$(awk 'NR == 1 { print $1, $2, $3 }' "/proc/$pid/uid_map" 2>/dev/null)
+  uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status" 2>/dev/null)
+  if [[ $map =~ ^0\ ([0-9]+)\ 65536$ ]] && [ "${BASH_REMATCH[1]}" -ge 100000 ]; then
+    USERNS_START=${BASH_REMATCH[1]}
+    local u=$((USERNS_START + 65534))
+    check_eq "$name: host uid of pid $pid is in its leased range (uid_map $map)" "$u $u $u $u" "$uids" || true
+  else
+    fail "$name: pid $pid runs in a user namespace with a leased range" "uid_map '$map', Uid '$uids'"
+  fi
+}
+
+# restricted_exec_checks NAME EXEC...: what an exec'd process of a restricted container sees
+# (EXEC... is the client's exec command up to the container; the command is appended): uid
+# 65534 inside the container's user namespace (the map START from the host), the client's bind
+# mounts readable, /dev/shm, /tmp and /dev/mqueue usable.
+restricted_exec_checks() {
+  local name=$1
+  shift
+  expect "$name: exec runs as 65534 in the container's user namespace" 0 "^65534 0 $USERNS_START 65536\$" \
+    "$@" sh -c 'echo $(id -u) $(cat /proc/self/uid_map)' || true
+  expect "$name: exec reads the client's bind mounts (hosts, resolv.conf, hostname)" 0 '^read-ok$' \
+    "$@" sh -c 'for f in /etc/hosts /etc/resolv.conf /etc/hostname; do [ ! -e $f ] || cat $f >/dev/null || exit 1; done; echo read-ok' || true
+  expect "$name: exec writes /dev/shm and /tmp, sees /dev/mqueue" 0 '^shm tmp mqueue$' \
+    "$@" sh -c 'echo shm >/dev/shm/t && echo tmp >/tmp/t && grep -q " /dev/mqueue .* - mqueue " /proc/self/mountinfo && echo $(cat /dev/shm/t /tmp/t) mqueue' || true
+}
+
 # Daemons, shims, conmon, clients and runtime processes whose command line mentions the work dir
 # (i.e. started by this harness): "PID COMM CMDLINE" lines. Other processes (an editor on a log
 # file, ...) are never listed.
@@ -401,6 +433,11 @@ EOF
     RT=$HARDRUN_BIN
   fi
   RT_NAME=$(basename "$RT")
+  # the runtime under hardrun's restricted profile, for clients that cannot pass runtime flags
+  # (ctr --runc-binary, the CRI's BinaryName)
+  RR=$WORK/bin/hardrun-restricted
+  printf '#!/bin/sh\nexec %s --profile=restricted "$@"\n' "$RT" >"$RR"
+  chmod 755 "$RR"
 }
 
 build_rootfs() {
@@ -481,6 +518,30 @@ prepare_cri_client() {
 }
 
 write_containerd_config() {
+  # the only CNI network: "itest-dummy", a plugin of this harness that gives the pod's network
+  # namespace (made and pinned by containerd) an eth0 with an address (a veth pair, both ends in
+  # the pod's namespace; this kernel has no dummy driver): a real pod network namespace, and
+  # nothing on the host's network (no bridge, no host-side veth, no route, no sysctl)
+  mkdir -p "$CTRD_DIR/cni/net.d" "$CTRD_DIR/cni/bin"
+  ln -sf /usr/lib/cni/loopback "$CTRD_DIR/cni/bin/loopback"
+  cat >"$CTRD_DIR/cni/bin/itest-dummy" <<'EOF'
+#!/bin/sh
+# CNI plugin of the hardrun client harness: ADD makes $CNI_IFNAME in $CNI_NETNS (a veth pair
+# whose both ends stay in that namespace)
+cat >/dev/null
+case "$CNI_COMMAND" in
+  ADD)
+    nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type veth peer name itest-peer 2>/dev/null || true
+    nsenter --net="$CNI_NETNS" ip addr add 10.237.0.2/24 dev "$CNI_IFNAME" 2>/dev/null || true
+    nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME" up
+    printf '{"cniVersion": "0.4.0", "interfaces": [{"name": "%s", "sandbox": "%s"}], "ips": [{"version": "4", "address": "10.237.0.2/24", "interface": 0}]}\n' "$CNI_IFNAME" "$CNI_NETNS" ;;
+  VERSION) printf '{"cniVersion": "0.4.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0"]}\n' ;;
+  *) ;;
+esac
+EOF
+  chmod 755 "$CTRD_DIR/cni/bin/itest-dummy"
+  printf '{"cniVersion": "0.4.0", "name": "hardrun-itest", "plugins": [{"type": "itest-dummy"}]}\n' \
+    >"$CTRD_DIR/cni/net.d/10-itest.conflist"
   cat >"$CTRD_DIR/config.toml" <<EOF
 version = 2
 root = "$CTRD_DIR/root"
@@ -504,8 +565,10 @@ state = "$CTRD_DIR/state"
     # CAP_SYS_RESOURCE may be missing from the bounding set: without this every pod sandbox
     # (oom_score_adj -998) fails with "write /proc/self/oom_score_adj: permission denied".
     restrict_oom_score_adj = true
+    # pod network namespaces under containerd's state dir, not /run/netns
+    netns_mounts_under_state_dir = true
     [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/usr/lib/cni"
+      bin_dir = "$CTRD_DIR/cni/bin"
       conf_dir = "$CTRD_DIR/cni/net.d"
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "overlayfs"
@@ -514,6 +577,11 @@ state = "$CTRD_DIR/state"
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun.options]
           BinaryName = "$RT"
+          Root = "$CTRD_DIR/cri-runtime-root"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun-restricted]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun-restricted.options]
+          BinaryName = "$RR"
           Root = "$CTRD_DIR/cri-runtime-root"
 EOF
 }
@@ -773,9 +841,6 @@ section_containerd() {
 
   # hardening through containerd: the shim calls a runtime that adds --profile=restricted
   if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
-    local RR=$WORK/bin/hardrun-restricted
-    printf '#!/bin/sh\nexec %s --profile=restricted "$@"\n' "$RT" >"$RR"
-    chmod 755 "$RR"
     if expect "ctr run under restricted: uid 65534" 0 '^uid=65534$' \
         "$CTRN" run --rm --runc-binary "$RR" --runc-root "$CTRD_DIR/ctr-runtime-root" --fifo-dir "$CTRD_DIR/fifo" \
         "$IMG_CTR" ctr-restricted sh -c 'echo "uid=$(id -u)"; touch /x 2>/dev/null && echo root=rw || echo root=ro;
@@ -786,6 +851,21 @@ section_containerd() {
     fi
     check_eq "restricted under containerd: decision in the audit log" "allowed restricted" \
       "$(jq -r 'select(.id == "ctr-restricted" and .command == "create") | "\(.decision) \(.profile)"' "$LOGS/audit.jsonl" 2>/dev/null | tail -n 1)" || true
+    # a detached restricted task: its user namespace from the host, and ctr task exec into it
+    local rid=ctr-restricted-d rpid
+    if expect "ctr run -d under restricted" 0 '' \
+        "$CTRN" run -d --runc-binary "$RR" --runc-root "$CTRD_DIR/ctr-runtime-root" --fifo-dir "$CTRD_DIR/fifo" \
+        "$IMG_CTR" "$rid" sh -c 'trap "exit 0" TERM; sleep 300 & wait'; then
+      wait_for 10 sh -c "'$CTRN' task ls 2>/dev/null | awk '\$1 == \"$rid\" && \$3 == \"RUNNING\"' | grep -q ." || true
+      rpid=$("$CTRN" task ls 2>/dev/null | awk -v id="$rid" '$1 == id { print $2 }')
+      userns_host_check "restricted under containerd" "${rpid:-0}"
+      restricted_exec_checks "restricted under containerd (ctr task exec)" \
+        "$CTRN" task exec --exec-id r1 --fifo-dir "$CTRD_DIR/fifo" "$rid"
+      capture "$CTRN" task kill -s SIGKILL "$rid"
+      wait_for 10 sh -c "! '$CTRN' task ls 2>/dev/null | awk '\$1 == \"$rid\" && \$3 == \"RUNNING\"' | grep -q ." || true
+      expect "restricted under containerd: task delete" 0 '' "$CTRN" task delete "$rid" || true
+      expect "restricted under containerd: container rm" 0 '' "$CTRN" container rm "$rid" || true
+    fi
   fi
 
   # detached lifecycle
@@ -862,6 +942,28 @@ section_cri() {
     esac
   done <"$T/cri.out"
   [ "$n" -gt 0 ] || fail "CRI client ran" "$(tail -n 20 "$T/cri.out")"
+
+  # hardening through the CRI: a runtime handler whose binary runs hardrun --profile=restricted
+  if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
+    begin_check
+    timeout -k 5 300 "$VENV/bin/python" "$HERE/cri_test.py" --socket "$CTRD_SOCK" --handler hardrun-restricted \
+      --restricted --image "$IMG_CTR" --sandbox-image "$IMG_PAUSE" --gen-dir "$CRI_DIR/gen" --log-dir "$WORK/cri-logs" \
+      --cgroup-parent "/$NS-cri" >"$T/cri-restricted.out" 2>&1 || true
+    cat "$T/cri-restricted.out" >>"$LOGS/client-cri.log"
+    n=0
+    while IFS= read -r line; do
+      case $line in
+        PASS\ *) pass "restricted: ${line#PASS }"; n=$((n + 1)) ;;
+        FAIL\ *)
+          line=${line#FAIL }
+          if [[ $line == *$'\t'* ]]; then fail "restricted: ${line%%$'\t'*}" "${line#*$'\t'}"; else fail "restricted: $line"; fi
+          n=$((n + 1)) ;;
+        INFO\ *) echo "      ${line#INFO }" ;;
+        *) echo "      | $line" ;;
+      esac
+    done <"$T/cri-restricted.out"
+    [ "$n" -gt 0 ] || fail "restricted: CRI client ran" "$(tail -n 20 "$T/cri-restricted.out")"
+  fi
 }
 
 section_docker() {
@@ -936,6 +1038,26 @@ section_docker() {
     fi
     check_eq "restricted under docker: decision in the audit log" "allowed restricted" \
       "$(jq -r 'select(.profile == "restricted" and .command == "create") | "\(.decision) \(.profile)"' "$LOGS/audit.jsonl" 2>/dev/null | tail -n 1)" || true
+
+    # two detached restricted containers: a leased range each, docker exec into them, Docker's
+    # net.ipv4.ping_group_range clamped to the mapped gids
+    local r1=hardrun-itest-r1 r2=hardrun-itest-r2 s1 s2
+    if expect "docker run -d --runtime hardrun-restricted" 0 '^[0-9a-f]{64}$' \
+        "$DOCKER_C" run -d --name "$r1" --runtime hardrun-restricted --network none "$IMG_IMPORT" sh -c 'trap "exit 0" TERM; sleep 300 & wait'; then
+      userns_host_check "restricted under docker" "$("$DOCKER_C" inspect -f '{{.State.Pid}}' "$r1" 2>/dev/null || echo 0)"
+      s1=$USERNS_START
+      restricted_exec_checks "restricted under docker (docker exec)" "$DOCKER_C" exec "$r1"
+      expect "restricted under docker: ping_group_range clamped to the mapped gids" 0 '^0 65535$' \
+        "$DOCKER_C" exec "$r1" sh -c 'echo $(cat /proc/sys/net/ipv4/ping_group_range)' || true
+      if expect "docker run -d --runtime hardrun-restricted (a second one)" 0 '^[0-9a-f]{64}$' \
+          "$DOCKER_C" run -d --name "$r2" --runtime hardrun-restricted --network none "$IMG_IMPORT" sleep 300; then
+        userns_host_check "restricted under docker (second container)" "$("$DOCKER_C" inspect -f '{{.State.Pid}}' "$r2" 2>/dev/null || echo 0)"
+        s2=$USERNS_START
+        if [ -n "$s1" ] && [ -n "$s2" ] && [ "$s1" != "$s2" ]; then pass "restricted under docker: two containers, two ranges ($s1, $s2)"
+        else fail "restricted under docker: two containers, two ranges" "ranges from $s1 and $s2"; fi
+      fi
+      expect "restricted under docker: rm -f" 0 '' "$DOCKER_C" rm -f "$r1" "$r2" || true
+    fi
   fi
 }
 
@@ -964,6 +1086,13 @@ section_podman() {
       out_has "restricted under podman: read-only root" '^root=ro$' || true
       out_has "restricted under podman: seccomp filter on" '^Seccomp:2$' || true
       out_has "restricted under podman: only CAP_NET_BIND_SERVICE" '^CapBnd:0000000000000400$' || true
+    fi
+    local pr=hardrun-itest-pr
+    if expect "podman run -d under restricted" 0 '^[0-9a-f]{64}$' \
+        "$PODMAN" --runtime-flag profile=restricted run -d --name "$pr" "${P[@]}" "$IMG_IMPORT" sh -c 'trap "exit 0" TERM; sleep 300 & wait'; then
+      userns_host_check "restricted under podman" "$("$PODMAN" inspect -f '{{.State.Pid}}' "$pr" 2>/dev/null || echo 0)"
+      restricted_exec_checks "restricted under podman (podman exec)" "$PODMAN" --runtime-flag profile=restricted exec "$pr"
+      expect "restricted under podman: rm -f" 0 '' "$PODMAN" rm -f "$pr" || true
     fi
   fi
 

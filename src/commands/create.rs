@@ -120,14 +120,31 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         spec.pointer("/linux/resources/unified"),
         delegate::cgroup_v2(),
     )?;
-    if let Some(l) = &lease {
-        // libcontainer mounts the rootfs from inside the user namespace: its root must be able
-        // to reach it (the caller's directories are never changed)
-        crate::userns::check_traversable(&loaded.rootfs, l.range.0, l.range.0)
-            .map_err(|e| anyhow::anyhow!("rootfs {}: {e}", loaded.rootfs.display()))?;
-    }
+    // a user namespace: libcontainer builds the rootfs as the mapped root, which can neither
+    // write a root-owned image nor pass directories closed to others. Mount points are made from
+    // the host side, and what it cannot reach is bound where it can, in this process's private
+    // mount namespace (see userns_mounts); the caller's directories are never changed.
+    let runtime_spec = match crate::userns_mounts::mapped_root(&spec) {
+        Some((uid, gid)) => {
+            crate::userns_mounts::check_rootfs_searchable(&loaded.rootfs, uid, gid)
+                .map_err(anyhow::Error::msg)?;
+            crate::userns_mounts::create_mountpoints(&loaded.rootfs, &spec)
+                .map_err(anyhow::Error::msg)?;
+            let mut runtime = crate::userns_mounts::reach(&spec, &loaded.rootfs, uid, gid)
+                .map_err(anyhow::Error::msg)?;
+            // sysfs cannot be mounted in a network namespace another user namespace owns
+            if crate::userns_mounts::sysfs_needs_bind(&spec) {
+                let r = runtime.get_or_insert_with(|| spec.clone());
+                crate::userns_mounts::bind_sysfs(r);
+            }
+            runtime
+        }
+        None => None,
+    };
 
-    staging.write_spec(&spec)?;
+    // libcontainer reads the spec from the staged bundle: the one with the bindings while it
+    // creates, the real one (what exec and `check` read) from then on
+    staging.write_spec(runtime_spec.as_ref().unwrap_or(&spec))?;
     staging.write_original(&loaded.original)?;
     staging.write_record(&Record {
         bundle: loaded.dir.clone(),
@@ -179,6 +196,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     };
     crate::fault::point("after-namespaces");
     let finished = (|| -> Result<()> {
+        if runtime_spec.is_some() {
+            staging.write_spec(&spec)?;
+        }
         if let Some(r) = spec.pointer("/linux/resources") {
             let resources = delegate::parse_resources(r)
                 .map_err(|e| anyhow::anyhow!("linux.resources: {e}"))?;

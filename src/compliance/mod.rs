@@ -509,16 +509,27 @@ pub const CONTROLS: &[Control] = &[
         title: "host user namespace not shared",
         level: 1,
         rules: &["userns"],
-        decide: Some(|s, _| {
-            let has = at(s, "/linux/namespaces")
+        decide: Some(|s, h| {
+            let user = at(s, "/linux/namespaces")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .any(|n| n["type"] == "user");
+                .find(|n| n["type"] == "user");
+            // joining another container's user namespace (a pod's) is not sharing the host's
+            if user
+                .and_then(|n| n.get("path"))
+                .and_then(Value::as_str)
+                .is_some_and(|p| !p.is_empty())
+            {
+                return ns_private(s, "user", h);
+            }
             let mapped = at(s, "/linux/uidMappings")
                 .and_then(Value::as_array)
                 .is_some_and(|m| !m.is_empty());
-            ok(has && mapped, "no user namespace with ID mappings")
+            ok(
+                user.is_some() && mapped,
+                "no user namespace with ID mappings",
+            )
         }),
     },
     Control {
@@ -781,7 +792,8 @@ mod tests {
         }
         assert!(r.level1.percent < 20.0, "{}", r.level1.percent);
 
-        // the fixture as restricted runs it passes the 85 % gate (only 5.31: userns is audited)
+        // the fixture as restricted runs it passes every control: a CRI container, it joins its
+        // sandbox's user namespace (pid 4242 of the test host, not the host's)
         let cat = crate::profile::Catalog::builtin();
         let ann = std::collections::BTreeMap::new();
         let granted = crate::policy::rules::Granted::default();
@@ -805,8 +817,16 @@ mod tests {
             .filter(|(_, v)| *v == Verdict::Fail)
             .map(|(id, _)| id)
             .collect();
-        assert_eq!(fails, ["5.31"], "{r2:#?}");
-        assert!(r2.level1.percent >= 85.0, "{}", r2.level1.percent);
+        assert_eq!(fails, Vec::<&str>::new(), "{r2:#?}");
+        assert_eq!(r2.level1.percent, 100.0);
+        // joining the host's user namespace fails 5.31, as having none does
+        let mut host_user = hardened.clone();
+        for n in host_user["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "user" {
+                n["path"] = json!("/proc/1/ns/user");
+            }
+        }
+        assert!(verdicts(&score(&host_user, &TestHost)).contains(&("5.31", Verdict::Fail)));
 
         // not-applicable controls are listed, never dropped
         assert!(r

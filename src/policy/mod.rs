@@ -130,9 +130,14 @@ pub fn evaluate(
     // which the findings already say)
     let projected = if run.mode == Mode::Audit && run.only.is_none() {
         let others = code::ungated();
+        // a dry run leases no host id range: the projection, which is only scored and never
+        // runs, maps the user namespace to the pool's first range (what enforcing would lease
+        // is some range of the same size), so a profile that enforces userns is scored as it
+        // would run instead of not at all
         let enforced = Run {
             mode: Mode::Enforce,
             only: Some(&others),
+            userns: run.userns.or(Some(profile.userns.range(0))),
             ..*run
         };
         Some(evaluate(spec, &enforced, pre.clone()).ok().map(|o| o.value))
@@ -389,7 +394,7 @@ pub fn userns_pool(raw: &Value, ctx: &Context) -> Option<crate::profile::UserNsC
     if sel.mode == Mode::Audit || sel.profile.action("userns") != Action::Enforce {
         return None;
     }
-    if !rules::userns::needs_range(raw) {
+    if !rules::userns::needs_range(raw, ctx.host) {
         return None;
     }
     Some(sel.profile.userns.clone())
@@ -456,7 +461,10 @@ impl Selected<'_> {
             .collect()
     }
 
-    /// The whole spec (create/run) through every rule but the `cis-score` gate.
+    /// The whole spec (create/run) through every rule but the `cis-score` gate. For `check`,
+    /// which never runs what it hardens and leases no host id range: a profile that enforces
+    /// `userns` maps the namespace to the pool's first range (as a dry run's projection does),
+    /// so the spec is scored as it would run instead of being refused for want of a range.
     fn evaluate_ungated(
         self,
         input: &Value,
@@ -471,7 +479,7 @@ impl Selected<'_> {
             granted: &self.granted,
             host: ctx.host,
             only: Some(&others),
-            userns: ctx.userns,
+            userns: ctx.userns.or(Some(self.profile.userns.range(0))),
             sources: ctx.sources,
         };
         let claims = self.claims();
@@ -726,20 +734,50 @@ mod tests {
             .unwrap()
             .iter()
             .any(|n| n["type"] == "cgroup"));
-        // restricted audits `userns` for now (no range is allocated here): recorded only
-        for f in out.findings.iter().filter(|f| f.code != "userns") {
+        // a CRI container joins its sandbox's namespaces (pid 4242, in a user namespace of
+        // the test host): it joins the sandbox's user namespace too, no range needed
+        assert!(v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "user", "path": "/proc/4242/ns/user"})));
+        for f in &out.findings {
             assert_eq!(f.action, Action::Enforce, "{f:?}");
             assert!(code::info(&f.code).is_some());
             assert_ne!(f.before, f.after, "{f:?}");
         }
         // idempotent: the hardened spec yields no further edits
         let again = eval(v, "restricted", Mode::Enforce).unwrap();
-        assert!(
-            again.findings.iter().all(|f| f.code == "userns"),
-            "{:#?}",
-            again.findings
-        );
+        assert!(again.findings.is_empty(), "{:#?}", again.findings);
         assert_eq!(&again.value, v);
+    }
+
+    #[test]
+    fn a_dry_run_of_restricted_scores_what_enforcing_would_run_without_a_range() {
+        // runc's spec: no namespace to join, so enforcing would lease a range; a dry run leases
+        // none, yet the gate is judged on the projection (user namespace included), not skipped
+        // (restricted with no-new-privileges only audited: CIS 5.26 fails even as enforcing
+        // would run it, and a gate of 100 % would refuse that)
+        let spec = json!({"process": {"args": ["sh"], "user": {"uid": 0, "gid": 0}},
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}});
+        let mut p = Catalog::builtin().get("restricted").unwrap().clone();
+        p.compliance.min_score = 100.0;
+        p.rules.insert(
+            "no-new-privileges".into(),
+            crate::profile::RuleSetting::Action(Action::Audit),
+        );
+        let out = eval_with(&spec, &p, Mode::Audit).unwrap();
+        assert_eq!(out.value, spec);
+        assert!(out.findings.iter().any(|f| f.code == "userns"));
+        let gate: Vec<&Finding> = out
+            .findings
+            .iter()
+            .filter(|f| f.code == "cis-score")
+            .collect();
+        assert_eq!(gate.len(), 1, "{:#?}", out.findings);
+        assert_eq!(gate[0].action, Action::Audit);
+        assert!(gate[0].message.contains("5.26"), "{}", gate[0].message);
+        assert!(!gate[0].message.contains("5.31"), "{}", gate[0].message);
     }
 
     #[test]

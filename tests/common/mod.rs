@@ -57,6 +57,33 @@ pub fn rootfs() -> &'static Path {
     })
 }
 
+/// A copy of [`rootfs`] at `dest` (symlinks kept, modes copied), without the top-level entries
+/// named in `skip`: for a rootfs that must live somewhere else or differ from the shared one.
+pub fn rootfs_copy(dest: &Path, skip: &[&str]) {
+    fn copy(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        fs::set_permissions(to, fs::metadata(from).unwrap().permissions()).unwrap();
+        for e in fs::read_dir(from).unwrap().flatten() {
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            let md = fs::symlink_metadata(&src).unwrap();
+            if md.file_type().is_symlink() {
+                std::os::unix::fs::symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
+            } else if md.is_dir() {
+                copy(&src, &dst);
+            } else {
+                fs::copy(&src, &dst).unwrap();
+            }
+        }
+    }
+    copy(rootfs(), dest);
+    for s in skip {
+        let p = dest.join(s);
+        if p.is_dir() {
+            fs::remove_dir_all(p).unwrap();
+        }
+    }
+}
+
 /// A test's private world: a state root and bundles, removed at the end.
 pub struct World {
     pub dir: PathBuf,

@@ -248,9 +248,10 @@ impl Host for TestHost {
             .map(|i| 1000 + i as u64)
     }
     fn ns_at(&self, path: &str) -> Option<u64> {
-        // "/proc/1/ns/<kind>" is the host's; "/proc/<other>/ns/<kind>" some container's
+        // "/proc/1/ns/<kind>" is the host's (and so is "/proc/7/", a host process that is not
+        // pid 1); "/proc/<other>/ns/<kind>" some container's
         let kind = path.rsplit('/').next()?;
-        if path.starts_with("/proc/1/") {
+        if path.starts_with("/proc/1/") || path.starts_with("/proc/7/") {
             self.host_ns(kind)
         } else {
             Some(5000)

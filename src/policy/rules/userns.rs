@@ -5,18 +5,23 @@
 //! placeholder: they can be recorded (audit) but never applied, since a range shared by several
 //! containers would let them reach each other's files, so under enforce the container is refused.
 //! A spec that brings its own user namespace keeps it, unless it maps an id onto host root.
+//!
+//! `net.ipv4.ping_group_range` names gids of the container's user namespace, and the kernel
+//! refuses (EINVAL) a range with a gid the namespace does not map: Docker's default spec sets
+//! `0 2147483647`, which no namespace of 65536 ids can take. Where the container gets (or has) a
+//! user namespace, the range is clamped to the gids it maps, recorded as a finding of this rule.
 
 use serde_json::{json, Value};
 
-use super::{Proposal, RuleCtx};
+use super::{Host, Proposal, RuleCtx};
 use crate::policy::edit::Edit;
 use crate::profile::Profile;
 
-/// Whether the rule would need a host id range for `spec`: it has no user namespace, or a new one
-/// without id mappings.
-pub fn needs_range(spec: &Value) -> bool {
+/// Whether the rule would need a host id range for `spec`: it has no user namespace (and joins
+/// no container's that has one, see [`pod_user_namespace`]), or a new one without id mappings.
+pub fn needs_range(spec: &Value, host: &dyn Host) -> bool {
     let Some((_, ns)) = user_namespace(spec) else {
-        return true;
+        return matches!(pod_user_namespace(spec, host), Ok(None));
     };
     let joins = ns
         .get("path")
@@ -38,6 +43,112 @@ fn user_namespace(spec: &Value) -> Option<(usize, &Value)> {
         .iter()
         .enumerate()
         .find(|(_, n)| n.get("type").and_then(Value::as_str) == Some("user"))
+}
+
+/// The user namespace of the containers whose namespaces `spec` joins (`/proc/<pid>/ns/<kind>`
+/// paths: a Kubernetes pod's sandbox, Docker's `--network container:`, a podman pod's infra
+/// container), when they run in one: `/proc/<pid>/ns/user`. A container that joins another's
+/// namespaces must join its user namespace too: from a user namespace of its own it could not
+/// enter namespaces owned by another (EPERM), and a pod shares one host id range, as with
+/// Kubernetes' user namespaces. `Err` when the joined containers are in different user
+/// namespaces; `None` when none of them is in one.
+pub fn pod_user_namespace(spec: &Value, host: &dyn Host) -> Result<Option<String>, String> {
+    let host_userns = host.host_ns("user");
+    let mut found: Option<(String, u64)> = None;
+    for ns in spec
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(path) = ns.get("path").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(pid) = path
+            .strip_prefix("/proc/")
+            .and_then(|r| r.split_once("/ns/"))
+            .and_then(|(pid, kind)| {
+                (!kind.contains('/') && pid.bytes().all(|b| b.is_ascii_digit())).then_some(pid)
+            })
+            .filter(|pid| !pid.is_empty())
+        else {
+            continue;
+        };
+        let user = format!("/proc/{pid}/ns/user");
+        let Some(ino) = host.ns_at(&user).filter(|i| Some(*i) != host_userns) else {
+            continue;
+        };
+        match &found {
+            None => found = Some((user, ino)),
+            Some((first, other)) if *other != ino => {
+                return Err(format!(
+                    "joins namespaces of containers in different user namespaces ({first}, {user})"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(found.map(|(p, _)| p))
+}
+
+/// The two spellings of the key (the runtime turns dots into slashes).
+const PING_KEYS: [&str; 2] = ["net.ipv4.ping_group_range", "net/ipv4/ping_group_range"];
+
+/// `net.ipv4.ping_group_range` clamped to the gids `maps` (container gid, count) map: the part
+/// of the range inside the mapped block it overlaps most, or `1 0` (nobody, the kernel's
+/// default) when it overlaps none. `None` when the value is already mapped (or not two numbers,
+/// which the kernel refuses anyway). `fixable` as the rule's other proposal for this container.
+fn clamp_ping_range(spec: &Value, maps: &[(u64, u64)], fixable: bool) -> Option<Proposal> {
+    let sysctl = spec.pointer("/linux/sysctl").and_then(Value::as_object)?;
+    let (key, value) = PING_KEYS
+        .iter()
+        .find_map(|k| sysctl.get(*k).map(|v| (*k, v)))?;
+    let text = value.as_str()?;
+    let mut it = text.split_whitespace().map(str::parse::<u64>);
+    let (Some(Ok(lo)), Some(Ok(hi)), None) = (it.next(), it.next(), it.next()) else {
+        return None;
+    };
+    if lo > hi {
+        return None; // empty: nobody may ping, nothing to map
+    }
+    let inside = |(c, n): (u64, u64)| n > 0 && c <= lo && hi < c.saturating_add(n);
+    if maps.iter().any(|m| inside(*m)) {
+        return None;
+    }
+    let overlap = |(c, n): (u64, u64)| {
+        let (a, b) = (lo.max(c), hi.min(c.saturating_add(n).saturating_sub(1)));
+        (n > 0 && a <= b).then_some((a, b))
+    };
+    let best = maps
+        .iter()
+        .filter_map(|m| overlap(*m))
+        .max_by_key(|(a, b)| b - a);
+    let (after, why) = match best {
+        Some((a, b)) => (format!("{a} {b}"), format!("gids {a}-{b} of the range")),
+        None => ("1 0".to_owned(), "none of the range".to_owned()),
+    };
+    let ptr = format!("/linux/sysctl/{}", crate::policy::edit::escape(key));
+    Some(Proposal {
+        pointer: ptr.clone(),
+        message: format!(
+            "sysctl {key}={text:?} clamped to {after:?}: the container's user namespace maps {why} (the kernel refuses unmapped gids)"
+        ),
+        edits: vec![Edit::set(ptr, after)],
+        fixable,
+    })
+}
+
+/// The spec's own gid mappings: (container gid, count).
+fn gid_maps(spec: &Value) -> Vec<(u64, u64)> {
+    spec.pointer("/linux/gidMappings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let get = |k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
+            (get("containerID"), get("size"))
+        })
+        .collect()
 }
 
 fn mapping(start: u32, size: u32) -> Value {
@@ -71,9 +182,34 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             .pointer("/linux/namespaces")
             .and_then(Value::as_array)
             .map_or(0, Vec::len);
+        match pod_user_namespace(spec, ctx.host) {
+            Ok(Some(path)) => {
+                return vec![Proposal::fix(
+                    format!("/linux/namespaces/{next}"),
+                    format!(
+                        "user namespace missing: container root would be host root; joins {path}, the user namespace of the containers whose namespaces it joins"
+                    ),
+                    vec![Edit::push(
+                        "/linux/namespaces",
+                        json!({"type": "user", "path": path}),
+                    )],
+                )]
+            }
+            Err(msg) => {
+                return vec![Proposal::refuse(
+                    format!("/linux/namespaces/{next}"),
+                    format!("user namespace missing: container root would be host root; it {msg}"),
+                )]
+            }
+            Ok(None) => {}
+        }
+        let next = spec
+            .pointer("/linux/namespaces")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         let mut edits = vec![Edit::push("/linux/namespaces", json!({"type": "user"}))];
         edits.extend(set_mappings());
-        return vec![Proposal {
+        let mut out = vec![Proposal {
             pointer: format!("/linux/namespaces/{next}"),
             message: format!(
                 "user namespace missing: container root would be host root; mapped to host ids {start}-{}{unallocated}",
@@ -82,6 +218,8 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             edits,
             fixable,
         }];
+        out.extend(clamp_ping_range(spec, &[(0, u64::from(size))], fixable));
+        return out;
     };
     // the spec's own user namespace: nothing it maps may land on host root
     for kind in ["uid", "gid"] {
@@ -125,9 +263,11 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         return vec![];
     }
     if mapped(spec, "uid") && mapped(spec, "gid") {
-        return vec![];
+        return clamp_ping_range(spec, &gid_maps(spec), true)
+            .into_iter()
+            .collect();
     }
-    vec![Proposal {
+    let mut out = vec![Proposal {
         pointer: "/linux/uidMappings".into(),
         message: format!(
             "user namespace without id mappings; mapped to host ids {start}-{}{unallocated}",
@@ -135,7 +275,9 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         ),
         edits: set_mappings(),
         fixable,
-    }]
+    }];
+    out.extend(clamp_ping_range(spec, &[(0, u64::from(size))], fixable));
+    out
 }
 
 #[cfg(test)]
@@ -210,10 +352,172 @@ mod tests {
         assert_eq!(r[0].message, "user namespace /proc/1/ns/user is the host's");
 
         // the runtime allocates a range exactly when the rule would use one
-        assert!(needs_range(&spec));
-        assert!(needs_range(&json!({})));
-        assert!(!needs_range(&own));
-        assert!(!needs_range(&join));
+        let h = &crate::policy::rules::TestHost;
+        assert!(needs_range(&spec, h));
+        assert!(needs_range(&json!({}), h));
+        assert!(!needs_range(&own, h));
+        assert!(!needs_range(&join, h));
+    }
+
+    #[test]
+    fn a_container_joining_a_pods_namespaces_joins_its_user_namespace() {
+        let h = &crate::policy::rules::TestHost;
+        // a CRI container: the sandbox's (pid 42, in a user namespace) ipc, uts and network
+        let spec = json!({"linux": {"namespaces": [
+            {"type": "pid"},
+            {"type": "ipc", "path": "/proc/42/ns/ipc"},
+            {"type": "uts", "path": "/proc/42/ns/uts"},
+            {"type": "network", "path": "/proc/42/ns/net"},
+            {"type": "mount"}]}});
+        assert_eq!(
+            pod_user_namespace(&spec, h),
+            Ok(Some("/proc/42/ns/user".into()))
+        );
+        assert!(!needs_range(&spec, h));
+        let r = with(&spec, None);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].fixable, "no range needed: {}", r[0].message);
+        assert_eq!(r[0].pointer, "/linux/namespaces/5");
+        assert_eq!(
+            r[0].message,
+            "user namespace missing: container root would be host root; joins /proc/42/ns/user, the user namespace of the containers whose namespaces it joins"
+        );
+        let out = fix(&spec);
+        assert_eq!(
+            out["linux"]["namespaces"][5],
+            json!({"type": "user", "path": "/proc/42/ns/user"})
+        );
+        assert!(out["linux"].get("uidMappings").is_none());
+
+        // the joined process is in the host's user namespace (pid 7 of the test host): a range
+        // of its own, as before
+        let host_side =
+            json!({"linux": {"namespaces": [{"type": "ipc", "path": "/proc/7/ns/ipc"}]}});
+        assert_eq!(pod_user_namespace(&host_side, h), Ok(None));
+        assert!(needs_range(&host_side, h));
+        assert_eq!(
+            fix(&host_side)["linux"]["uidMappings"][0]["hostID"],
+            json!(165536)
+        );
+        // pinned namespaces (not of a process) say nothing about a user namespace
+        let pinned = json!({"linux": {"namespaces": [{"type": "network", "path": "/run/netns/cni-1"},
+            {"type": "ipc", "path": "/proc/self/ns/ipc"}, {"type": "uts", "path": "/proc/42/ns/uts/x"}]}});
+        assert_eq!(pod_user_namespace(&pinned, h), Ok(None));
+
+        // containers in two different user namespaces: refused, never guessed
+        struct TwoPods;
+        impl Host for TwoPods {
+            fn host_ns(&self, kind: &str) -> Option<u64> {
+                crate::policy::rules::TestHost.host_ns(kind)
+            }
+            fn ns_at(&self, path: &str) -> Option<u64> {
+                Some(if path.starts_with("/proc/42/") {
+                    5000
+                } else {
+                    6000
+                })
+            }
+            fn hard_rlimit(&self, _: &str) -> Option<u64> {
+                None
+            }
+            fn seccomp_arch(&self) -> &'static str {
+                "SCMP_ARCH_X86_64"
+            }
+        }
+        let two = json!({"linux": {"namespaces": [{"type": "ipc", "path": "/proc/42/ns/ipc"},
+            {"type": "network", "path": "/proc/43/ns/net"}]}});
+        assert_eq!(
+            pod_user_namespace(&two, &TwoPods),
+            Err("joins namespaces of containers in different user namespaces (/proc/42/ns/user, /proc/43/ns/user)".into())
+        );
+        assert!(!needs_range(&two, &TwoPods));
+    }
+
+    #[test]
+    fn ping_group_range_is_clamped_to_the_mapped_gids() {
+        let docker = |ns: Value| {
+            let mut s = json!({"linux": {"sysctl": {
+                "net.ipv4.ping_group_range": "0 2147483647",
+                "net.ipv4.ip_unprivileged_port_start": "0"}}});
+            s["linux"]["namespaces"] = ns;
+            s
+        };
+        // Docker's default spec under restricted: user namespace added, range clamped with it
+        let spec = docker(json!([{"type": "network"}]));
+        let r = with(&spec, RANGE);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[1].pointer, "/linux/sysctl/net.ipv4.ping_group_range");
+        assert_eq!(
+            r[1].message,
+            "sysctl net.ipv4.ping_group_range=\"0 2147483647\" clamped to \"0 65535\": the container's user namespace maps gids 0-65535 of the range (the kernel refuses unmapped gids)"
+        );
+        assert!(r[1].fixable);
+        let out = fix(&spec);
+        assert_eq!(
+            out["linux"]["sysctl"],
+            json!({"net.ipv4.ping_group_range": "0 65535", "net.ipv4.ip_unprivileged_port_start": "0"})
+        );
+        // without a range: recorded with the placeholder, never fixable (like the namespace)
+        let r = with(&spec, None);
+        assert!(r.iter().all(|p| !p.fixable) && r.len() == 2);
+
+        // (namespaces, value, clamped to); None: left alone
+        let own = |maps: Value| {
+            json!({"namespaces": [{"type": "user"}],
+                "uidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],
+                "gidMappings": maps})
+        };
+        let cases: Vec<(Value, &str, Option<&str>)> = vec![
+            // already inside the mapped range
+            (json!({"namespaces": [{"type": "pid"}]}), "0 65535", None),
+            (json!({"namespaces": [{"type": "pid"}]}), "100 200", None),
+            // the other spelling of the key
+            (
+                json!({"namespaces": [{"type": "pid"}]}),
+                "1 70000",
+                Some("1 65535"),
+            ),
+            // empty ranges and nonsense are the kernel's business
+            (json!({"namespaces": [{"type": "pid"}]}), "1 0", None),
+            (json!({"namespaces": [{"type": "pid"}]}), "x y", None),
+            (json!({"namespaces": [{"type": "pid"}]}), "0 1 2", None),
+            // the spec's own mapping: the block the range overlaps most
+            (
+                own(json!([{"containerID": 0, "hostID": 300000, "size": 10},
+                        {"containerID": 1000, "hostID": 400000, "size": 5000}])),
+                "0 2147483647",
+                Some("1000 5999"),
+            ),
+            (
+                own(json!([{"containerID": 0, "hostID": 300000, "size": 65536}])),
+                "0 65535",
+                None,
+            ),
+            // no overlap at all: nobody may ping
+            (
+                own(json!([{"containerID": 0, "hostID": 300000, "size": 10}])),
+                "100 200",
+                Some("1 0"),
+            ),
+            // joining another container's namespace: its map is unknown here, left alone
+            (
+                json!({"namespaces": [{"type": "user", "path": "/proc/42/ns/user"}]}),
+                "0 2147483647",
+                None,
+            ),
+        ];
+        for (i, (linux, value, want)) in cases.into_iter().enumerate() {
+            let key = if i == 2 {
+                "net/ipv4/ping_group_range"
+            } else {
+                "net.ipv4.ping_group_range"
+            };
+            let mut spec = json!({"linux": linux});
+            spec["linux"]["sysctl"] = json!({key: value});
+            let out = fix(&spec);
+            let got = out["linux"]["sysctl"][key].as_str().unwrap();
+            assert_eq!(got, want.unwrap_or(value), "case {i}: {value}");
+        }
     }
 
     #[test]

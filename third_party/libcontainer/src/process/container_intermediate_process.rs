@@ -101,6 +101,12 @@ pub fn container_intermediate_process(
         }
     }
 
+    // hardrun: the uts, ipc and network namespaces the spec joins by path are entered now, as
+    // the runtime's root, not from inside the user namespace (see join_before_user_namespace)
+    if namespaces.get(LinuxNamespaceType::User)?.is_some() {
+        namespaces.join_before_user_namespace()?;
+    }
+
     // if new user is specified in specification, this will be true and new
     // namespace will be created, check
     // https://man7.org/linux/man-pages/man7/user_namespaces.7.html for more
