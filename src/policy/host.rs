@@ -35,6 +35,24 @@ impl Host for RealHost {
         std::fs::read_link(format!("/proc/{pid}/exe")).ok()
     }
 
+    fn gid_map(&self, userns_path: &str) -> Option<Vec<(u64, u64)>> {
+        let dir = userns_path.strip_suffix("/ns/user")?;
+        let text = std::fs::read_to_string(format!("{dir}/gid_map")).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| {
+                    let mut f = l.split_whitespace().map(str::parse::<u64>);
+                    let (Some(Ok(inside)), Some(Ok(_host)), Some(Ok(n))) =
+                        (f.next(), f.next(), f.next())
+                    else {
+                        return None;
+                    };
+                    Some((inside, n))
+                })
+                .collect(),
+        )
+    }
+
     fn seccomp_arch(&self) -> &'static str {
         match std::env::consts::ARCH {
             "x86_64" => "SCMP_ARCH_X86_64",

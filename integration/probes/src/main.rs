@@ -712,11 +712,19 @@ fn p_read(path: &str) -> Res {
 /// Drops to an unprivileged uid when running as root (the attempt is about *gaining* euid 0)
 /// and execs the setuid-root copy of this binary, which reports its euid.
 fn p_setuid_exec(o: &Opts) -> Res {
-    match fs::metadata(&o.suid) {
-        Ok(m) if m.uid() == 0 && m.mode() & 0o4000 != 0 => {}
-        Ok(_) => return (Error, format!("{} is not setuid root", o.suid)),
+    // the image's setuid-root copy: inside a user namespace its owner (host root) is unmapped
+    // and shows as the overflow uid; the attempt is still made, and the kernel does not honour
+    // a setuid bit whose owner the namespace cannot map
+    let owner = match fs::metadata(&o.suid) {
+        Ok(m) if m.mode() & 0o4000 != 0 => m.uid(),
+        Ok(_) => return (Error, format!("{} is not setuid", o.suid)),
         Err(e) => return (Error, format!("{}: {e}", o.suid)),
-    }
+    };
+    let note = if owner == 0 {
+        String::new()
+    } else {
+        format!(" (owner shows as uid {owner}: root of the image is not mapped here)")
+    };
     let suid = o.suid.clone();
     in_child(move || {
         // SAFETY: credential calls in a throwaway child.
@@ -735,9 +743,9 @@ fn p_setuid_exec(o: &Opts) -> Res {
                 let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
                 let euid = text.split_whitespace().nth(1).unwrap_or("?");
                 if euid == "0" {
-                    (Succeeded, format!("uid/euid after exec: {text}"))
+                    (Succeeded, format!("uid/euid after exec: {text}{note}"))
                 } else {
-                    (Blocked, format!("uid/euid after exec: {text}"))
+                    (Blocked, format!("uid/euid after exec: {text}{note}"))
                 }
             }
             Ok(out) => (

@@ -74,6 +74,11 @@ pub trait Host {
     fn process_exe(&self, _pid: u32) -> Option<std::path::PathBuf> {
         None
     }
+    /// the gid map of the user namespace at `/proc/<pid>/ns/user`, as (container gid, count)
+    /// blocks read from `/proc/<pid>/gid_map`; `None` when unknown
+    fn gid_map(&self, _userns_path: &str) -> Option<Vec<(u64, u64)>> {
+        None
+    }
 }
 
 /// What was granted to this container by authorized annotations (see `policy::exceptions`).
@@ -259,6 +264,10 @@ impl Host for TestHost {
     }
     fn hard_rlimit(&self, _resource: &str) -> Option<u64> {
         Some(1 << 20)
+    }
+    fn gid_map(&self, path: &str) -> Option<Vec<(u64, u64)>> {
+        // a container's user namespace maps 65536 gids from 0
+        (self.ns_at(path)? == 5000).then(|| vec![(0, 65536)])
     }
     fn seccomp_arch(&self) -> &'static str {
         "SCMP_ARCH_X86_64"

@@ -138,6 +138,13 @@ fn clamp_ping_range(spec: &Value, maps: &[(u64, u64)], fixable: bool) -> Option<
     })
 }
 
+/// `ping_group_range` of a container that joins the user namespace at `path` (a pod's): held
+/// to that namespace's gid map, read from the host (a container of the pod sets its network
+/// namespace's sysctls from inside the pod's user namespace).
+fn clamp_joined(spec: &Value, path: &str, host: &dyn Host, fixable: bool) -> Option<Proposal> {
+    clamp_ping_range(spec, &host.gid_map(path)?, fixable)
+}
+
 /// The spec's own gid mappings: (container gid, count).
 fn gid_maps(spec: &Value) -> Vec<(u64, u64)> {
     spec.pointer("/linux/gidMappings")
@@ -184,7 +191,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             .map_or(0, Vec::len);
         match pod_user_namespace(spec, ctx.host) {
             Ok(Some(path)) => {
-                return vec![Proposal::fix(
+                let mut out = vec![Proposal::fix(
                     format!("/linux/namespaces/{next}"),
                     format!(
                         "user namespace missing: container root would be host root; joins {path}, the user namespace of the containers whose namespaces it joins"
@@ -193,7 +200,9 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
                         "/linux/namespaces",
                         json!({"type": "user", "path": path}),
                     )],
-                )]
+                )];
+                out.extend(clamp_joined(spec, &path, ctx.host, true));
+                return out;
             }
             Err(msg) => {
                 return vec![Proposal::refuse(
@@ -260,7 +269,9 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
                 format!("user namespace {path} is the host's"),
             )];
         }
-        return vec![];
+        return clamp_joined(spec, path, ctx.host, true)
+            .into_iter()
+            .collect();
     }
     if mapped(spec, "uid") && mapped(spec, "gid") {
         return clamp_ping_range(spec, &gid_maps(spec), true)
@@ -461,6 +472,22 @@ mod tests {
         let r = with(&spec, None);
         assert!(r.iter().all(|p| !p.fixable) && r.len() == 2);
 
+        // a pod neighbour: joins another container's pid namespace, so its user namespace, and
+        // sets its own network namespace's sysctls from inside it: held to that gid map
+        let pod = docker(json!([{"type": "pid", "path": "/proc/42/ns/pid"}, {"type": "network"}]));
+        let r = with(&pod, RANGE);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[1].pointer, "/linux/sysctl/net.ipv4.ping_group_range");
+        let joined =
+            docker(json!([{"type": "user", "path": "/proc/42/ns/user"}, {"type": "network"}]));
+        let r = with(&joined, RANGE);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(
+            r[0].message.contains("clamped to \"0 65535\""),
+            "{}",
+            r[0].message
+        );
+
         // (namespaces, value, clamped to); None: left alone
         let own = |maps: Value| {
             json!({"namespaces": [{"type": "user"}],
@@ -499,11 +526,11 @@ mod tests {
                 "100 200",
                 Some("1 0"),
             ),
-            // joining another container's namespace: its map is unknown here, left alone
+            // joining another container's user namespace: held to its map, read from the host
             (
                 json!({"namespaces": [{"type": "user", "path": "/proc/42/ns/user"}]}),
                 "0 2147483647",
-                None,
+                Some("0 65535"),
             ),
         ];
         for (i, (linux, value, want)) in cases.into_iter().enumerate() {
