@@ -191,15 +191,24 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             .map_or(0, Vec::len);
         match pod_user_namespace(spec, ctx.host) {
             Ok(Some(path)) => {
+                // the joined namespace brings its own id maps; mappings left in the spec (which
+                // named no user namespace, so nothing used them) would contradict them
+                let mut edits = vec![Edit::push(
+                    "/linux/namespaces",
+                    json!({"type": "user", "path": path}),
+                )];
+                for kind in ["uid", "gid"] {
+                    let ptr = format!("/linux/{kind}Mappings");
+                    if spec.pointer(&ptr).is_some() {
+                        edits.push(Edit::remove(ptr));
+                    }
+                }
                 let mut out = vec![Proposal::fix(
                     format!("/linux/namespaces/{next}"),
                     format!(
                         "user namespace missing: container root would be host root; joins {path}, the user namespace of the containers whose namespaces it joins"
                     ),
-                    vec![Edit::push(
-                        "/linux/namespaces",
-                        json!({"type": "user", "path": path}),
-                    )],
+                    edits,
                 )];
                 out.extend(clamp_joined(spec, &path, ctx.host, true));
                 return out;
@@ -399,6 +408,16 @@ mod tests {
             json!({"type": "user", "path": "/proc/42/ns/user"})
         );
         assert!(out["linux"].get("uidMappings").is_none());
+
+        // mappings left in a spec that names no user namespace (the fuzzer's find: root onto
+        // host root) go with the join; kept, the hardened spec is refused on a second look
+        let mut stale = spec.clone();
+        stale["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": 0, "size": 4294967295u64}]);
+        stale["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+        let out = fix(&stale);
+        assert!(out["linux"].get("uidMappings").is_none(), "{out}");
+        assert!(out["linux"].get("gidMappings").is_none(), "{out}");
 
         // the joined process is in the host's user namespace (pid 7 of the test host): a range
         // of its own, as before
