@@ -51,13 +51,11 @@ fn main() {
         command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     ) {
-        // Rust ignores SIGPIPE, and an ignored signal stays ignored across execve: the
-        // container's process must start with the default disposition.
-        // SAFETY: setting a signal disposition to SIG_DFL has no memory-safety preconditions;
-        // no other thread exists yet.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        // SIGPIPE stays ignored (Rust's default) in the runtime: a hook that exits without
+        // reading the state on its stdin must make the write fail with EPIPE, which
+        // libcontainer expects, not kill hardrun. The container's process gets the default
+        // disposition back right before its execve (executor::reset_signals), hooks get it
+        // from std's Command.
         if let Err(msg) = hardrun::protect::ensure_read_only_exe() {
             fail(&msg, logging);
         }
