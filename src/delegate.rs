@@ -257,7 +257,10 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
     cgroup("update", container)?
         .apply(&ControllerOpt {
             resources,
-            disable_oom_killer: false,
+            // libcgroups writes `memory.oom_control` on every apply that names memory: hand it
+            // the container's own setting, or an update would turn the OOM killer back on
+            // (runc's update keeps it; it only ever writes the 1)
+            disable_oom_killer: stored_disable_oom_killer(container),
             oom_score_adj: None,
             freezer_state: None,
         })
@@ -301,20 +304,31 @@ pub fn no_swap_v2(
         .map_err(|e| other(op, id, format!("cannot write 0 to {}: {e}", file.display())))
 }
 
+/// `linux.resources` of the spec the container runs (its hardened bundle); none when it cannot
+/// be read (`what` names the setting the caller wanted, for the warning).
+fn stored_resources(container: &Container, what: &str) -> Option<LinuxResources> {
+    let spec = libcontainer::oci_spec::runtime::Spec::load(container.bundle().join("config.json"))
+        .map_err(|e| tracing::warn!(id = container.id(), error = %e, "cannot read the container's {what}"))
+        .ok()?;
+    spec.linux().as_ref()?.resources().clone()
+}
+
 /// The device rules of the spec the container runs (`linux.resources.devices` of its hardened
 /// bundle); none when it cannot be read, which leaves libcgroups' default-deny set.
 fn stored_devices(
     container: &Container,
 ) -> Option<Vec<libcontainer::oci_spec::runtime::LinuxDeviceCgroup>> {
-    let spec = libcontainer::oci_spec::runtime::Spec::load(container.bundle().join("config.json"))
-        .map_err(|e| tracing::warn!(id = container.id(), error = %e, "cannot read the container's device rules"))
-        .ok()?;
-    spec.linux()
-        .as_ref()?
-        .resources()
-        .as_ref()?
+    stored_resources(container, "device rules")?
         .devices()
         .clone()
+}
+
+/// `linux.resources.memory.disableOOMKiller` of the spec the container runs; false when unset
+/// or unreadable.
+fn stored_disable_oom_killer(container: &Container) -> bool {
+    stored_resources(container, "disableOOMKiller")
+        .and_then(|r| r.memory().as_ref()?.disable_oom_killer())
+        .unwrap_or(false)
 }
 
 pub struct ExecRequest<'a> {

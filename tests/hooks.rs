@@ -86,3 +86,41 @@ fn a_hook_that_does_not_read_its_stdin_does_not_kill_create() {
         w.assert_nothing_left(&id);
     }
 }
+
+#[test]
+fn disable_oom_killer_is_written_like_runc_and_survives_update() {
+    let w = World::new("oom-ctl");
+    let mk = |name: &str, disable: bool| {
+        w.bundle_with(name, &["sleep", "1000"], |s| {
+            s["linux"]["resources"]["memory"] =
+                json!({"limit": 64 * 1024 * 1024, "disableOOMKiller": disable});
+        })
+    };
+    let on = mk("on", true);
+    let off = mk("off", false);
+    for (id, b, want) in [("oom1", &on, "1"), ("oom0", &off, "0")] {
+        let o = w.hr(&["create", "--bundle", b.to_str().unwrap(), id]);
+        assert!(o.status.success(), "create {id}: {}", stderr(&o));
+        let ctl = w.cgroup_read("memory", id, "memory.oom_control");
+        assert!(
+            ctl.lines().any(|l| l == format!("oom_kill_disable {want}")),
+            "{id}: memory.oom_control reads {ctl:?}"
+        );
+    }
+    // runc's update leaves the setting alone (it only ever writes the 1)
+    let o = w.hr(&["update", "--memory", "128m", "oom1"]);
+    assert!(o.status.success(), "update: {}", stderr(&o));
+    assert_eq!(
+        w.cgroup_read("memory", "oom1", "memory.limit_in_bytes"),
+        "134217728"
+    );
+    let ctl = w.cgroup_read("memory", "oom1", "memory.oom_control");
+    assert!(
+        ctl.lines().any(|l| l == "oom_kill_disable 1"),
+        "after update: {ctl:?}"
+    );
+    for id in ["oom1", "oom0"] {
+        assert!(w.hr(&["delete", "--force", id]).status.success());
+        w.assert_nothing_left(id);
+    }
+}
