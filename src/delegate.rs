@@ -163,11 +163,15 @@ pub fn kill(container: &mut Container, signal: Signal, all: bool) -> Result<(), 
         .map_err(|e| fail("kill", &id, e))
 }
 
-pub fn delete(container: &mut Container, force: bool) -> Result<(), DelegateError> {
+/// Deletes the container. Returns the warnings of a delete that went through all the same: one
+/// line per failing poststop hook (the runtime spec makes those warnings, runc logs them).
+pub fn delete(container: &mut Container, force: bool) -> Result<Vec<String>, DelegateError> {
     let id = container.id().to_owned();
     // runc deletes a created (never started) container without --force: its init is killed.
     let force = force || container.status() == ContainerStatus::Created;
-    container.delete(force).map_err(|e| fail("delete", &id, e))
+    container
+        .delete_with_warnings(force)
+        .map_err(|e| fail("delete", &id, e))
 }
 
 pub fn pause(container: &mut Container) -> Result<(), DelegateError> {

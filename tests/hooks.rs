@@ -88,6 +88,50 @@ fn a_hook_that_does_not_read_its_stdin_does_not_kill_create() {
 }
 
 #[test]
+fn a_failing_poststop_hook_is_a_warning_and_delete_removes_everything() {
+    let w = World::new("hook-poststop");
+    let out = w.dir.join("out");
+    fs::create_dir_all(&out).unwrap();
+    let b = w.bundle_with("b", &["sleep", "1000"], |s| {
+        s["hooks"] = json!({"poststop": [{"path": "/bin/false"}, recording_hook(&out, "second")]});
+    });
+    let o = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "ps1"]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let o = w.hr(&["delete", "--force", "ps1"]);
+    assert_eq!(o.status.code(), Some(0), "delete: {}", stderr(&o));
+    w.assert_nothing_left("ps1");
+    let err = stderr(&o);
+    assert!(
+        err.contains("poststop hook") && err.contains("/bin/false"),
+        "stderr names the failing hook: {err:?}"
+    );
+    let log = fs::read_to_string(w.log_path()).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"warning\"") && l.contains("/bin/false")),
+        "the log has a warning naming the hook:\n{log}"
+    );
+    // the remaining hooks still run (runtime-spec: "the remaining hooks and lifecycle continue")
+    assert_eq!(read_json(&out.join("second.json"))["id"], "ps1");
+
+    // a poststop hook that lived in the bundle, and the bundle is gone: delete still succeeds
+    let b2 = w.dir.join("b2");
+    let hook = b2.join("cleanup.sh");
+    let b2 = w.bundle_with("b2", &["sleep", "1000"], |s| {
+        s["hooks"] = json!({"poststop": [{"path": hook}]});
+    });
+    fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    let o = w.hr(&["run", "-d", "--bundle", b2.to_str().unwrap(), "ps2"]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    fs::remove_dir_all(&b2).unwrap();
+    let o = w.hr(&["delete", "--force", "ps2"]);
+    assert_eq!(o.status.code(), Some(0), "delete: {}", stderr(&o));
+    w.assert_nothing_left("ps2");
+    assert!(stderr(&o).contains("cleanup.sh"), "{}", stderr(&o));
+}
+
+#[test]
 fn disable_oom_killer_is_written_like_runc_and_survives_update() {
     let w = World::new("oom-ctl");
     let mk = |name: &str, disable: bool| {
