@@ -95,6 +95,8 @@ pub struct CreateRequest<'a> {
     pub root: &'a Path,
     /// the staged bundle holding the spec to run
     pub bundle: &'a Path,
+    /// the caller's bundle: what hooks are told (`bundle` on their stdin) and run from
+    pub caller_bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: i32,
@@ -118,6 +120,7 @@ pub fn create(req: &CreateRequest) -> Result<Container, DelegateError> {
         .and_then(|b| b.validate_id())
         .and_then(|b| {
             b.as_init(req.bundle)
+                .with_hook_bundle(Some(req.caller_bundle))
                 .with_systemd(req.systemd)
                 .with_detach(req.detach)
                 .with_no_pivot(req.no_pivot)

@@ -48,6 +48,88 @@ fn elsewhere(w: &World) -> PathBuf {
 }
 
 #[test]
+fn every_hook_sees_the_callers_bundle_and_runcs_working_directory() {
+    let w = World::new("hook-bundle");
+    let out = w.dir.join("out");
+    fs::create_dir_all(&out).unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o777)).unwrap();
+    // createContainer with a relative path: runc 1.1.5 runs it from the rootfs (its init's
+    // working directory), so `./cc-hook` names a file of the rootfs
+    let rootfs = w.dir.join("rootfs");
+    rootfs_copy(&rootfs, &[]);
+    fs::write(
+        rootfs.join("cc-hook"),
+        format!(
+            "#!/bin/sh\npwd > {o}/createContainer.cwd\ncat > {o}/createContainer.json\n",
+            o = out.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(rootfs.join("cc-hook"), fs::Permissions::from_mode(0o755)).unwrap();
+    let b = w.bundle_with("b", &["sleep", "1000"], |s| {
+        s["root"]["path"] = json!(rootfs);
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]}));
+        s["hooks"] = json!({
+            "prestart": [recording_hook(&out, "prestart")],
+            "createRuntime": [recording_hook(&out, "createRuntime")],
+            "createContainer": [{"path": "./cc-hook", "env": [PATH_ENV]}],
+            // in the container, after pivot_root: its own sh, writing to the bind mount
+            "startContainer": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", "pwd > /out/startContainer.cwd; cat > /out/startContainer.json"],
+                "env": ["PATH=/bin"]
+            }],
+            "poststart": [recording_hook(&out, "poststart")],
+            "poststop": [recording_hook(&out, "poststop")],
+        });
+    });
+    let from = elsewhere(&w);
+    let o = w.hr_from(&from, &["create", "--bundle", b.to_str().unwrap(), "hb1"]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let o = w.hr_from(&from, &["start", "hb1"]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let reported = w.state("hb1")["bundle"].clone();
+    assert_eq!(
+        reported,
+        json!(b),
+        "hardrun state reports the caller's bundle"
+    );
+    let o = w.hr_from(&from, &["delete", "--force", "hb1"]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    w.assert_nothing_left("hb1");
+
+    for hook in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        let state = read_json(&out.join(format!("{hook}.json")));
+        assert_eq!(state["bundle"], reported, "{hook} hook: {state}");
+        assert_eq!(state["id"], "hb1", "{hook} hook: {state}");
+    }
+    // runc 1.1.5 on this host (`runc create` from /, `start` from /usr, `delete` from /etc):
+    // prestart, createRuntime, poststart in the bundle; createContainer in the rootfs;
+    // poststop where `delete` was called
+    let cwd = |hook: &str| read_line(&out.join(format!("{hook}.cwd")));
+    for hook in ["prestart", "createRuntime", "poststart"] {
+        assert_eq!(
+            cwd(hook),
+            b.to_str().unwrap(),
+            "{hook} hook's working directory"
+        );
+    }
+    assert_eq!(cwd("createContainer"), rootfs.to_str().unwrap());
+    assert_eq!(cwd("poststop"), from.to_str().unwrap());
+    assert_eq!(cwd("startContainer"), "/");
+}
+
+#[test]
 fn a_hook_that_does_not_read_its_stdin_does_not_kill_create() {
     // the state on the hook's stdin is larger than a pipe's buffer: the write fails with EPIPE
     // once `/bin/true` has exited, which libcontainer expects; SIGPIPE must not end hardrun

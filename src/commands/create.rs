@@ -168,6 +168,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         id: a.id,
         root: &root.path,
         bundle: &staged_bundle,
+        caller_bundle: &loaded.dir,
         // written here, not by libcontainer, which only warns when it cannot write it: a
         // caller such as containerd's shim depends on it, so failing to write it fails create
         pid_file: None,
