@@ -7,6 +7,9 @@ use hardrun::commands as cmd;
 use hardrun::observability::{self, Format};
 
 fn main() {
+    // a process re-executed from the read-only binding (protect): back to the caller's mount
+    // namespace, before anything else touches descriptors or starts a thread
+    let returned = hardrun::protect::return_to_caller_namespace();
     let cli = Cli::parse();
     if cli.version {
         let _ = cmd::out(hardrun::version_text().as_bytes());
@@ -41,6 +44,9 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Err(msg) = returned {
+        fail(&msg, logging);
+    }
     let Some(command) = cli.command else {
         // arg_required_else_help: only `--debug` & co. with no subcommand get here
         eprintln!("no command given: see hardrun --help");

@@ -250,3 +250,65 @@ fn disable_oom_killer_is_written_like_runc_and_survives_update() {
         w.assert_nothing_left(id);
     }
 }
+
+#[test]
+fn a_spec_without_a_mount_namespace_runs_in_the_callers() {
+    // runtime-tools `linux_ns_itype`: the namespaces the spec leaves out are the caller's
+    let w = World::new("no-mntns");
+    // without a mount namespace libcontainer makes /dev's nodes in the rootfs itself: a copy
+    let rootfs = w.dir.join("rootfs");
+    rootfs_copy(&rootfs, &[]);
+    let b = w.bundle_with("b", &["sleep", "1000"], |s| {
+        s["root"]["path"] = json!(rootfs);
+        s["mounts"] = json!([]);
+        s["root"]["readonly"] = json!(false);
+        s["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}]);
+        s["linux"].as_object_mut().unwrap().remove("maskedPaths");
+        s["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+    });
+    let own = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let o = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "nm1"]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let pid = w.state("nm1")["pid"].as_i64().unwrap();
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+        own,
+        "the container's init is in the caller's mount namespace"
+    );
+    // and a process exec'd into it
+    let pid_file = w.dir.join("exec.pid");
+    let o = w.hr(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "nm1",
+        "sleep",
+        "1000",
+    ]);
+    assert!(o.status.success(), "exec: {}", stderr(&o));
+    let epid = read_line(&pid_file);
+    assert_eq!(
+        fs::read_link(format!("/proc/{epid}/ns/mnt")).unwrap(),
+        own,
+        "the exec'd process is in the caller's mount namespace"
+    );
+    // a spec with one still gets a new one
+    let b2 = w.bundle("b2", &["sleep", "1000"]);
+    let o = w.hr(&["run", "-d", "--bundle", b2.to_str().unwrap(), "nm2"]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let pid2 = w.state("nm2")["pid"].as_i64().unwrap();
+    assert_ne!(fs::read_link(format!("/proc/{pid2}/ns/mnt")).unwrap(), own);
+    for id in ["nm1", "nm2"] {
+        assert!(w.hr(&["delete", "--force", id]).status.success());
+        w.assert_nothing_left(id);
+    }
+    // built in the caller's mount namespace, as runc builds it, but nothing of it stays there
+    // (runc 1.1.5 leaves the rootfs bind and the spec's mounts behind)
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(rootfs.to_str().unwrap()),
+        "a mount at {} was left in the caller's mount namespace:\n{mounts}",
+        rootfs.display()
+    );
+}

@@ -158,6 +158,8 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         profile: Some(outcome.profile.clone()),
         profile_sha256: Some(outcome.profile_sha256.clone()),
         policy: Some(bound),
+        host_rootfs_mounts: (!new_mount_namespace(&spec))
+            .then(|| crate::host_mounts::mounts_at(&loaded.rootfs)),
     })?;
     crate::fault::point("after-state-dir");
 
@@ -234,6 +236,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         l.keep();
     }
     Ok(container)
+}
+
+/// Whether the spec gives the container a mount namespace (a new one or one it joins); without
+/// one it is built in the caller's.
+fn new_mount_namespace(spec: &serde_json::Value) -> bool {
+    spec.pointer("/linux/namespaces")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "mount"))
 }
 
 /// What the runtime process may hand a container without CAP_SYS_RESOURCE.

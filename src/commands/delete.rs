@@ -212,7 +212,14 @@ pub fn delete_container(
     force: bool,
 ) -> Result<(), delegate::DelegateError> {
     let id = container.id().to_owned();
-    for warning in delegate::delete(container, force)? {
+    // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
+    let left = crate::state_dir::read_record(&container.root)
+        .and_then(|r| Some((r.rootfs, r.host_rootfs_mounts?)));
+    let warnings = delegate::delete(container, force)?;
+    if let Some((rootfs, keep)) = left {
+        crate::host_mounts::unmount_above(&rootfs, keep);
+    }
+    for warning in warnings {
         let line = format!("delete container {id:?}: {warning}");
         tracing::warn!("{line}");
         if global
