@@ -303,6 +303,14 @@ fn a_spec_without_a_mount_namespace_runs_in_the_callers() {
         assert!(w.hr(&["delete", "--force", id]).status.success());
         w.assert_nothing_left(id);
     }
+    // a create that fails after the rootfs was built (a prestart hook fails) leaves none either
+    let b3 = w.bundle_with("b3", &["sleep", "1000"], |s| {
+        *s = serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+        s["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+    });
+    let o = w.hr(&["create", "--bundle", b3.to_str().unwrap(), "nm3"]);
+    assert_eq!(o.status.code(), Some(1), "create: {}", stderr(&o));
+    w.assert_nothing_left("nm3");
     // built in the caller's mount namespace, as runc builds it, but nothing of it stays there
     // (runc 1.1.5 leaves the rootfs bind and the spec's mounts behind)
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
