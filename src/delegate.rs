@@ -95,6 +95,8 @@ pub struct CreateRequest<'a> {
     pub root: &'a Path,
     /// the staged bundle holding the spec to run
     pub bundle: &'a Path,
+    /// the caller's bundle: what hooks are told (`bundle` on their stdin) and run from
+    pub caller_bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: i32,
@@ -118,6 +120,7 @@ pub fn create(req: &CreateRequest) -> Result<Container, DelegateError> {
         .and_then(|b| b.validate_id())
         .and_then(|b| {
             b.as_init(req.bundle)
+                .with_hook_bundle(Some(req.caller_bundle))
                 .with_systemd(req.systemd)
                 .with_detach(req.detach)
                 .with_no_pivot(req.no_pivot)
@@ -163,11 +166,15 @@ pub fn kill(container: &mut Container, signal: Signal, all: bool) -> Result<(), 
         .map_err(|e| fail("kill", &id, e))
 }
 
-pub fn delete(container: &mut Container, force: bool) -> Result<(), DelegateError> {
+/// Deletes the container. Returns the warnings of a delete that went through all the same: one
+/// line per failing poststop hook (the runtime spec makes those warnings, runc logs them).
+pub fn delete(container: &mut Container, force: bool) -> Result<Vec<String>, DelegateError> {
     let id = container.id().to_owned();
     // runc deletes a created (never started) container without --force: its init is killed.
     let force = force || container.status() == ContainerStatus::Created;
-    container.delete(force).map_err(|e| fail("delete", &id, e))
+    container
+        .delete_with_warnings(force)
+        .map_err(|e| fail("delete", &id, e))
 }
 
 pub fn pause(container: &mut Container) -> Result<(), DelegateError> {
@@ -257,7 +264,10 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
     cgroup("update", container)?
         .apply(&ControllerOpt {
             resources,
-            disable_oom_killer: false,
+            // libcgroups writes `memory.oom_control` on every apply that names memory: hand it
+            // the container's own setting, or an update would turn the OOM killer back on
+            // (runc's update keeps it; it only ever writes the 1)
+            disable_oom_killer: stored_disable_oom_killer(container),
             oom_score_adj: None,
             freezer_state: None,
         })
@@ -301,20 +311,31 @@ pub fn no_swap_v2(
         .map_err(|e| other(op, id, format!("cannot write 0 to {}: {e}", file.display())))
 }
 
+/// `linux.resources` of the spec the container runs (its hardened bundle); none when it cannot
+/// be read (`what` names the setting the caller wanted, for the warning).
+fn stored_resources(container: &Container, what: &str) -> Option<LinuxResources> {
+    let spec = libcontainer::oci_spec::runtime::Spec::load(container.bundle().join("config.json"))
+        .map_err(|e| tracing::warn!(id = container.id(), error = %e, "cannot read the container's {what}"))
+        .ok()?;
+    spec.linux().as_ref()?.resources().clone()
+}
+
 /// The device rules of the spec the container runs (`linux.resources.devices` of its hardened
 /// bundle); none when it cannot be read, which leaves libcgroups' default-deny set.
 fn stored_devices(
     container: &Container,
 ) -> Option<Vec<libcontainer::oci_spec::runtime::LinuxDeviceCgroup>> {
-    let spec = libcontainer::oci_spec::runtime::Spec::load(container.bundle().join("config.json"))
-        .map_err(|e| tracing::warn!(id = container.id(), error = %e, "cannot read the container's device rules"))
-        .ok()?;
-    spec.linux()
-        .as_ref()?
-        .resources()
-        .as_ref()?
+    stored_resources(container, "device rules")?
         .devices()
         .clone()
+}
+
+/// `linux.resources.memory.disableOOMKiller` of the spec the container runs; false when unset
+/// or unreadable.
+fn stored_disable_oom_killer(container: &Container) -> bool {
+    stored_resources(container, "disableOOMKiller")
+        .and_then(|r| r.memory().as_ref()?.disable_oom_killer())
+        .unwrap_or(false)
 }
 
 pub struct ExecRequest<'a> {

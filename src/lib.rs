@@ -13,6 +13,7 @@ pub mod delegate;
 pub mod executor;
 pub mod fault;
 pub mod foreground;
+pub mod host_mounts;
 pub mod live;
 pub mod loopback;
 pub mod observability;

@@ -7,6 +7,9 @@ use hardrun::commands as cmd;
 use hardrun::observability::{self, Format};
 
 fn main() {
+    // a process re-executed from the read-only binding (protect): back to the caller's mount
+    // namespace, before anything else touches descriptors or starts a thread
+    let returned = hardrun::protect::return_to_caller_namespace();
     let cli = Cli::parse();
     if cli.version {
         let _ = cmd::out(hardrun::version_text().as_bytes());
@@ -41,6 +44,9 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Err(msg) = returned {
+        fail(&msg, logging);
+    }
     let Some(command) = cli.command else {
         // arg_required_else_help: only `--debug` & co. with no subcommand get here
         eprintln!("no command given: see hardrun --help");
@@ -51,13 +57,11 @@ fn main() {
         command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     ) {
-        // Rust ignores SIGPIPE, and an ignored signal stays ignored across execve: the
-        // container's process must start with the default disposition.
-        // SAFETY: setting a signal disposition to SIG_DFL has no memory-safety preconditions;
-        // no other thread exists yet.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        // SIGPIPE stays ignored (Rust's default) in the runtime: a hook that exits without
+        // reading the state on its stdin must make the write fail with EPIPE, which
+        // libcontainer expects, not kill hardrun. The container's process gets the default
+        // disposition back right before its execve (executor::reset_signals), hooks get it
+        // from std's Command.
         if let Err(msg) = hardrun::protect::ensure_read_only_exe() {
             fail(&msg, logging);
         }

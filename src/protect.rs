@@ -15,14 +15,69 @@
 //! descriptor reopened from it, fails with EROFS. A process already running from a read-only
 //! mount (statvfs says `ST_RDONLY`) skips the step, which is also what stops the re-exec from
 //! looping.
+//!
+//! The re-executed process then goes back to the caller's mount namespace (and its root and
+//! working directory), whose descriptors the first process handed over across the `execve`
+//! ([`return_to_caller_namespace`]). The binary it runs stays the one on the read-only binding:
+//! `/proc/<pid>/exe` names the file it was executed from, on that mount, which keeps its
+//! read-only flag after the private namespace is gone. So the protection holds, and hardrun
+//! works in the caller's mount namespace like runc: a container whose spec has no mount
+//! namespace runs in the caller's (runtime-tools `linux_ns_itype`), not in a private copy of it.
+//! runc's sealed memfd copy would give the same without a mount, but costs a copy of the whole
+//! binary on every call; an `O_PATH` handle does not stop a write through `/proc/<pid>/exe`.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
+use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
+
+/// Carries the descriptors of the caller's mount namespace, root and working directory
+/// (`ns,root,cwd`) across the re-exec.
+const RETURN_ENV: &str = "_HARDRUN_CALLER_MNTNS";
+
+/// The three descriptors of a [`RETURN_ENV`] value.
+fn parse_way_back(value: &str) -> Option<[i32; 3]> {
+    let mut it = value
+        .split(',')
+        .map(|f| f.parse::<i32>().ok().filter(|fd| *fd > 2));
+    let out = [it.next()??, it.next()??, it.next()??];
+    it.next().is_none().then_some(out)
+}
+
+/// In the process [`ensure_read_only_exe`] re-executed: goes back to the caller's mount
+/// namespace, root and working directory, and closes their descriptors. Does nothing in a
+/// process that was not re-executed. Call it first thing in `main`, before anything closes or
+/// opens descriptors or starts a thread (`setns` of a mount namespace needs a single thread).
+pub fn return_to_caller_namespace() -> Result<(), String> {
+    let Some(value) = std::env::var_os(RETURN_ENV) else {
+        return Ok(());
+    };
+    std::env::remove_var(RETURN_ENV);
+    let text = value.to_string_lossy();
+    let [ns, root, cwd] = parse_way_back(&text)
+        .ok_or_else(|| format!("{RETURN_ENV}: expected three descriptors, got {text:?}"))?;
+    // SAFETY: the descriptors were opened for this purpose by the process that re-executed
+    // this one and inherited across execve; nothing else in this process owns them, and each
+    // is closed exactly once, here.
+    let [ns, root, cwd] = [ns, root, cwd]
+        .map(|fd| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    let back = |what: &str, e: nix::Error| {
+        format!("cannot return to the caller's mount namespace: {what}: {e}")
+    };
+    nix::sched::setns(&ns, CloneFlags::CLONE_NEWNS).map_err(|e| back("setns", e))?;
+    // setns moved root and working directory to the namespace's root: restore both
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root))
+        .map_err(|e| back("fchdir to the root", e))?;
+    nix::unistd::chroot(".").map_err(|e| back("chroot", e))?;
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&cwd))
+        .map_err(|e| back("fchdir to the working directory", e))?;
+    Ok(())
+}
 
 /// Whether `/proc/self/exe` is on a read-only mount (so it cannot be written through).
 pub fn exe_is_read_only() -> Result<bool, String> {
@@ -51,6 +106,20 @@ pub fn ensure_read_only_exe() -> Result<(), String> {
             exe.display()
         )
     };
+    // the way back for the re-executed process: the caller's mount namespace, root and working
+    // directory, as descriptors that survive the execve (see return_to_caller_namespace)
+    let keep = |path: &str, flags: OFlag| {
+        open(path, flags, Mode::empty()).map_err(|e| {
+            format!(
+                "cannot protect the runtime binary {}: open {path}: {e}",
+                exe.display()
+            )
+        })
+    };
+    let ns = keep("/proc/self/ns/mnt", OFlag::O_RDONLY)?;
+    let root = keep("/", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    let cwd = keep(".", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    let way_back = format!("{RETURN_ENV}={ns},{root},{cwd}");
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| fail("unshare mount namespace", e))?;
     // Our mounts must not propagate back to the host; host mounts still reach us (and, through
     // us, the containers we create).
@@ -88,13 +157,30 @@ pub fn ensure_read_only_exe() -> Result<(), String> {
         .map(|a| CString::new(a.as_bytes()).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     let env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != RETURN_ENV)
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
             CString::new(kv).map_err(|e| e.to_string())
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .chain(CString::new(way_back).ok())
+        .collect();
     let err = nix::unistd::execve(&path, &args, &env).unwrap_err();
     Err(fail("re-execute from the read-only binding", err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn way_back_takes_three_descriptors_above_stdio() {
+        assert_eq!(parse_way_back("3,4,5"), Some([3, 4, 5]));
+        for bad in ["", "3,4", "3,4,5,6", "3,x,5", "0,4,5", "3,4,-1"] {
+            assert_eq!(parse_way_back(bad), None, "{bad:?}");
+        }
+    }
 }

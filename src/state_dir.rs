@@ -280,6 +280,10 @@ pub struct Record {
     /// the identity behind them (absent in records of hardrun versions before it was stored)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::binding::Bound>,
+    /// a container without a mount namespace of its own: how many mounts were stacked on the
+    /// rootfs path before it was built in the caller's (delete unmounts those above)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rootfs_mounts: Option<usize>,
 }
 
 pub fn read_record(container_dir: &Path) -> Option<Record> {

@@ -102,6 +102,13 @@ fn run_and_exec_processes_cannot_be_used_to_overwrite_the_binary() {
     .unwrap();
     wait_for(&out, "ready");
     let held_run = hold_exe(run.id());
+    // protected from a read-only binding in a private mount namespace, then back in the
+    // caller's (where a container without a mount namespace of its own must run)
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/ns/mnt", run.id())).unwrap(),
+        fs::read_link("/proc/self/ns/mnt").unwrap(),
+        "the runtime process is back in the caller's mount namespace"
+    );
 
     // exec: the runtime process that joins the container's namespaces (visible inside it)
     let eout = w.dir.join("exec.out");

@@ -146,6 +146,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     // creates, the real one (what exec and `check` read) from then on
     staging.write_spec(runtime_spec.as_ref().unwrap_or(&spec))?;
     staging.write_original(&loaded.original)?;
+    // built in the caller's mount namespace: what is on the rootfs path before (see host_mounts)
+    let host_mounts =
+        (!new_mount_namespace(&spec)).then(|| crate::host_mounts::mounts_at(&loaded.rootfs));
+    let unmount_left = || {
+        if let Some(n) = host_mounts {
+            crate::host_mounts::unmount_above(&loaded.rootfs, n);
+        }
+    };
     staging.write_record(&Record {
         bundle: loaded.dir.clone(),
         rootfs: loaded.rootfs.clone(),
@@ -158,6 +166,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         profile: Some(outcome.profile.clone()),
         profile_sha256: Some(outcome.profile_sha256.clone()),
         policy: Some(bound),
+        host_rootfs_mounts: host_mounts,
     })?;
     crate::fault::point("after-state-dir");
 
@@ -168,6 +177,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         id: a.id,
         root: &root.path,
         bundle: &staged_bundle,
+        caller_bundle: &loaded.dir,
         // written here, not by libcontainer, which only warns when it cannot write it: a
         // caller such as containerd's shim depends on it, so failing to write it fails create
         pid_file: None,
@@ -191,6 +201,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
             if let (Some(p), false) = (a.pid_file, pid_file_existed) {
                 let _ = std::fs::remove_file(p);
             }
+            unmount_left();
             return Err(e.into());
         }
     };
@@ -226,6 +237,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         if !cgroup_existed {
             delegate::remove_cgroup(a.id, Path::new(&cgroups_path));
         }
+        unmount_left();
         return Err(e);
     }
     crate::fault::point("before-start");
@@ -233,6 +245,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         l.keep();
     }
     Ok(container)
+}
+
+/// Whether the spec gives the container a mount namespace (a new one or one it joins); without
+/// one it is built in the caller's.
+fn new_mount_namespace(spec: &serde_json::Value) -> bool {
+    spec.pointer("/linux/namespaces")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "mount"))
 }
 
 /// What the runtime process may hand a container without CAP_SYS_RESOURCE.

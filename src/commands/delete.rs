@@ -54,7 +54,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
         Err(e) => return Err(e.into()),
     };
     if !args.force {
-        delete_container(&mut container, false)?;
+        delete_container(global, &mut container, false)?;
         return Ok(0);
     }
     // libcontainer reads a "creating" state without a pid as stopped: look at the file itself
@@ -63,9 +63,9 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
         // the create died inside libcontainer: its forked processes may be orphaned in (or on
         // their way into) the cgroup, which a stopped container's delete would not kill
         settle(&dir);
-        kill_and_delete(&mut container)
+        kill_and_delete(global, &mut container)
     } else {
-        delete_container(&mut container, true)
+        delete_container(global, &mut container, true)
     };
     // libcontainer removes the cgroup right after its SIGKILL: on a busy host the processes
     // may not have left it yet (EBUSY). Kill what is in it again, give it time, try again.
@@ -77,7 +77,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
         }
         tracing::debug!(attempt, error = %e, "delete --force: trying again");
         std::thread::sleep(Duration::from_millis(50) * attempt);
-        result = delegate::load(&dir, id).and_then(|mut c| kill_and_delete(&mut c));
+        result = delegate::load(&dir, id).and_then(|mut c| kill_and_delete(global, &mut c));
     }
     result?;
     clear_interrupted_create(&root, id);
@@ -85,13 +85,16 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
 }
 
 /// SIGKILLs every process in the container's cgroup, then deletes it.
-fn kill_and_delete(container: &mut Container) -> Result<(), delegate::DelegateError> {
+fn kill_and_delete(
+    global: &GlobalOpts,
+    container: &mut Container,
+) -> Result<(), delegate::DelegateError> {
     if let Err(e) = delegate::kill(container, Signal::SIGKILL, true) {
         tracing::debug!(error = %e, "nothing to kill");
     }
     // SIGKILLed processes leave the cgroup once they are reaped: give them a moment
     std::thread::sleep(Duration::from_millis(20));
-    delete_container(container, true)
+    delete_container(global, container, true)
 }
 
 /// Whether `state.json` exists but is empty or not JSON: libcontainer writes it in place
@@ -201,11 +204,32 @@ fn staging_owner_alive(staging: &Path) -> bool {
 
 /// Deletes a container and releases what hardrun allocated for it on the host (its user
 /// namespace range). `delete` and the end of a foreground `run` both go through here.
+/// Deletes the container and reports what failed on the way without stopping it (a failing
+/// poststop hook): a warning in the log and, when the log is a file, a line on stderr.
 pub fn delete_container(
+    global: &GlobalOpts,
     container: &mut Container,
     force: bool,
 ) -> Result<(), delegate::DelegateError> {
-    delegate::delete(container, force)?;
+    let id = container.id().to_owned();
+    // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
+    let left = crate::state_dir::read_record(&container.root)
+        .and_then(|r| Some((r.rootfs, r.host_rootfs_mounts?)));
+    let warnings = delegate::delete(container, force)?;
+    if let Some((rootfs, keep)) = left {
+        crate::host_mounts::unmount_above(&rootfs, keep);
+    }
+    for warning in warnings {
+        let line = format!("delete container {id:?}: {warning}");
+        tracing::warn!("{line}");
+        if global
+            .log
+            .as_ref()
+            .is_some_and(|p| !p.as_os_str().is_empty())
+        {
+            eprintln!("{line}");
+        }
+    }
     crate::userns::release_owner(&container.root);
     Ok(())
 }

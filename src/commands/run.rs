@@ -20,14 +20,14 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     };
     if args.detach {
         let mut container = create_container(global, &create)?;
-        start_or_clean(&mut container)?;
+        start_or_clean(global, &mut container)?;
         return Ok(0);
     }
 
     // Handlers go in before the container exists, so its exit can never be missed.
     let fg = Foreground::install().map_err(|e| anyhow!(e))?;
     let mut container = create_container(global, &create)?;
-    start_or_clean(&mut container)?;
+    start_or_clean(global, &mut container)?;
     let pid = container.pid().ok_or_else(|| {
         anyhow!(
             "container {:?} has no init pid after start",
@@ -37,14 +37,17 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     let code = fg.wait(pid).map_err(|e| anyhow!(e))?;
     if !args.keep {
         container.refresh_status().ok();
-        super::delete::delete_container(&mut container, true)?;
+        super::delete::delete_container(global, &mut container, true)?;
     }
     Ok(code)
 }
 
-fn start_or_clean(container: &mut libcontainer::container::Container) -> Result<()> {
+fn start_or_clean(
+    global: &GlobalOpts,
+    container: &mut libcontainer::container::Container,
+) -> Result<()> {
     if let Err(e) = delegate::start(container) {
-        let _ = super::delete::delete_container(container, true);
+        let _ = super::delete::delete_container(global, container, true);
         return Err(e.into());
     }
     Ok(())

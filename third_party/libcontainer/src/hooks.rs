@@ -47,6 +47,8 @@ pub fn run_hooks(
     // So we need to convert the container state to OCI state.
     // Ref: https://github.com/containerd/containerd/blob/v2.2.1/cmd/containerd/command/oci-hook.go#L82
     let mut oci_state = OciState::try_from(base_state)?;
+    // hardrun: the caller's bundle, not the copy the runtime handed libcontainer
+    oci_state.set_bundle(base_state.bundle_for_hooks().to_path_buf());
 
     // The `pid` parameter allows overriding the PID in the state. This is needed because
     // high-level container runtimes like containerd set the PID separately for certain hooks.

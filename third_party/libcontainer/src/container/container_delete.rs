@@ -32,6 +32,19 @@ impl Container {
     /// # }
     /// ```
     pub fn delete(&mut self, force: bool) -> Result<(), LibcontainerError> {
+        for warning in self.delete_with_warnings(force)? {
+            tracing::warn!("{warning}");
+        }
+        Ok(())
+    }
+
+    /// hardrun: [`Container::delete`] that returns what failed without stopping the delete: one
+    /// line per failing poststop hook, naming it. The runtime spec makes a poststop failure a
+    /// warning ("the remaining hooks and lifecycle continue"); upstream returned the hook's
+    /// error before removing the container's directory, so the container stayed behind and a
+    /// hook that can no longer run (its bundle is gone) made every later delete fail.
+    pub fn delete_with_warnings(&mut self, force: bool) -> Result<Vec<String>, LibcontainerError> {
+        let mut warnings = vec![];
         self.refresh_status()?;
 
         tracing::debug!("container status: {:?}", self.status());
@@ -98,18 +111,23 @@ impl Container {
                         err
                     })?;
 
-                    if let Some(hooks) = config.hooks.as_ref() {
-                        hooks::run_hooks(
-                            hooks.poststop().as_ref(),
+                    // hardrun: each poststop hook on its own; a failure is a warning, the next
+                    // hook and the removal go on
+                    let poststop = config.hooks.as_ref().and_then(|h| h.poststop().clone());
+                    for (i, hook) in poststop.unwrap_or_default().into_iter().enumerate() {
+                        let path = hook.path().display().to_string();
+                        if let Err(err) = hooks::run_hooks(
+                            Some(&vec![hook]),
                             Some(&self.state),
                             None,
                             None,
                             None,
-                        )
-                        .map_err(|err| {
-                            tracing::error!(err = ?err, "failed to run post stop hooks");
-                            err
-                        })?;
+                        ) {
+                            warnings.push(format!(
+                                "poststop hook #{i} {path} failed: {}",
+                                error_chain(&err)
+                            ));
+                        }
                     }
                 }
                 Err(err) => {
@@ -131,6 +149,18 @@ impl Container {
             })?;
         }
 
-        Ok(())
+        Ok(warnings)
     }
+}
+
+/// hardrun: an error and its sources, `a: b: c`.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
 }

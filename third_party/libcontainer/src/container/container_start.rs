@@ -57,7 +57,8 @@ impl Container {
             hooks::run_hooks(
                 hooks.poststart().as_ref(),
                 Some(&self.state),
-                Some(&self.root),
+                // hardrun: from the bundle, as runc runs them (upstream: the state directory)
+                Some(self.state.bundle_for_hooks()),
                 None,
                 None,
             )

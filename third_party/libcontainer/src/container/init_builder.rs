@@ -25,6 +25,7 @@ pub struct InitContainerBuilder {
     detached: bool,
     no_pivot: bool,
     as_sibling: bool,
+    hook_bundle: Option<PathBuf>,
 }
 
 impl InitContainerBuilder {
@@ -38,7 +39,15 @@ impl InitContainerBuilder {
             detached: true,
             no_pivot: false,
             as_sibling: false,
+            hook_bundle: None,
         }
+    }
+
+    /// hardrun: the bundle hooks see and run from, when libcontainer is handed a copy of the
+    /// caller's (see [`crate::container::State::hook_bundle`]).
+    pub fn with_hook_bundle<P: Into<PathBuf>>(mut self, bundle: Option<P>) -> Self {
+        self.hook_bundle = bundle.map(Into::into);
+        self
     }
 
     /// Sets if systemd should be used for managing cgroups
@@ -85,6 +94,8 @@ impl InitContainerBuilder {
         container
             .set_systemd(self.use_systemd)
             .set_annotations(spec.annotations().clone());
+        // hardrun: kept in state.json, for the poststart and poststop hooks of later commands
+        container.state.hook_bundle = self.hook_bundle.clone();
 
         let notify_path = container_dir.join(NOTIFY_FILE);
         // convert path of root file system of the container to absolute path

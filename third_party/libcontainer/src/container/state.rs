@@ -132,6 +132,11 @@ pub struct State {
     /// create this group and MUST remove it when the container is deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intel_rdt_monitoring_dir: Option<PathBuf>,
+    /// hardrun: the bundle hooks are told about (`bundle` of the state on their stdin) and run
+    /// from, when it is not [`State::bundle`]: the caller's, where the runtime hands
+    /// libcontainer a copy of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_bundle: Option<PathBuf>,
 }
 
 impl State {
@@ -156,7 +161,13 @@ impl State {
             clean_up_intel_rdt_subdirectory: None,
             intel_rdt_dir: None,
             intel_rdt_monitoring_dir: None,
+            hook_bundle: None,
         }
+    }
+
+    /// hardrun: the bundle as hooks see it: [`State::hook_bundle`], else [`State::bundle`].
+    pub fn bundle_for_hooks(&self) -> &Path {
+        self.hook_bundle.as_deref().unwrap_or(&self.bundle)
     }
 
     #[instrument(level = "trace")]
@@ -328,6 +339,24 @@ pub struct ContainerProcessState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // hardrun: hooks see the caller's bundle where one is set; state.json files without the
+    // field (older ones) still load, and a state without one writes none
+    #[test]
+    fn hook_bundle_overrides_bundle_for_hooks_only() {
+        let mut st = State::new("c1", ContainerStatus::Created, None, "/staged".into());
+        assert_eq!(st.bundle_for_hooks(), Path::new("/staged"));
+        let json = serde_json::to_value(&st).unwrap();
+        assert!(json.get("hookBundle").is_none(), "{json}");
+        let back: State = serde_json::from_value(json).unwrap();
+        assert_eq!(back.hook_bundle, None);
+
+        st.hook_bundle = Some("/caller/bundle".into());
+        assert_eq!(st.bundle_for_hooks(), Path::new("/caller/bundle"));
+        assert_eq!(st.bundle, Path::new("/staged"));
+        let back: State = serde_json::from_value(serde_json::to_value(&st).unwrap()).unwrap();
+        assert_eq!(back.hook_bundle.as_deref(), Some(Path::new("/caller/bundle")));
+    }
 
     #[test]
     fn test_creating_status() {

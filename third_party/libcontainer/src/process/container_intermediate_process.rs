@@ -344,7 +344,13 @@ fn apply_cgroups<
             resources,
             freezer_state: None,
             oom_score_adj: None,
-            disable_oom_killer: false,
+            // hardrun: the spec's `linux.resources.memory.disableOOMKiller`, as runc writes it
+            // (`memory.oom_control` 1 on cgroup v1); upstream hard-codes false.
+            disable_oom_killer: resources
+                .memory()
+                .as_ref()
+                .and_then(|m| m.disable_oom_killer())
+                .unwrap_or(false),
         };
 
         cmanager.apply(&controller_opt).map_err(|err| {

@@ -175,10 +175,12 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         if let Some(hooks) = container_args.spec.hooks() {
             init_main_receiver.wait_for_hook_request()?;
             if let Some(container_for_hooks) = &container_args.container {
+                // hardrun: prestart and createRuntime run from the bundle, as runc runs them
+                let bundle = container_for_hooks.state.bundle_for_hooks();
                 hooks::run_hooks(
                     hooks.prestart().as_ref(),
                     Some(&container_for_hooks.state),
-                    None,
+                    Some(bundle),
                     Some(init_pid),
                     None,
                 )
@@ -190,7 +192,7 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
                 hooks::run_hooks(
                     hooks.create_runtime().as_ref(),
                     Some(&container_for_hooks.state),
-                    None,
+                    Some(bundle),
                     Some(init_pid),
                     None,
                 )

@@ -104,10 +104,12 @@ pub fn container_init_process(
 
             // create_container hook needs to be called after the namespace setup, but
             // before pivot_root is called. This runs in the container namespaces.
+            // hardrun: from the rootfs, runc's init's working directory: a relative hook path
+            // names a file of the rootfs, as with runc
             hooks::run_hooks(
                 hooks.create_container().as_ref(),
                 ctx.container.map(|c| &c.state),
-                None,
+                Some(ctx.rootfs),
                 None,
                 None,
             )
