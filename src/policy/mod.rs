@@ -248,7 +248,12 @@ pub fn evaluate(
             };
             findings.push(Finding {
                 code: code.clone(),
-                cis: info.cis.iter().map(|c| c.to_string()).collect(),
+                cis: p
+                    .cis
+                    .unwrap_or(info.cis)
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
                 severity: info.severity,
                 action: taken,
                 pointer: p.pointer.clone(),
@@ -670,6 +675,35 @@ mod tests {
             sources: crate::bundle::Sources::none(),
         };
         evaluate(spec, &run, vec![])
+    }
+
+    #[test]
+    fn each_namespace_finding_carries_the_cis_control_of_its_own_namespace() {
+        // a bare spec: every required namespace is missing; a host path is refused
+        let bare = eval(&json!({"root": {"path": "r"}}), "baseline", Mode::Audit).unwrap();
+        let by_kind = |findings: &[Finding], kind: &str| -> Vec<String> {
+            let f = findings
+                .iter()
+                .find(|f| f.code == "namespaces" && f.message.starts_with(&format!("{kind} ")))
+                .unwrap_or_else(|| panic!("no finding for the {kind} namespace: {findings:#?}"));
+            f.cis.clone()
+        };
+        assert_eq!(by_kind(&bare.findings, "network"), ["5.10"]);
+        assert_eq!(by_kind(&bare.findings, "pid"), ["5.16"]);
+        assert_eq!(by_kind(&bare.findings, "ipc"), ["5.17"]);
+        assert_eq!(by_kind(&bare.findings, "uts"), ["5.21"]);
+        // no CIS Docker Benchmark control is about the mount or cgroup namespace
+        assert!(by_kind(&bare.findings, "cgroup").is_empty());
+        assert!(by_kind(&bare.findings, "mount").is_empty());
+        for f in bare.findings.iter().filter(|f| f.code == "namespaces") {
+            assert!(f.cis.len() <= 1, "{f:#?}");
+        }
+        // a refusal is tagged the same way
+        let host = json!({"root": {"path": "r"}, "linux": {"namespaces": [
+            {"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "mount"}, {"type": "network"}, {"type": "cgroup"}]}});
+        let denied = eval(&host, "baseline", Mode::Enforce).unwrap_err();
+        assert_eq!(by_kind(&denied.findings, "pid"), ["5.16"]);
     }
 
     #[test]
