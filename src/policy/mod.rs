@@ -467,15 +467,22 @@ impl Selected<'_> {
     }
 
     /// The whole spec (create/run) through every rule but the `cis-score` gate. For `check`,
-    /// which never runs what it hardens and leases no host id range: a profile that enforces
-    /// `userns` maps the namespace to the pool's first range (as a dry run's projection does),
-    /// so the spec is scored as it would run instead of being refused for want of a range.
+    /// which never runs what it hardens and leases no host id range: where create would lease one
+    /// (`userns` enforced, the spec without mappings of its own), the namespace is mapped to the
+    /// pool's first range and its findings say that range is a placeholder, so the spec is
+    /// decided and scored as it would run instead of being refused for want of a range.
     fn evaluate_ungated(
         self,
         input: &Value,
         ctx: &Context,
     ) -> Result<(Outcome, Vec<String>), PolicyDenied> {
         let others = code::ungated();
+        // a placeholder range exactly where create would lease one (see `userns_pool`): a
+        // profile that only audits `userns` maps nothing at create, so check maps nothing either
+        let leases = self.mode != Mode::Audit
+            && self.profile.action("userns") == Action::Enforce
+            && rules::userns::needs_range(input, ctx.host);
+        let placeholder = ctx.userns.is_none() && leases;
         let run = Run {
             profile: self.profile,
             mode: self.mode,
@@ -484,12 +491,33 @@ impl Selected<'_> {
             granted: &self.granted,
             host: ctx.host,
             only: Some(&others),
-            userns: ctx.userns.or(Some(self.profile.userns.range(0))),
+            userns: ctx
+                .userns
+                .or(placeholder.then(|| self.profile.userns.range(0))),
             sources: ctx.sources,
         };
         let claims = self.claims();
         let out = evaluate(input, &run, self.pre).map_err(|d| with_claims(d, &claims))?;
-        Ok((with_identity(out, self.identity, claims), self.used))
+        let mut out = with_identity(out, self.identity, claims);
+        if placeholder {
+            mark_placeholder(&mut out.findings);
+        }
+        Ok((out, self.used))
+    }
+}
+
+/// What `check` appends to a `userns` finding that names the placeholder range: `create` leases
+/// a free range of the same size, which need not be the pool's first.
+pub const USERNS_PLACEHOLDER: &str =
+    " (placeholder: check leases nothing; create maps a free range of this size)";
+
+/// Marks the `userns` findings that map to the placeholder range as such.
+fn mark_placeholder(findings: &mut [Finding]) {
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.code == "userns" && f.message.contains("mapped to host ids"))
+    {
+        f.message.push_str(USERNS_PLACEHOLDER);
     }
 }
 

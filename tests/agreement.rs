@@ -1,0 +1,173 @@
+//! Agreement between commands: what `check` says about a spec is what `run` does with it, what
+//! `check --running` calls "as given" is the caller's spec, and the audit log records every step
+//! that changes a container.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A world whose user namespace leases live in its own directory (never the host's pool).
+struct Agree {
+    w: World,
+    alloc: PathBuf,
+}
+
+impl Agree {
+    fn new(name: &str) -> Self {
+        let w = World::new(name);
+        let alloc = w.dir.join("userns");
+        Agree { w, alloc }
+    }
+
+    fn hr(&self, args: &[&str]) -> Output {
+        let mut c = self.w.hr_cmd(args);
+        c.env("HARDRUN_USERNS_DIR", &self.alloc);
+        output_via_files(c, &self.w.dir, Duration::from_secs(60))
+    }
+
+    /// `check --profile <profile> --bundle <b> --format json`: the one input's report.
+    fn check(&self, profile: &str, b: &Path) -> Value {
+        let out = self.hr(&[
+            "check",
+            "--profile",
+            profile,
+            "--bundle",
+            b.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("check {profile}: {e}: {}", stderr(&out)));
+        v[0].clone()
+    }
+}
+
+fn userns_messages(findings: &Value) -> Vec<String> {
+    findings
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["code"] == "userns")
+        .map(|f| f["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `check --profile P` reaches the decision `run` under P reaches, for every built-in profile
+/// and the spec shapes that touch the `userns` rule; check leases no range and says its range is
+/// a placeholder, run maps the range it leased.
+#[test]
+fn check_decides_as_run_does_under_every_profile() {
+    let a = Agree::new("agree-decide");
+    // a container holding the pool's first range: run must lease another one
+    let hold = a.w.bundle("hold", &["sleep", "60"]);
+    let out = a.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "-d",
+        "--bundle",
+        hold.to_str().unwrap(),
+        "hold",
+    ]);
+    assert!(out.status.success(), "run -d hold: {}", stderr(&out));
+    type Shape = (&'static str, fn(&mut Value));
+    let shapes: &[Shape] = &[
+        ("plain", |_| {}),
+        ("user namespace without mappings", |s| {
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}))
+        }),
+        ("docker's ping_group_range", |s| {
+            s["linux"]["sysctl"] = json!({"net.ipv4.ping_group_range": "0 2147483647"})
+        }),
+        ("host pid namespace", |s| {
+            s["linux"]["namespaces"][0] = json!({"type": "pid", "path": "/proc/1/ns/pid"})
+        }),
+    ];
+    let mut problems = vec![];
+    for profile in ["restricted", "baseline", "ci-runner", "permissive"] {
+        for (i, (shape, edit)) in shapes.iter().enumerate() {
+            let b =
+                a.w.bundle_with(&format!("b-{profile}-{i}"), &["true"], |s| edit(s));
+            let report = a.check(profile, &b);
+            let checked = report["hardrun"]["decision"].as_str().unwrap().to_owned();
+            let id = format!("c-{profile}-{i}");
+            let out = a.hr(&[
+                "--profile",
+                profile,
+                "run",
+                "--bundle",
+                b.to_str().unwrap(),
+                &id,
+            ]);
+            let _ = a.hr(&["delete", "-f", &id]);
+            let ran = if out.status.success() {
+                "allowed"
+            } else {
+                "denied"
+            };
+            // disagreements this test does not fix, named so that fixing one fails here until
+            // it is taken off the list: libcontainer refuses a new user namespace without
+            // mappings (check judges policy, not libcontainer's spec validation); joining the
+            // host's pid namespace fails with EACCES in the runtime where the profile allows it
+            let known = (shape.starts_with("user namespace")
+                && matches!(profile, "baseline" | "permissive"))
+                || (shape == &"host pid namespace" && profile == "permissive");
+            if known {
+                if checked == ran {
+                    problems.push(format!(
+                        "{profile}, {shape}: agrees now ({ran}): take it off the known list"
+                    ));
+                } else {
+                    eprintln!(
+                        "KNOWN DISAGREEMENT {profile}, {shape}: check {checked}, run {ran}: {}",
+                        stderr(&out).trim()
+                    );
+                }
+            } else if checked != ran {
+                problems.push(format!(
+                    "{profile}, {shape}: check {checked} ({}), run {ran} ({})",
+                    report["hardrun"]["reason"],
+                    stderr(&out).trim()
+                ));
+            }
+            for m in userns_messages(&report["hardrun"]["findings"]) {
+                if m.contains("mapped to host ids")
+                    && !m.contains("placeholder")
+                    && !m.contains("no host id range was allocated")
+                {
+                    problems.push(format!(
+                        "{profile}, {shape}: check names a range it did not lease as if it were the container's: {m}"
+                    ));
+                }
+            }
+            if ran == "allowed" {
+                let rec =
+                    a.w.audit()
+                        .into_iter()
+                        .rev()
+                        .find(|r| r["id"] == id.as_str())
+                        .unwrap();
+                for m in userns_messages(&rec["findings"]) {
+                    let unleased = m.contains("no host id range was allocated");
+                    if m.contains("placeholder")
+                        || (m.contains("mapped to host ids 100000-") && !unleased)
+                    {
+                        problems.push(format!(
+                            "{profile}, {shape}: run records the placeholder, not its lease: {m}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let _ = a.hr(&["delete", "-f", "hold"]);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
