@@ -171,3 +171,54 @@ fn check_decides_as_run_does_under_every_profile() {
     let _ = a.hr(&["delete", "-f", "hold"]);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `check --running`'s "as given" is the caller's spec as create got it (the state directory
+/// keeps it), scored exactly as `check --bundle` scores that bundle; "as hardrun runs it" is
+/// the hardened spec.
+#[test]
+fn check_running_scores_the_callers_spec_as_given() {
+    let a = Agree::new("agree-given");
+    // root, writable rootfs, no seccomp: restricted changes all of that
+    let b = a.w.bundle_with("b", &["sleep", "60"], |s| {
+        s["root"]["readonly"] = json!(false);
+    });
+    let bundle = a.check("restricted", &b);
+    let out = a.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "-d",
+        "--bundle",
+        b.to_str().unwrap(),
+        "g1",
+    ]);
+    assert!(out.status.success(), "run -d: {}", stderr(&out));
+    let out = a.hr(&["check", "--running", "--format", "json", "g1"]);
+    let _ = a.hr(&["delete", "-f", "g1"]);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("check --running: {e}: {}", stderr(&out)));
+    let running = &v[0];
+    let verdict = |r: &Value, id: &str| {
+        r["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no control {id}: {r}"))["verdict"]
+            .clone()
+    };
+    // the caller's spec runs as root with a writable rootfs: that is what it was given as
+    assert_eq!(
+        verdict(&running["given"], "4.1"),
+        verdict(&bundle["given"], "4.1")
+    );
+    assert_eq!(
+        running["given"], bundle["given"],
+        "check --running scores the caller's spec as given, as check --bundle does"
+    );
+    assert_ne!(
+        running["given"], running["hardened"],
+        "restricted changed the spec: as given and as run cannot score the same"
+    );
+    assert_eq!(running["hardened"]["level1"], bundle["hardened"]["level1"]);
+}

@@ -28,6 +28,9 @@ struct Input {
     spec: Value,
     /// already the spec hardrun runs (--running): not hardened again
     hardened: bool,
+    /// --running: the caller's spec as it was given to create (`config.orig.json`), which the
+    /// "as given" score is about; `None`: `spec` is the caller's
+    original: Option<Value>,
     /// --running: the profile the container was created under (its gate applies)
     profile: Option<String>,
     /// the config.json the spec was read from (SARIF locations)
@@ -64,6 +67,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
             file: loaded.dir.join("config.json"),
             spec: loaded.raw,
             hardened: false,
+            original: None,
             profile: None,
         }]);
     }
@@ -75,6 +79,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
             bundle,
             spec: read(file)?,
             hardened: false,
+            original: None,
             profile: None,
             file: file.clone(),
         }]);
@@ -91,6 +96,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
                 spec: read(&cfg)?,
                 file: cfg.clone(),
                 hardened: true,
+                original: Some(read(&global.root.join(&id).join("config.orig.json"))?),
                 profile: crate::state_dir::read_record(&global.root.join(&id))
                     .and_then(|r| r.profile),
             });
@@ -266,7 +272,8 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
     }
     let mut results: Vec<Checked> = vec![];
     for input in inputs(global, args)? {
-        let given = score(&input.spec, &RealHost);
+        // "as given" is the caller's spec; for --running, the one kept at create
+        let given = score(input.original.as_ref().unwrap_or(&input.spec), &RealHost);
         let sources = crate::bundle::sources::resolve(&input.bundle, &input.spec)
             .map_err(|e| anyhow!("{}: {e}", input.file.display()))?;
         let mut ctx = super::policy_context(global, &config, &input.id, &input.bundle);
@@ -276,7 +283,11 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
                 .profile(ctx.profile.or(input.profile.as_deref()))
                 .map(|p| p.compliance.clone())
                 .unwrap_or_default();
-            (given.clone(), json!({"decision": "running"}), gate)
+            (
+                score(&input.spec, &RealHost),
+                json!({"decision": "running"}),
+                gate,
+            )
         } else {
             match crate::policy::harden_spec_ungated(&input.spec, &ctx) {
                 Ok((o, gate)) => (
