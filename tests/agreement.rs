@@ -222,3 +222,41 @@ fn check_running_scores_the_callers_spec_as_given() {
     );
     assert_eq!(running["hardened"]["level1"], bundle["hardened"]["level1"]);
 }
+
+/// `features` and `check` say the same about AppArmor on this host: where `features` reports it
+/// enabled, `check` judges CIS 5.2 (a spec naming a profile passes it); where `features` reports
+/// it disabled, 5.2 is not applicable. Both follow what `create` does (libcontainer applies a
+/// profile only where /sys/module/apparmor/parameters/enabled says Y).
+#[test]
+fn features_and_check_agree_about_apparmor() {
+    let a = Agree::new("agree-apparmor");
+    let out = a.hr(&["features"]);
+    assert!(out.status.success(), "features: {}", stderr(&out));
+    let features: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let claimed = features["linux"]["apparmor"]["enabled"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("features has no linux.apparmor.enabled: {features}"));
+    let host = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'));
+    eprintln!("apparmor on this host: {host}; features says {claimed}");
+    assert_eq!(
+        claimed, host,
+        "features must report AppArmor as the host has it"
+    );
+    let b = a.w.bundle_with("b", &["true"], |s| {
+        s["process"]["apparmorProfile"] = json!("hardrun-test");
+    });
+    let report = a.check("permissive", &b);
+    let control = report["given"]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "5.2")
+        .unwrap()
+        .clone();
+    let judged = control["verdict"] != "not-applicable";
+    assert_eq!(
+        judged, claimed,
+        "check judges 5.2 exactly where features says AppArmor is enabled: {control}"
+    );
+}
