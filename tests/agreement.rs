@@ -95,7 +95,7 @@ fn check_decides_as_run_does_under_every_profile() {
     for profile in ["restricted", "baseline", "ci-runner", "permissive"] {
         for (i, (shape, edit)) in shapes.iter().enumerate() {
             let b =
-                a.w.bundle_with(&format!("b-{profile}-{i}"), &["true"], |s| edit(s));
+                a.w.bundle_with(&format!("b-{profile}-{i}"), &["true"], edit);
             let report = a.check(profile, &b);
             let checked = report["hardrun"]["decision"].as_str().unwrap().to_owned();
             let id = format!("c-{profile}-{i}");
@@ -258,5 +258,109 @@ fn features_and_check_agree_about_apparmor() {
     assert_eq!(
         judged, claimed,
         "check judges 5.2 exactly where features says AppArmor is enabled: {control}"
+    );
+}
+
+/// The audit log's records of container `id`: (command, decision).
+fn steps(a: &Agree, id: &str) -> Vec<(String, String)> {
+    a.w.audit()
+        .into_iter()
+        .filter(|r| r["id"] == id)
+        .map(|r| {
+            (
+                r["command"].as_str().unwrap().to_owned(),
+                r["decision"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(c, d)| (c.to_string(), d.to_string()))
+        .collect()
+}
+
+/// Every step that changes a container is in the audit log, and the log still verifies.
+#[test]
+fn the_audit_log_records_every_lifecycle_step() {
+    let a = Agree::new("agree-steps");
+    let b = a.w.bundle("b", &["sleep", "60"]);
+    let ok = |args: &[&str]| {
+        let out = a.hr(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    ok(&["create", "--bundle", b.to_str().unwrap(), "s1"]);
+    ok(&["start", "s1"]);
+    ok(&["pause", "s1"]);
+    ok(&["resume", "s1"]);
+    ok(&["exec", "s1", "true"]);
+    ok(&["update", "--pids-limit", "100", "s1"]);
+    ok(&["kill", "s1", "KILL"]);
+    a.w.wait_status("s1", "stopped");
+    ok(&["delete", "s1"]);
+    assert_eq!(
+        steps(&a, "s1"),
+        pairs(&[
+            ("create", "allowed"),
+            ("start", "done"),
+            ("pause", "done"),
+            ("resume", "done"),
+            ("exec", "allowed"),
+            ("update", "allowed"),
+            ("kill", "done"),
+            ("delete", "done"),
+        ])
+    );
+    // a step that fails is recorded as failed, with the error
+    let out = a.hr(&["start", "s1"]);
+    assert!(!out.status.success());
+    let last = a.w.audit().pop().unwrap();
+    assert_eq!(last["decision"], "failed", "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("s1"),
+        "the reason names the container: {last}"
+    );
+    let log = a.w.dir.join("audit.jsonl");
+    let out = a.hr(&["audit", "verify", log.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "audit verify: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// A container allowed by the policy that then fails to start is recorded as failed, not left
+/// looking like a container that ran.
+#[test]
+fn a_container_that_fails_after_allowed_is_recorded_as_failed() {
+    let a = Agree::new("agree-failed");
+    let b = a.w.bundle_with("b", &["true"], |s| {
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
+    });
+    let out = a.hr(&["run", "--bundle", b.to_str().unwrap(), "f1"]);
+    assert!(!out.status.success(), "a mount of type nosuchfs cannot run");
+    let _ = a.hr(&["delete", "-f", "f1"]);
+    let recs: Vec<Value> =
+        a.w.audit()
+            .into_iter()
+            .filter(|r| r["id"] == "f1" && r["command"] == "run")
+            .collect();
+    assert_eq!(
+        recs.iter()
+            .map(|r| r["decision"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["allowed", "failed"],
+        "{recs:#?}"
+    );
+    let failed = &recs[1];
+    assert_eq!(failed["profile"], "permissive", "{failed}");
+    assert!(
+        failed["reason"].as_str().is_some_and(|r| r.contains("f1")),
+        "{failed}"
     );
 }
