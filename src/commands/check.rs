@@ -290,11 +290,19 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
             )
         } else {
             match crate::policy::harden_spec_ungated(&input.spec, &ctx) {
-                Ok((o, gate)) => (
-                    score_as_run(&o.value, &input.id, &RealHost),
-                    json!({"decision": "allowed", "profile": o.profile, "findings": o.findings}),
-                    gate,
-                ),
+                Ok((o, gate)) => {
+                    // allowed by the policy, but refused by libcontainer at create: say so, as
+                    // run would fail
+                    let decision = match crate::delegate::user_namespace_refusal(&o.value) {
+                        Some(reason) => {
+                            json!({"decision": "invalid", "profile": o.profile, "reason": reason, "findings": o.findings})
+                        }
+                        None => {
+                            json!({"decision": "allowed", "profile": o.profile, "findings": o.findings})
+                        }
+                    };
+                    (score_as_run(&o.value, &input.id, &RealHost), decision, gate)
+                }
                 Err(d) => (
                     given.clone(),
                     json!({"decision": "denied", "profile": d.profile, "rule": d.rule, "reason": d.reason, "findings": d.findings}),
@@ -312,7 +320,10 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
         } else {
             &hardened.level2
         };
-        let passed = s.percent >= min_score && decision["decision"] != "denied";
+        // a spec hardrun refuses (policy) or cannot run (invalid) does not pass, whatever it scores
+        let passed = s.percent >= min_score
+            && decision["decision"] != "denied"
+            && decision["decision"] != "invalid";
         results.push((
             input,
             given,
@@ -438,6 +449,12 @@ fn render_text(
         out.push_str(&format!(
             "  hardrun refuses it: rule {}: {}\n",
             decision["rule"].as_str().unwrap_or(""),
+            decision["reason"].as_str().unwrap_or("")
+        ));
+    }
+    if decision["decision"] == "invalid" {
+        out.push_str(&format!(
+            "  hardrun cannot run it: {}\n",
             decision["reason"].as_str().unwrap_or("")
         ));
     }
