@@ -228,8 +228,8 @@ pub enum AuditCmd {
         /// (2026-11-27), or an age (30s, 15m, 2h, 7d)
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
-        /// only allowed or denied decisions
-        #[arg(long, value_parser = ["allowed", "denied"])]
+        /// only allowed or denied decisions, or done or failed lifecycle steps
+        #[arg(long, value_parser = ["allowed", "denied", "done", "failed"])]
         decision: Option<String>,
         /// text, or json (the records as they are, one per line)
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]

@@ -432,6 +432,22 @@ pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String
     })
 }
 
+/// Why libcontainer would refuse `spec`'s user namespace at create (a new one without uid or gid
+/// mappings: "invalid spec for new user namespace container: …"), so that `check` decides as
+/// `create` does; `None` when it would take it (or the spec does not parse here: create names
+/// that itself). Reads nothing but the spec and the paths of newuidmap/newgidmap.
+pub fn user_namespace_refusal(spec: &serde_json::Value) -> Option<String> {
+    let typed: libcontainer::oci_spec::runtime::Spec = serde_json::from_value(spec.clone()).ok()?;
+    libcontainer::user_ns::UserNamespaceConfig::new(&typed)
+        .err()
+        .map(|e| {
+            format!(
+                "invalid spec for new user namespace container: {}",
+                tidy(&chain(&e))
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,12 +18,18 @@
 /// The environment variable that arms a fault point (debug builds only).
 pub const ENV: &str = "HARDRUN_FAULT";
 
+/// Whether `HARDRUN_FAULT`'s value `env` arms the point `name`: exactly its name, never empty.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
+fn armed(env: Option<&std::ffi::OsStr>, name: &str) -> bool {
+    !name.is_empty() && env.is_some_and(|v| v == name)
+}
+
 /// SIGKILLs this process when `HARDRUN_FAULT` is `name` (debug builds only).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(debug_assertions)]
     {
-        if std::env::var_os(ENV).is_some_and(|v| v == name) {
+        if armed(std::env::var_os(ENV).as_deref(), name) {
             tracing::debug!(point = name, "fault point: SIGKILL");
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         }
@@ -34,10 +40,83 @@ pub fn point(name: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
+
+    const CHILD: &str = "fault::tests::child_reaches_a_point";
+    const MARK: &str = "fault-child: survived the point";
+
     #[test]
-    fn an_unarmed_point_does_nothing() {
-        // HARDRUN_FAULT is not set for the unit tests: the process must survive
-        super::point("after-state-dir");
-        super::point("");
+    fn a_point_is_armed_only_by_its_own_name() {
+        assert!(super::armed(
+            Some(OsStr::new("after-state-dir")),
+            "after-state-dir"
+        ));
+        assert!(!super::armed(None, "after-state-dir"));
+        assert!(!super::armed(
+            Some(OsStr::new("mid-commit")),
+            "after-state-dir"
+        ));
+        assert!(!super::armed(
+            Some(OsStr::new("after-state-dir ")),
+            "after-state-dir"
+        ));
+        // `HARDRUN_FAULT=` (set, empty) arms nothing, not a point with an empty name
+        assert!(!super::armed(Some(OsStr::new("")), ""));
+    }
+
+    /// Run by [`an_armed_point_kills_and_an_unarmed_one_does_not`] in a child process (this
+    /// test binary again); ignored in a plain `cargo test`, where it would prove nothing.
+    #[test]
+    #[ignore = "a child of an_armed_point_kills_and_an_unarmed_one_does_not"]
+    fn child_reaches_a_point() {
+        super::point("test-point");
+        println!("{MARK}");
+    }
+
+    fn child(fault: Option<&str>) -> std::process::Output {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let mut cmd = Command::new(&exe);
+        cmd.args([
+            CHILD,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
+        match fault {
+            Some(v) => cmd.env(super::ENV, v),
+            None => cmd.env_remove(super::ENV),
+        };
+        cmd.output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()))
+    }
+
+    #[test]
+    fn an_armed_point_kills_and_an_unarmed_one_does_not() {
+        let out = child(None);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(MARK),
+            "unarmed: {:?}\n{stdout}",
+            out.status
+        );
+        let out = child(Some("another-point"));
+        assert!(out.status.success(), "armed elsewhere: {:?}", out.status);
+        let out = child(Some("test-point"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if cfg!(debug_assertions) {
+            assert_eq!(
+                out.status.signal(),
+                Some(nix::sys::signal::Signal::SIGKILL as i32),
+                "armed: {:?}\n{stdout}",
+                out.status
+            );
+            assert!(!stdout.contains(MARK), "{stdout}");
+        } else {
+            // release builds compile every point to nothing
+            assert!(out.status.success() && stdout.contains(MARK), "{stdout}");
+        }
     }
 }

@@ -67,7 +67,8 @@ fn main() {
         }
     }
 
-    let result = match &command {
+    // every step that changes a container reaches the audit log, done or failed
+    let result = cmd::lifecycle::recorded(g, &command, || match &command {
         Command::Create(a) => cmd::create::run(g, a),
         Command::Start(a) => cmd::start::run(g, a),
         Command::State(a) => cmd::state::run(g, a),
@@ -88,7 +89,7 @@ fn main() {
         Command::Check(a) => cmd::check::run(g, a),
         Command::Config(a) => cmd::config::run(g, a),
         Command::Setup(a) => cmd::setup::run(g, a),
-    };
+    });
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => fail(&format!("{e:#}"), logging),

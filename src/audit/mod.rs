@@ -1,4 +1,5 @@
-//! The audit record: one JSON line per create/run/exec/update decision, appended to the audit
+//! The audit record: one JSON line per create/run/exec/update decision and per lifecycle step
+//! (start, kill, pause, resume, delete; a failure after `allowed`), appended to the audit
 //! log (default `/var/log/hardrun/audit.jsonl`, mode 0600), and the same findings as tracing
 //! events (so they reach the caller's `--log` file too).
 //!
@@ -27,7 +28,9 @@ pub struct Entry<'a> {
     pub profile: &'a str,
     pub profile_sha256: &'a str,
     pub mode: String,
-    /// `allowed` or `denied`
+    /// `allowed` or `denied` (a policy decision); `done` or `failed` (a lifecycle step: start,
+    /// kill, pause, resume, delete; and `failed` for a create, run, exec or update that failed
+    /// after it was allowed)
     pub decision: &'static str,
     /// the refusing rule, for `denied`
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,6 +134,61 @@ pub fn record(
             Decision::Allowed(o) => o.score.as_ref(),
             Decision::Denied(_) => None,
         },
+        prev: String::new(),
+    };
+    append(log, rotation, |prev| {
+        entry.prev = prev;
+        let mut line = serde_json::to_vec(&entry).unwrap_or_default();
+        line.push(b'\n');
+        line
+    })
+}
+
+/// A lifecycle step of a container, recorded after it ran (see [`record_step`]).
+pub struct Step<'a> {
+    /// `start`, `kill`, `pause`, `resume`, `delete`, or the command that failed after `allowed`
+    pub command: &'a str,
+    pub id: &'a str,
+    /// the caller's bundle, where the container's record names it
+    pub bundle: &'a Path,
+    /// the profile, its sha256 and the mode fixed at create ("" where unknown)
+    pub profile: &'a str,
+    pub profile_sha256: &'a str,
+    pub mode: &'a str,
+    /// `None`: done; `Some(error)`: failed, and why
+    pub failed: Option<&'a str>,
+}
+
+/// Records a lifecycle step in the audit log (`None`: no log), in the same hash chain as the
+/// decisions: `decision` is `done` or `failed` (with the error as `reason`), no findings.
+pub fn record_step(log: Option<&Path>, rotation: &Rotation, step: &Step) -> Result<(), AuditError> {
+    let (decision, reason) = match step.failed {
+        None => ("done", None),
+        Some(e) => ("failed", Some(e)),
+    };
+    tracing::info!(
+        target: "hardrun::audit",
+        id = step.id,
+        command = step.command,
+        decision,
+        reason = reason.unwrap_or(""),
+        "lifecycle step"
+    );
+    let Some(log) = log else { return Ok(()) };
+    let mut entry = Entry {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        id: step.id,
+        command: step.command,
+        bundle: step.bundle.display().to_string(),
+        profile: step.profile,
+        profile_sha256: step.profile_sha256,
+        mode: step.mode.to_owned(),
+        decision,
+        rule: None,
+        reason,
+        findings: &[],
+        exceptions_used: &[],
+        score: None,
         prev: String::new(),
     };
     append(log, rotation, |prev| {

@@ -28,6 +28,9 @@ struct Input {
     spec: Value,
     /// already the spec hardrun runs (--running): not hardened again
     hardened: bool,
+    /// --running: the caller's spec as it was given to create (`config.orig.json`), which the
+    /// "as given" score is about; `None`: `spec` is the caller's
+    original: Option<Value>,
     /// --running: the profile the container was created under (its gate applies)
     profile: Option<String>,
     /// the config.json the spec was read from (SARIF locations)
@@ -64,6 +67,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
             file: loaded.dir.join("config.json"),
             spec: loaded.raw,
             hardened: false,
+            original: None,
             profile: None,
         }]);
     }
@@ -75,6 +79,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
             bundle,
             spec: read(file)?,
             hardened: false,
+            original: None,
             profile: None,
             file: file.clone(),
         }]);
@@ -91,6 +96,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
                 spec: read(&cfg)?,
                 file: cfg.clone(),
                 hardened: true,
+                original: Some(read(&global.root.join(&id).join("config.orig.json"))?),
                 profile: crate::state_dir::read_record(&global.root.join(&id))
                     .and_then(|r| r.profile),
             });
@@ -266,7 +272,8 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
     }
     let mut results: Vec<Checked> = vec![];
     for input in inputs(global, args)? {
-        let given = score(&input.spec, &RealHost);
+        // "as given" is the caller's spec; for --running, the one kept at create
+        let given = score(input.original.as_ref().unwrap_or(&input.spec), &RealHost);
         let sources = crate::bundle::sources::resolve(&input.bundle, &input.spec)
             .map_err(|e| anyhow!("{}: {e}", input.file.display()))?;
         let mut ctx = super::policy_context(global, &config, &input.id, &input.bundle);
@@ -276,14 +283,26 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
                 .profile(ctx.profile.or(input.profile.as_deref()))
                 .map(|p| p.compliance.clone())
                 .unwrap_or_default();
-            (given.clone(), json!({"decision": "running"}), gate)
+            (
+                score(&input.spec, &RealHost),
+                json!({"decision": "running"}),
+                gate,
+            )
         } else {
             match crate::policy::harden_spec_ungated(&input.spec, &ctx) {
-                Ok((o, gate)) => (
-                    score_as_run(&o.value, &input.id, &RealHost),
-                    json!({"decision": "allowed", "profile": o.profile, "findings": o.findings}),
-                    gate,
-                ),
+                Ok((o, gate)) => {
+                    // allowed by the policy, but refused by libcontainer at create: say so, as
+                    // run would fail
+                    let decision = match crate::delegate::user_namespace_refusal(&o.value) {
+                        Some(reason) => {
+                            json!({"decision": "invalid", "profile": o.profile, "reason": reason, "findings": o.findings})
+                        }
+                        None => {
+                            json!({"decision": "allowed", "profile": o.profile, "findings": o.findings})
+                        }
+                    };
+                    (score_as_run(&o.value, &input.id, &RealHost), decision, gate)
+                }
                 Err(d) => (
                     given.clone(),
                     json!({"decision": "denied", "profile": d.profile, "rule": d.rule, "reason": d.reason, "findings": d.findings}),
@@ -301,7 +320,10 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
         } else {
             &hardened.level2
         };
-        let passed = s.percent >= min_score && decision["decision"] != "denied";
+        // a spec hardrun refuses (policy) or cannot run (invalid) does not pass, whatever it scores
+        let passed = s.percent >= min_score
+            && decision["decision"] != "denied"
+            && decision["decision"] != "invalid";
         results.push((
             input,
             given,
@@ -427,6 +449,12 @@ fn render_text(
         out.push_str(&format!(
             "  hardrun refuses it: rule {}: {}\n",
             decision["rule"].as_str().unwrap_or(""),
+            decision["reason"].as_str().unwrap_or("")
+        ));
+    }
+    if decision["decision"] == "invalid" {
+        out.push_str(&format!(
+            "  hardrun cannot run it: {}\n",
             decision["reason"].as_str().unwrap_or("")
         ));
     }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod exec;
 pub mod features;
 pub mod kill;
+pub mod lifecycle;
 pub mod list;
 pub mod pause;
 pub mod profile;
@@ -92,6 +93,7 @@ pub fn decide(
                 bundle,
                 Decision::Allowed(&o),
             )?;
+            lifecycle::allowed_recorded(command, &o);
             Ok(o)
         }
         Err(d) => {

@@ -101,12 +101,10 @@ fn bind_mounts(spec: &Value) -> Vec<&Value> {
 /// Whether an LSM is enabled on this host (read once per process).
 fn lsm_enabled(which: &str) -> bool {
     use std::sync::OnceLock;
-    static APPARMOR: OnceLock<bool> = OnceLock::new();
     static SELINUX: OnceLock<bool> = OnceLock::new();
     match which {
-        "apparmor" => {
-            *APPARMOR.get_or_init(|| std::path::Path::new("/sys/kernel/security/apparmor").exists())
-        }
+        // as create and `features` see it (securityfs may be mounted where the module is off)
+        "apparmor" => crate::policy::host::apparmor_enabled(),
         _ => *SELINUX.get_or_init(|| std::path::Path::new("/sys/fs/selinux/enforce").exists()),
     }
 }

@@ -4,6 +4,19 @@ use std::os::unix::fs::MetadataExt;
 
 use super::rules::Host;
 
+/// Where the kernel says whether AppArmor is enabled: the file libcontainer reads before it
+/// applies a spec's `process.apparmorProfile` (`libcontainer::apparmor::is_enabled`).
+pub const APPARMOR_ENABLED: &str = "/sys/module/apparmor/parameters/enabled";
+
+/// Whether AppArmor is enabled on this host, as `create` sees it: `features` reports it and
+/// `check` judges CIS 5.2 by it, so the two cannot disagree (read once per process).
+pub fn apparmor_enabled() -> bool {
+    use std::sync::OnceLock;
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED
+        .get_or_init(|| std::fs::read_to_string(APPARMOR_ENABLED).is_ok_and(|v| v.starts_with('Y')))
+}
+
 pub struct RealHost;
 
 impl Host for RealHost {
@@ -81,4 +94,14 @@ fn read_host_ns(kind: &str) -> Option<u64> {
         })
         .ok()
         .map(|m| m.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn apparmor_is_enabled_exactly_where_libcontainer_applies_profiles() {
+        // create applies a spec's AppArmor profile only where this says so
+        let theirs = libcontainer::apparmor::is_enabled().unwrap_or(false);
+        assert_eq!(super::apparmor_enabled(), theirs);
+    }
 }

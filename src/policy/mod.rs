@@ -248,7 +248,12 @@ pub fn evaluate(
             };
             findings.push(Finding {
                 code: code.clone(),
-                cis: info.cis.iter().map(|c| c.to_string()).collect(),
+                cis: p
+                    .cis
+                    .unwrap_or(info.cis)
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
                 severity: info.severity,
                 action: taken,
                 pointer: p.pointer.clone(),
@@ -462,15 +467,22 @@ impl Selected<'_> {
     }
 
     /// The whole spec (create/run) through every rule but the `cis-score` gate. For `check`,
-    /// which never runs what it hardens and leases no host id range: a profile that enforces
-    /// `userns` maps the namespace to the pool's first range (as a dry run's projection does),
-    /// so the spec is scored as it would run instead of being refused for want of a range.
+    /// which never runs what it hardens and leases no host id range: where create would lease one
+    /// (`userns` enforced, the spec without mappings of its own), the namespace is mapped to the
+    /// pool's first range and its findings say that range is a placeholder, so the spec is
+    /// decided and scored as it would run instead of being refused for want of a range.
     fn evaluate_ungated(
         self,
         input: &Value,
         ctx: &Context,
     ) -> Result<(Outcome, Vec<String>), PolicyDenied> {
         let others = code::ungated();
+        // a placeholder range exactly where create would lease one (see `userns_pool`): a
+        // profile that only audits `userns` maps nothing at create, so check maps nothing either
+        let leases = self.mode != Mode::Audit
+            && self.profile.action("userns") == Action::Enforce
+            && rules::userns::needs_range(input, ctx.host);
+        let placeholder = ctx.userns.is_none() && leases;
         let run = Run {
             profile: self.profile,
             mode: self.mode,
@@ -479,12 +491,33 @@ impl Selected<'_> {
             granted: &self.granted,
             host: ctx.host,
             only: Some(&others),
-            userns: ctx.userns.or(Some(self.profile.userns.range(0))),
+            userns: ctx
+                .userns
+                .or(placeholder.then(|| self.profile.userns.range(0))),
             sources: ctx.sources,
         };
         let claims = self.claims();
         let out = evaluate(input, &run, self.pre).map_err(|d| with_claims(d, &claims))?;
-        Ok((with_identity(out, self.identity, claims), self.used))
+        let mut out = with_identity(out, self.identity, claims);
+        if placeholder {
+            mark_placeholder(&mut out.findings);
+        }
+        Ok((out, self.used))
+    }
+}
+
+/// What `check` appends to a `userns` finding that names the placeholder range: `create` leases
+/// a free range of the same size, which need not be the pool's first.
+pub const USERNS_PLACEHOLDER: &str =
+    " (placeholder: check leases nothing; create maps a free range of this size)";
+
+/// Marks the `userns` findings that map to the placeholder range as such.
+fn mark_placeholder(findings: &mut [Finding]) {
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.code == "userns" && f.message.contains("mapped to host ids"))
+    {
+        f.message.push_str(USERNS_PLACEHOLDER);
     }
 }
 
@@ -670,6 +703,35 @@ mod tests {
             sources: crate::bundle::Sources::none(),
         };
         evaluate(spec, &run, vec![])
+    }
+
+    #[test]
+    fn each_namespace_finding_carries_the_cis_control_of_its_own_namespace() {
+        // a bare spec: every required namespace is missing; a host path is refused
+        let bare = eval(&json!({"root": {"path": "r"}}), "baseline", Mode::Audit).unwrap();
+        let by_kind = |findings: &[Finding], kind: &str| -> Vec<String> {
+            let f = findings
+                .iter()
+                .find(|f| f.code == "namespaces" && f.message.starts_with(&format!("{kind} ")))
+                .unwrap_or_else(|| panic!("no finding for the {kind} namespace: {findings:#?}"));
+            f.cis.clone()
+        };
+        assert_eq!(by_kind(&bare.findings, "network"), ["5.10"]);
+        assert_eq!(by_kind(&bare.findings, "pid"), ["5.16"]);
+        assert_eq!(by_kind(&bare.findings, "ipc"), ["5.17"]);
+        assert_eq!(by_kind(&bare.findings, "uts"), ["5.21"]);
+        // no CIS Docker Benchmark control is about the mount or cgroup namespace
+        assert!(by_kind(&bare.findings, "cgroup").is_empty());
+        assert!(by_kind(&bare.findings, "mount").is_empty());
+        for f in bare.findings.iter().filter(|f| f.code == "namespaces") {
+            assert!(f.cis.len() <= 1, "{f:#?}");
+        }
+        // a refusal is tagged the same way
+        let host = json!({"root": {"path": "r"}, "linux": {"namespaces": [
+            {"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "ipc"}, {"type": "uts"},
+            {"type": "mount"}, {"type": "network"}, {"type": "cgroup"}]}});
+        let denied = eval(&host, "baseline", Mode::Enforce).unwrap_err();
+        assert_eq!(by_kind(&denied.findings, "pid"), ["5.16"]);
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Proposal {
     /// false when no rewrite can make the spec acceptable (e.g. a host namespace): under
     /// `enforce` the container is then refused
     pub fixable: bool,
+    /// the CIS controls this one deviation concerns, where they are narrower than the rule's
+    /// (a missing network namespace is 5.10, not every namespace control); `None`: the rule's
+    pub cis: Option<&'static [&'static str]>,
 }
 
 impl Proposal {
@@ -47,6 +50,7 @@ impl Proposal {
             message: message.into(),
             edits,
             fixable: true,
+            cis: None,
         }
     }
     pub fn refuse(pointer: impl Into<String>, message: impl Into<String>) -> Self {
@@ -55,7 +59,13 @@ impl Proposal {
             message: message.into(),
             edits: vec![],
             fixable: false,
+            cis: None,
         }
+    }
+    /// The same proposal, tagged with the CIS controls of this deviation alone.
+    pub fn tagged(mut self, cis: &'static [&'static str]) -> Self {
+        self.cis = Some(cis);
+        self
     }
 }
 

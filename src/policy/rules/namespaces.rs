@@ -1,4 +1,5 @@
-//! `namespaces` (CIS 5.10, 5.16, 5.17, 5.21): the required namespaces are present (a namespace
+//! `namespaces` (CIS 5.10, 5.16, 5.17, 5.21; each finding carries only its own namespace's
+//! control, see [`cis_of`]): the required namespaces are present (a namespace
 //! missing from `linux.namespaces` is the host's) and none of them is joined to the host's. A
 //! missing one is added; joining the host's cannot be rewritten away without changing what the
 //! workload is (host networking, host PID), so it is refused under enforce.
@@ -8,6 +9,20 @@ use serde_json::{json, Value};
 use super::{Proposal, RuleCtx};
 use crate::policy::edit::Edit;
 use crate::profile::Profile;
+
+/// The CIS Docker Benchmark control about sharing the host's namespace of this OCI type: network
+/// 5.10, pid 5.16, ipc 5.17, uts 5.21, user 5.31. No control is about the mount, cgroup or time
+/// namespace, so their findings carry none (they still count against the rule).
+pub fn cis_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "network" => &["5.10"],
+        "pid" => &["5.16"],
+        "ipc" => &["5.17"],
+        "uts" => &["5.21"],
+        "user" => &["5.31"],
+        _ => &[],
+    }
+}
 
 /// OCI namespace type → /proc/<pid>/ns file name.
 fn proc_name(kind: &str) -> &str {
@@ -32,11 +47,14 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             .position(|n| n.get("type").and_then(Value::as_str) == Some(kind.as_str()));
         match found {
             None => {
-                out.push(Proposal::fix(
-                    format!("/linux/namespaces/{next}"),
-                    format!("{kind} namespace missing: the container would share the host's"),
-                    vec![Edit::push("/linux/namespaces", json!({"type": kind}))],
-                ));
+                out.push(
+                    Proposal::fix(
+                        format!("/linux/namespaces/{next}"),
+                        format!("{kind} namespace missing: the container would share the host's"),
+                        vec![Edit::push("/linux/namespaces", json!({"type": kind}))],
+                    )
+                    .tagged(cis_of(kind)),
+                );
                 next += 1;
             }
             Some(i) => {
@@ -53,18 +71,21 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
                 // /proc/1/ns/* names the host's namespace whatever this process can stat
                 let names_pid1 = path.trim_end_matches('/').starts_with("/proc/1/ns/");
                 if names_pid1 || (host.is_some() && host == target) {
-                    out.push(Proposal::refuse(
-                        pointer,
-                        format!("{kind} namespace {path} is the host's"),
-                    ));
+                    out.push(
+                        Proposal::refuse(pointer, format!("{kind} namespace {path} is the host's"))
+                            .tagged(cis_of(kind)),
+                    );
                 } else if profile.namespaces.private.contains(kind) {
-                    out.push(Proposal::refuse(
-                        pointer,
-                        format!(
-                            "{kind} namespace joins {path}; profile {} requires a new one",
-                            profile.name
-                        ),
-                    ));
+                    out.push(
+                        Proposal::refuse(
+                            pointer,
+                            format!(
+                                "{kind} namespace joins {path}; profile {} requires a new one",
+                                profile.name
+                            ),
+                        )
+                        .tagged(cis_of(kind)),
+                    );
                 }
             }
         }

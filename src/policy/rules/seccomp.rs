@@ -806,13 +806,28 @@ mod tests {
             .collect()
     }
 
-    /// A reference profile (tests/fixtures/seccomp, see its SOURCE).
-    fn reference(name: &str) -> Option<Value> {
+    /// A reference profile (tests/fixtures/seccomp, see its SOURCE). The fixtures are part of
+    /// the repository: a missing or broken one fails the test that needs it, naming the file.
+    fn reference(name: &str) -> Value {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/seccomp")
             .join(name);
-        let text = std::fs::read_to_string(path).ok()?;
-        Some(serde_json::from_str(&text).unwrap())
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "reference seccomp profile {}: {e} (vendored in the repository, see SOURCE)",
+                path.display()
+            )
+        });
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("reference seccomp profile {}: {e}", path.display()))
+    }
+
+    #[test]
+    #[should_panic(expected = "tests/fixtures/seccomp/no-such-profile.json")]
+    fn a_missing_reference_profile_fails_the_test_naming_the_file() {
+        // the Docker and podman cases depend on the vendored profiles: without them a test
+        // must fail, never quietly drop its cases
+        let _ = reference("no-such-profile.json");
     }
 
     /// A Docker-like profile: the ordinary allowlist, `clone` masked, socket families filtered,
@@ -833,12 +848,9 @@ mod tests {
                "syscalls": syscalls})
     }
 
-    /// Docker's template rendered the way dockerd renders it for `bounding` on x86_64 (the
-    /// hand-written Docker-like profile when the reference file is not there).
+    /// Docker's template rendered the way dockerd renders it for `bounding` on x86_64.
     fn docker_rendered(bounding: &[&str]) -> Value {
-        let Some(t) = reference("moby-default-seccomp.json") else {
-            return docker_like(bounding);
-        };
+        let t = reference("moby-default-seccomp.json");
         let mut syscalls = vec![];
         for r in t["syscalls"].as_array().unwrap() {
             let inc = &r["includes"];
@@ -1295,14 +1307,12 @@ mod tests {
             ("not an object", &nb, json!("unconfined"), Some("linux.seccomp is not an object")),
         ];
         let mut table = table.to_vec();
-        if let Some(podman) = reference("containers-common-seccomp.json") {
-            table.push((
-                "podman's",
-                &nb,
-                podman,
-                Some("seccomp allows mount, umount, umount2, mount_setattr, move_mount, open_tree, fsopen, fsconfig and 34 more which the default refuses"),
-            ));
-        }
+        table.push((
+            "podman's",
+            &nb,
+            reference("containers-common-seccomp.json"),
+            Some("seccomp allows mount, umount, umount2, mount_setattr, move_mount, open_tree, fsopen, fsconfig and 34 more which the default refuses"),
+        ));
         for (case, bounding, theirs, want) in &table {
             let s = spec(bounding, Some(theirs.clone()));
             let r = run(evaluate, &s, &p);
@@ -1335,13 +1345,11 @@ mod tests {
     fn oci_masks_are_rewritten_for_libcontainer() {
         let p = profile("restricted");
         let nb = ["CAP_NET_BIND_SERVICE"];
-        let mut cases = vec![
+        let cases = vec![
             ("docker-like", docker_like(&nb), DOCKER_CAPS),
             ("docker-like, fewer caps", docker_like(&[]), &nb[..]),
+            ("docker's", docker_rendered(DOCKER_CAPS), DOCKER_CAPS),
         ];
-        if reference("moby-default-seccomp.json").is_some() {
-            cases.push(("docker's", docker_rendered(DOCKER_CAPS), DOCKER_CAPS));
-        }
         for (case, theirs, bounding) in cases {
             let s = spec(bounding, Some(theirs.clone()));
             let r = run(evaluate, &s, &p);

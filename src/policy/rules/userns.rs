@@ -135,6 +135,7 @@ fn clamp_ping_range(spec: &Value, maps: &[(u64, u64)], fixable: bool) -> Option<
         ),
         edits: vec![Edit::set(ptr, after)],
         fixable,
+        cis: None,
     })
 }
 
@@ -235,6 +236,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             ),
             edits,
             fixable,
+            cis: None,
         }];
         out.extend(clamp_ping_range(spec, &[(0, u64::from(size))], fixable));
         return out;
@@ -295,6 +297,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         ),
         edits: set_mappings(),
         fixable,
+        cis: None,
     }];
     out.extend(clamp_ping_range(spec, &[(0, u64::from(size))], fixable));
     out

@@ -1,0 +1,117 @@
+//! The audit record of lifecycle steps: every command that changes a container (start, kill,
+//! pause, resume, delete) is recorded once it ran, `done` or `failed`; create, run, exec and
+//! update record their policy decision themselves (`allowed`/`denied`, see [`super::decide`]),
+//! and here a `failed` record follows an `allowed` one when the command failed after it, so the
+//! log never shows a container as allowed that never ran.
+
+use std::sync::Mutex;
+
+use anyhow::Result;
+
+use crate::cli::{Command, GlobalOpts};
+
+/// The `allowed` decision this process recorded (create, run, exec, update): the command it
+/// was recorded under (`run -d` decides as `create`), and (profile, its sha256, mode).
+type Allowed = (String, (String, String, String));
+static ALLOWED: Mutex<Option<Allowed>> = Mutex::new(None);
+
+/// Called by [`super::decide`] once an `allowed` decision of `command` is in the log.
+pub fn allowed_recorded(command: &str, o: &crate::policy::Outcome) {
+    if let Ok(mut a) = ALLOWED.lock() {
+        *a = Some((
+            command.to_owned(),
+            (
+                o.profile.clone(),
+                o.profile_sha256.clone(),
+                o.mode.to_string(),
+            ),
+        ));
+    }
+}
+
+/// The step a command is, and the container it changes; `None` for commands that change none.
+fn step_of(command: &Command) -> Option<(&'static str, &str)> {
+    Some(match command {
+        Command::Start(a) => ("start", a.container_id.as_str()),
+        Command::Kill(a) => ("kill", a.container_id.as_str()),
+        Command::Pause(a) => ("pause", a.container_id.as_str()),
+        Command::Resume(a) => ("resume", a.container_id.as_str()),
+        Command::Delete(a) => ("delete", a.container_id.as_str()),
+        Command::Create(a) => ("create", a.container_id.as_str()),
+        Command::Run(a) => ("run", a.container_id.as_str()),
+        Command::Exec(a) => ("exec", a.container_id.as_str()),
+        Command::Update(a) => ("update", a.container_id.as_str()),
+        _ => return None,
+    })
+}
+
+/// Whether a command records its own policy decision (then only a failure after `allowed` is
+/// recorded here).
+fn decides(step: &str) -> bool {
+    matches!(step, "create" | "run" | "exec" | "update")
+}
+
+/// Runs `f`, the command, and records the step it was in the audit log.
+pub fn recorded(
+    global: &GlobalOpts,
+    command: &Command,
+    f: impl FnOnce() -> Result<i32>,
+) -> Result<i32> {
+    let Some((step, id)) = step_of(command) else {
+        return f();
+    };
+    // read before the step: delete removes the record
+    let dir = global.root.join(id);
+    let record = crate::state_dir::read_record(&dir);
+    let result = f();
+    let failed = match &result {
+        Ok(_) => None,
+        Err(e) => Some(format!("{e:#}")),
+    };
+    let allowed = ALLOWED.lock().ok().and_then(|a| a.clone());
+    if decides(step) && (failed.is_none() || allowed.is_none()) {
+        // the decision is the record: allowed and done, or denied (or failed before deciding)
+        return result;
+    }
+    // the failure goes under the command its decision was recorded as
+    let step = allowed.as_ref().map_or(step.to_owned(), |(c, _)| c.clone());
+    // the policy of the decision this process made, else the one fixed at create
+    let (profile, sha, mode) = allowed.map(|(_, p)| p).unwrap_or_else(|| {
+        let r = record.as_ref();
+        (
+            r.and_then(|r| r.profile.clone()).unwrap_or_default(),
+            r.and_then(|r| r.profile_sha256.clone()).unwrap_or_default(),
+            r.and_then(|r| r.policy.as_ref())
+                .map(|b| b.mode.to_string())
+                .unwrap_or_default(),
+        )
+    });
+    let bundle = record
+        .as_ref()
+        .map(|r| r.bundle.clone())
+        .unwrap_or_default();
+    let entry = crate::audit::Step {
+        command: &step,
+        id,
+        bundle: &bundle,
+        profile: &profile,
+        profile_sha256: &sha,
+        mode: &mode,
+        failed: failed.as_deref(),
+    };
+    // the step has happened (or failed) whatever the log says: a record that cannot be written
+    // is an error in the log, not a second outcome for the caller
+    match crate::profile::config::Config::load(global.config.as_deref()) {
+        Ok(config) => {
+            if let Err(e) = crate::audit::record_step(
+                config.audit_log.as_deref(),
+                &config.audit_rotation,
+                &entry,
+            ) {
+                tracing::error!("{step} {id:?}: not recorded: {e}");
+            }
+        }
+        Err(e) => tracing::error!("{step} {id:?}: not recorded: configuration: {e:#}"),
+    }
+    result
+}
