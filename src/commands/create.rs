@@ -104,6 +104,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         &loaded.dir,
         policy::harden_spec(&loaded.raw, &ctx),
     )?;
+    for line in config.catalog.broken_warnings(&outcome.profile) {
+        super::notice(global, &line);
+    }
     // exec and update are judged against this, never against the flags of their own caller
     let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
     let mut spec = outcome.value;

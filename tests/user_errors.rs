@@ -1,0 +1,143 @@
+//! Errors a user meets (issue 13): each is one lower-case line on stderr that names the thing
+//! that failed (the mount, the rlimit, the size, the file), a non-zero exit, and nothing left
+//! on disk (no state directory, no staging directory, no cgroup). Real busybox containers, as
+//! root.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// Asserts that `out` failed with exit status 1 and exactly the one line `want` on stderr (and
+/// as the last error of the `--log` JSON), with nothing on stdout.
+fn fails_with(w: &World, what: &str, out: &Output, want: &str) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what}: exit status {:?}; stderr: {err}",
+        out.status
+    );
+    assert!(out.stdout.is_empty(), "{what}: stdout: {}", stdout(out));
+    assert_eq!(err.trim_end_matches('\n'), want, "{what}: stderr");
+    assert_eq!(
+        w.last_log_error().as_deref(),
+        Some(want),
+        "{what}: the --log JSON has the same error"
+    );
+}
+
+/// A world whose configuration reads profiles from `<dir>/profiles` (returned).
+fn world_with_profiles(name: &str) -> (World, std::path::PathBuf) {
+    let w = World::new(name);
+    let profiles = w.dir.join("profiles");
+    fs::create_dir_all(&profiles).unwrap();
+    fs::write(
+        w.dir.join("config.toml"),
+        format!(
+            "default_profile = \"permissive\"\naudit_log = \"{}\"\nprofiles_dir = \"{}\"\n",
+            w.dir.join("audit.jsonl").display(),
+            profiles.display()
+        ),
+    )
+    .unwrap();
+    (w, profiles)
+}
+
+/// The recipe of `packaging/config.toml` that starts a profile copy: its commented shell lines,
+/// with `/etc/hardrun/profiles` replaced by `profiles`.
+fn packaged_recipe(profiles: &Path) -> String {
+    let text = include_str!("../packaging/config.toml");
+    let lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("to start from one"))
+        .take_while(|l| !l.starts_with("#profiles_dir"))
+        .filter_map(|l| l.strip_prefix("#   "))
+        .collect();
+    assert!(!lines.is_empty(), "packaging/config.toml has no recipe");
+    lines
+        .join(" ")
+        .trim_end_matches(").")
+        .replace("/etc/hardrun/profiles", profiles.to_str().unwrap())
+}
+
+#[test]
+fn broken_profile_fails_only_its_containers_and_lint_names_it() {
+    let (w, profiles) = world_with_profiles("brokenprof");
+    let file = profiles.join("restricted.toml");
+
+    // what the old recipe did: the shell truncates the file before hardrun reads the catalog
+    let old = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "\"$0\" profile show restricted > {}",
+            file.display()
+        ))
+        .arg(bin())
+        .env("HARDRUN_CONFIG", w.dir.join("config.toml"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!old.status.success());
+    assert_eq!(fs::read(&file).unwrap().len(), 0);
+    let why = format!(
+        "{}: name: the file is empty (a profile needs at least `name`)",
+        file.display()
+    );
+
+    // another profile's container goes on, with one warning naming the file
+    let b = w.bundle("b", &["true"]);
+    let b_s = b.to_str().unwrap();
+    let out = w.hr(&["--profile", "baseline", "run", "--bundle", b_s, "ok1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim_end_matches('\n'),
+        format!("ignoring profile \"restricted\", which does not load: {why}")
+    );
+    w.assert_nothing_left("ok1");
+
+    // the broken profile's container fails, naming the file and the field
+    let out = w.hr(&["--profile", "restricted", "run", "--bundle", b_s, "bad1"]);
+    fails_with(
+        &w,
+        "run under the broken profile",
+        &out,
+        &format!("policy refused container \"bad1\": rule profile: {why}"),
+    );
+    w.assert_nothing_left("bad1");
+
+    // lint reports it: the file, the field, a non-zero exit
+    let out = w.hr(&["profile", "lint"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("broken  {why}\n")),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        stderr(&out).trim_end_matches('\n'),
+        format!("1 profile file(s) do not load: {why}")
+    );
+
+    // the packaged recipe writes a whole profile, whatever is in the directory
+    fs::remove_file(&file).unwrap();
+    let recipe = packaged_recipe(&profiles);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(recipe.replacen("hardrun ", "\"$0\" ", 1))
+        .arg(bin())
+        .env("HARDRUN_CONFIG", w.dir.join("config.toml"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{recipe}: {}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        include_str!("../profiles/restricted.toml")
+    );
+    let out = w.hr(&["profile", "lint"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
