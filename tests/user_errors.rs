@@ -141,3 +141,62 @@ fn broken_profile_fails_only_its_containers_and_lint_names_it() {
     let out = w.hr(&["profile", "lint"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn a_failed_mount_is_named_with_its_type_and_errno() {
+    let w = World::new("mounterr");
+    // a file system type the kernel does not know
+    let b = w.bundle_with("unknown-type", &["true"], |s| {
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"source": "none", "destination": "/data", "type": "foofs"}));
+    });
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "m1"]);
+    fails_with(
+        &w,
+        "unknown type",
+        &out,
+        "create container \"m1\": error mounting \"none\" to rootfs at \"/data\" (type foofs): no such device (ENODEV)",
+    );
+    w.assert_nothing_left("m1");
+
+    // a destination that is a symlink, in the image, to a file
+    let rootfs = w.dir.join("symlinked-rootfs");
+    rootfs_copy(&rootfs, &["data"]); // the first case made /data in the shared image
+    std::os::unix::fs::symlink("/etc/passwd", rootfs.join("data")).unwrap();
+    let b = w.bundle_with("symlinked", &["true"], |s| {
+        s["root"]["path"] = serde_json::json!(rootfs);
+        s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"source": "tmpfs", "destination": "/data", "type": "tmpfs"}));
+    });
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "m2"]);
+    fails_with(
+        &w,
+        "symlinked destination",
+        &out,
+        "create container \"m2\": error mounting \"tmpfs\" to rootfs at \"/data\" (type tmpfs): not a directory (ENOTDIR)",
+    );
+    w.assert_nothing_left("m2");
+
+    // a bind source that does not exist is refused before anything is made, naming the field
+    let b = w.bundle_with("missing-source", &["true"], |s| {
+        s["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"source": "/nonexistent/dir", "destination": "/data", "type": "bind", "options": ["rbind"]}
+        ));
+    });
+    let idx = default_spec()["mounts"].as_array().unwrap().len();
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "m3"]);
+    fails_with(
+        &w,
+        "missing bind source",
+        &out,
+        &format!(
+            "{}: field mounts[{idx}].source: /nonexistent/dir (/nonexistent/dir) does not exist (bind mount on /data)",
+            b.join("config.json").display()
+        ),
+    );
+    w.assert_nothing_left("m3");
+}
