@@ -200,3 +200,99 @@ fn a_failed_mount_is_named_with_its_type_and_errno() {
     );
     w.assert_nothing_left("m3");
 }
+
+/// What `execve` copies for `args` and `env`, as hardrun counts it: every string with its NUL,
+/// the program's path once more, and a pointer per string.
+fn exec_bytes(args: &[String], env: &[String]) -> usize {
+    args.iter().chain(env).map(|s| s.len() + 1).sum::<usize>()
+        + args[0].len()
+        + 1
+        + (args.len() + env.len()) * 8
+}
+
+/// The kernel's limit for what `execve` copies, for a process with this test's stack limit (the
+/// container's process inherits it), and that stack limit as hardrun prints it.
+fn exec_limit() -> (u64, String) {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max stack size"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .to_owned();
+    match soft.parse::<u64>() {
+        Ok(n) => (((6u64 << 20).min(n / 4)).max(128 << 10), soft),
+        Err(_) => (6 << 20, soft), // unlimited
+    }
+}
+
+#[test]
+fn an_environment_above_the_kernels_limit_is_named_with_its_size() {
+    let w = World::new("e2big");
+    let big: Vec<String> = (0..30)
+        .map(|i| format!("SECRET{i:02}={}", "s".repeat(100_000)))
+        .collect();
+    let b = w.bundle_with("big-env", &["true"], |s| {
+        s["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .extend(big.iter().map(|e| serde_json::json!(e)));
+    });
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    let env: Vec<String> = serde_json::from_value(spec["process"]["env"].clone()).unwrap();
+    let total = exec_bytes(&["true".to_owned()], &env);
+    let (limit, stack) = exec_limit();
+    let want = format!(
+        "argument list too long: process.args and process.env take {total} bytes (1 argument, {} variables), above the kernel's limit of {limit} bytes for execve (a quarter of the stack limit {stack})",
+        env.len()
+    );
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "big1"]);
+    fails_with(&w, "run with a 3 MB environment", &out, &want);
+    w.assert_nothing_left("big1");
+
+    // one variable above the kernel's limit for a single string: its name, never its value
+    let b = w.bundle_with("long-var", &["true"], |s| {
+        s["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(format!("TOKEN={}", "s".repeat(200_000))));
+    });
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "big2"]);
+    fails_with(
+        &w,
+        "run with a 200 kB variable",
+        &out,
+        "argument list too long: process.env[2] (TOKEN) is 200007 bytes, above the kernel's limit of 131072 bytes for one argument or variable",
+    );
+    w.assert_nothing_left("big2");
+
+    // exec --process: the same check, the container goes on
+    let b = w.bundle("sleeper", &["sleep", "1000"]);
+    let out = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "big3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut process = default_spec()["process"].clone();
+    process["args"] = serde_json::json!(["true"]);
+    process["env"]
+        .as_array_mut()
+        .unwrap()
+        .extend(big.iter().map(|e| serde_json::json!(e)));
+    let env: Vec<String> = serde_json::from_value(process["env"].clone()).unwrap();
+    let pfile = w.dir.join("big-process.json");
+    fs::write(&pfile, serde_json::to_vec(&process).unwrap()).unwrap();
+    let out = w.hr(&["exec", "--process", pfile.to_str().unwrap(), "big3"]);
+    fails_with(
+        &w,
+        "exec with a 3 MB environment",
+        &out,
+        &format!(
+            "argument list too long: process.args and process.env take {} bytes (1 argument, {} variables), above the kernel's limit of {limit} bytes for execve (a quarter of the stack limit {stack})",
+            exec_bytes(&["true".to_owned()], &env),
+            env.len()
+        ),
+    );
+    assert_eq!(w.state("big3")["status"], "running");
+    let out = w.hr(&["delete", "-f", "big3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.assert_nothing_left("big3");
+}

@@ -58,6 +58,9 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             p.remove("noNewPrivileges");
         }
     }
+    // what the kernel would refuse at the process's execve, or at setrlimit before it, is
+    // named here (as at create), not left to a bare exit status or an `EPERM`
+    super::create::check_arg_list("process", &process, super::create::stack_limit_of(&process))?;
     let process_file = ProcessFile::write(&dir, &process)?;
 
     let fg = if args.detach {
