@@ -296,3 +296,26 @@ fn an_environment_above_the_kernels_limit_is_named_with_its_size() {
     assert!(out.status.success(), "{}", stderr(&out));
     w.assert_nothing_left("big3");
 }
+
+#[test]
+fn an_id_longer_than_a_file_name_names_the_limit_once() {
+    let w = World::new("longid");
+    let b = w.bundle("b", &["true"]);
+    let id = "a".repeat(300);
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    fails_with(
+        &w,
+        "a 300-byte id",
+        &out,
+        &format!(
+            "invalid container id \"aaaaaaaaaaaaaaaa…\" (300 bytes): longer than the 255 bytes a file name may have in the state root {}",
+            w.root.display()
+        ),
+    );
+    w.assert_nothing_left(&id);
+    // the longest name the file system takes is a valid id
+    let id = "b".repeat(255);
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    w.assert_nothing_left(&id);
+}

@@ -76,6 +76,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     state_dir::validate_id(a.id)?;
     check_systemd(global)?;
     let root = Root::for_create(&global.root)?;
+    root.check_id_fits(a.id)?;
     let staging = root.stage(a.id)?;
     let loaded = bundle::load(a.bundle)?;
     loaded.require_sources()?;
