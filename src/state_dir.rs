@@ -33,6 +33,8 @@ pub enum StateError {
         max: u64,
         root: PathBuf,
     },
+    #[error("state root {} is not valid UTF-8: libcontainer records it in its state as JSON text; use a UTF-8 path", .0.to_string_lossy())]
+    RootNotUtf8(PathBuf),
     #[error("cannot use state root {path}: {source}")]
     Root {
         path: PathBuf,
@@ -116,6 +118,10 @@ impl Root {
             path: path.to_path_buf(),
             source,
         };
+        // refused before it is made: libcontainer could not use it, and it would be left behind
+        if path.to_str().is_none() {
+            return Err(StateError::RootNotUtf8(path.to_path_buf()));
+        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -352,6 +358,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_utf8_root_is_refused_before_it_is_made() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = std::env::temp_dir().join(std::ffi::OsStr::from_bytes(b"hardrun-root-\xfe"));
+        let e = Root::for_create(&root).unwrap_err().to_string();
+        assert!(
+            e.starts_with("state root ") && e.contains("hardrun-root-\u{fffd} is not valid UTF-8"),
+            "{e}"
+        );
+        assert!(!root.exists());
+    }
 
     #[test]
     fn an_id_longer_than_a_file_name_names_the_limit() {

@@ -319,3 +319,56 @@ fn an_id_longer_than_a_file_name_names_the_limit_once() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     w.assert_nothing_left(&id);
 }
+
+#[test]
+fn non_utf8_bundle_and_root_are_named_and_leave_nothing() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::time::Duration;
+    let w = World::new("nonutf8");
+    let good = w.bundle("b", &["true"]);
+    // the same bundle under a name with a byte that is not UTF-8
+    let mut name = b"bundle-".to_vec();
+    name.push(0xff);
+    let bad = w.dir.join(OsStr::from_bytes(&name));
+    fs::create_dir_all(&bad).unwrap();
+    fs::copy(good.join("config.json"), bad.join("config.json")).unwrap();
+    let mut c = w.hr_cmd(&["run", "--bundle"]);
+    c.arg(&bad).arg("u1");
+    let out = output_via_files(c, &w.dir, Duration::from_secs(60));
+    fails_with(
+        &w,
+        "non-UTF-8 bundle",
+        &out,
+        &format!(
+            "bundle {}/bundle-\u{fffd} is not valid UTF-8: its path is recorded as JSON text (by libcontainer too); use a UTF-8 path",
+            w.dir.display()
+        ),
+    );
+    w.assert_nothing_left("u1");
+
+    // a state root that is not UTF-8 is refused before it is made
+    let mut name = b"state-".to_vec();
+    name.push(0xfe);
+    let root = w.dir.join(OsStr::from_bytes(&name));
+    let mut c = Command::new(bin());
+    c.arg("--root").arg(&root);
+    c.arg("--log")
+        .arg(w.log_path())
+        .args(["--log-format", "json"]);
+    c.args(["run", "--bundle", good.to_str().unwrap(), "u2"]);
+    c.stdin(Stdio::null());
+    w.env(&mut c);
+    let out = output_via_files(c, &w.dir, Duration::from_secs(60));
+    fails_with(
+        &w,
+        "non-UTF-8 root",
+        &out,
+        &format!(
+            "state root {}/state-\u{fffd} is not valid UTF-8: libcontainer records it in its state as JSON text; use a UTF-8 path",
+            w.dir.display()
+        ),
+    );
+    assert!(!root.exists(), "the state root {root:?} was left behind");
+    w.assert_nothing_left("u2");
+}
