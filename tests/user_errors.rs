@@ -372,3 +372,77 @@ fn non_utf8_bundle_and_root_are_named_and_leave_nothing() {
     assert!(!root.exists(), "the state root {root:?} was left behind");
     w.assert_nothing_left("u2");
 }
+
+/// This test process's hard `RLIMIT_NOFILE` (hardrun, its child, has the same).
+fn nofile_hard() -> u64 {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|n| n.parse().ok())
+        .expect("a finite hard limit of open files")
+}
+
+/// Whether this process has CAP_SYS_RESOURCE (bit 24) in its effective set.
+fn has_sys_resource() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    eff & (1 << 24) != 0
+}
+
+#[test]
+fn exec_with_an_rlimit_above_the_callers_names_the_rlimit() {
+    if has_sys_resource() {
+        eprintln!(
+            "SKIPPED: this host gives the runtime CAP_SYS_RESOURCE, so any rlimit can be raised"
+        );
+        return;
+    }
+    let w = World::new("execrlimit");
+    let hard = nofile_hard();
+    let b = w.bundle("b", &["sleep", "1000"]);
+    for (id, profile) in [("r1", "permissive"), ("r2", "restricted")] {
+        let out = w.hr(&[
+            "--profile",
+            profile,
+            "run",
+            "-d",
+            "--bundle",
+            b.to_str().unwrap(),
+            id,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut process = default_spec()["process"].clone();
+        process["args"] = serde_json::json!(["true"]);
+        process["rlimits"] = serde_json::json!([
+            {"type": "RLIMIT_NOFILE", "hard": hard + 1, "soft": 1024}
+        ]);
+        let pfile = w.dir.join("rlimit-process.json");
+        fs::write(&pfile, serde_json::to_vec(&process).unwrap()).unwrap();
+        let out = w.hr(&["exec", "--process", pfile.to_str().unwrap(), id]);
+        let err = stderr(&out);
+        let want = format!(
+            "exec \"{id}\": process.rlimits[0]: RLIMIT_NOFILE hard limit {} is above the runtime's own hard limit {hard}: raising it needs CAP_SYS_RESOURCE, which this host does not give the runtime",
+            hard + 1
+        );
+        if profile == "permissive" {
+            fails_with(&w, "exec under permissive", &out, &want);
+        } else {
+            // restricted first notes on stderr what it changed in the process (as for any exec
+            // it changes); the error is the last line
+            assert_eq!(out.status.code(), Some(1), "{err}");
+            assert_eq!(err.lines().last(), Some(want.as_str()), "{err}");
+            assert_eq!(w.last_log_error().as_deref(), Some(want.as_str()));
+        }
+        assert!(!err.contains("EPERM"), "{err}");
+        assert_eq!(w.state(id)["status"], "running");
+        let out = w.hr(&["delete", "-f", id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        w.assert_nothing_left(id);
+    }
+}
