@@ -452,6 +452,42 @@ pub fn user_namespace_refusal(spec: &serde_json::Value) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// libcontainer names the errno of a failed spec mount whichever wrapper carries it
+    /// (HARDRUN-PATCHES.md §7; the crate's own tests cannot run outside its workspace).
+    #[test]
+    fn mount_failure_reason_names_the_errno() {
+        use libcontainer::rootfs::mount_failure_reason as reason;
+        #[derive(Debug, thiserror::Error)]
+        enum Wrap {
+            #[error("syscall")]
+            Nix(#[source] nix::Error),
+            #[error("syscall")]
+            Io(#[source] std::io::Error),
+            #[error(transparent)]
+            Text(Box<dyn std::error::Error + Send + Sync>),
+            #[error("unknown mount option: {0}")]
+            Plain(String),
+        }
+        assert_eq!(
+            reason(&Wrap::Nix(nix::errno::Errno::ENODEV)),
+            "no such device (ENODEV)"
+        );
+        assert_eq!(
+            reason(&Wrap::Io(std::io::Error::from_raw_os_error(libc::ENOENT))),
+            "no such file or directory (ENOENT)"
+        );
+        assert_eq!(
+            reason(&Wrap::Text(
+                "openat(…): Not a directory (os error 20)".into()
+            )),
+            "not a directory (ENOTDIR)"
+        );
+        assert_eq!(
+            reason(&Wrap::Plain("bogus".into())),
+            "unknown mount option: bogus"
+        );
+    }
+
     #[test]
     fn tidy_drops_wrapper_phrases_only() {
         for (input, want) in [

@@ -26,6 +26,15 @@ const STAGING: &str = ".staging";
 pub enum StateError {
     #[error("invalid container id {0:?}: {1}")]
     InvalidId(String, &'static str),
+    #[error("invalid container id {shown:?} ({len} bytes): longer than the {max} bytes a file name may have in the state root {root}")]
+    IdTooLong {
+        shown: String,
+        len: usize,
+        max: u64,
+        root: PathBuf,
+    },
+    #[error("state root {} is not valid UTF-8: libcontainer records it in its state as JSON text; use a UTF-8 path", .0.to_string_lossy())]
+    RootNotUtf8(PathBuf),
     #[error("cannot use state root {path}: {source}")]
     Root {
         path: PathBuf,
@@ -71,6 +80,25 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
     Ok(())
 }
 
+/// [`Root::check_id_fits`] for a file system whose longest name is `max` bytes. The error shows
+/// the id's start only: the line stays readable.
+fn id_fits(id: &str, max: u64, root: &Path) -> Result<(), StateError> {
+    if id.len() as u64 <= max {
+        return Ok(());
+    }
+    // ids are ASCII (validate_id)
+    let shown = match id.get(..16) {
+        Some(start) => format!("{start}…"),
+        None => id.to_owned(),
+    };
+    Err(StateError::IdTooLong {
+        shown,
+        len: id.len(),
+        max,
+        root: root.to_path_buf(),
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Root {
     pub path: PathBuf,
@@ -90,6 +118,10 @@ impl Root {
             path: path.to_path_buf(),
             source,
         };
+        // refused before it is made: libcontainer could not use it, and it would be left behind
+        if path.to_str().is_none() {
+            return Err(StateError::RootNotUtf8(path.to_path_buf()));
+        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -105,6 +137,15 @@ impl Root {
         nix::unistd::access(&root.path.join(STAGING), nix::unistd::AccessFlags::W_OK)
             .map_err(|e| err(e.into()))?;
         Ok(root)
+    }
+
+    /// The id names a directory here (and under `.staging`): it must fit the file system's
+    /// longest file name (`NAME_MAX`, 255 bytes on ext4, tmpfs, xfs, btrfs).
+    pub fn check_id_fits(&self, id: &str) -> Result<(), StateError> {
+        let max = nix::sys::statvfs::statvfs(&self.path)
+            .map(|v| v.name_max())
+            .unwrap_or(255);
+        id_fits(id, max, &self.path)
     }
 
     pub fn container_dir(&self, id: &str) -> PathBuf {
@@ -321,6 +362,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_utf8_root_is_refused_before_it_is_made() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = std::env::temp_dir().join(std::ffi::OsStr::from_bytes(b"hardrun-root-\xfe"));
+        let e = Root::for_create(&root).unwrap_err().to_string();
+        assert!(
+            e.starts_with("state root ") && e.contains("hardrun-root-\u{fffd} is not valid UTF-8"),
+            "{e}"
+        );
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn an_id_longer_than_a_file_name_names_the_limit() {
+        let root = Path::new("/run/hardrun");
+        assert!(id_fits(&"a".repeat(255), 255, root).is_ok());
+        assert_eq!(
+            id_fits(&"a".repeat(256), 255, root).unwrap_err().to_string(),
+            "invalid container id \"aaaaaaaaaaaaaaaa…\" (256 bytes): longer than the 255 bytes a file name may have in the state root /run/hardrun"
+        );
+        assert!(Root::new(Path::new("/tmp"))
+            .check_id_fits(&"a".repeat(255))
+            .is_ok());
+    }
 
     #[test]
     fn ids() {

@@ -24,6 +24,8 @@ pub enum BundleError {
     NoBundle(PathBuf),
     #[error("bundle {0} is not a directory")]
     NotADirectory(PathBuf),
+    #[error("bundle {} is not valid UTF-8: its path is recorded as JSON text (by libcontainer too); use a UTF-8 path", .0.to_string_lossy())]
+    NotUtf8(PathBuf),
     #[error("cannot read bundle {path}: {source}")]
     BundleIo {
         path: PathBuf,
@@ -128,6 +130,10 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
     };
     if !dir.is_dir() {
         return Err(BundleError::NotADirectory(bundle.to_path_buf()));
+    }
+    // named here, not later by the staged record that cannot hold it
+    if dir.to_str().is_none() {
+        return Err(BundleError::NotUtf8(dir));
     }
     let config_path = dir.join("config.json");
     let original = read_bounded(&config_path)?;

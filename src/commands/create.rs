@@ -76,6 +76,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     state_dir::validate_id(a.id)?;
     check_systemd(global)?;
     let root = Root::for_create(&global.root)?;
+    root.check_id_fits(a.id)?;
     let staging = root.stage(a.id)?;
     let loaded = bundle::load(a.bundle)?;
     loaded.require_sources()?;
@@ -104,6 +105,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         &loaded.dir,
         policy::harden_spec(&loaded.raw, &ctx),
     )?;
+    for line in config.catalog.broken_warnings(&outcome.profile) {
+        super::notice(global, &line);
+    }
     // exec and update are judged against this, never against the flags of their own caller
     let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
     let mut spec = outcome.value;
@@ -115,6 +119,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         &default_cgroups_path(&root.path, a.id),
         &loaded.rootfs,
     )?;
+    if let Some(process) = spec.get("process") {
+        check_arg_list("process", process, stack_limit_of(process))?;
+    }
     preflight(&spec, &HostLimits::read())?;
     check_unified(
         spec.pointer("/linux/resources/unified"),
@@ -329,6 +336,88 @@ fn hard_limit_of(name: &str) -> Option<u64> {
 /// Settings the kernel will refuse to the container's process because hardrun lacks
 /// CAP_SYS_RESOURCE (hosts whose bounding set drops it): named here, in one line, instead of
 /// libcontainer's "io error" or "intermediate process error EPERM" after the cgroup exists.
+/// The kernel's limits on what `execve` copies (fs/exec.c): one string, NUL included, at most
+/// `MAX_ARG_STRLEN` (32 pages); all strings plus their pointers at most a quarter of the stack
+/// limit, no more than 3/4 of `_STK_LIM` (8 MiB) and no less than `ARG_MAX` (32 pages).
+const MAX_ARG_STRLEN: u64 = 32 * 4096;
+const ARG_MAX_MIN: u64 = 32 * 4096;
+const STK_LIM: u64 = 8 << 20;
+
+/// The limit on the total that `execve` copies, for a process whose `RLIMIT_STACK` soft limit is
+/// `stack` (`u64::MAX`: unlimited).
+pub fn arg_list_limit(stack: u64) -> u64 {
+    (STK_LIM / 4 * 3).min(stack / 4).max(ARG_MAX_MIN)
+}
+
+/// The soft `RLIMIT_STACK` the process will have: the spec's, else the runtime's own (inherited).
+pub fn stack_limit_of(process: &serde_json::Value) -> u64 {
+    let spec = process
+        .get("rlimits")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .find(|r| r.get("type").and_then(|t| t.as_str()) == Some("RLIMIT_STACK"))
+        .and_then(|r| r.get("soft").and_then(|v| v.as_u64()));
+    spec.unwrap_or_else(|| {
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_STACK)
+            .map(|(soft, _)| soft)
+            .unwrap_or(STK_LIM)
+    })
+}
+
+/// Refuses a process whose arguments and environment the kernel's `execve` would refuse with
+/// `E2BIG`, before anything is made: otherwise the container's process dies at its exec, after
+/// the container was created, with nothing on the caller's stderr. `field` names the process
+/// (`process` in a spec). Sizes only: values (an environment's secrets) are never printed.
+pub fn check_arg_list(field: &str, process: &serde_json::Value, stack: u64) -> Result<()> {
+    let strings = |key: &str| -> Vec<&str> {
+        process
+            .get(key)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect()
+    };
+    let (args, env) = (strings("args"), strings("env"));
+    for (key, list) in [("args", &args), ("env", &env)] {
+        for (i, s) in list.iter().enumerate() {
+            let len = s.len() as u64 + 1;
+            if len > MAX_ARG_STRLEN {
+                let name = match key {
+                    "env" => format!(" ({})", s.split('=').next().unwrap_or_default()),
+                    _ => String::new(),
+                };
+                bail!("argument list too long: {field}.{key}[{i}]{name} is {len} bytes, above the kernel's limit of {MAX_ARG_STRLEN} bytes for one argument or variable");
+            }
+        }
+    }
+    let pointers = (args.len().max(1) + env.len()) as u64 * 8;
+    // the program's path is copied too (args[0] here; the resolved path may be a little longer)
+    let strings: u64 = args
+        .iter()
+        .chain(env.iter())
+        .map(|s| s.len() as u64 + 1)
+        .sum::<u64>()
+        + args.first().map_or(1, |a| a.len() as u64 + 1);
+    let total = strings + pointers;
+    let limit = arg_list_limit(stack);
+    if total > limit {
+        bail!(
+            "argument list too long: {field}.args and {field}.env take {total} bytes ({} argument{}, {} variable{}), above the kernel's limit of {limit} bytes for execve (a quarter of the stack limit {})",
+            args.len(),
+            if args.len() == 1 { "" } else { "s" },
+            env.len(),
+            if env.len() == 1 { "" } else { "s" },
+            match stack {
+                u64::MAX => "unlimited".to_owned(),
+                s => s.to_string(),
+            }
+        );
+    }
+    Ok(())
+}
+
 pub fn preflight(spec: &serde_json::Value, host: &HostLimits) -> Result<()> {
     if host.sys_resource {
         return Ok(());
@@ -513,6 +602,45 @@ pub(crate) fn cgroup_exists(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn arg_list_sizes_are_the_kernels() {
+        assert_eq!(arg_list_limit(8 << 20), 2 << 20);
+        assert_eq!(arg_list_limit(u64::MAX), 6 << 20);
+        assert_eq!(arg_list_limit(64 << 10), 128 << 10);
+        let env = |n: usize, len: usize| -> Vec<String> {
+            (0..n)
+                .map(|i| format!("V{i:02}={}", "s".repeat(len)))
+                .collect()
+        };
+        // 20 variables of 100 kB fit in a quarter of 8 MiB; 30 do not
+        let p = serde_json::json!({"args": ["sh"], "env": env(20, 100_000)});
+        assert!(check_arg_list("process", &p, 8 << 20).is_ok());
+        let p = serde_json::json!({"args": ["sh"], "env": env(30, 100_000)});
+        let e = check_arg_list("process", &p, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "argument list too long: process.args and process.env take 3000404 bytes (1 argument, 30 variables), above the kernel's limit of 2097152 bytes for execve (a quarter of the stack limit 8388608)");
+        assert!(!e.contains("sss"), "no value is printed");
+        assert!(check_arg_list("process", &p, u64::MAX).is_ok());
+        let p = serde_json::json!({"args": ["sh"], "env": ["A=1", format!("TOKEN={}", "s".repeat(200_000))]});
+        let e = check_arg_list("process", &p, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "argument list too long: process.env[1] (TOKEN) is 200007 bytes, above the kernel's limit of 131072 bytes for one argument or variable");
+        let p = serde_json::json!({"args": ["sh", "-c", "x".repeat(131_071)]});
+        assert!(check_arg_list("process", &p, 8 << 20).is_ok());
+        let p = serde_json::json!({"args": ["sh", "-c", "x".repeat(131_072)]});
+        let e = check_arg_list("process", &p, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("argument list too long: process.args[2] is 131073 bytes"),
+            "{e}"
+        );
+        let p = serde_json::json!({"args": ["sh"], "rlimits": [{"type": "RLIMIT_STACK", "soft": 1234, "hard": 5678}]});
+        assert_eq!(stack_limit_of(&p), 1234);
+    }
 
     #[test]
     fn preflight_names_what_the_kernel_would_refuse() {

@@ -58,6 +58,14 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             p.remove("noNewPrivileges");
         }
     }
+    // what the kernel would refuse at the process's execve, or at setrlimit before it, is
+    // named here (as at create), not left to a bare exit status or an `EPERM`
+    super::create::check_arg_list("process", &process, super::create::stack_limit_of(&process))?;
+    super::create::preflight(
+        &serde_json::json!({ "process": &process }),
+        &super::create::HostLimits::read(),
+    )
+    .map_err(|e| anyhow!("exec {:?}: {e}", args.container_id))?;
     let process_file = ProcessFile::write(&dir, &process)?;
 
     let fg = if args.detach {

@@ -285,7 +285,7 @@ fn caller_asks<'c>(
 
 /// One line on the caller's stderr, as runc reports a fatal error: in the log (where containerd
 /// and podman read it) and, when the log is a file, on stderr too. stdout stays clean.
-fn notice(global: &GlobalOpts, line: &str) {
+pub(crate) fn notice(global: &GlobalOpts, line: &str) {
     tracing::warn!(target: "hardrun::policy", "{line}");
     if global
         .log

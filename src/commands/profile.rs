@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 
 use crate::cli::{GlobalOpts, ProfileCmd};
-use crate::profile::{Catalog, BUILTIN};
+use crate::profile::{Catalog, ProfileError, BUILTIN};
 
 pub fn run(global: &GlobalOpts, cmd: &ProfileCmd) -> Result<i32> {
     let config = super::policy_config(global)?;
@@ -30,6 +30,14 @@ pub fn run(global: &GlobalOpts, cmd: &ProfileCmd) -> Result<i32> {
                     p.source,
                     p.description
                 ));
+            }
+            for (name, e) in &config.catalog.broken {
+                let mark = if *name == config.default_profile {
+                    "*"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("{mark:<2}{name:<14} {:<14} broken: {e}\n", "-"));
             }
         }
         ProfileCmd::Show { name, format } => {
@@ -57,6 +65,20 @@ pub fn run(global: &GlobalOpts, cmd: &ProfileCmd) -> Result<i32> {
             let log = audit_log.clone().or_else(|| config.audit_log.clone());
             let usage = log.as_deref().map(read_usage).transpose()?;
             text = lint_report(&config.catalog, usage.as_ref(), log.as_deref());
+            if !config.catalog.broken.is_empty() {
+                super::out(text.as_bytes())?;
+                let files: Vec<String> = config
+                    .catalog
+                    .broken
+                    .values()
+                    .map(ProfileError::to_string)
+                    .collect();
+                return Err(anyhow!(
+                    "{} profile file(s) do not load: {}",
+                    files.len(),
+                    files.join("; ")
+                ));
+            }
         }
     }
     super::out(text.as_bytes())?;
@@ -117,6 +139,9 @@ pub fn lint_report(
                 ));
             }
         }
+    }
+    for e in catalog.broken.values() {
+        out.push_str(&format!("broken  {e}\n"));
     }
     match (usage, log) {
         (Some((_, decisions)), Some(log)) => out.push_str(&format!(

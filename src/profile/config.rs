@@ -264,13 +264,17 @@ impl Config {
         let default_profile = merged
             .default_profile
             .unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
-        catalog
-            .get(&default_profile)
-            .map_err(|e| ProfileError::Invalid {
-                file: file_of("default_profile"),
-                key: "default_profile".into(),
-                msg: e.to_string(),
-            })?;
+        // a default that names a broken profile file fails the containers that use the default,
+        // when they ask (the catalog names the file); those that select another profile go on
+        if !catalog.broken.contains_key(&default_profile) {
+            catalog
+                .get(&default_profile)
+                .map_err(|e| ProfileError::Invalid {
+                    file: file_of("default_profile"),
+                    key: "default_profile".into(),
+                    msg: e.to_string(),
+                })?;
+        }
         let audit_log = match merged.audit_log.as_deref() {
             None => Some(PathBuf::from(DEFAULT_AUDIT_LOG)),
             Some("") => None,
@@ -323,7 +327,11 @@ impl Config {
     /// default profile. Returns its origin when it did.
     pub fn apply_program_name(&mut self, argv0: &OsStr) -> Option<Origin> {
         let name = profile_for_program(argv0)?;
-        self.catalog.get(name).ok()?;
+        // a broken file still counts: its containers fail naming it, rather than silently
+        // running under another default
+        if !self.catalog.knows(name) {
+            return None;
+        }
         self.default_profile = name.to_owned();
         let program = Path::new(argv0)
             .file_name()

@@ -29,7 +29,7 @@ pub const DEFAULT_PROFILE: &str = "restricted";
 /// The regulatory packs a profile can name in `regulatory`.
 pub const REGULATORY_PACKS: &[&str] = &["gdpr", "hipaa"];
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProfileError {
     #[error("{file}:{line}:{column}: {msg}")]
     Parse {
@@ -509,6 +509,14 @@ impl Profile {
 
     /// Parses and validates a profile's TOML text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Profile, ProfileError> {
+        // `hardrun profile show x > profiles/x.toml` truncates the file before hardrun reads it
+        if text.trim().is_empty() {
+            return Err(ProfileError::Invalid {
+                file: file.to_owned(),
+                key: "name".into(),
+                msg: "the file is empty (a profile needs at least `name`)".into(),
+            });
+        }
         let mut p: Profile = toml::from_str(text).map_err(|e| parse_error(text, file, &e))?;
         p.source = file.to_owned();
         p.sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
@@ -771,9 +779,14 @@ pub(crate) fn parse_error(text: &str, file: &str, e: &toml::de::Error) -> Profil
 }
 
 /// All profiles available: the built-ins, then `dir/*.toml` (which may replace a built-in).
+/// A file that does not load is kept aside in `broken`, under its file name: it fails only the
+/// containers that select that profile (a broken override of a built-in hides the built-in),
+/// never the others, and `hardrun profile lint` reports it.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub profiles: BTreeMap<String, Profile>,
+    /// profile name (the file's stem) → why its file does not load
+    pub broken: BTreeMap<String, ProfileError>,
 }
 
 impl Catalog {
@@ -784,10 +797,14 @@ impl Catalog {
                 .expect("built-in profiles are valid (unit-tested)");
             profiles.insert(p.name.clone(), p);
         }
-        Catalog { profiles }
+        Catalog {
+            profiles,
+            broken: BTreeMap::new(),
+        }
     }
 
-    /// Built-ins plus the `.toml` files in `dir` (a missing directory adds nothing).
+    /// Built-ins plus the `.toml` files in `dir` (a missing directory adds nothing). Only a
+    /// directory that cannot be listed is an error; a file that does not load goes to `broken`.
     pub fn load(dir: Option<&Path>) -> Result<Catalog, ProfileError> {
         let mut cat = Catalog::builtin();
         let Some(dir) = dir else { return Ok(cat) };
@@ -808,35 +825,65 @@ impl Catalog {
             .collect();
         files.sort();
         for f in files {
-            let file = f.display().to_string();
-            let text = std::fs::read_to_string(&f).map_err(|e| ProfileError::Io {
-                file: file.clone(),
-                msg: e.to_string(),
-            })?;
-            let p = Profile::parse(&text, &file)?;
             let stem = f
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if p.name != stem {
-                return Err(ProfileError::Invalid {
-                    file,
-                    key: "name".into(),
-                    msg: format!("{:?} does not match the file name {stem:?}", p.name),
-                });
+            match Self::load_file(&f, &stem) {
+                Ok(p) => {
+                    cat.profiles.insert(p.name.clone(), p);
+                }
+                Err(e) => {
+                    cat.profiles.remove(&stem);
+                    cat.broken.insert(stem, e);
+                }
             }
-            cat.profiles.insert(p.name.clone(), p);
         }
         Ok(cat)
     }
 
+    fn load_file(f: &Path, stem: &str) -> Result<Profile, ProfileError> {
+        let file = f.display().to_string();
+        let text = std::fs::read_to_string(f).map_err(|e| ProfileError::Io {
+            file: file.clone(),
+            msg: e.to_string(),
+        })?;
+        let p = Profile::parse(&text, &file)?;
+        if p.name != stem {
+            return Err(ProfileError::Invalid {
+                file,
+                key: "name".into(),
+                msg: format!("{:?} does not match the file name {stem:?}", p.name),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Whether `name` is a profile here, loaded or broken.
+    pub fn knows(&self, name: &str) -> bool {
+        self.profiles.contains_key(name) || self.broken.contains_key(name)
+    }
+
     pub fn get(&self, name: &str) -> Result<&Profile, ProfileError> {
+        if let Some(e) = self.broken.get(name) {
+            return Err(e.clone());
+        }
         self.profiles
             .get(name)
             .ok_or_else(|| ProfileError::Unknown {
                 name: name.to_owned(),
                 known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
             })
+    }
+
+    /// One warning per broken profile file other than `selected`'s: the containers of the other
+    /// profiles go on, and whoever runs them learns which file is wrong.
+    pub fn broken_warnings(&self, selected: &str) -> Vec<String> {
+        self.broken
+            .iter()
+            .filter(|(name, _)| name.as_str() != selected)
+            .map(|(name, e)| format!("ignoring profile {name:?}, which does not load: {e}"))
+            .collect()
     }
 }
 
@@ -946,8 +993,31 @@ mod tests {
         assert!(cat.get("team").unwrap().source.ends_with("team.toml"));
         assert!(cat.get("baseline").is_ok());
         std::fs::write(dir.join("wrong.toml"), "name = \"other\"\n").unwrap();
-        let err = Catalog::load(Some(&dir)).unwrap_err().to_string();
+        // a broken file fails its own profile only
+        let cat = Catalog::load(Some(&dir)).unwrap();
+        let err = cat.get("wrong").unwrap_err().to_string();
         assert!(err.contains("wrong.toml: name:"), "{err}");
+        assert!(cat.get("team").is_ok());
+        assert_eq!(cat.broken_warnings("wrong"), Vec::<String>::new());
+        let warn = cat.broken_warnings("team");
+        assert_eq!(warn.len(), 1);
+        assert!(
+            warn[0].starts_with("ignoring profile \"wrong\", which does not load: ")
+                && warn[0].contains("wrong.toml: name:"),
+            "{warn:?}"
+        );
+        // an empty override hides the built-in it meant to replace
+        std::fs::write(dir.join("restricted.toml"), "").unwrap();
+        let cat = Catalog::load(Some(&dir)).unwrap();
+        assert_eq!(
+            cat.get("restricted").unwrap_err().to_string(),
+            format!(
+                "{}: name: the file is empty (a profile needs at least `name`)",
+                dir.join("restricted.toml").display()
+            )
+        );
+        assert!(cat.knows("restricted") && !cat.profiles.contains_key("restricted"));
+        assert!(cat.get("baseline").is_ok());
         assert!(Catalog::load(Some(Path::new("/nonexistent/profiles"))).is_ok());
         assert_eq!(
             Catalog::builtin().get("nope").unwrap_err().to_string(),

@@ -86,7 +86,20 @@ impl RootFS {
 
         if let Some(mounts) = spec.mounts() {
             for mount in mounts {
-                mounter.setup_mount(mount, &global_options)?;
+                // hardrun: name the mount that failed (HARDRUN-PATCHES.md §7)
+                mounter
+                    .setup_mount(mount, &global_options)
+                    .map_err(|err| RootfsError::MountEntry {
+                        source_path: mount
+                            .source()
+                            .as_ref()
+                            .map(|s| s.display().to_string())
+                            .unwrap_or_default(),
+                        destination: mount.destination().display().to_string(),
+                        typ: mount.typ().clone().unwrap_or_else(|| "none".into()),
+                        reason: super::mount_failure_reason(&err),
+                        err,
+                    })?;
             }
         }
         Ok(())

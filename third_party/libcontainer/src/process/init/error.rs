@@ -32,7 +32,9 @@ pub enum InitProcessError {
     Tty(#[source] tty::TTYError),
     #[error("failed to run hooks")]
     Hooks(#[from] hooks::HookError),
-    #[error("failed to prepare rootfs")]
+    // hardrun: a failed spec mount is named (source, destination, type, errno); this message is
+    // all that crosses to the runtime process (HARDRUN-PATCHES.md §7)
+    #[error("{}", rootfs_message(.0))]
     RootFS(#[source] rootfs::RootfsError),
     #[error("failed syscall")]
     SyscallOther(#[source] SyscallError),
@@ -79,4 +81,12 @@ pub enum InitProcessError {
     Device(#[source] DeviceError),
     #[error("personality flag has not supported at this time")]
     UnsupportedPersonalityFlag,
+}
+
+// hardrun: the one line a user reads for a rootfs failure (HARDRUN-PATCHES.md §7)
+fn rootfs_message(e: &rootfs::RootfsError) -> String {
+    match e {
+        rootfs::RootfsError::MountEntry { .. } => e.to_string(),
+        _ => "failed to prepare rootfs".to_owned(),
+    }
 }
