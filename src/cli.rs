@@ -374,6 +374,43 @@ pub struct Update {
     pub container_id: String,
 }
 
+/// The exit code for a command line clap rejects or answers itself, as runc's: help and version
+/// 0 (a bare `hardrun` prints its help, as a bare `runc` does), an unknown command 3 (runc's
+/// "No help topic"), every other usage error 1 (clap's own is 2). hardrun's own `check` keeps 2
+/// for bad input: its 1 means "below the gate".
+pub fn usage_exit_code(kind: clap::error::ErrorKind, argv: &[String]) -> i32 {
+    use clap::error::ErrorKind as K;
+    match kind {
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+        K::InvalidSubcommand => 3,
+        _ if subcommand_of(argv) == Some("check") => 2,
+        _ => 1,
+    }
+}
+
+/// The first word of `argv` (program name excluded) that is not a global flag or its value.
+fn subcommand_of(argv: &[String]) -> Option<&str> {
+    const TAKES_VALUE: &[&str] = &[
+        "--root",
+        "--log",
+        "--log-format",
+        "--config",
+        "--profile",
+        "--mode",
+        "--criu",
+        "--rootless",
+    ];
+    let mut words = argv.iter().skip(1);
+    while let Some(w) = words.next() {
+        if TAKES_VALUE.contains(&w.as_str()) {
+            words.next();
+        } else if !w.starts_with('-') {
+            return Some(w);
+        }
+    }
+    None
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
@@ -442,6 +479,25 @@ mod tests {
         assert!(parse_size("12q").is_err());
         assert!(parse_size("").is_err());
         assert!(parse_size("-5").is_err());
+    }
+
+    #[test]
+    fn usage_errors_exit_as_runc_does() {
+        let code = |argv: &[&str]| {
+            let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+            usage_exit_code(Cli::try_parse_from(&argv).unwrap_err().kind(), &argv)
+        };
+        assert_eq!(code(&["hardrun", "state"]), 1);
+        assert_eq!(code(&["hardrun", "state", "a", "b"]), 1);
+        assert_eq!(code(&["hardrun", "--bogus", "list"]), 1);
+        assert_eq!(code(&["hardrun", "list", "--bogus"]), 1);
+        assert_eq!(code(&["hardrun", "kill", "a", "b", "c"]), 1);
+        assert_eq!(code(&["hardrun", "nosuchcmd"]), 3);
+        assert_eq!(code(&["hardrun"]), 0);
+        assert_eq!(code(&["hardrun", "state", "--help"]), 0);
+        // check's own convention: 1 is the gate, 2 bad input
+        assert_eq!(code(&["hardrun", "--root", "check", "check", "--live"]), 2);
+        assert_eq!(code(&["hardrun", "--root", "check", "state"]), 1);
     }
 
     #[test]

@@ -7,7 +7,23 @@ use hardrun::commands as cmd;
 use hardrun::observability::{self, Format};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // runc's exit codes for usage errors (1, 3 for an unknown command), not clap's 2;
+            // help and version go to stdout with 0
+            let argv: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let code = hardrun::cli::usage_exit_code(e.kind(), &argv);
+            if code == 0 {
+                let _ = cmd::out(e.render().to_string().as_bytes());
+            } else {
+                let _ = e.print();
+            }
+            std::process::exit(code);
+        }
+    };
     if cli.version {
         let _ = cmd::out(hardrun::version_text().as_bytes());
         return;
@@ -42,9 +58,10 @@ fn main() {
         }
     };
     let Some(command) = cli.command else {
-        // arg_required_else_help: only `--debug` & co. with no subcommand get here
-        eprintln!("no command given: see hardrun --help");
-        std::process::exit(1);
+        // `--debug` & co. with no subcommand: runc prints its help and exits 0
+        let help = <Cli as clap::CommandFactory>::command().render_help();
+        let _ = cmd::out(help.to_string().as_bytes());
+        std::process::exit(0);
     };
 
     if matches!(
