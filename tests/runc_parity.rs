@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::fs;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
+use serde_json::{json, Value};
 
 const RUNC: &str = "/usr/sbin/runc";
 
@@ -71,4 +73,69 @@ fn usage_errors_exit_with_runcs_codes() {
             );
         }
     }
+}
+
+#[test]
+fn spec_writes_what_runc_spec_writes() {
+    let w = World::new("spec");
+    for flags in [&[][..], &["--rootless"]] {
+        let (r_dir, h_dir) = (w.dir.join("runc-spec"), w.dir.join("hardrun-spec"));
+        for d in [&r_dir, &h_dir] {
+            let _ = fs::remove_dir_all(d);
+            fs::create_dir_all(d).unwrap();
+        }
+        let mut r_args = vec!["spec", "--bundle", r_dir.to_str().unwrap()];
+        r_args.extend_from_slice(flags);
+        let mut h_args = vec!["spec", "--bundle", h_dir.to_str().unwrap()];
+        h_args.extend_from_slice(flags);
+        let r = runc(&w, &r_args);
+        let h = hr_plain(&w, &h_args);
+        assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+        assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+        let r_text = fs::read_to_string(r_dir.join("config.json")).unwrap();
+        let h_text = fs::read_to_string(h_dir.join("config.json")).unwrap();
+        let (r_json, h_json): (Value, Value) = (
+            serde_json::from_str(&r_text).unwrap(),
+            serde_json::from_str(&h_text).unwrap(),
+        );
+        assert_eq!(
+            h_json, r_json,
+            "spec {flags:?}: the same document as runc's"
+        );
+        assert_eq!(h_text, r_text, "spec {flags:?}: byte for byte");
+        // and neither overwrites
+        assert_eq!(runc(&w, &r_args).status.code(), Some(1));
+        let again = hr_plain(&w, &h_args);
+        assert_eq!(again.status.code(), Some(1));
+        assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+    }
+    // `spec` without --bundle writes into the working directory, as runc's does
+    let cwd = w.dir.join("cwd-spec");
+    fs::create_dir_all(&cwd).unwrap();
+    let mut c = Command::new(bin());
+    c.arg("spec").current_dir(&cwd);
+    w.env(&mut c);
+    let h = output_via_files(c, &w.dir, Duration::from_secs(60));
+    assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+    assert!(cwd.join("config.json").is_file());
+}
+
+#[test]
+fn runcs_spec_runs_under_permissive_once_made_non_terminal() {
+    // what runc's integration suite does with `runc spec`: set args, drop the terminal
+    let w = World::new("spec-run");
+    let b = w.dir.join("b");
+    fs::create_dir_all(&b).unwrap();
+    assert!(hr_plain(&w, &["spec", "--bundle", b.to_str().unwrap()])
+        .status
+        .success());
+    let mut spec: Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["sh", "-c", "hostname"]);
+    spec["root"]["path"] = json!(rootfs());
+    fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "s1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "runc\n");
 }
