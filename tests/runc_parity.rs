@@ -139,3 +139,75 @@ fn runcs_spec_runs_under_permissive_once_made_non_terminal() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "runc\n");
 }
+
+/// Adds `name` to every capability set of `spec`.
+fn add_cap(spec: &mut Value, name: &str) {
+    for set in ["bounding", "effective", "permitted", "ambient"] {
+        spec["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(name));
+    }
+}
+
+#[test]
+fn an_unknown_capability_is_ignored_with_runcs_warning() {
+    let w = World::new("unknown-cap");
+    let b = w.bundle_with("b", &["sh", "-c", "grep CapBnd /proc/self/status"], |s| {
+        add_cap(s, "CAP_UNKNOWN")
+    });
+    let r = runc(&w, &["run", "--bundle", b.to_str().unwrap(), "u-runc"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    let warning = "ignoring unknown or unavailable capabilities: [CAP_UNKNOWN]";
+    assert!(
+        stderr(&r).contains(warning),
+        "runc's own words: {}",
+        stderr(&r)
+    );
+    let h = hr_plain(&w, &["run", "--bundle", b.to_str().unwrap(), "u1"]);
+    assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+    assert_eq!(stdout(&h), stdout(&r), "the known capabilities are kept");
+    assert_eq!(
+        stderr(&h).matches(warning).count(),
+        1,
+        "one warning on stderr: {}",
+        stderr(&h)
+    );
+    // under every profile: the unknown name is dropped before the rules judge the spec
+    for profile in ["baseline", "restricted"] {
+        let h = hr_plain(
+            &w,
+            &[
+                "--profile",
+                profile,
+                "run",
+                "--bundle",
+                b.to_str().unwrap(),
+                "u2",
+            ],
+        );
+        assert_eq!(h.status.code(), Some(0), "{profile}: {}", stderr(&h));
+        assert!(stderr(&h).contains(warning), "{profile}: {}", stderr(&h));
+    }
+    // exec: a process file and --cap are treated alike
+    let b = w.bundle("d", &["sleep", "100"]);
+    assert!(w
+        .hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "u3"])
+        .status
+        .success());
+    let mut p = default_spec()["process"].clone();
+    p["args"] = json!(["true"]);
+    p["capabilities"]["bounding"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("CAP_UNKNOWN"));
+    let pf = w.dir.join("p.json");
+    fs::write(&pf, serde_json::to_vec(&p).unwrap()).unwrap();
+    let h = hr_plain(&w, &["exec", "--process", pf.to_str().unwrap(), "u3"]);
+    assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+    assert!(stderr(&h).contains(warning), "{}", stderr(&h));
+    let h = hr_plain(&w, &["exec", "--cap", "CAP_UNKNOWN", "u3", "true"]);
+    assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+    assert!(stderr(&h).contains(warning), "{}", stderr(&h));
+    assert!(w.hr(&["delete", "--force", "u3"]).status.success());
+}

@@ -19,8 +19,12 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     // The process joins every namespace of the container, its user namespace first, and gets its
     // seccomp filter (the patched libcontainer, third_party/libcontainer/HARDRUN-PATCHES.md).
     let (dir, container) = super::load(global, &args.container_id)?;
-    let process = match &args.process {
-        Some(path) => bundle::load_process(path)?.0,
+    let mut process = match &args.process {
+        Some(path) => {
+            let (raw, _, ignored) = bundle::load_process(path)?;
+            super::warn_ignored_caps(&ignored);
+            raw
+        }
         None => {
             if args.command.is_empty() {
                 bail!(
@@ -31,6 +35,11 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             process_from_args(&dir.join("bundle").join("config.json"), args)?
         }
     };
+    // `--cap NAME`: an unknown name is ignored with runc's warning
+    if args.process.is_none() && !args.cap.is_empty() {
+        let ignored = bundle::drop_unknown_capabilities(&mut process);
+        super::warn_ignored_caps(&ignored);
+    }
     let outcome = super::decide_running(
         global,
         &dir,
