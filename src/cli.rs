@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub const DEFAULT_ROOT: &str = "/run/hardrun";
 
@@ -17,7 +17,9 @@ pub const DEFAULT_ROOT: &str = "/run/hardrun";
     about = "an OCI runtime that hardens every container it starts (runc-compatible)",
     disable_version_flag = true,
     arg_required_else_help = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "The global options may also follow the command; a command's --help lists only those \
+                  that change what it does."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -37,7 +39,9 @@ pub struct GlobalOpts {
     #[arg(long, global = true, default_value = DEFAULT_ROOT, value_name = "DIR")]
     pub root: PathBuf,
 
-    /// set the log file to write hardrun logs to (default is stderr)
+    /// set the log file to write hardrun logs to (every warning and error, hardening findings
+    /// included); without it, warnings and errors go to stderr, findings only with --debug (they
+    /// are always in the audit log)
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -115,7 +119,7 @@ pub enum Command {
     /// hardrun's hardening profiles: list, show, lint
     #[command(subcommand)]
     Profile(ProfileCmd),
-    /// the audit log: verify its hash chain
+    /// the audit log: verify its hash chain, show its records
     #[command(subcommand)]
     Audit(AuditCmd),
     /// score a bundle, a spec or the running containers against the CIS Docker Benchmark
@@ -374,6 +378,73 @@ pub struct Update {
     pub container_id: String,
 }
 
+/// The global options a subcommand's help lists: those that change what it does. runc's own
+/// (`--root --log --log-format --debug --systemd-cgroup`) are listed once, in `hardrun --help`,
+/// as runc lists them; every global option is still accepted before or after any command.
+fn globals_shown(subcommand: &str) -> &'static [&'static str] {
+    match subcommand {
+        "create" | "run" | "exec" | "update" | "config" => &["config", "profile", "mode"],
+        "check" => &["root", "config", "profile"],
+        "profile" | "audit" => &["config"],
+        _ => &[],
+    }
+}
+
+const GLOBAL_IDS: &[&str] = &[
+    "root",
+    "log",
+    "log_format",
+    "debug",
+    "systemd_cgroup",
+    "config",
+    "profile",
+    "mode",
+];
+
+/// hardrun's command line: [`Cli`], with each subcommand's help trimmed to the global options
+/// that mean something there ([`globals_shown`]).
+pub fn command() -> clap::Command {
+    fn hide(cmd: &mut clap::Command, shown: &[&str]) {
+        let ids: Vec<String> = cmd
+            .get_arguments()
+            // a command's own option of the same name (setup containerd --config) stays
+            .filter(|a| a.is_global_set())
+            .map(|a| a.get_id().as_str().to_owned())
+            .filter(|id| GLOBAL_IDS.contains(&id.as_str()) && !shown.contains(&id.as_str()))
+            .collect();
+        // mut_args keeps each argument in its place (clap's keys index them once built)
+        let mut c = std::mem::take(cmd).mut_args(|a| {
+            if ids.iter().any(|id| a.get_id() == id.as_str()) {
+                a.hide(true)
+            } else {
+                a
+            }
+        });
+        for sub in c.get_subcommands_mut() {
+            hide(sub, shown);
+        }
+        *cmd = c;
+    }
+    let mut cmd = Cli::command();
+    // propagates the global options into every subcommand, so they can be hidden there
+    cmd.build();
+    for sub in cmd.get_subcommands_mut() {
+        let shown = globals_shown(sub.get_name());
+        hide(sub, shown);
+    }
+    cmd
+}
+
+/// Parses `argv` with [`command`].
+pub fn try_parse_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(argv)?;
+    Cli::from_arg_matches(&matches)
+}
+
 /// The exit code for a command line clap rejects or answers itself, as runc's: help and version
 /// 0 (a bare `hardrun` prints its help, as a bare `runc` does), an unknown command 3 (runc's
 /// "No help topic"), every other usage error 1 (clap's own is 2). hardrun's own `check` keeps 2
@@ -481,11 +552,70 @@ mod tests {
         assert!(parse_size("-5").is_err());
     }
 
+    fn help(argv: &[&str]) -> String {
+        let e = try_parse_from(argv).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{argv:?}");
+        e.render().to_string()
+    }
+
+    #[test]
+    fn help_lists_the_global_options_that_mean_something_there() {
+        let top = help(&["hardrun", "--help"]);
+        for flag in [
+            "--root",
+            "--log ",
+            "--systemd-cgroup",
+            "--profile",
+            "--debug",
+        ] {
+            assert!(top.contains(flag), "{flag}: {top}");
+        }
+        assert!(!top.contains("default is stderr"), "{top}");
+        let audit = top
+            .lines()
+            .find(|l| l.trim_start().starts_with("audit "))
+            .unwrap();
+        assert!(audit.contains("show"), "{audit}");
+        assert!(help(&["hardrun", "audit", "--help"])
+            .starts_with("the audit log: verify its hash chain, show its records"));
+        let show = help(&["hardrun", "profile", "show", "--help"]);
+        for flag in ["--systemd-cgroup", "--root", "--log-format", "--mode"] {
+            assert!(!show.contains(flag), "{flag}: {show}");
+        }
+        assert!(show.contains("--format"), "{show}");
+        let state = help(&["hardrun", "state", "--help"]);
+        assert!(
+            !state.contains("--profile") && !state.contains("--root"),
+            "{state}"
+        );
+        let create = help(&["hardrun", "create", "--help"]);
+        assert!(
+            create.contains("--profile") && !create.contains("--systemd-cgroup"),
+            "{create}"
+        );
+        assert!(help(&["hardrun", "check", "--help"]).contains("--root"));
+        let setup = help(&["hardrun", "setup", "containerd", "--help"]);
+        assert!(setup.contains("containerd's configuration file"), "{setup}");
+        // hidden from the help, still accepted anywhere
+        let c = try_parse_from([
+            "hardrun",
+            "profile",
+            "show",
+            "--systemd-cgroup",
+            "--root",
+            "/x",
+            "p",
+        ])
+        .unwrap();
+        assert!(c.global.systemd_cgroup);
+        assert_eq!(c.global.root, PathBuf::from("/x"));
+    }
+
     #[test]
     fn usage_errors_exit_as_runc_does() {
         let code = |argv: &[&str]| {
             let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-            usage_exit_code(Cli::try_parse_from(&argv).unwrap_err().kind(), &argv)
+            usage_exit_code(try_parse_from(&argv).unwrap_err().kind(), &argv)
         };
         assert_eq!(code(&["hardrun", "state"]), 1);
         assert_eq!(code(&["hardrun", "state", "a", "b"]), 1);
@@ -580,19 +710,19 @@ mod tests {
             &["hardrun", "--rootless", "false", "spec", "--rootless"],
         ];
         for argv in shapes {
-            Cli::try_parse_from(argv.iter()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            try_parse_from(argv.iter()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         }
-        let c = Cli::try_parse_from(["hardrun", "--root=/x", "kill", "id1"]).unwrap();
+        let c = try_parse_from(["hardrun", "--root=/x", "kill", "id1"]).unwrap();
         match c.command {
             Some(Command::Kill(k)) => assert_eq!(k.signal, "SIGTERM"),
             other => panic!("{other:?}"),
         }
         assert_eq!(c.global.root, PathBuf::from("/x"));
-        let c = Cli::try_parse_from(["hardrun", "exec", "id1", "sh", "-c", "echo hi"]).unwrap();
+        let c = try_parse_from(["hardrun", "exec", "id1", "sh", "-c", "echo hi"]).unwrap();
         match c.command {
             Some(Command::Exec(e)) => assert_eq!(e.command, ["sh", "-c", "echo hi"]),
             other => panic!("{other:?}"),
         }
-        assert!(Cli::try_parse_from(["hardrun", "--log-format", "xml", "list"]).is_err());
+        assert!(try_parse_from(["hardrun", "--log-format", "xml", "list"]).is_err());
     }
 }

@@ -1,13 +1,12 @@
 //! hardrun's entry point: parse, set up logging, protect the binary where a container could
 //! reach it, dispatch, and map errors to runc's exit code (1).
 
-use clap::Parser;
-use hardrun::cli::{Cli, Command};
+use hardrun::cli::Command;
 use hardrun::commands as cmd;
 use hardrun::observability::{self, Format};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match hardrun::cli::try_parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             // runc's exit codes for usage errors (1, 3 for an unknown command), not clap's 2;
@@ -59,7 +58,7 @@ fn main() {
     };
     let Some(command) = cli.command else {
         // `--debug` & co. with no subcommand: runc prints its help and exits 0
-        let help = <Cli as clap::CommandFactory>::command().render_help();
+        let help = hardrun::cli::command().render_help();
         let _ = cmd::out(help.to_string().as_bytes());
         std::process::exit(0);
     };

@@ -211,3 +211,36 @@ fn an_unknown_capability_is_ignored_with_runcs_warning() {
     assert!(stderr(&h).contains(warning), "{}", stderr(&h));
     assert!(w.hr(&["delete", "--force", "u3"]).status.success());
 }
+
+#[test]
+fn help_names_every_subcommand_and_only_the_options_that_apply() {
+    let w = World::new("help");
+    let top = stdout(&hr_plain(&w, &["--help"]));
+    let audit = top
+        .lines()
+        .find(|l| l.trim_start().starts_with("audit "))
+        .unwrap_or_else(|| panic!("{top}"));
+    assert!(audit.contains("show"), "{audit}");
+    assert!(
+        !top.contains("default is stderr"),
+        "--log's help says where messages go without it: {top}"
+    );
+    let show = stdout(&hr_plain(&w, &["profile", "show", "--help"]));
+    for flag in ["--systemd-cgroup", "--root", "--log-format", "--mode"] {
+        assert!(
+            !show.contains(flag),
+            "profile show --help lists {flag}:\n{show}"
+        );
+    }
+    // runc lists no global option in a command's help
+    let r = stdout(&runc(&w, &["state", "--help"]));
+    assert!(!r.contains("--root"), "{r}");
+    let state = stdout(&hr_plain(&w, &["state", "--help"]));
+    assert!(
+        !state.contains("--root") && !state.contains("--systemd-cgroup"),
+        "{state}"
+    );
+    // still accepted where they are not listed
+    let out = hr_plain(&w, &["list", "--systemd-cgroup", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
