@@ -109,7 +109,7 @@ pub enum Command {
     /// update container resource constraints
     Update(Update),
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
-    Events(liboci_cli::Events),
+    Events(Events),
     /// show the enabled features
     Features(liboci_cli::Features),
     /// create a new specification file
@@ -332,6 +332,110 @@ pub struct Exec {
     /// command and arguments (when no --process is given)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `events`: runc's flags; `--interval` is a Go duration, as runc's.
+#[derive(Args, Debug)]
+pub struct Events {
+    /// set the stats collection interval: a duration (5s, 500ms, 1m30s); a bare number is seconds
+    #[arg(long, default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub interval: GoDuration,
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+}
+
+/// A duration as Go's `time.ParseDuration` reads it: signed nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoDuration(pub i64);
+
+impl GoDuration {
+    /// The duration, `None` when it is zero or negative.
+    pub fn positive(self) -> Option<std::time::Duration> {
+        u64::try_from(self.0)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(std::time::Duration::from_nanos)
+    }
+}
+
+/// Parses a duration the way Go's `time.ParseDuration` does (runc's `events --interval`): a
+/// sign, then one or more decimal numbers each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`,
+/// `h`), e.g. `1h15m`, `1.5s`, `-2ms`; `0` alone. A bare non-negative integer is taken as
+/// seconds, the form hardrun took before (runc refuses it).
+pub fn parse_duration(s: &str) -> Result<GoDuration, String> {
+    let bad = |why: &str| format!("invalid duration {s:?}: {why}");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: i64 = s.parse().map_err(|_| bad("out of range"))?;
+        return secs
+            .checked_mul(1_000_000_000)
+            .map(GoDuration)
+            .ok_or_else(|| bad("out of range"));
+    }
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest.is_empty() {
+        return Err(bad(
+            "expected a number with a unit (ns, us, ms, s, m, h), e.g. 5s or 500ms",
+        ));
+    }
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int, after) = rest.split_at(int_len);
+        let (frac, after) = match after.strip_prefix('.') {
+            Some(a) => {
+                let n = a.bytes().take_while(u8::is_ascii_digit).count();
+                a.split_at(n)
+            }
+            None => ("", after),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return Err(bad("expected a number before each unit"));
+        }
+        let unit_len = after
+            .char_indices()
+            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
+            .map_or(after.len(), |(i, _)| i);
+        let (unit, next) = after.split_at(unit_len);
+        let scale: i128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(bad("missing unit (ns, us, ms, s, m, h)")),
+            other => return Err(bad(&format!("unknown unit {other:?}"))),
+        };
+        // digits are capped so that the arithmetic below cannot overflow an i128
+        if int.len() > 20 {
+            return Err(bad("out of range"));
+        }
+        let whole: i128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad("out of range"))?
+        };
+        let mut part = whole * scale;
+        let mut div: i128 = 1;
+        for d in frac.bytes().take(18) {
+            div *= 10;
+            part += i128::from(d - b'0') * scale / div;
+        }
+        total += part;
+        if total > i128::from(i64::MAX) {
+            return Err(bad("out of range"));
+        }
+        rest = next;
+    }
+    let total = if neg { -total } else { total };
+    Ok(GoDuration(total as i64))
 }
 
 /// `update`: runc's flags; sizes accept runc's suffixes (`64m`, `1g`). Every flag runc takes
@@ -628,6 +732,63 @@ mod tests {
         // check's own convention: 1 is the gate, 2 bad input
         assert_eq!(code(&["hardrun", "--root", "check", "check", "--live"]), 2);
         assert_eq!(code(&["hardrun", "--root", "check", "state"]), 1);
+    }
+
+    #[test]
+    fn durations_as_go_parses_them() {
+        const S: i64 = 1_000_000_000;
+        for (input, want) in [
+            ("5s", 5 * S),
+            ("1s", S),
+            ("500ms", S / 2),
+            ("100ms", S / 10),
+            ("5m", 300 * S),
+            ("1h15m", 4500 * S),
+            ("1.5s", 3 * S / 2),
+            (".5s", S / 2),
+            ("2.s", 2 * S),
+            ("10us", 10_000),
+            ("10µs", 10_000),
+            ("7ns", 7),
+            ("0", 0),
+            ("0s", 0),
+            ("-1s", -S),
+            ("+2ms", 2_000_000),
+            // hardrun's earlier form: a bare number of seconds
+            ("1", S),
+            ("30", 30 * S),
+        ] {
+            assert_eq!(parse_duration(input), Ok(GoDuration(want)), "{input}");
+        }
+        for bad in [
+            "",
+            "abc",
+            "5x",
+            "s",
+            "-",
+            "1.5",
+            "5 s",
+            "1e3s",
+            "9999999999999h",
+            ".s",
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("invalid duration {bad:?}")),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(GoDuration(0).positive(), None);
+        assert_eq!(GoDuration(-5).positive(), None);
+        assert_eq!(
+            GoDuration(S / 10).positive(),
+            Some(std::time::Duration::from_millis(100))
+        );
+        let c = try_parse_from(["hardrun", "events", "x"]).unwrap();
+        match c.command {
+            Some(Command::Events(e)) => assert_eq!(e.interval, GoDuration(5 * S)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -243,4 +244,122 @@ fn help_names_every_subcommand_and_only_the_options_that_apply() {
     // still accepted where they are not listed
     let out = hr_plain(&w, &["list", "--systemd-cgroup", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Starts `events <args…>` of runtime `rt` (hardrun or runc) with stdout into `out`.
+fn spawn_events(w: &World, rt: &str, args: &[&str], out: &Path) -> std::process::Child {
+    let mut c = if rt == "runc" {
+        let mut c = Command::new(RUNC);
+        c.arg("--root").arg(w.dir.join("runc-state"));
+        c
+    } else {
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(&w.root);
+        w.env(&mut c);
+        c
+    };
+    c.arg("events").args(args);
+    c.stdout(fs::File::create(out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most `secs`) until `out` has a line for which `pred` holds; returns it.
+fn wait_line(out: &Path, secs: u64, pred: impl Fn(&str) -> bool) -> Option<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = fs::read_to_string(out).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| pred(l)) {
+            return Some(l.to_owned());
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn events_lines_intervals_and_oom_as_runc() {
+    let w = World::new("events");
+    // 32 MiB, swap included, as runc's "events oom" test
+    let b = w.bundle_with("b", &["sleep", "1000"], |s| {
+        s["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 33554432})
+    });
+    let bundle = b.to_str().unwrap();
+    assert!(runc(&w, &["run", "-d", "--bundle", bundle, "ev-runc"])
+        .status
+        .success());
+    assert!(w
+        .hr(&["run", "-d", "--bundle", bundle, "ev1"])
+        .status
+        .success());
+    for (rt, id) in [("runc", "ev-runc"), ("hardrun", "ev1")] {
+        let run = |args: &[&str]| {
+            if rt == "runc" {
+                runc(&w, args)
+            } else {
+                hr_plain(&w, args)
+            }
+        };
+        // --stats: one line, runc's key order (readers match the prefix)
+        let o = run(&["events", "--stats", id]);
+        assert_eq!(o.status.code(), Some(0), "{rt}: {}", stderr(&o));
+        let prefix = format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":{{\"cpu\":");
+        assert!(stdout(&o).starts_with(&prefix), "{rt}: {}", stdout(&o));
+        // --interval takes a duration; zero is refused with runc's words
+        let o = run(&["events", "--interval", "0s", id]);
+        assert_eq!(o.status.code(), Some(1), "{rt}");
+        assert!(
+            stderr(&o).contains("duration interval must be greater than 0"),
+            "{rt}: {}",
+            stderr(&o)
+        );
+        assert_eq!(
+            run(&["events", "--interval", "abc", id]).status.code(),
+            Some(1),
+            "{rt}"
+        );
+        let out = w.dir.join(format!("events-{rt}.log"));
+        let mut ev = spawn_events(&w, rt, &["--interval", "100ms", id], &out);
+        let third = wait_line(&out, 5, |_| {
+            fs::read_to_string(&out).unwrap_or_default().lines().count() >= 3
+        });
+        let _ = ev.kill();
+        let _ = ev.wait();
+        assert!(
+            third.is_some(),
+            "{rt}: --interval 100ms gave fewer than 3 lines in 5s"
+        );
+
+        // a memory hog exec'd into the container: an oom line, exactly runc's
+        let out = w.dir.join(format!("oom-{rt}.log"));
+        let mut ev = spawn_events(&w, rt, &[id], &out);
+        assert!(
+            wait_line(&out, 10, |l| l.contains(id)).is_some(),
+            "{rt}: no first event"
+        );
+        let o = run(&[
+            "exec",
+            "-d",
+            id,
+            "sh",
+            "-c",
+            "test=$(dd if=/dev/urandom ibs=5120k)",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{rt}: {}", stderr(&o));
+        let oom = wait_line(&out, 30, |l| l.contains("oom"));
+        let _ = ev.kill();
+        let _ = ev.wait();
+        assert_eq!(
+            oom.as_deref(),
+            Some(format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}").as_str()),
+            "{rt}: {}",
+            fs::read_to_string(&out).unwrap_or_default()
+        );
+    }
+    assert!(runc(&w, &["delete", "--force", "ev-runc"]).status.success());
+    assert!(w.hr(&["delete", "--force", "ev1"]).status.success());
 }
