@@ -363,3 +363,59 @@ fn events_lines_intervals_and_oom_as_runc() {
     assert!(runc(&w, &["delete", "--force", "ev-runc"]).status.success());
     assert!(w.hr(&["delete", "--force", "ev1"]).status.success());
 }
+
+/// Runs the same `exec` through runc (container `r`) and hardrun (container `h`).
+fn both_exec(w: &World, r: &str, h: &str, args: &[&str]) -> (Output, Output) {
+    fn with<'a>(id: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["exec"];
+        v.extend(args.iter().map(|a| if *a == "ID" { id } else { a }));
+        v
+    }
+    (runc(w, &with(r, args)), hr_plain(w, &with(h, args)))
+}
+
+#[test]
+fn exec_home_and_a_process_file_without_user_as_runc() {
+    let w = World::new("exec-home");
+    let b = w.bundle("b", &["sleep", "1000"]);
+    let bundle = b.to_str().unwrap();
+    assert!(runc(&w, &["run", "-d", "--bundle", bundle, "x-runc"])
+        .status
+        .success());
+    assert!(w
+        .hr(&["run", "-d", "--bundle", bundle, "x1"])
+        .status
+        .success());
+    // HOME from the container's /etc/passwd, `/` for a uid it does not name
+    for user in ["0", "1000", "4242", "4242:4242"] {
+        let (r, h) = both_exec(
+            &w,
+            "x-runc",
+            "x1",
+            &["--user", user, "ID", "sh", "-c", "echo \"HOME=$HOME\""],
+        );
+        assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+        assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+        assert_eq!(stdout(&h), stdout(&r), "--user {user}");
+    }
+    // a process file without `user`: uid 0, as runc's zero value
+    let pf = w.dir.join("nouser.json");
+    fs::write(
+        &pf,
+        serde_json::to_vec(&json!({"args": ["sh", "-c", "id -u; id -g; echo \"HOME=$HOME\""], "cwd": "/", "env": ["PATH=/bin"]}))
+            .unwrap(),
+    )
+    .unwrap();
+    let (r, h) = both_exec(
+        &w,
+        "x-runc",
+        "x1",
+        &["--process", pf.to_str().unwrap(), "ID"],
+    );
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+    assert_eq!(stdout(&h), stdout(&r));
+    assert_eq!(stdout(&h), "0\n0\nHOME=/root\n");
+    assert!(runc(&w, &["delete", "--force", "x-runc"]).status.success());
+    assert!(w.hr(&["delete", "--force", "x1"]).status.success());
+}

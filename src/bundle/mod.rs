@@ -344,6 +344,12 @@ pub fn load_process(
             msg: strip_position(&e.to_string()),
         })?;
     let ignored = drop_unknown_capabilities(&mut raw);
+    // runc reads the file into Go's specs.Process, whose zero user is uid 0, gid 0; the
+    // container's profile then judges that user like any other
+    if let Some(p) = raw.as_object_mut() {
+        p.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
     let process = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let p = e.path().to_string();
         BundleError::Field {
