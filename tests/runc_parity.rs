@@ -419,3 +419,49 @@ fn exec_home_and_a_process_file_without_user_as_runc() {
     assert!(runc(&w, &["delete", "--force", "x-runc"]).status.success());
     assert!(w.hr(&["delete", "--force", "x1"]).status.success());
 }
+
+#[test]
+fn an_execve_failure_and_a_pid_file_in_a_missing_directory_fail_as_runc() {
+    let w = World::new("execve");
+    let rootfs = w.dir.join("rootfs");
+    rootfs_copy(&rootfs, &[]);
+    // exists and is executable, but its interpreter does not: execve fails with ENOENT
+    fs::write(rootfs.join("run.sh"), "#!/nonexistent\necho hi\n").unwrap();
+    fs::set_permissions(
+        rootfs.join("run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let b = w.bundle_with("b", &["/run.sh"], |s| s["root"]["path"] = json!(rootfs));
+    let bundle = b.to_str().unwrap();
+    let r = runc(&w, &["run", "--bundle", bundle, "e-runc"]);
+    let h = hr_plain(&w, &["run", "--bundle", bundle, "e1"]);
+    assert_eq!(stderr(&r), "exec /run.sh: no such file or directory\n");
+    assert_eq!(h.status.code(), r.status.code(), "{}", stderr(&h));
+    assert_eq!(stderr(&h), stderr(&r));
+    w.assert_nothing_left("e1");
+
+    // exec --pid-file into a directory that does not exist: an error, no process left
+    let b = w.bundle("d", &["sleep", "1000"]);
+    assert!(w
+        .hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "p1"])
+        .status
+        .success());
+    for detach in [false, true] {
+        let mut args = vec!["exec", "--pid-file", "/nonexistent/dir/p.pid"];
+        if detach {
+            args.push("-d");
+        }
+        args.extend(["p1", "sleep", "77"]);
+        let h = hr_plain(&w, &args);
+        assert_ne!(h.status.code(), Some(0), "detach {detach}");
+        assert!(
+            stderr(&h).contains("/nonexistent/dir/p.pid"),
+            "names the file: {}",
+            stderr(&h)
+        );
+    }
+    let ps = stdout(&w.hr(&["ps", "p1"]));
+    assert!(!ps.contains("sleep 77"), "{ps}");
+    assert!(w.hr(&["delete", "--force", "p1"]).status.success());
+}
