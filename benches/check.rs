@@ -42,7 +42,8 @@ impl Rng {
 fn bases() -> Vec<Value> {
     let containerd: Value =
         serde_json::from_str(include_str!("../tests/fixtures/containerd-spec.json")).unwrap();
-    let runc = serde_json::to_value(hardrun::commands::spec::default_spec(false).unwrap()).unwrap();
+    let runc: Value =
+        serde_json::from_str(&hardrun::commands::spec::default_spec_text(false, 0, 0)).unwrap();
     let mut privileged = containerd.clone();
     privileged["process"]["capabilities"] = json!({
         "bounding": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_MODULE"],

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub const DEFAULT_ROOT: &str = "/run/hardrun";
 
@@ -17,7 +17,9 @@ pub const DEFAULT_ROOT: &str = "/run/hardrun";
     about = "an OCI runtime that hardens every container it starts (runc-compatible)",
     disable_version_flag = true,
     arg_required_else_help = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "The global options may also follow the command; a command's --help lists only those \
+                  that change what it does."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -37,7 +39,9 @@ pub struct GlobalOpts {
     #[arg(long, global = true, default_value = DEFAULT_ROOT, value_name = "DIR")]
     pub root: PathBuf,
 
-    /// set the log file to write hardrun logs to (default is stderr)
+    /// set the log file to write hardrun logs to (every warning and error, hardening findings
+    /// included); without it, warnings and errors go to stderr, findings only with --debug (they
+    /// are always in the audit log)
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -105,7 +109,7 @@ pub enum Command {
     /// update container resource constraints
     Update(Update),
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
-    Events(liboci_cli::Events),
+    Events(Events),
     /// show the enabled features
     Features(liboci_cli::Features),
     /// create a new specification file
@@ -115,7 +119,7 @@ pub enum Command {
     /// hardrun's hardening profiles: list, show, lint
     #[command(subcommand)]
     Profile(ProfileCmd),
-    /// the audit log: verify its hash chain
+    /// the audit log: verify its hash chain, show its records
     #[command(subcommand)]
     Audit(AuditCmd),
     /// score a bundle, a spec or the running containers against the CIS Docker Benchmark
@@ -330,6 +334,110 @@ pub struct Exec {
     pub command: Vec<String>,
 }
 
+/// `events`: runc's flags; `--interval` is a Go duration, as runc's.
+#[derive(Args, Debug)]
+pub struct Events {
+    /// set the stats collection interval: a duration (5s, 500ms, 1m30s); a bare number is seconds
+    #[arg(long, default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub interval: GoDuration,
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub container_id: String,
+}
+
+/// A duration as Go's `time.ParseDuration` reads it: signed nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoDuration(pub i64);
+
+impl GoDuration {
+    /// The duration, `None` when it is zero or negative.
+    pub fn positive(self) -> Option<std::time::Duration> {
+        u64::try_from(self.0)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(std::time::Duration::from_nanos)
+    }
+}
+
+/// Parses a duration the way Go's `time.ParseDuration` does (runc's `events --interval`): a
+/// sign, then one or more decimal numbers each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`,
+/// `h`), e.g. `1h15m`, `1.5s`, `-2ms`; `0` alone. A bare non-negative integer is taken as
+/// seconds, the form hardrun took before (runc refuses it).
+pub fn parse_duration(s: &str) -> Result<GoDuration, String> {
+    let bad = |why: &str| format!("invalid duration {s:?}: {why}");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: i64 = s.parse().map_err(|_| bad("out of range"))?;
+        return secs
+            .checked_mul(1_000_000_000)
+            .map(GoDuration)
+            .ok_or_else(|| bad("out of range"));
+    }
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest.is_empty() {
+        return Err(bad(
+            "expected a number with a unit (ns, us, ms, s, m, h), e.g. 5s or 500ms",
+        ));
+    }
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int, after) = rest.split_at(int_len);
+        let (frac, after) = match after.strip_prefix('.') {
+            Some(a) => {
+                let n = a.bytes().take_while(u8::is_ascii_digit).count();
+                a.split_at(n)
+            }
+            None => ("", after),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return Err(bad("expected a number before each unit"));
+        }
+        let unit_len = after
+            .char_indices()
+            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
+            .map_or(after.len(), |(i, _)| i);
+        let (unit, next) = after.split_at(unit_len);
+        let scale: i128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(bad("missing unit (ns, us, ms, s, m, h)")),
+            other => return Err(bad(&format!("unknown unit {other:?}"))),
+        };
+        // digits are capped so that the arithmetic below cannot overflow an i128
+        if int.len() > 20 {
+            return Err(bad("out of range"));
+        }
+        let whole: i128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad("out of range"))?
+        };
+        let mut part = whole * scale;
+        let mut div: i128 = 1;
+        for d in frac.bytes().take(18) {
+            div *= 10;
+            part += i128::from(d - b'0') * scale / div;
+        }
+        total += part;
+        if total > i128::from(i64::MAX) {
+            return Err(bad("out of range"));
+        }
+        rest = next;
+    }
+    let total = if neg { -total } else { total };
+    Ok(GoDuration(total as i64))
+}
+
 /// `update`: runc's flags; sizes accept runc's suffixes (`64m`, `1g`). Every flag runc takes
 /// `-1` ("unlimited") for takes it in both forms, `--memory -1` and `--memory=-1`; the policy
 /// then holds it to the profile's ceiling.
@@ -372,6 +480,110 @@ pub struct Update {
     pub mem_bw_schema: Option<String>,
     #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub container_id: String,
+}
+
+/// The global options a subcommand's help lists: those that change what it does. runc's own
+/// (`--root --log --log-format --debug --systemd-cgroup`) are listed once, in `hardrun --help`,
+/// as runc lists them; every global option is still accepted before or after any command.
+fn globals_shown(subcommand: &str) -> &'static [&'static str] {
+    match subcommand {
+        "create" | "run" | "exec" | "update" | "config" => &["config", "profile", "mode"],
+        "check" => &["root", "config", "profile"],
+        "profile" | "audit" => &["config"],
+        _ => &[],
+    }
+}
+
+const GLOBAL_IDS: &[&str] = &[
+    "root",
+    "log",
+    "log_format",
+    "debug",
+    "systemd_cgroup",
+    "config",
+    "profile",
+    "mode",
+];
+
+/// hardrun's command line: [`Cli`], with each subcommand's help trimmed to the global options
+/// that mean something there ([`globals_shown`]).
+pub fn command() -> clap::Command {
+    fn hide(cmd: &mut clap::Command, shown: &[&str]) {
+        let ids: Vec<String> = cmd
+            .get_arguments()
+            // a command's own option of the same name (setup containerd --config) stays
+            .filter(|a| a.is_global_set())
+            .map(|a| a.get_id().as_str().to_owned())
+            .filter(|id| GLOBAL_IDS.contains(&id.as_str()) && !shown.contains(&id.as_str()))
+            .collect();
+        // mut_args keeps each argument in its place (clap's keys index them once built)
+        let mut c = std::mem::take(cmd).mut_args(|a| {
+            if ids.iter().any(|id| a.get_id() == id.as_str()) {
+                a.hide(true)
+            } else {
+                a
+            }
+        });
+        for sub in c.get_subcommands_mut() {
+            hide(sub, shown);
+        }
+        *cmd = c;
+    }
+    let mut cmd = Cli::command();
+    // propagates the global options into every subcommand, so they can be hidden there
+    cmd.build();
+    for sub in cmd.get_subcommands_mut() {
+        let shown = globals_shown(sub.get_name());
+        hide(sub, shown);
+    }
+    cmd
+}
+
+/// Parses `argv` with [`command`].
+pub fn try_parse_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(argv)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// The exit code for a command line clap rejects or answers itself, as runc's: help and version
+/// 0 (a bare `hardrun` prints its help, as a bare `runc` does), an unknown command 3 (runc's
+/// "No help topic"), every other usage error 1 (clap's own is 2). hardrun's own `check` keeps 2
+/// for bad input: its 1 means "below the gate".
+pub fn usage_exit_code(kind: clap::error::ErrorKind, argv: &[String]) -> i32 {
+    use clap::error::ErrorKind as K;
+    match kind {
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+        K::InvalidSubcommand => 3,
+        _ if subcommand_of(argv) == Some("check") => 2,
+        _ => 1,
+    }
+}
+
+/// The first word of `argv` (program name excluded) that is not a global flag or its value.
+fn subcommand_of(argv: &[String]) -> Option<&str> {
+    const TAKES_VALUE: &[&str] = &[
+        "--root",
+        "--log",
+        "--log-format",
+        "--config",
+        "--profile",
+        "--mode",
+        "--criu",
+        "--rootless",
+    ];
+    let mut words = argv.iter().skip(1);
+    while let Some(w) = words.next() {
+        if TAKES_VALUE.contains(&w.as_str()) {
+            words.next();
+        } else if !w.starts_with('-') {
+            return Some(w);
+        }
+    }
+    None
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -442,6 +654,141 @@ mod tests {
         assert!(parse_size("12q").is_err());
         assert!(parse_size("").is_err());
         assert!(parse_size("-5").is_err());
+    }
+
+    fn help(argv: &[&str]) -> String {
+        let e = try_parse_from(argv).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{argv:?}");
+        e.render().to_string()
+    }
+
+    #[test]
+    fn help_lists_the_global_options_that_mean_something_there() {
+        let top = help(&["hardrun", "--help"]);
+        for flag in [
+            "--root",
+            "--log ",
+            "--systemd-cgroup",
+            "--profile",
+            "--debug",
+        ] {
+            assert!(top.contains(flag), "{flag}: {top}");
+        }
+        assert!(!top.contains("default is stderr"), "{top}");
+        let audit = top
+            .lines()
+            .find(|l| l.trim_start().starts_with("audit "))
+            .unwrap();
+        assert!(audit.contains("show"), "{audit}");
+        assert!(help(&["hardrun", "audit", "--help"])
+            .starts_with("the audit log: verify its hash chain, show its records"));
+        let show = help(&["hardrun", "profile", "show", "--help"]);
+        for flag in ["--systemd-cgroup", "--root", "--log-format", "--mode"] {
+            assert!(!show.contains(flag), "{flag}: {show}");
+        }
+        assert!(show.contains("--format"), "{show}");
+        let state = help(&["hardrun", "state", "--help"]);
+        assert!(
+            !state.contains("--profile") && !state.contains("--root"),
+            "{state}"
+        );
+        let create = help(&["hardrun", "create", "--help"]);
+        assert!(
+            create.contains("--profile") && !create.contains("--systemd-cgroup"),
+            "{create}"
+        );
+        assert!(help(&["hardrun", "check", "--help"]).contains("--root"));
+        let setup = help(&["hardrun", "setup", "containerd", "--help"]);
+        assert!(setup.contains("containerd's configuration file"), "{setup}");
+        // hidden from the help, still accepted anywhere
+        let c = try_parse_from([
+            "hardrun",
+            "profile",
+            "show",
+            "--systemd-cgroup",
+            "--root",
+            "/x",
+            "p",
+        ])
+        .unwrap();
+        assert!(c.global.systemd_cgroup);
+        assert_eq!(c.global.root, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn usage_errors_exit_as_runc_does() {
+        let code = |argv: &[&str]| {
+            let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+            usage_exit_code(try_parse_from(&argv).unwrap_err().kind(), &argv)
+        };
+        assert_eq!(code(&["hardrun", "state"]), 1);
+        assert_eq!(code(&["hardrun", "state", "a", "b"]), 1);
+        assert_eq!(code(&["hardrun", "--bogus", "list"]), 1);
+        assert_eq!(code(&["hardrun", "list", "--bogus"]), 1);
+        assert_eq!(code(&["hardrun", "kill", "a", "b", "c"]), 1);
+        assert_eq!(code(&["hardrun", "nosuchcmd"]), 3);
+        assert_eq!(code(&["hardrun"]), 0);
+        assert_eq!(code(&["hardrun", "state", "--help"]), 0);
+        // check's own convention: 1 is the gate, 2 bad input
+        assert_eq!(code(&["hardrun", "--root", "check", "check", "--live"]), 2);
+        assert_eq!(code(&["hardrun", "--root", "check", "state"]), 1);
+    }
+
+    #[test]
+    fn durations_as_go_parses_them() {
+        const S: i64 = 1_000_000_000;
+        for (input, want) in [
+            ("5s", 5 * S),
+            ("1s", S),
+            ("500ms", S / 2),
+            ("100ms", S / 10),
+            ("5m", 300 * S),
+            ("1h15m", 4500 * S),
+            ("1.5s", 3 * S / 2),
+            (".5s", S / 2),
+            ("2.s", 2 * S),
+            ("10us", 10_000),
+            ("10µs", 10_000),
+            ("7ns", 7),
+            ("0", 0),
+            ("0s", 0),
+            ("-1s", -S),
+            ("+2ms", 2_000_000),
+            // hardrun's earlier form: a bare number of seconds
+            ("1", S),
+            ("30", 30 * S),
+        ] {
+            assert_eq!(parse_duration(input), Ok(GoDuration(want)), "{input}");
+        }
+        for bad in [
+            "",
+            "abc",
+            "5x",
+            "s",
+            "-",
+            "1.5",
+            "5 s",
+            "1e3s",
+            "9999999999999h",
+            ".s",
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("invalid duration {bad:?}")),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(GoDuration(0).positive(), None);
+        assert_eq!(GoDuration(-5).positive(), None);
+        assert_eq!(
+            GoDuration(S / 10).positive(),
+            Some(std::time::Duration::from_millis(100))
+        );
+        let c = try_parse_from(["hardrun", "events", "x"]).unwrap();
+        match c.command {
+            Some(Command::Events(e)) => assert_eq!(e.interval, GoDuration(5 * S)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -524,19 +871,19 @@ mod tests {
             &["hardrun", "--rootless", "false", "spec", "--rootless"],
         ];
         for argv in shapes {
-            Cli::try_parse_from(argv.iter()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            try_parse_from(argv.iter()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         }
-        let c = Cli::try_parse_from(["hardrun", "--root=/x", "kill", "id1"]).unwrap();
+        let c = try_parse_from(["hardrun", "--root=/x", "kill", "id1"]).unwrap();
         match c.command {
             Some(Command::Kill(k)) => assert_eq!(k.signal, "SIGTERM"),
             other => panic!("{other:?}"),
         }
         assert_eq!(c.global.root, PathBuf::from("/x"));
-        let c = Cli::try_parse_from(["hardrun", "exec", "id1", "sh", "-c", "echo hi"]).unwrap();
+        let c = try_parse_from(["hardrun", "exec", "id1", "sh", "-c", "echo hi"]).unwrap();
         match c.command {
             Some(Command::Exec(e)) => assert_eq!(e.command, ["sh", "-c", "echo hi"]),
             other => panic!("{other:?}"),
         }
-        assert!(Cli::try_parse_from(["hardrun", "--log-format", "xml", "list"]).is_err());
+        assert!(try_parse_from(["hardrun", "--log-format", "xml", "list"]).is_err());
     }
 }

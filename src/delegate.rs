@@ -198,22 +198,47 @@ fn cgroup(op: &'static str, container: &Container) -> Result<AnyCgroupManager, D
     .map_err(|e| other(op, id, chain(&e)))
 }
 
-/// How many times the kernel's OOM killer has killed a process of the container's cgroup:
-/// `oom_kill` of `memory.oom_control` (cgroup v1) or of `memory.events` (v2). `None` when the
-/// memory controller does not say (not mounted, old kernel, systemd-managed path).
-pub fn oom_kill_count(container: &Container) -> Option<u64> {
+/// The OOM state of a container's memory cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomState {
+    /// how many times the cgroup hit OOM: `oom_kill` of v1's `memory.oom_control` (the kernel
+    /// does not count v1 OOMs that killed nothing), `oom` of v2's `memory.events`
+    pub count: u64,
+    /// v1's `under_oom`: the cgroup is out of memory now (with the OOM killer disabled it stays
+    /// so, and nothing is counted)
+    pub under: bool,
+}
+
+impl OomState {
+    /// Whether the cgroup hit OOM between `before` and `self`.
+    pub fn is_new_oom_since(&self, before: &OomState) -> bool {
+        self.count > before.count || (self.under && !before.under)
+    }
+}
+
+/// The container's OOM state; `None` when the memory controller does not say (not mounted, old
+/// kernel, systemd-managed path).
+pub fn oom_state(container: &Container) -> Option<OomState> {
     let path = container.spec().ok()?.cgroup_path;
     let rel = path.strip_prefix("/").unwrap_or(&path);
     let root = Path::new("/sys/fs/cgroup");
-    let candidates = [
-        root.join("memory").join(rel).join("memory.oom_control"),
-        root.join(rel).join("memory.events"),
-    ];
-    candidates.iter().find_map(|f| {
-        let text = std::fs::read_to_string(f).ok()?;
+    let field = |text: &str, key: &str| -> Option<u64> {
         text.lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
             .and_then(|n| n.trim().parse().ok())
+    };
+    if let Ok(text) =
+        std::fs::read_to_string(root.join("memory").join(rel).join("memory.oom_control"))
+    {
+        return Some(OomState {
+            count: field(&text, "oom_kill")?,
+            under: field(&text, "under_oom") == Some(1),
+        });
+    }
+    let text = std::fs::read_to_string(root.join(rel).join("memory.events")).ok()?;
+    Some(OomState {
+        count: field(&text, "oom").or_else(|| field(&text, "oom_kill"))?,
+        under: false,
     })
 }
 

@@ -183,11 +183,24 @@ impl Executor for RuncExecutor {
         reset_signals();
         writable_dev_null_stdio();
         let err = nix::unistd::execve(&prog, &argv, &envp).unwrap_err();
-        Err(ExecutorError::Other(format!(
-            "cannot execute {}: {err}",
-            path.display()
-        )))
+        // as runc's init: the reason on the process's own stderr (where the caller of `run`
+        // looks) and exit status 1; libcontainer would exit 255 and say nothing there
+        let msg = exec_failure(&path, err);
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+        std::process::exit(1)
     }
+}
+
+/// runc's words for a failed `execve` (Go's `exec %s: %v`, errno text in lower case):
+/// `exec /run.sh: no such file or directory`.
+pub fn exec_failure(path: &Path, err: nix::errno::Errno) -> String {
+    let desc = err.desc();
+    let mut chars = desc.chars();
+    let text = match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect::<String>(),
+        None => desc.to_owned(),
+    };
+    format!("exec {}: {text}\n", path.display())
 }
 
 /// libcontainer (0.7) points stdio that was `/dev/null` outside at the container's `/dev/null`,
@@ -292,6 +305,23 @@ fn reset_signals() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_failures_in_runcs_words() {
+        use nix::errno::Errno;
+        assert_eq!(
+            exec_failure(Path::new("/run.sh"), Errno::ENOENT),
+            "exec /run.sh: no such file or directory\n"
+        );
+        assert_eq!(
+            exec_failure(Path::new("/x"), Errno::EACCES),
+            "exec /x: permission denied\n"
+        );
+        assert_eq!(
+            exec_failure(Path::new("/x"), Errno::ENOEXEC),
+            "exec /x: exec format error\n"
+        );
+    }
 
     #[test]
     fn lookup_follows_runc() {

@@ -1,8 +1,7 @@
 //! hardrun's entry point: parse, set up logging, protect the binary where a container could
 //! reach it, dispatch, and map errors to runc's exit code (1).
 
-use clap::Parser;
-use hardrun::cli::{Cli, Command};
+use hardrun::cli::Command;
 use hardrun::commands as cmd;
 use hardrun::observability::{self, Format};
 
@@ -10,7 +9,23 @@ fn main() {
     // a process re-executed from the read-only binding (protect): back to the caller's mount
     // namespace, before anything else touches descriptors or starts a thread
     let returned = hardrun::protect::return_to_caller_namespace();
-    let cli = Cli::parse();
+    let cli = match hardrun::cli::try_parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // runc's exit codes for usage errors (1, 3 for an unknown command), not clap's 2;
+            // help and version go to stdout with 0
+            let argv: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let code = hardrun::cli::usage_exit_code(e.kind(), &argv);
+            if code == 0 {
+                let _ = cmd::out(e.render().to_string().as_bytes());
+            } else {
+                let _ = e.print();
+            }
+            std::process::exit(code);
+        }
+    };
     if cli.version {
         let _ = cmd::out(hardrun::version_text().as_bytes());
         return;
@@ -48,9 +63,10 @@ fn main() {
         fail(&msg, logging);
     }
     let Some(command) = cli.command else {
-        // arg_required_else_help: only `--debug` & co. with no subcommand get here
-        eprintln!("no command given: see hardrun --help");
-        std::process::exit(1);
+        // `--debug` & co. with no subcommand: runc prints its help and exits 0
+        let help = hardrun::cli::command().render_help();
+        let _ = cmd::out(help.to_string().as_bytes());
+        std::process::exit(0);
     };
 
     if matches!(

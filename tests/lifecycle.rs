@@ -393,7 +393,10 @@ fn features_spec_and_version() {
     );
     let spec: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(spec["root"]["path"], "rootfs");
-    assert_eq!(spec["hostname"], "hardrun");
+    assert_eq!(
+        spec["hostname"], "runc",
+        "runc's template, hardened at create"
+    );
     let out = w.hr(&["spec", "--bundle", dir.to_str().unwrap()]);
     assert!(!out.status.success(), "spec refuses to overwrite");
     assert!(stderr(&out).contains("exists"), "{}", stderr(&out));

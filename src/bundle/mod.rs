@@ -91,6 +91,9 @@ pub struct Bundle {
     pub original: Vec<u8>,
     pub raw: serde_json::Value,
     pub spec: Spec,
+    /// capabilities the spec names that hardrun does not know, dropped from `raw` and `spec`
+    /// (runc ignores them with a warning; an unknown capability cannot widen anything)
+    pub ignored_caps: Vec<String>,
     /// the container's root filesystem, canonical and confined
     pub rootfs: PathBuf,
     /// every bind mount source, resolved against the bundle to the host object it names
@@ -137,7 +140,7 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
     }
     let config_path = dir.join("config.json");
     let original = read_bounded(&config_path)?;
-    let (raw, spec) = parse(&config_path, &original)?;
+    let (raw, spec, ignored_caps) = parse_lenient(&config_path, &original)?;
     let rootfs = resolve_rootfs(&dir, &config_path, &spec)?;
     let sources = sources::resolve(&dir, &raw).map_err(|source| BundleError::Source {
         path: config_path.clone(),
@@ -149,6 +152,7 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
         original,
         raw,
         spec,
+        ignored_caps,
         rootfs,
         sources,
     })
@@ -188,14 +192,25 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, BundleError> {
 }
 
 /// Parses the bytes of a config file into the raw value and the typed view; errors name the
-/// file and the line/column (syntax) or the field (types).
+/// file and the line/column (syntax) or the field (types). Unknown capabilities are dropped
+/// (see [`parse_lenient`]).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Spec), BundleError> {
-    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| BundleError::Json {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        msg: strip_position(&e.to_string()),
-    })?;
+    parse_lenient(path, bytes).map(|(raw, spec, _)| (raw, spec))
+}
+
+/// [`parse`], also returning the unknown capability names it dropped from `process.capabilities`
+/// (sorted, each once), which runc 1.1 ignores with a warning.
+pub fn parse_lenient(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(serde_json::Value, Spec, Vec<String>), BundleError> {
+    let mut raw: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| BundleError::Json {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            msg: strip_position(&e.to_string()),
+        })?;
     let field = |field: &str, msg: String| BundleError::Field {
         path: path.to_path_buf(),
         field: field.to_owned(),
@@ -204,6 +219,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Spec), Bun
     if !raw.is_object() {
         return Err(field("(top level)", "expected a JSON object".into()));
     }
+    let ignored = match raw.get_mut("process") {
+        Some(p) => drop_unknown_capabilities(p),
+        None => vec![],
+    };
     let spec: Spec = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let p = e.path().to_string();
         field(
@@ -229,7 +248,38 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Spec), Bun
             ))
         }
     }
-    Ok((raw, spec))
+    Ok((raw, spec, ignored))
+}
+
+/// Removes from a process's `capabilities` sets every name oci-spec (and so libcontainer) does
+/// not know, and returns them, sorted and each once. runc 1.1 does the same ("ignoring unknown
+/// or unavailable capabilities"); a name no kernel knows grants nothing, so dropping it cannot
+/// widen a container under any profile. Values that are not strings are left for the typed
+/// parse to reject.
+pub fn drop_unknown_capabilities(process: &mut serde_json::Value) -> Vec<String> {
+    use libcontainer::oci_spec::runtime::Capability;
+    let mut dropped = std::collections::BTreeSet::new();
+    let Some(sets) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return vec![];
+    };
+    for list in sets.values_mut() {
+        if let Some(a) = list.as_array_mut() {
+            a.retain(|v| match v.as_str() {
+                Some(name) if !is_known_capability(name) => {
+                    dropped.insert(name.to_owned());
+                    false
+                }
+                _ => true,
+            });
+        }
+    }
+    fn is_known_capability(name: &str) -> bool {
+        serde_json::from_value::<Capability>(serde_json::Value::String(name.to_owned())).is_ok()
+    }
+    dropped.into_iter().collect()
 }
 
 fn strip_position(msg: &str) -> String {
@@ -278,17 +328,34 @@ fn resolve_rootfs(bundle: &Path, config_path: &Path, spec: &Spec) -> Result<Path
     Ok(resolved)
 }
 
-/// Parses a process JSON (`exec --process FILE`) with the same bounded, field-naming errors.
+/// Parses a process JSON (`exec --process FILE`) with the same bounded, field-naming errors;
+/// unknown capabilities are dropped and returned, as [`parse_lenient`] does.
+#[allow(clippy::type_complexity)]
 pub fn load_process(
     path: &Path,
-) -> Result<(serde_json::Value, libcontainer::oci_spec::runtime::Process), BundleError> {
+) -> Result<
+    (
+        serde_json::Value,
+        libcontainer::oci_spec::runtime::Process,
+        Vec<String>,
+    ),
+    BundleError,
+> {
     let bytes = read_bounded(path)?;
-    let raw: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| BundleError::Json {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        msg: strip_position(&e.to_string()),
-    })?;
+    let mut raw: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| BundleError::Json {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            msg: strip_position(&e.to_string()),
+        })?;
+    let ignored = drop_unknown_capabilities(&mut raw);
+    // runc reads the file into Go's specs.Process, whose zero user is uid 0, gid 0; the
+    // container's profile then judges that user like any other
+    if let Some(p) = raw.as_object_mut() {
+        p.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
     let process = serde_path_to_error::deserialize(&raw).map_err(|e| {
         let p = e.path().to_string();
         BundleError::Field {
@@ -297,7 +364,7 @@ pub fn load_process(
             msg: e.into_inner().to_string(),
         }
     })?;
-    Ok((raw, process))
+    Ok((raw, process, ignored))
 }
 
 #[cfg(test)]
@@ -319,6 +386,39 @@ mod tests {
         fs::create_dir(d.path().join("rootfs")).unwrap();
         fs::write(d.path().join("config.json"), serde_json::to_vec(v).unwrap()).unwrap();
         d
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped_and_named_once() {
+        let mut p = serde_json::json!({"capabilities": {
+            "bounding": ["CAP_KILL", "CAP_UNKNOWN", "CAP_ZZZ"],
+            "effective": ["CAP_UNKNOWN", "CAP_CHOWN"],
+            "ambient": [],
+        }});
+        assert_eq!(
+            drop_unknown_capabilities(&mut p),
+            ["CAP_UNKNOWN", "CAP_ZZZ"]
+        );
+        assert_eq!(
+            p["capabilities"],
+            serde_json::json!({"bounding": ["CAP_KILL"], "effective": ["CAP_CHOWN"], "ambient": []})
+        );
+        // every name the kernel knows is kept, whatever its spelling in runc's table
+        let mut p = serde_json::json!({"capabilities": {"bounding": [
+            "CAP_SYS_ADMIN", "CAP_BPF", "CAP_PERFMON", "CAP_CHECKPOINT_RESTORE", "CAP_AUDIT_READ"
+        ]}});
+        assert!(drop_unknown_capabilities(&mut p).is_empty());
+        assert!(drop_unknown_capabilities(&mut serde_json::json!({"args": ["sh"]})).is_empty());
+
+        let mut v = minimal();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_UNKNOWN"]});
+        let d = write_bundle(&v);
+        let b = load(d.path()).unwrap();
+        assert_eq!(b.ignored_caps, ["CAP_UNKNOWN"]);
+        assert_eq!(
+            b.raw["process"]["capabilities"]["bounding"],
+            serde_json::json!([])
+        );
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     let staging = root.stage(a.id)?;
     let loaded = bundle::load(a.bundle)?;
     loaded.require_sources()?;
+    super::warn_ignored_caps(&loaded.ignored_caps);
 
     let config = super::policy_config(global)?;
     let mut ctx = super::policy_context(global, &config, a.id, &loaded.dir);

@@ -19,8 +19,12 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     // The process joins every namespace of the container, its user namespace first, and gets its
     // seccomp filter (the patched libcontainer, third_party/libcontainer/HARDRUN-PATCHES.md).
     let (dir, container) = super::load(global, &args.container_id)?;
-    let process = match &args.process {
-        Some(path) => bundle::load_process(path)?.0,
+    let mut process = match &args.process {
+        Some(path) => {
+            let (raw, _, ignored) = bundle::load_process(path)?;
+            super::warn_ignored_caps(&ignored);
+            raw
+        }
         None => {
             if args.command.is_empty() {
                 bail!(
@@ -31,6 +35,11 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             process_from_args(&dir.join("bundle").join("config.json"), args)?
         }
     };
+    // `--cap NAME`: an unknown name is ignored with runc's warning
+    if args.process.is_none() && !args.cap.is_empty() {
+        let ignored = bundle::drop_unknown_capabilities(&mut process);
+        super::warn_ignored_caps(&ignored);
+    }
     let outcome = super::decide_running(
         global,
         &dir,
@@ -66,6 +75,10 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         &super::create::HostLimits::read(),
     )
     .map_err(|e| anyhow!("exec {:?}: {e}", args.container_id))?;
+    // libcontainer only warns when it cannot write the pid file; runc fails the exec
+    if let Some(pid_file) = &args.pid_file {
+        check_pid_file_dir(pid_file)?;
+    }
     let process_file = ProcessFile::write(&dir, &process)?;
 
     let fg = if args.detach {
@@ -94,9 +107,51 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         apparmor: None,
     })?;
     drop(process_file);
+    if let Some(pid_file) = &args.pid_file {
+        // read back only a regular file: a FIFO (a caller waiting for the pid) would block
+        let regular = std::fs::metadata(pid_file).is_ok_and(|m| m.is_file());
+        let written = if regular {
+            std::fs::read_to_string(pid_file).ok()
+        } else {
+            std::fs::metadata(pid_file)
+                .ok()
+                .map(|_| pid.as_raw().to_string())
+        };
+        if written.as_deref().map(str::trim) != Some(pid.as_raw().to_string().as_str()) {
+            // as runc: the process does not outlive a failed exec
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            bail!(
+                "exec {:?}: cannot write pid file {}",
+                args.container_id,
+                pid_file.display()
+            );
+        }
+    }
     match fg {
         None => Ok(0),
         Some(fg) => fg.wait(pid).map_err(|e| anyhow!(e)),
+    }
+}
+
+/// The directory a pid file goes to must exist (runc fails the exec there, having written
+/// nothing); checked before the process starts.
+fn check_pid_file_dir(pid_file: &Path) -> Result<()> {
+    let parent = match pid_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!(
+            "cannot write pid file {}: {} is not a directory",
+            pid_file.display(),
+            parent.display()
+        ),
+        Err(e) => bail!(
+            "cannot write pid file {}: {}: {e}",
+            pid_file.display(),
+            parent.display()
+        ),
     }
 }
 

@@ -305,6 +305,16 @@ pub fn load(global: &GlobalOpts, id: &str) -> Result<(PathBuf, Container)> {
 }
 
 /// Writes command output to stdout. A closed pipe (`hardrun list | head -1`) is not an error.
+/// runc's warning for capabilities it does not know, word for word (a Go slice: `[A B]`).
+pub fn warn_ignored_caps(names: &[String]) {
+    if !names.is_empty() {
+        tracing::warn!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            names.join(" ")
+        );
+    }
+}
+
 pub fn out(bytes: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|_| stdout.flush()) {

@@ -1106,9 +1106,10 @@ fn verify_cwd() -> Result<()> {
 /// Set the HOME environment variable if it is not already set or is empty.
 fn set_home_env_if_not_exists(envs: &mut HashMap<String, String>, uid: Uid) {
     if envs.get("HOME").is_none_or(|v| v.is_empty()) {
-        if let Some(dir_home) = utils::get_user_home(uid.into()) {
-            set_home_from_path(envs, &dir_home);
-        }
+        // hardrun: a uid the container's /etc/passwd does not name (or no /etc/passwd) gets
+        // HOME=/, as runc's default exec user has (HARDRUN-PATCHES.md 7); it was left unset.
+        let dir_home = utils::get_user_home(uid.into()).unwrap_or_else(|| PathBuf::from("/"));
+        set_home_from_path(envs, &dir_home);
     }
 }
 
