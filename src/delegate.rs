@@ -478,7 +478,7 @@ mod tests {
     use super::*;
 
     /// libcontainer names the errno of a failed spec mount whichever wrapper carries it
-    /// (HARDRUN-PATCHES.md §7; the crate's own tests cannot run outside its workspace).
+    /// (HARDRUN-PATCHES.md §10; the crate's own tests cannot run outside its workspace).
     #[test]
     fn mount_failure_reason_names_the_errno() {
         use libcontainer::rootfs::mount_failure_reason as reason;

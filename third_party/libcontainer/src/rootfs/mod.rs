@@ -30,7 +30,7 @@ pub enum RootfsError {
     #[error(transparent)]
     Device(#[from] device::DeviceError),
     // hardrun: one spec mount that failed, named as runc names it (source, destination) plus its
-    // type and the errno, instead of a bare "failed to prepare rootfs" (HARDRUN-PATCHES.md §7)
+    // type and the errno, instead of a bare "failed to prepare rootfs" (HARDRUN-PATCHES.md §10)
     #[error("error mounting {source_path:?} to rootfs at {destination:?} (type {typ}): {reason}")]
     MountEntry {
         source_path: String,

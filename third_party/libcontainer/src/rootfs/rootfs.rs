@@ -86,7 +86,7 @@ impl RootFS {
 
         if let Some(mounts) = spec.mounts() {
             for mount in mounts {
-                // hardrun: name the mount that failed (HARDRUN-PATCHES.md §7)
+                // hardrun: name the mount that failed (HARDRUN-PATCHES.md §10)
                 mounter
                     .setup_mount(mount, &global_options)
                     .map_err(|err| RootfsError::MountEntry {

@@ -33,7 +33,7 @@ pub enum InitProcessError {
     #[error("failed to run hooks")]
     Hooks(#[from] hooks::HookError),
     // hardrun: a failed spec mount is named (source, destination, type, errno); this message is
-    // all that crosses to the runtime process (HARDRUN-PATCHES.md §7)
+    // all that crosses to the runtime process (HARDRUN-PATCHES.md §10)
     #[error("{}", rootfs_message(.0))]
     RootFS(#[source] rootfs::RootfsError),
     #[error("failed syscall")]
@@ -83,7 +83,7 @@ pub enum InitProcessError {
     UnsupportedPersonalityFlag,
 }
 
-// hardrun: the one line a user reads for a rootfs failure (HARDRUN-PATCHES.md §7)
+// hardrun: the one line a user reads for a rootfs failure (HARDRUN-PATCHES.md §10)
 fn rootfs_message(e: &rootfs::RootfsError) -> String {
     match e {
         rootfs::RootfsError::MountEntry { .. } => e.to_string(),
