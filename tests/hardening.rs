@@ -266,7 +266,8 @@ fn bad_profiles_and_annotations_are_named() {
         "name = \"team\"\n[capabilities]\nallow = [\"CAP_FLY\"]\n",
     )
     .unwrap();
-    let out = w.hr(&["create", "--bundle", b_s, "x1"]);
+    // a broken profile fails the containers that select it, and only those
+    let out = w.hr(&["--profile", "team", "create", "--bundle", b_s, "x1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
