@@ -114,7 +114,7 @@ pub fn record(
         );
     }
     let Some(log) = log else { return Ok(()) };
-    let mut entry = Entry {
+    let entry = Entry {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         id,
         command,
@@ -136,12 +136,7 @@ pub fn record(
         },
         prev: String::new(),
     };
-    append(log, rotation, |prev| {
-        entry.prev = prev;
-        let mut line = serde_json::to_vec(&entry).unwrap_or_default();
-        line.push(b'\n');
-        line
-    })
+    append_entry(log, rotation, entry)
 }
 
 /// A lifecycle step of a container, recorded after it ran (see [`record_step`]).
@@ -175,7 +170,7 @@ pub fn record_step(log: Option<&Path>, rotation: &Rotation, step: &Step) -> Resu
         "lifecycle step"
     );
     let Some(log) = log else { return Ok(()) };
-    let mut entry = Entry {
+    let entry = Entry {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         id: step.id,
         command: step.command,
@@ -191,12 +186,7 @@ pub fn record_step(log: Option<&Path>, rotation: &Rotation, step: &Step) -> Resu
         score: None,
         prev: String::new(),
     };
-    append(log, rotation, |prev| {
-        entry.prev = prev;
-        let mut line = serde_json::to_vec(&entry).unwrap_or_default();
-        line.push(b'\n');
-        line
-    })
+    append_entry(log, rotation, entry)
 }
 
 /// sha256 of a record line (without its newline), hex.
@@ -278,6 +268,16 @@ pub fn chain_files(log: &Path) -> Vec<std::path::PathBuf> {
 /// Appends the line `make(prev)` builds, with `prev` the hash of the log's last line, under an
 /// exclusive lock; one `write(2)` on an O_APPEND file. A write that fails part-way (a full disk)
 /// is cut off again, so the log stays a chain of whole records.
+/// Appends `entry` to the log, chained to the line before it (`prev`).
+fn append_entry(log: &Path, rotation: &Rotation, mut entry: Entry) -> Result<(), AuditError> {
+    append(log, rotation, |prev| {
+        entry.prev = prev;
+        let mut line = serde_json::to_vec(&entry).unwrap_or_default();
+        line.push(b'\n');
+        line
+    })
+}
+
 fn append(
     log: &Path,
     rotation: &Rotation,
