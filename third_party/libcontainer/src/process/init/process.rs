@@ -201,6 +201,14 @@ pub fn container_init_process(
     }
 
     if matches!(args.container_type, ContainerType::InitContainer) {
+        // hardrun: a read-only `/dev` mount was mounted writable (its device nodes, symlinks
+        // and console are made in it); make it read-only now that they are there, as runc's
+        // finalizeRootfs does: this mount only, its submounts (pts, shm, mqueue) keep their
+        // own flags (HARDRUN-PATCHES.md §14).
+        if ctx.ns.get(LinuxNamespaceType::Mount)?.is_some() && dev_mount_is_read_only(ctx.spec) {
+            remount_dev_read_only(ctx.syscall.as_ref())?;
+        }
+
         if ctx.rootfs_ro {
             let current_flags = statfs("/")
                 .map_err(|err| {
@@ -757,6 +765,56 @@ fn reopen_dev_null() -> Result<()> {
     }
 
     Ok(())
+}
+
+/// hardrun: whether the spec mounts `/dev` with `ro` (runc's finalizeRootfs test: the
+/// destination, cleaned, is `/dev`).
+fn dev_mount_is_read_only(spec: &Spec) -> bool {
+    spec.mounts().iter().flatten().any(|m| {
+        utils::PathBufExt::normalize(m.destination().as_path()) == Path::new("/dev")
+            && m.options()
+                .iter()
+                .flatten()
+                .fold(false, |ro, o| match o.as_str() {
+                    "ro" => true,
+                    "rw" => false,
+                    _ => ro,
+                })
+    })
+}
+
+/// hardrun: sets the read-only flag of the mount at `/dev` (not of its submounts), leaving its
+/// other flags as they are.
+fn remount_dev_read_only(syscall: &dyn Syscall) -> Result<()> {
+    let dev = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open("/dev")
+            .map_err(|err| {
+                tracing::error!(?err, "failed to open /dev");
+                InitProcessError::Io(err)
+            })?
+    };
+    let attr = crate::syscall::linux::MountAttr {
+        attr_set: crate::syscall::linux::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    syscall
+        .mount_setattr(
+            std::os::fd::AsFd::as_fd(&dev),
+            Path::new(""),
+            crate::syscall::linux::AT_EMPTY_PATH,
+            &attr,
+            mem::size_of::<crate::syscall::linux::MountAttr>(),
+        )
+        .map_err(|err| {
+            tracing::error!(?err, "failed to remount /dev read-only");
+            InitProcessError::SyscallOther(err)
+        })
 }
 
 // umount or hide the target path. If the target path is mounted

