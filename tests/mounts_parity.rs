@@ -9,11 +9,22 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// A bundle `name` whose rootfs is a private copy of the busybox rootfs (the tests change it),
+/// running `args` under the world's default profile (`permissive`), with `edit` applied.
+fn own_bundle(w: &World, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let b = w.bundle_with(name, args, |s| {
+        s["root"]["path"] = json!("rootfs");
+        edit(s)
+    });
+    rootfs_copy(&b.join("rootfs"), &[]);
+    b
+}
 
 fn run(w: &World, b: &Path, id: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["run", "--bundle", b.to_str().unwrap()];
@@ -94,4 +105,56 @@ fn a_read_only_dev_is_read_only_with_its_devices_in_it() {
     let out = run(&w, &b, "rwdev", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "written\n");
+}
+
+#[test]
+fn a_tmpfs_without_mode_takes_the_mode_of_the_directory_it_covers() {
+    let w = World::new("mp-tmpfsmode");
+    let tmpfs = |dest: &str, opts: &[&str]| json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": opts});
+    let b = own_bundle(
+        &w,
+        "b",
+        &[
+            "stat",
+            "-c",
+            "%n %a",
+            "/m0710",
+            "/m1777",
+            "/m0700ro",
+            "/given",
+            "/absent/dir",
+        ],
+        |s| {
+            s["mounts"].as_array_mut().unwrap().extend([
+                tmpfs("/m0710", &["rw", "nodev", "nosuid"]),
+                tmpfs("/m1777", &["nosuid"]),
+                tmpfs("/m0700ro", &["ro", "nosuid"]),
+                // an explicit mode= wins over the directory's (runc >= 1.2; 1.1.5 chmods the
+                // tmpfs to the directory's mode even then)
+                tmpfs("/given", &["mode=1500"]),
+                // nothing to inherit from: tmpfs's own default
+                tmpfs("/absent/dir", &[]),
+            ]);
+        },
+    );
+    let root = b.join("rootfs");
+    for (dir, mode) in [
+        ("m0710", 0o710),
+        ("m1777", 0o1777),
+        ("m0700ro", 0o700),
+        ("given", 0o710),
+    ] {
+        fs::create_dir(root.join(dir)).unwrap();
+        fs::set_permissions(root.join(dir), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = run(&w, &b, "tmode", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "/m0710 710\n/m1777 1777\n/m0700ro 700\n/given 1500\n/absent/dir 1777\n"
+    );
+    // the directories themselves are left as they were
+    let mode = |d: &str| fs::metadata(root.join(d)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode("given"), 0o710);
+    assert_eq!(mode("m0700ro"), 0o700);
 }

@@ -630,6 +630,19 @@ impl Mount {
         let root = Root::open(rootfs)?;
         let container_dest = m.destination();
 
+        // hardrun: a tmpfs without `mode=` takes the mode of the directory it covers, as under
+        // runc (which chmods the new tmpfs to the directory's mode); given as `mode=` so that a
+        // read-only tmpfs gets it too (HARDRUN-PATCHES.md §13).
+        if typ == Some("tmpfs") && !data_options.iter().any(|o| o.starts_with("mode=")) {
+            if let Ok(handle) = root.resolve(container_dest) {
+                let fd = OwnedFd::from(handle);
+                let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+                if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                    data_options.push(format!("mode={:o}", st.st_mode & 0o7777));
+                }
+            }
+        }
+
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
         let src = if is_bind(m) {
