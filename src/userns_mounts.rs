@@ -142,7 +142,19 @@ pub fn create_mountpoints(rootfs: &Path, spec: &Value) -> Result<Vec<PathBuf>, S
     let root = pathrs::Root::open(rootfs)
         .map_err(|e| format!("rootfs {}: cannot open it: {e}", rootfs.display()))?;
     let mut created = vec![];
-    for (dest, dir) in wanted {
+    for (given, dir) in wanted {
+        // where the destination lands: its symlinks followed inside the rootfs as in a chroot,
+        // dangling ones too (their targets are made), as libcontainer and runc resolve it
+        let dest = match safe_path::scoped_resolve(rootfs, &given) {
+            Ok(rel) => Path::new("/").join(rel),
+            Err(e) => {
+                return Err(format!(
+                    "rootfs {}: cannot resolve the mount point {}: {e}",
+                    rootfs.display(),
+                    given.display()
+                ))
+            }
+        };
         if root.resolve(&dest).is_ok() {
             continue;
         }
@@ -591,16 +603,15 @@ mod tests {
             {"destination": "/var/tmp", "type": "tmpfs", "source": "tmpfs"}
         ]});
         // /up is the rootfs itself: /up/run is <rootfs>/run; /var names <rootfs>/outside, which
-        // does not exist: refused, never <dir>/outside/tmp
-        let e = create_mountpoints(&rootfs, &spec).unwrap_err();
-        assert!(
-            e.starts_with(&format!(
-                "rootfs {}: cannot create the mount point /var/tmp for the container's user namespace: ",
-                rootfs.display()
-            )),
-            "{e}"
+        // does not exist (a dangling symlink): made there, as runc makes it, never
+        // <dir>/outside/tmp
+        let created = create_mountpoints(&rootfs, &spec).unwrap();
+        assert_eq!(
+            created,
+            [PathBuf::from("/run"), PathBuf::from("/outside/tmp")]
         );
         assert!(rootfs.join("run").is_dir());
+        assert!(rootfs.join("outside/tmp").is_dir());
         assert!(
             fs::read_dir(&outside).unwrap().next().is_none(),
             "escaped the rootfs"

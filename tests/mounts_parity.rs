@@ -9,7 +9,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -157,4 +157,89 @@ fn a_tmpfs_without_mode_takes_the_mode_of_the_directory_it_covers() {
     let mode = |d: &str| fs::metadata(root.join(d)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode("given"), 0o710);
     assert_eq!(mode("m0700ro"), 0o700);
+}
+
+#[test]
+fn a_bind_through_a_dangling_symlink_lands_where_it_points_inside_the_rootfs() {
+    let w = World::new("mp-dangling");
+    let src = w.dir.join("hosts-src");
+    fs::write(&src, "the bundle's hosts\n").unwrap();
+    let src_dir = w.dir.join("dir-src");
+    fs::create_dir(&src_dir).unwrap();
+    fs::write(src_dir.join("marker"), "a directory\n").unwrap();
+    let bind = |src: &Path, dest: &str| json!({"destination": dest, "type": "bind", "source": src, "options": ["bind"]});
+    let b = own_bundle(
+        &w,
+        "b",
+        &[
+            "sh",
+            "-c",
+            "cat /srv/foo/bar/baz/hosts /srv/hosts /srv/dir/marker /escape/hosts",
+        ],
+        |s| {
+            s["mounts"].as_array_mut().unwrap().extend([
+                // a dangling symlink in the middle of the path ...
+                bind(&src, "/etc/hosts"),
+                // ... at its end, a file and a directory ...
+                bind(&src, "/etc/trailing"),
+                bind(&src_dir, "/etc/trailing-dir"),
+                // ... and one that climbs out: it stays in the rootfs, as in a chroot
+                bind(&src, "/etc/climb"),
+            ]);
+        },
+    );
+    let root = b.join("rootfs");
+    let _ = fs::remove_file(root.join("etc/hosts"));
+    symlink("/srv/foo/bar", root.join("jump")).unwrap();
+    symlink("/jump/baz/hosts", root.join("etc/hosts")).unwrap();
+    symlink("/srv/hosts", root.join("etc/trailing")).unwrap();
+    symlink("../srv/dir", root.join("etc/trailing-dir")).unwrap();
+    symlink("../../../../../../../escape/hosts", root.join("etc/climb")).unwrap();
+    let _ = fs::remove_dir_all(root.join("srv"));
+    let out = run(&w, &b, "dangle", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "the bundle's hosts\nthe bundle's hosts\na directory\nthe bundle's hosts\n"
+    );
+    // the mount points were made inside the rootfs, where the symlinks point
+    for (p, dir) in [
+        ("srv/foo/bar/baz/hosts", false),
+        ("srv/hosts", false),
+        ("srv/dir", true),
+        ("escape/hosts", false),
+    ] {
+        let md = fs::symlink_metadata(root.join(p))
+            .unwrap_or_else(|e| panic!("{p} was not made in the rootfs: {e}"));
+        assert_eq!(md.is_dir(), dir, "{p}");
+    }
+    assert!(
+        !Path::new("/escape").exists(),
+        "a mount point was made on the host"
+    );
+
+    // under restricted (a user namespace: the mount points are made from the host side) the
+    // same bundle runs the same way and never reaches outside the rootfs either
+    let _ = fs::remove_dir_all(root.join("escape"));
+    let _ = fs::remove_dir_all(root.join("srv"));
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "--bundle",
+        b.to_str().unwrap(),
+        "dangle-r",
+    ]);
+    w.assert_nothing_left("dangle-r");
+    assert!(
+        !Path::new("/escape").exists(),
+        "restricted: {}",
+        stderr(&out)
+    );
+    assert!(out.status.success(), "restricted: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "the bundle's hosts\nthe bundle's hosts\na directory\nthe bundle's hosts\n"
+    );
+    assert!(root.join("escape/hosts").is_file());
 }

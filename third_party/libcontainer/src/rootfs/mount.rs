@@ -628,7 +628,15 @@ impl Mount {
         }
 
         let root = Root::open(rootfs)?;
-        let container_dest = m.destination();
+        // hardrun: the destination is resolved inside the rootfs first, every symlink followed
+        // as in a chroot (dangling ones included: their missing targets are created below), as
+        // runc's securejoin does; pathrs alone refuses a destination through a dangling symlink
+        // (EEXIST/ENOTDIR). The result is inside the rootfs by construction, and pathrs still
+        // confines every step below to it (HARDRUN-PATCHES.md §12).
+        let scoped_dest = safe_path::scoped_resolve(rootfs, m.destination())
+            .map(|rel| Path::new("/").join(rel))
+            .map_err(MountError::Io)?;
+        let container_dest = scoped_dest.as_path();
 
         // hardrun: a tmpfs without `mode=` takes the mode of the directory it covers, as under
         // runc (which chmods the new tmpfs to the directory's mode); given as `mode=` so that a
