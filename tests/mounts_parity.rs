@@ -243,3 +243,76 @@ fn a_bind_through_a_dangling_symlink_lands_where_it_points_inside_the_rootfs() {
     );
     assert!(root.join("escape/hosts").is_file());
 }
+
+/// A procfs mounted on the host outside the container's rootfs, unmounted when the test ends.
+struct HostProc(PathBuf);
+
+impl Drop for HostProc {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn no_pivot_leaves_no_full_procfs_for_a_user_namespace_to_mount_from() {
+    let w = World::new("mp-nopivot");
+    // a second full procfs on the host, besides /proc: runc hides every one, not only /proc
+    let hostproc = w.dir.join("hostproc");
+    fs::create_dir(&hostproc).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "proc", "proc"])
+        .arg(&hostproc)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _guard = HostProc(hostproc.clone());
+    // runc's no_pivot.bats: a new user and mount namespace inside the container
+    let b = w.bundle_with(
+        "b",
+        &[
+            "unshare",
+            "-mrpf",
+            "sh",
+            "-c",
+            "mount -t proc none /proc && echo mounted && ls /proc/1/root/",
+        ],
+        |s| {
+            for set in ["bounding", "permitted", "effective"] {
+                s["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!("CAP_SETFCAP"));
+            }
+        },
+    );
+    let out = run(&w, &b, "np1", &["--no-pivot"]);
+    assert!(
+        !stdout(&out).contains("mounted"),
+        "a fresh procfs was mounted: {}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("mount: permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out.status.success());
+    // the host keeps both of its procfs mounts: the unmount stayed in the container
+    let host = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let point = hostproc.to_str().unwrap();
+    assert!(
+        host.lines()
+            .any(|l| l.split(' ').nth(4) == Some(point) && l.contains(" - proc ")),
+        "{point} was unmounted on the host"
+    );
+    assert!(host.lines().any(|l| l.split(' ').nth(4) == Some("/proc")));
+
+    // and an ordinary container still runs with --no-pivot, its own /proc in place
+    let b = w.bundle("plain", &["sh", "-c", "head -1 /proc/self/status"]);
+    let out = run(&w, &b, "np2", &["--no-pivot"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "Name:\thead\n");
+}

@@ -817,35 +817,72 @@ fn remount_dev_read_only(syscall: &dyn Syscall) -> Result<()> {
         })
 }
 
-// umount or hide the target path. If the target path is mounted
-// try to unmount it first if the unmount operation fails with EINVAL
-// then mount a tmpfs with size 0k to hide the target path.
-fn unmount_or_hide(syscall: &dyn Syscall, target: impl AsRef<Path>) -> Result<()> {
-    let target_path = target.as_ref();
-    match syscall.umount2(target_path, MntFlags::MNT_DETACH) {
-        Ok(_) => Ok(()),
-        Err(SyscallError::Nix(nix::errno::Errno::EINVAL)) => syscall
-            .mount(
-                None,
-                target_path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                Some("size=0k"),
-            )
-            .map_err(InitProcessError::SyscallOther),
-        Err(err) => Err(InitProcessError::SyscallOther(err)),
+/// hardrun: unmounts every full (root `/`) procfs and sysfs mount that is not inside `rootfs`
+/// (made a slave first, so that the unmount does not reach the host); one that cannot be
+/// unmounted (locked in a user namespace) is covered with an empty tmpfs.
+fn hide_host_proc_and_sys(syscall: &dyn Syscall, rootfs: &Path) -> Result<()> {
+    use crate::rootfs::mount::{MountInfoProvider, ProcMountInfoProvider};
+    let infos = ProcMountInfoProvider::new()
+        .mountinfo()
+        .map_err(|err| InitProcessError::RootFS(err.into()))?;
+    for info in infos {
+        let point = &info.mount_point;
+        if info.root != "/"
+            || !matches!(info.fs_type.as_str(), "proc" | "sysfs")
+            || point.starts_with(rootfs)
+        {
+            continue;
+        }
+        match syscall.mount(
+            None,
+            point,
+            None,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None,
+        ) {
+            Ok(()) => {}
+            // gone with a mount above it, unmounted earlier in this loop
+            Err(SyscallError::Nix(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL)) => {
+                continue;
+            }
+            Err(err) => {
+                tracing::error!(?err, ?point, "failed to make a host mount a slave");
+                return Err(InitProcessError::SyscallOther(err));
+            }
+        }
+        match syscall.umount2(point, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(SyscallError::Nix(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM)) => {
+                syscall
+                    .mount(
+                        Some(Path::new("tmpfs")),
+                        point,
+                        Some("tmpfs"),
+                        MsFlags::MS_RDONLY,
+                        Some("size=0k"),
+                    )
+                    .map_err(|err| {
+                        tracing::error!(?err, ?point, "failed to cover a host mount");
+                        InitProcessError::SyscallOther(err)
+                    })?;
+            }
+            Err(err) => {
+                tracing::error!(?err, ?point, "failed to unmount a host mount");
+                return Err(InitProcessError::SyscallOther(err));
+            }
+        }
     }
+    Ok(())
 }
 
 fn move_root(syscall: &dyn Syscall, rootfs: &Path) -> Result<()> {
     unistd::chdir(rootfs).map_err(InitProcessError::NixOther)?;
-    // umount /sys and /proc if they are mounted, the purpose is to
-    // unmount or hide the /sys and /proc filesystems before the process changes its
-    // root to the new rootfs. thus ensure that the /sys and /proc filesystems are not
-    // accessible in the new rootfs. the logic is borrowed from crun
-    // https://github.com/containers/crun/blob/53cd1c1c697d7351d0cad23708d29bf4a7980a3a/src/libcrun/linux.c#L2780
-    unmount_or_hide(syscall, "/sys")?;
-    unmount_or_hide(syscall, "/proc")?;
+    // hardrun: every full procfs or sysfs mount outside the rootfs is unmounted (or hidden),
+    // not only /proc and /sys: with chroot instead of pivot_root they stay in the container's
+    // mount namespace, and the kernel lets a user namespace mount a fresh procfs where a full
+    // one is visible there, the host's /proc included (runc's msMoveRoot;
+    // HARDRUN-PATCHES.md §15).
+    hide_host_proc_and_sys(syscall, rootfs)?;
     syscall
         .mount(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
         .map_err(|err| {
