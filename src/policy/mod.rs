@@ -15,11 +15,9 @@
 #![allow(clippy::result_large_err)]
 
 pub mod binding;
-pub mod code;
 pub mod edit;
 pub mod exceptions;
 pub mod finding;
-pub mod host;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -28,6 +26,8 @@ use serde_json::Value;
 
 pub use finding::{Action, Finding, Severity};
 
+pub use crate::base::host;
+pub use crate::base::rule as code;
 use crate::profile::config::{Config, Mode};
 use crate::profile::Profile;
 use rules::{Granted, Host, Proposal, RuleCtx};
@@ -144,6 +144,8 @@ pub fn evaluate(
     } else {
         None
     };
+    // a process started by `exec` is judged by the exec controls (5.23, 5.24)
+    let on_exec = run.only == Some(PROCESS_RULES);
     let mut pending = pre;
     let mut rules_left = code::RULES.iter();
     loop {
@@ -250,7 +252,11 @@ pub fn evaluate(
                 code: code.clone(),
                 cis: p
                     .cis
-                    .unwrap_or(info.cis)
+                    .unwrap_or(if on_exec && !info.cis_exec.is_empty() {
+                        info.cis_exec
+                    } else {
+                        info.cis
+                    })
                     .iter()
                     .map(|c| c.to_string())
                     .collect(),
@@ -961,5 +967,55 @@ mod tests {
             "{}",
             err.reason
         );
+    }
+
+    /// The containerd fixture as `restricted` runs it passes every applicable CIS control.
+    #[test]
+    fn restricted_hardening_passes_every_cis_control() {
+        use crate::compliance::{score, Verdict};
+        use serde_json::json;
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/containerd-spec.json"))
+                .unwrap();
+        let verdicts = |r: &crate::compliance::Report| -> Vec<(&'static str, Verdict)> {
+            r.controls
+                .iter()
+                .filter(|c| c.verdict != Verdict::NotApplicable)
+                .map(|c| (c.id, c.verdict))
+                .collect()
+        };
+        // the fixture as restricted runs it passes every control: a CRI container, it joins its
+        // sandbox's user namespace (pid 4242 of the test host, not the host's)
+        let cat = crate::profile::Catalog::builtin();
+        let ann = std::collections::BTreeMap::new();
+        let granted = rules::Granted::default();
+        let run = Run {
+            profile: cat.get("restricted").unwrap(),
+            mode: crate::profile::config::Mode::Enforce,
+            id: "c",
+            annotations: &ann,
+            granted: &granted,
+            host: &TestHost,
+            only: None,
+            userns: None,
+            sources: crate::bundle::Sources::none(),
+        };
+        let hardened = evaluate(&fixture, &run, vec![]).unwrap().value;
+        let r2 = score(&hardened, &TestHost);
+        let fails: Vec<&str> = verdicts(&r2)
+            .into_iter()
+            .filter(|(_, v)| *v == Verdict::Fail)
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(fails, Vec::<&str>::new(), "{r2:#?}");
+        assert_eq!(r2.level1.percent, 100.0);
+        // joining the host's user namespace fails 5.31, as having none does
+        let mut host_user = hardened.clone();
+        for n in host_user["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "user" {
+                n["path"] = json!("/proc/1/ns/user");
+            }
+        }
+        assert!(verdicts(&score(&host_user, &TestHost)).contains(&("5.31", Verdict::Fail)));
     }
 }

@@ -62,8 +62,8 @@ pub fn score_as_run(spec: &Value, id: &str, host: &dyn super::Host) -> complianc
             // policy does not know; 5.25 only asks that there is one)
             l.insert(
                 "cgroupsPath".into(),
-                Value::String(crate::commands::create::default_cgroups_path(
-                    std::path::Path::new(crate::cli::DEFAULT_ROOT),
+                Value::String(crate::base::paths::default_cgroups_path(
+                    std::path::Path::new(crate::base::paths::DEFAULT_ROOT),
                     id,
                 )),
             );
