@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use hardrun::compliance::score;
 use hardrun::base::RealHost;
+use hardrun::compliance::score;
 use hardrun::policy::rules::Granted;
 use hardrun::policy::{evaluate, Run};
 use hardrun::profile::config::Mode;

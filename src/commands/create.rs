@@ -75,7 +75,13 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     let container_dir = root.container_dir(a.id);
     // `userns` enforced: a host id range of the container's own, held by its state directory
     // (and the staging directory until that exists); released on any failure below (drop)
-    let lease = match policy::userns_pool(&loaded.raw, &ctx) {
+    // the profile is selected once: for the lease and for the rules
+    let selected = policy::select(&loaded.raw, &ctx);
+    let pool = selected
+        .as_ref()
+        .ok()
+        .and_then(|s| s.userns_pool(&loaded.raw, ctx.host));
+    let lease = match pool {
         Some(pool) => Some(crate::userns::Lease::allocate(
             &pool,
             &container_dir,
@@ -90,7 +96,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         command,
         a.id,
         &loaded.dir,
-        policy::harden_spec(&loaded.raw, &ctx),
+        selected.and_then(|s| policy::harden_selected(s, &loaded.raw, &ctx)),
     )?;
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);

@@ -146,6 +146,8 @@ pub fn evaluate(
     };
     // a process started by `exec` is judged by the exec controls (5.23, 5.24)
     let on_exec = run.only == Some(PROCESS_RULES);
+    // the gate's report of the spec that runs (enforcing, every rule)
+    let mut scored: Option<crate::compliance::Report> = None;
     let mut pending = pre;
     let mut rules_left = code::RULES.iter();
     loop {
@@ -166,7 +168,17 @@ pub fn evaluate(
                 Some(None) if info.code == code::GATE => continue,
                 _ => &current,
             };
-            (info.code.to_owned(), rule(input, profile, &ctx))
+            if info.code == code::GATE {
+                // the gate is the last rule: what it scored is what runs, unless it scored a
+                // dry run's projection
+                let (proposals, report) = rules::cis_score::gate(input, profile, &ctx);
+                if projected.is_none() {
+                    scored = Some(report);
+                }
+                (info.code.to_owned(), proposals)
+            } else {
+                (info.code.to_owned(), rule(input, profile, &ctx))
+            }
         };
         let info = code::info(&code).expect("rule codes come from the registry");
         let action = if run.mode == Mode::Audit {
@@ -291,7 +303,9 @@ pub fn evaluate(
         profile_sha256: profile.sha256.clone(),
         mode: run.mode,
         exceptions_used: vec![],
-        score: None,
+        score: scored
+            .as_ref()
+            .map(|r| crate::compliance::Summary::of(r, &profile.compliance)),
         granted: run.granted.clone(),
         identity: Default::default(),
         notices: vec![],
@@ -329,9 +343,10 @@ pub(crate) fn annotations_of(spec: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Picks the profile and grants for a spec: `--profile` or the default, possibly replaced by an
-/// authorized `hardrun.dev/profile` annotation.
-struct Selected<'c> {
+/// The profile and grants picked for a spec ([`select`]): `--profile` or the default, possibly
+/// replaced by an authorized `hardrun.dev/profile` annotation. `create` selects once and uses the
+/// selection for the user namespace lease and the rules.
+pub struct Selected<'c> {
     profile: &'c Profile,
     mode: Mode,
     annotations: BTreeMap<String, String>,
@@ -342,7 +357,7 @@ struct Selected<'c> {
     identity: exceptions::Identity,
 }
 
-fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDenied> {
+pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDenied> {
     let mode = ctx.mode.unwrap_or(ctx.config.mode);
     let base = ctx.config.profile(ctx.profile).map_err(|e| PolicyDenied {
         id: ctx.id.to_owned(),
@@ -401,17 +416,21 @@ fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDen
 /// user namespace with mappings of its own. `None`: allocate nothing (an error in selecting the profile is
 /// reported by `harden_spec`).
 pub fn userns_pool(raw: &Value, ctx: &Context) -> Option<crate::profile::UserNsCfg> {
-    let sel = select(raw, ctx).ok()?;
-    if sel.mode == Mode::Audit || sel.profile.action("userns") != Action::Enforce {
-        return None;
-    }
-    if !rules::userns::needs_range(raw, ctx.host) {
-        return None;
-    }
-    Some(sel.profile.userns.clone())
+    select(raw, ctx).ok()?.userns_pool(raw, ctx.host)
 }
 
 impl Selected<'_> {
+    /// See [`userns_pool`]: the pool of the selected profile, when it leases a range for `raw`.
+    pub fn userns_pool(&self, raw: &Value, host: &dyn Host) -> Option<crate::profile::UserNsCfg> {
+        if self.mode == Mode::Audit || self.profile.action("userns") != Action::Enforce {
+            return None;
+        }
+        if !rules::userns::needs_range(raw, host) {
+            return None;
+        }
+        Some(self.profile.userns.clone())
+    }
+
     /// Runs the engine on `input` with this selection: all rules (`only` None, create/run), or a
     /// subset (exec, update), which gets neither the exception pre-proposals nor the userns range.
     fn evaluate(
@@ -545,13 +564,22 @@ fn with_identity(
 
 /// `create`/`run`: the whole spec, as raw JSON.
 pub fn harden_spec(raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
-    let sel = select(raw, ctx)?;
+    harden_selected(select(raw, ctx)?, raw, ctx)
+}
+
+/// [`harden_spec`] with the profile already selected (`create` selects once, before it leases a
+/// host id range).
+pub fn harden_selected(sel: Selected, raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
     let gate = sel.profile.compliance.clone();
     let (out, used) = sel.evaluate(raw, ctx, None)?;
-    let report = rules::cis_score::score_as_run(&out.value, ctx.id, ctx.host);
+    // the gate scored the spec that runs, except in a dry run (it scores the projection there)
+    let score = out.score.clone().unwrap_or_else(|| {
+        let report = rules::cis_score::score_as_run(&out.value, ctx.id, ctx.host);
+        crate::compliance::Summary::of(&report, &gate)
+    });
     Ok(Outcome {
         exceptions_used: used,
-        score: Some(crate::compliance::Summary::of(&report, &gate)),
+        score: Some(score),
         ..out
     })
 }
