@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use hardrun::base::RealHost;
 use hardrun::compliance::score;
-use hardrun::policy::host::RealHost;
 use hardrun::policy::rules::Granted;
 use hardrun::policy::{evaluate, Run};
 use hardrun::profile::config::Mode;
@@ -111,7 +111,7 @@ fn harden(spec: &Value, catalog: &Catalog) -> Option<Value> {
     let profile = catalog.get("restricted").unwrap();
     let ann = BTreeMap::new();
     let granted = Granted::default();
-    let others = hardrun::policy::code::ungated();
+    let others = hardrun::base::rule::ungated();
     let run = Run {
         profile,
         mode: Mode::Enforce,

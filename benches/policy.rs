@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use hardrun::policy::host::RealHost;
+use hardrun::base::RealHost;
 use hardrun::policy::rules::Granted;
 use hardrun::policy::{evaluate, Run};
 use hardrun::profile::config::Mode;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-pub const DEFAULT_ROOT: &str = "/run/hardrun";
+pub use crate::base::paths::DEFAULT_ROOT;
 
 #[derive(Parser, Debug)]
 #[command(

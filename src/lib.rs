@@ -4,6 +4,7 @@
 //! seam) → `state_dir` (staged, hardened spec) → `delegate` (youki's libcontainer).
 
 pub mod audit;
+pub mod base;
 pub mod bundle;
 pub mod caller_fds;
 pub mod cli;

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::policy::finding::Action;
+use crate::base::rule::Action;
 use crate::profile::Profile;
 
 // ---------------------------------------------------------------------------------------------

@@ -157,3 +157,62 @@ fn control_ids_match_whole() {
     assert!(mentions("ends with 5.5.", "5.5"));
     assert!(!mentions("5.5.1", "5.5"));
 }
+
+/// The CIS ids a table row gives in its CIS column (`—` for none).
+fn ids_in(cell: &str) -> BTreeSet<String> {
+    cell.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|t| t.trim_end_matches('.'))
+        .filter(|t| t.contains('.') && t.split('.').all(|p| !p.is_empty()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The README's rule table and the index of `docs/rules/` give exactly the registry's CIS tags
+/// (at create and on exec), so the two maps can never drift from the code again.
+#[test]
+fn rule_tables_give_exactly_the_registry_cis_tags() {
+    let readme = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    let index = read(&dir().join("README.md"));
+    let mut problems = vec![];
+    for r in RULES.iter().filter(|r| r.code != "cis-score") {
+        let want: BTreeSet<String> = r
+            .cis
+            .iter()
+            .chain(r.cis_exec)
+            .map(|s| s.to_string())
+            .collect();
+        for (name, text, prefix, column) in [
+            ("README.md", &readme, format!("| `{}` |", r.code), 1),
+            (
+                "docs/rules/README.md",
+                &index,
+                format!("| [`{}`]({}.md) |", r.code, r.code),
+                2,
+            ),
+        ] {
+            let Some(row) = text.lines().find(|l| l.starts_with(&prefix)) else {
+                // the README's table lists the hardening rules; `exception` is no rewrite
+                if name == "README.md" && r.code == "exception" {
+                    continue;
+                }
+                problems.push(format!("{name}: no row for {}", r.code));
+                continue;
+            };
+            let cell = row.split('|').nth(column + 1).unwrap_or_default();
+            let got = ids_in(cell);
+            if got != want {
+                problems.push(format!(
+                    "{name}: {} gives CIS {got:?}, the registry {want:?}",
+                    r.code
+                ));
+            }
+        }
+        let page = read(&dir().join(format!("{}.md", r.code)));
+        for id in r.cis_exec {
+            if !mentions(&page, id) {
+                problems.push(format!("{}: exec control {id} not mentioned", r.code));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

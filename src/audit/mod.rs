@@ -224,24 +224,7 @@ fn last_line(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
     Ok(tail)
 }
 
-/// Size-based rotation: when a record would take the log past `max_bytes`, the log becomes
-/// `<log>.1` (`.1` → `.2` …, the oldest beyond `keep` removed) and a new log starts with a link
-/// record whose `prev` is the hash of the old log's last record, so the chain runs on across
-/// files. `max_bytes` 0: never rotate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rotation {
-    pub max_bytes: u64,
-    pub keep: u32,
-}
-
-impl Default for Rotation {
-    fn default() -> Self {
-        Rotation {
-            max_bytes: 100 << 20,
-            keep: 10,
-        }
-    }
-}
+pub use crate::profile::config::Rotation;
 
 /// `<log>.<n>`: the n-th most recent rotated file.
 pub fn rotated_name(log: &Path, n: u32) -> std::path::PathBuf {

@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
 
+use crate::base::RealHost;
 use crate::cli::{CheckArgs, GlobalOpts};
 use crate::compliance::{score, Report, Verdict};
 use crate::live::LiveReport;
-use crate::policy::host::RealHost;
 use crate::policy::rules::cis_score::score_as_run;
 use crate::state_dir::Root;
 
@@ -484,7 +484,7 @@ fn render_text(
 /// pointer and file, so re-uploads update alerts instead of duplicating them. The gate's outcome
 /// is in the run's properties and invocation.
 fn sarif(results: &[Checked], exit_code: i32) -> Value {
-    use crate::policy::code::RULES;
+    use crate::base::rule::RULES;
     let sev_score = |sev: &str| match sev {
         "critical" => "9.5",
         "high" => "8.0",
@@ -523,10 +523,10 @@ fn sarif(results: &[Checked], exit_code: i32) -> Value {
             "id": format!("cis-{}", c.id),
             "name": format!("cis-{}", c.id),
             "shortDescription": {"text": format!("CIS Docker Benchmark {}: {}", c.id, c.title)},
-            "fullDescription": {"text": format!("CIS Docker Benchmark v1.6.0 control {} (Level {}): {}. hardrun rules that satisfy it: {}.", c.id, c.level, c.title, if c.rules.is_empty() { "-".to_owned() } else { c.rules.join(", ") })},
-            "help": {"text": format!("Fails as hardrun would run the spec. Rules that satisfy it: {}.", if c.rules.is_empty() { "-".to_owned() } else { c.rules.join(", ") })},
+            "fullDescription": {"text": format!("CIS Docker Benchmark v1.6.0 control {} (Level {}): {}. hardrun rules that satisfy it: {}.", c.id, c.level, c.title, if c.rules().is_empty() { "-".to_owned() } else { c.rules().join(", ") })},
+            "help": {"text": format!("Fails as hardrun would run the spec. Rules that satisfy it: {}.", if c.rules().is_empty() { "-".to_owned() } else { c.rules().join(", ") })},
             "defaultConfiguration": {"level": "error"},
-            "properties": {"cis": [c.id], "level": c.level, "satisfiedBy": c.rules, "tags": ["security", "compliance", "cis"], "security-severity": "7.0"},
+            "properties": {"cis": [c.id], "level": c.level, "satisfiedBy": c.rules(), "tags": ["security", "compliance", "cis"], "security-severity": "7.0"},
         }));
     }
     let mut out = vec![];

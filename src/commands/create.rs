@@ -53,24 +53,10 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
 }
 
 /// The cgroup path used when the spec names none: an absolute path under `/hardrun`, instead of
-/// libcontainer's `:youki:<id>`, which on cgroup v1 lands at the top of every hierarchy.
-///
-/// One per state root, so the same id under two `--root`s never shares a cgroup (a `delete
-/// --force` kills everything in the container's cgroup): `/hardrun/<id>` for the default root
-/// (`/run/hardrun`, the path users, docs and monitoring know), `/hardrun/<id>@<hash>` for any
-/// other, `<hash>` the first 12 hex digits of the SHA-256 of the canonical root path. An id
-/// cannot contain `@`, so neither form can name the other's cgroup. `root` is the canonical
-/// path (`Root::path`); every command that derives the path goes through here.
-pub fn default_cgroups_path(root: &Path, id: &str) -> String {
-    if root == Path::new(crate::cli::DEFAULT_ROOT) {
-        return format!("/hardrun/{id}");
-    }
-    use sha2::Digest;
-    use std::os::unix::ffi::OsStrExt;
-    let digest = sha2::Sha256::digest(root.as_os_str().as_bytes());
-    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("/hardrun/{id}@{hash}")
-}
+/// libcontainer's `:youki:<id>`, which on cgroup v1 lands at the top of every hierarchy. One per
+/// state root, so the same id under two `--root`s never shares a cgroup (a `delete --force` kills
+/// everything in the container's cgroup); see [`crate::base::paths::default_cgroups_path`].
+pub use crate::base::paths::default_cgroups_path;
 
 pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container> {
     state_dir::validate_id(a.id)?;
@@ -89,7 +75,13 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     let container_dir = root.container_dir(a.id);
     // `userns` enforced: a host id range of the container's own, held by its state directory
     // (and the staging directory until that exists); released on any failure below (drop)
-    let lease = match policy::userns_pool(&loaded.raw, &ctx) {
+    // the profile is selected once: for the lease and for the rules
+    let selected = policy::select(&loaded.raw, &ctx);
+    let pool = selected
+        .as_ref()
+        .ok()
+        .and_then(|s| s.userns_pool(&loaded.raw, ctx.host));
+    let lease = match pool {
         Some(pool) => Some(crate::userns::Lease::allocate(
             &pool,
             &container_dir,
@@ -104,7 +96,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         command,
         a.id,
         &loaded.dir,
-        policy::harden_spec(&loaded.raw, &ctx),
+        selected.and_then(|s| policy::harden_selected(s, &loaded.raw, &ctx)),
     )?;
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);

@@ -42,7 +42,7 @@ pub fn document() -> serde_json::Value {
             },
             // what create does here: libcontainer applies a profile only where AppArmor is on,
             // and `check` judges CIS 5.2 by the same test
-            "apparmor": {"enabled": crate::policy::host::apparmor_enabled()},
+            "apparmor": {"enabled": crate::base::host::apparmor_enabled()},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}

@@ -65,7 +65,7 @@ pub fn policy_context<'a>(
         config,
         profile: global.profile.as_deref(),
         mode: global.mode.as_deref().and_then(|m| m.parse().ok()),
-        host: &crate::policy::host::RealHost,
+        host: &crate::base::RealHost,
         userns: None,
         sources: crate::bundle::Sources::none(),
         caller: crate::policy::exceptions::Caller::from_paths(bundle, &root.path, id),

@@ -5,7 +5,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::policy::rules::{at, strings, Host, DOCKER_CAPS};
+use crate::base::caps::DOCKER_CAPS;
+use crate::base::{at, strings, Host};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -23,13 +24,17 @@ pub struct Control {
     pub id: &'static str,
     pub title: &'static str,
     pub level: u8,
-    /// the hardrun rule codes that make a spec pass it
-    pub rules: &'static [&'static str],
     /// None: not applicable to a runtime (decided elsewhere)
     pub decide: Option<Decide>,
 }
 
 impl Control {
+    /// The hardrun rules that make a spec (or an exec'd process) pass this control: derived from
+    /// the rule registry's CIS tags ([`crate::base::rule::RuleInfo`]), never kept by hand.
+    pub fn rules(&self) -> Vec<&'static str> {
+        crate::base::rule::rules_for(self.id)
+    }
+
     /// This control's verdict on one spec (or exec'd process).
     fn result(&self, verdict: Verdict, reason: String) -> ControlResult {
         ControlResult {
@@ -38,7 +43,7 @@ impl Control {
             level: self.level,
             verdict,
             reason,
-            rules: self.rules,
+            rules: self.rules(),
         }
     }
 }
@@ -104,7 +109,7 @@ fn lsm_enabled(which: &str) -> bool {
     static SELINUX: OnceLock<bool> = OnceLock::new();
     match which {
         // as create and `features` see it (securityfs may be mounted where the module is off)
-        "apparmor" => crate::policy::host::apparmor_enabled(),
+        "apparmor" => crate::base::host::apparmor_enabled(),
         _ => *SELINUX.get_or_init(|| std::path::Path::new("/sys/fs/selinux/enforce").exists()),
     }
 }
@@ -118,7 +123,6 @@ pub const CONTROLS: &[Control] = &[
         id: "4.1",
         title: "a non-root user for the container",
         level: 1,
-        rules: &["user"],
         decide: Some(|s, _| {
             let uid = at(s, "/process/user/uid")
                 .and_then(Value::as_u64)
@@ -130,7 +134,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.2",
         title: "AppArmor profile enabled",
         level: 1,
-        rules: &[],
         decide: Some(|s, _| {
             if !lsm_enabled("apparmor") {
                 return (
@@ -148,7 +151,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.3",
         title: "SELinux security options set",
         level: 2,
-        rules: &[],
         decide: Some(|s, _| {
             if !lsm_enabled("selinux") {
                 return (
@@ -168,7 +170,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.4",
         title: "Linux kernel capabilities restricted",
         level: 1,
-        rules: &["capabilities"],
         decide: Some(|s, _| {
             let extra: Vec<String> = strings(s, "/process/capabilities/bounding")
                 .into_iter()
@@ -184,7 +185,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.5",
         title: "no privileged container",
         level: 1,
-        rules: &["privileged"],
         decide: Some(|s, _| {
             let caps = strings(s, "/process/capabilities/bounding");
             let all = caps.len() >= 38
@@ -204,7 +204,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.6",
         title: "no sensitive host system directories mounted",
         level: 1,
-        rules: &["mounts"],
         decide: Some(|s, _| {
             let bad: Vec<String> = bind_mounts(s)
                 .iter()
@@ -227,35 +226,30 @@ pub const CONTROLS: &[Control] = &[
         id: "5.7",
         title: "sshd not run within containers",
         level: 1,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.8",
         title: "privileged ports not mapped",
         level: 1,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.9",
         title: "only needed ports open",
         level: 1,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.10",
         title: "host network namespace not shared",
         level: 1,
-        rules: &["namespaces"],
         decide: Some(|s, h| ns_private(s, "network", h)),
     },
     Control {
         id: "5.11",
         title: "memory usage limited",
         level: 1,
-        rules: &["resources"],
         decide: Some(|s, _| {
             ok(
                 at(s, "/linux/resources/memory/limit")
@@ -269,7 +263,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.12",
         title: "CPU priority set",
         level: 1,
-        rules: &["resources"],
         decide: Some(|s, _| {
             let shares = at(s, "/linux/resources/cpu/shares")
                 .and_then(Value::as_u64)
@@ -284,7 +277,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.13",
         title: "root filesystem mounted read-only",
         level: 1,
-        rules: &["rootfs"],
         decide: Some(|s, _| {
             ok(
                 at(s, "/root/readonly").and_then(Value::as_bool) == Some(true),
@@ -296,35 +288,30 @@ pub const CONTROLS: &[Control] = &[
         id: "5.14",
         title: "incoming traffic bound to a host interface",
         level: 1,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.15",
         title: "on-failure restart policy",
         level: 1,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.16",
         title: "host PID namespace not shared",
         level: 1,
-        rules: &["namespaces"],
         decide: Some(|s, h| ns_private(s, "pid", h)),
     },
     Control {
         id: "5.17",
         title: "host IPC namespace not shared",
         level: 1,
-        rules: &["namespaces"],
         decide: Some(|s, h| ns_private(s, "ipc", h)),
     },
     Control {
         id: "5.18",
         title: "host devices not directly exposed",
         level: 1,
-        rules: &["devices"],
         decide: Some(|s, _| {
             let defaults = [
                 "/dev/null",
@@ -369,7 +356,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.19",
         title: "default ulimits overridden only when needed",
         level: 1,
-        rules: &["resources"],
         decide: Some(|s, _| {
             let unlimited: Vec<String> = at(s, "/process/rlimits")
                 .and_then(Value::as_array)
@@ -388,7 +374,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.20",
         title: "mount propagation not shared",
         level: 1,
-        rules: &["mounts"],
         decide: Some(|s, _| {
             let shared_mount = s
                 .get("mounts")
@@ -411,14 +396,12 @@ pub const CONTROLS: &[Control] = &[
         id: "5.21",
         title: "host UTS namespace not shared",
         level: 1,
-        rules: &["namespaces"],
         decide: Some(|s, h| ns_private(s, "uts", h)),
     },
     Control {
         id: "5.22",
         title: "default seccomp profile not disabled",
         level: 1,
-        rules: &["seccomp"],
         decide: Some(|s, _| {
             let action = at(s, "/linux/seccomp/defaultAction").and_then(Value::as_str);
             ok(
@@ -431,21 +414,18 @@ pub const CONTROLS: &[Control] = &[
         id: "5.23",
         title: "exec not run with --privileged",
         level: 2,
-        rules: &["capabilities"],
         decide: None,
     },
     Control {
         id: "5.24",
         title: "exec not run as root",
         level: 2,
-        rules: &["user"],
         decide: None,
     },
     Control {
         id: "5.25",
         title: "cgroup usage confirmed",
         level: 1,
-        rules: &[],
         decide: Some(|s, _| {
             ok(
                 at(s, "/linux/cgroupsPath")
@@ -459,7 +439,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.26",
         title: "no acquiring of additional privileges",
         level: 1,
-        rules: &["no-new-privileges"],
         decide: Some(|s, _| {
             ok(
                 at(s, "/process/noNewPrivileges").and_then(Value::as_bool) == Some(true),
@@ -471,21 +450,18 @@ pub const CONTROLS: &[Control] = &[
         id: "5.27",
         title: "container health checked at runtime",
         level: 1,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.28",
         title: "images pinned to a version",
         level: 1,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.29",
         title: "PIDs cgroup limit used",
         level: 1,
-        rules: &["resources"],
         decide: Some(|s, _| {
             ok(
                 at(s, "/linux/resources/pids/limit")
@@ -499,14 +475,12 @@ pub const CONTROLS: &[Control] = &[
         id: "5.30",
         title: "default bridge not used",
         level: 2,
-        rules: &[],
         decide: None,
     },
     Control {
         id: "5.31",
         title: "host user namespace not shared",
         level: 1,
-        rules: &["userns"],
         decide: Some(|s, h| {
             let user = at(s, "/linux/namespaces")
                 .and_then(Value::as_array)
@@ -534,7 +508,6 @@ pub const CONTROLS: &[Control] = &[
         id: "5.32",
         title: "Docker socket not mounted",
         level: 1,
-        rules: &["mounts"],
         decide: Some(|s, _| {
             let sock = s
                 .get("mounts")
@@ -560,7 +533,7 @@ pub struct ControlResult {
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    pub rules: &'static [&'static str],
+    pub rules: Vec<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -709,7 +682,7 @@ fn tally(controls: Vec<ControlResult>) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::rules::TestHost;
+    use crate::base::TestHost;
     use serde_json::json;
 
     #[test]
@@ -741,10 +714,76 @@ mod tests {
             assert_eq!(r.level2.applicable, 2);
             assert_eq!(r.level1.applicable, 0);
         }
-        let r = score(&json!({}), &crate::policy::rules::TestHost);
+        let r = score(&json!({}), &crate::base::TestHost);
         let c = r.controls.iter().find(|c| c.id == "5.24").unwrap();
         assert_eq!(c.verdict, Verdict::NotApplicable);
         assert!(c.reason.starts_with("decided on exec"));
+    }
+
+    /// The two maps are one: every CIS tag of a rule names a control of the catalogue that a spec
+    /// (or an exec'd process) can decide, and what each control says satisfies it is exactly the
+    /// rules that carry its tag.
+    #[test]
+    fn cis_maps_are_derived_and_consistent() {
+        use crate::base::rule::RULES;
+        let on_exec = score_exec(&json!({}), &json!({}));
+        let decided_on_exec = |id: &str| {
+            on_exec
+                .controls
+                .iter()
+                .any(|c| c.id == id && c.verdict != Verdict::NotApplicable)
+        };
+        for r in RULES {
+            for id in r.cis {
+                let c = CONTROLS.iter().find(|c| c.id == *id);
+                assert!(
+                    c.is_some_and(|c| c.decide.is_some()),
+                    "rule {} claims CIS {id}, which the catalogue cannot decide on a spec",
+                    r.code
+                );
+            }
+            for id in r.cis_exec {
+                assert!(
+                    decided_on_exec(id),
+                    "rule {} claims CIS {id} on exec, which score_exec does not decide",
+                    r.code
+                );
+            }
+        }
+        for (id, want) in [
+            ("4.1", vec!["user"]),
+            ("5.4", vec!["capabilities"]),
+            ("5.5", vec!["privileged"]),
+            ("5.10", vec!["namespaces"]),
+            ("5.13", vec!["rootfs"]),
+            ("5.23", vec!["capabilities"]),
+            ("5.24", vec!["user"]),
+            ("5.25", vec![]),
+            ("5.29", vec!["resources"]),
+            ("5.31", vec!["userns"]),
+            ("5.32", vec!["mounts"]),
+        ] {
+            let c = CONTROLS.iter().find(|c| c.id == id).unwrap();
+            assert_eq!(c.rules(), want, "{id}");
+        }
+        // exec controls are tagged on exec only; a spec's controls never by an exec-only tag
+        for c in CONTROLS
+            .iter()
+            .filter(|c| c.level == 2 && ["5.23", "5.24"].contains(&c.id))
+        {
+            for code in c.rules() {
+                let r = crate::base::rule::info(code).unwrap();
+                assert!(
+                    r.cis_exec.contains(&c.id) && !r.cis.contains(&c.id),
+                    "{code}"
+                );
+            }
+        }
+        let score = score(&json!({}), &TestHost);
+        for c in &score.controls {
+            let control = CONTROLS.iter().find(|x| x.id == c.id).unwrap();
+            assert_eq!(c.rules, control.rules(), "{}", c.id);
+        }
     }
 
     fn verdicts(r: &Report) -> Vec<(&str, Verdict)> {
@@ -789,42 +828,6 @@ mod tests {
             assert!(verdicts(&r).contains(&(id, Verdict::Fail)), "{id}: {r:#?}");
         }
         assert!(r.level1.percent < 20.0, "{}", r.level1.percent);
-
-        // the fixture as restricted runs it passes every control: a CRI container, it joins its
-        // sandbox's user namespace (pid 4242 of the test host, not the host's)
-        let cat = crate::profile::Catalog::builtin();
-        let ann = std::collections::BTreeMap::new();
-        let granted = crate::policy::rules::Granted::default();
-        let run = crate::policy::Run {
-            profile: cat.get("restricted").unwrap(),
-            mode: crate::profile::config::Mode::Enforce,
-            id: "c",
-            annotations: &ann,
-            granted: &granted,
-            host: &TestHost,
-            only: None,
-            userns: None,
-            sources: crate::bundle::Sources::none(),
-        };
-        let hardened = crate::policy::evaluate(&fixture, &run, vec![])
-            .unwrap()
-            .value;
-        let r2 = score(&hardened, &TestHost);
-        let fails: Vec<&str> = verdicts(&r2)
-            .into_iter()
-            .filter(|(_, v)| *v == Verdict::Fail)
-            .map(|(id, _)| id)
-            .collect();
-        assert_eq!(fails, Vec::<&str>::new(), "{r2:#?}");
-        assert_eq!(r2.level1.percent, 100.0);
-        // joining the host's user namespace fails 5.31, as having none does
-        let mut host_user = hardened.clone();
-        for n in host_user["linux"]["namespaces"].as_array_mut().unwrap() {
-            if n["type"] == "user" {
-                n["path"] = json!("/proc/1/ns/user");
-            }
-        }
-        assert!(verdicts(&score(&host_user, &TestHost)).contains(&("5.31", Verdict::Fail)));
 
         // not-applicable controls are listed, never dropped
         assert!(r

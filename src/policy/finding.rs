@@ -2,41 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What a profile tells the engine to do about a rule's deviation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// rewrite the spec and record the change
-    Enforce,
-    /// record what would change, leave the spec alone
-    Audit,
-    /// refuse the container, naming the rule
-    Deny,
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Action::Enforce => "enforce",
-            Action::Audit => "audit",
-            Action::Deny => "deny",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+pub use crate::base::rule::{Action, Severity};
 
 /// One deviation, as recorded in the audit log, the container's state directory and tracing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// rule code (see [`crate::policy::code`])
+    /// rule code (see [`crate::base::rule`])
     pub code: String,
     /// CIS Docker Benchmark control(s) the rule serves
     pub cis: Vec<String>,

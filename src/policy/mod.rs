@@ -15,11 +15,9 @@
 #![allow(clippy::result_large_err)]
 
 pub mod binding;
-pub mod code;
 pub mod edit;
 pub mod exceptions;
 pub mod finding;
-pub mod host;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -28,6 +26,8 @@ use serde_json::Value;
 
 pub use finding::{Action, Finding, Severity};
 
+pub use crate::base::host;
+pub use crate::base::rule as code;
 use crate::profile::config::{Config, Mode};
 use crate::profile::Profile;
 use rules::{Granted, Host, Proposal, RuleCtx};
@@ -144,6 +144,10 @@ pub fn evaluate(
     } else {
         None
     };
+    // a process started by `exec` is judged by the exec controls (5.23, 5.24)
+    let on_exec = run.only == Some(PROCESS_RULES);
+    // the gate's report of the spec that runs (enforcing, every rule)
+    let mut scored: Option<crate::compliance::Report> = None;
     let mut pending = pre;
     let mut rules_left = code::RULES.iter();
     loop {
@@ -164,7 +168,17 @@ pub fn evaluate(
                 Some(None) if info.code == code::GATE => continue,
                 _ => &current,
             };
-            (info.code.to_owned(), rule(input, profile, &ctx))
+            if info.code == code::GATE {
+                // the gate is the last rule: what it scored is what runs, unless it scored a
+                // dry run's projection
+                let (proposals, report) = rules::cis_score::gate(input, profile, &ctx);
+                if projected.is_none() {
+                    scored = Some(report);
+                }
+                (info.code.to_owned(), proposals)
+            } else {
+                (info.code.to_owned(), rule(input, profile, &ctx))
+            }
         };
         let info = code::info(&code).expect("rule codes come from the registry");
         let action = if run.mode == Mode::Audit {
@@ -250,7 +264,11 @@ pub fn evaluate(
                 code: code.clone(),
                 cis: p
                     .cis
-                    .unwrap_or(info.cis)
+                    .unwrap_or(if on_exec && !info.cis_exec.is_empty() {
+                        info.cis_exec
+                    } else {
+                        info.cis
+                    })
                     .iter()
                     .map(|c| c.to_string())
                     .collect(),
@@ -285,7 +303,9 @@ pub fn evaluate(
         profile_sha256: profile.sha256.clone(),
         mode: run.mode,
         exceptions_used: vec![],
-        score: None,
+        score: scored
+            .as_ref()
+            .map(|r| crate::compliance::Summary::of(r, &profile.compliance)),
         granted: run.granted.clone(),
         identity: Default::default(),
         notices: vec![],
@@ -323,9 +343,10 @@ pub(crate) fn annotations_of(spec: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Picks the profile and grants for a spec: `--profile` or the default, possibly replaced by an
-/// authorized `hardrun.dev/profile` annotation.
-struct Selected<'c> {
+/// The profile and grants picked for a spec ([`select`]): `--profile` or the default, possibly
+/// replaced by an authorized `hardrun.dev/profile` annotation. `create` selects once and uses the
+/// selection for the user namespace lease and the rules.
+pub struct Selected<'c> {
     profile: &'c Profile,
     mode: Mode,
     annotations: BTreeMap<String, String>,
@@ -336,7 +357,7 @@ struct Selected<'c> {
     identity: exceptions::Identity,
 }
 
-fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDenied> {
+pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDenied> {
     let mode = ctx.mode.unwrap_or(ctx.config.mode);
     let base = ctx.config.profile(ctx.profile).map_err(|e| PolicyDenied {
         id: ctx.id.to_owned(),
@@ -395,17 +416,21 @@ fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, PolicyDen
 /// user namespace with mappings of its own. `None`: allocate nothing (an error in selecting the profile is
 /// reported by `harden_spec`).
 pub fn userns_pool(raw: &Value, ctx: &Context) -> Option<crate::profile::UserNsCfg> {
-    let sel = select(raw, ctx).ok()?;
-    if sel.mode == Mode::Audit || sel.profile.action("userns") != Action::Enforce {
-        return None;
-    }
-    if !rules::userns::needs_range(raw, ctx.host) {
-        return None;
-    }
-    Some(sel.profile.userns.clone())
+    select(raw, ctx).ok()?.userns_pool(raw, ctx.host)
 }
 
 impl Selected<'_> {
+    /// See [`userns_pool`]: the pool of the selected profile, when it leases a range for `raw`.
+    pub fn userns_pool(&self, raw: &Value, host: &dyn Host) -> Option<crate::profile::UserNsCfg> {
+        if self.mode == Mode::Audit || self.profile.action("userns") != Action::Enforce {
+            return None;
+        }
+        if !rules::userns::needs_range(raw, host) {
+            return None;
+        }
+        Some(self.profile.userns.clone())
+    }
+
     /// Runs the engine on `input` with this selection: all rules (`only` None, create/run), or a
     /// subset (exec, update), which gets neither the exception pre-proposals nor the userns range.
     fn evaluate(
@@ -539,13 +564,22 @@ fn with_identity(
 
 /// `create`/`run`: the whole spec, as raw JSON.
 pub fn harden_spec(raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
-    let sel = select(raw, ctx)?;
+    harden_selected(select(raw, ctx)?, raw, ctx)
+}
+
+/// [`harden_spec`] with the profile already selected (`create` selects once, before it leases a
+/// host id range).
+pub fn harden_selected(sel: Selected, raw: &Value, ctx: &Context) -> Result<Outcome, PolicyDenied> {
     let gate = sel.profile.compliance.clone();
     let (out, used) = sel.evaluate(raw, ctx, None)?;
-    let report = rules::cis_score::score_as_run(&out.value, ctx.id, ctx.host);
+    // the gate scored the spec that runs, except in a dry run (it scores the projection there)
+    let score = out.score.clone().unwrap_or_else(|| {
+        let report = rules::cis_score::score_as_run(&out.value, ctx.id, ctx.host);
+        crate::compliance::Summary::of(&report, &gate)
+    });
     Ok(Outcome {
         exceptions_used: used,
-        score: Some(crate::compliance::Summary::of(&report, &gate)),
+        score: Some(score),
         ..out
     })
 }
@@ -961,5 +995,55 @@ mod tests {
             "{}",
             err.reason
         );
+    }
+
+    /// The containerd fixture as `restricted` runs it passes every applicable CIS control.
+    #[test]
+    fn restricted_hardening_passes_every_cis_control() {
+        use crate::compliance::{score, Verdict};
+        use serde_json::json;
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/containerd-spec.json"))
+                .unwrap();
+        let verdicts = |r: &crate::compliance::Report| -> Vec<(&'static str, Verdict)> {
+            r.controls
+                .iter()
+                .filter(|c| c.verdict != Verdict::NotApplicable)
+                .map(|c| (c.id, c.verdict))
+                .collect()
+        };
+        // the fixture as restricted runs it passes every control: a CRI container, it joins its
+        // sandbox's user namespace (pid 4242 of the test host, not the host's)
+        let cat = crate::profile::Catalog::builtin();
+        let ann = std::collections::BTreeMap::new();
+        let granted = rules::Granted::default();
+        let run = Run {
+            profile: cat.get("restricted").unwrap(),
+            mode: crate::profile::config::Mode::Enforce,
+            id: "c",
+            annotations: &ann,
+            granted: &granted,
+            host: &TestHost,
+            only: None,
+            userns: None,
+            sources: crate::bundle::Sources::none(),
+        };
+        let hardened = evaluate(&fixture, &run, vec![]).unwrap().value;
+        let r2 = score(&hardened, &TestHost);
+        let fails: Vec<&str> = verdicts(&r2)
+            .into_iter()
+            .filter(|(_, v)| *v == Verdict::Fail)
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(fails, Vec::<&str>::new(), "{r2:#?}");
+        assert_eq!(r2.level1.percent, 100.0);
+        // joining the host's user namespace fails 5.31, as having none does
+        let mut host_user = hardened.clone();
+        for n in host_user["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "user" {
+                n["path"] = json!("/proc/1/ns/user");
+            }
+        }
+        assert!(verdicts(&score(&host_user, &TestHost)).contains(&("5.31", Verdict::Fail)));
     }
 }

@@ -113,7 +113,7 @@ pub struct Config {
     pub default_profile: String,
     pub mode: Mode,
     pub audit_log: Option<PathBuf>,
-    pub audit_rotation: crate::audit::Rotation,
+    pub audit_rotation: Rotation,
     pub catalog: Catalog,
 }
 
@@ -287,7 +287,7 @@ impl Config {
                 })
             }
         };
-        let mut audit_rotation = crate::audit::Rotation::default();
+        let mut audit_rotation = Rotation::default();
         if let Some(size) = merged.audit_max_size.as_deref() {
             audit_rotation.max_bytes =
                 super::parse_size(size).map_err(|e| ProfileError::Invalid {
@@ -343,6 +343,25 @@ impl Config {
 
     pub fn profile(&self, name: Option<&str>) -> Result<&Profile, ProfileError> {
         self.catalog.get(name.unwrap_or(&self.default_profile))
+    }
+}
+
+/// The audit log's rotation (`[audit] rotate_size`, `rotate_keep`). Size-based rotation: when a record would take the log past `max_bytes`, the log becomes
+/// `<log>.1` (`.1` → `.2` …, the oldest beyond `keep` removed) and a new log starts with a link
+/// record whose `prev` is the hash of the old log's last record, so the chain runs on across
+/// files. `max_bytes` 0: never rotate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 100 << 20,
+            keep: 10,
+        }
     }
 }
 

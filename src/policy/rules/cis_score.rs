@@ -13,7 +13,18 @@ use crate::compliance::{self, Verdict};
 use crate::profile::Profile;
 
 pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
+    gate(spec, profile, ctx).0
+}
+
+/// The gate's proposals and the report they come from: the engine keeps the report as the
+/// container's score, so a spec is scored once.
+pub fn gate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> (Vec<Proposal>, compliance::Report) {
     let report = score_as_run(spec, ctx.id, ctx.host);
+    let proposals = judge(&report, profile);
+    (proposals, report)
+}
+
+fn judge(report: &compliance::Report, profile: &Profile) -> Vec<Proposal> {
     let cfg = &profile.compliance;
     let score = if cfg.level == 1 {
         &report.level1
@@ -62,8 +73,8 @@ pub fn score_as_run(spec: &Value, id: &str, host: &dyn super::Host) -> complianc
             // policy does not know; 5.25 only asks that there is one)
             l.insert(
                 "cgroupsPath".into(),
-                Value::String(crate::commands::create::default_cgroups_path(
-                    std::path::Path::new(crate::cli::DEFAULT_ROOT),
+                Value::String(crate::base::paths::default_cgroups_path(
+                    std::path::Path::new(crate::base::paths::DEFAULT_ROOT),
                     id,
                 )),
             );

@@ -9,6 +9,12 @@ use serde_json::Value;
 use super::edit::Edit;
 use crate::profile::Profile;
 
+pub use crate::base::caps::{ALL_CAPS, DOCKER_CAPS};
+pub use crate::base::json::{at, strings};
+pub use crate::base::Host;
+#[cfg(test)]
+pub use crate::base::TestHost;
+
 pub mod capabilities;
 pub mod cis_score;
 pub mod devices;
@@ -69,28 +75,6 @@ impl Proposal {
     }
 }
 
-/// What rules may know about the host. The real one reads /proc; tests use fixed values.
-pub trait Host {
-    /// inode of the host's (pid 1's) namespace of `kind` (`net`, `pid`, `ipc`, `uts`, `mnt`,
-    /// `cgroup`, `user`, `time`)
-    fn host_ns(&self, kind: &str) -> Option<u64>;
-    /// inode of the namespace file at `path` (e.g. `/proc/123/ns/net`)
-    fn ns_at(&self, path: &str) -> Option<u64>;
-    /// the caller's hard limit of an rlimit (`RLIMIT_NOFILE`…): limits cannot be raised above it
-    fn hard_rlimit(&self, resource: &str) -> Option<u64>;
-    /// the OCI architecture name of this host (`SCMP_ARCH_X86_64`)
-    fn seccomp_arch(&self) -> &'static str;
-    /// the executable of a running host process (`/proc/<pid>/exe`), if it can be read
-    fn process_exe(&self, _pid: u32) -> Option<std::path::PathBuf> {
-        None
-    }
-    /// the gid map of the user namespace at `/proc/<pid>/ns/user`, as (container gid, count)
-    /// blocks read from `/proc/<pid>/gid_map`; `None` when unknown
-    fn gid_map(&self, _userns_path: &str) -> Option<Vec<(u64, u64)>> {
-        None
-    }
-}
-
 /// What was granted to this container by authorized annotations (see `policy::exceptions`).
 /// Stored with the container at create (`hardrun.json`): exec and update honour the same grants.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -119,70 +103,6 @@ pub struct RuleCtx<'a> {
     pub sources: &'a crate::bundle::Sources,
 }
 
-/// Docker's and containerd's default capability set (14): the yardstick of CIS 5.4.
-pub const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// Every capability the kernel knows (6.18: 41, up to `CAP_CHECKPOINT_RESTORE`): what a process
-/// started by a root runtime holds in a set the spec leaves out.
-pub const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 pub type RuleFn = fn(&Value, &Profile, &RuleCtx) -> Vec<Proposal>;
 
 /// The rule function for a code; `None` for codes evaluated elsewhere (`exception`).
@@ -207,81 +127,6 @@ pub fn lookup(code: &str) -> Option<RuleFn> {
         "cis-score" => cis_score::evaluate,
         _ => return None,
     })
-}
-
-/// `spec.pointer(ptr)` without its allocations (serde_json unescapes every token into a new
-/// String): tokens are looked up in place; only a token with `~` is unescaped.
-pub fn at<'a>(spec: &'a Value, ptr: &str) -> Option<&'a Value> {
-    if ptr.is_empty() {
-        return Some(spec);
-    }
-    let rest = ptr.strip_prefix('/')?;
-    let mut v = spec;
-    for token in rest.split('/') {
-        v = match v {
-            Value::Object(m) => {
-                if token.contains('~') {
-                    m.get(&token.replace("~1", "/").replace("~0", "~"))?
-                } else {
-                    m.get(token)?
-                }
-            }
-            Value::Array(a) => {
-                if token.len() > 1 && token.starts_with('0') {
-                    return None;
-                }
-                a.get(token.parse::<usize>().ok()?)?
-            }
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
-/// Reads an array of strings at `ptr` (missing or wrong type: empty).
-pub fn strings(spec: &Value, ptr: &str) -> Vec<String> {
-    at(spec, ptr)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A fixed host for unit tests: host namespaces have inode 1000+index, nothing else is known.
-#[cfg(test)]
-pub struct TestHost;
-
-#[cfg(test)]
-impl Host for TestHost {
-    fn host_ns(&self, kind: &str) -> Option<u64> {
-        ["net", "pid", "ipc", "uts", "mnt", "cgroup", "user", "time"]
-            .iter()
-            .position(|k| *k == kind)
-            .map(|i| 1000 + i as u64)
-    }
-    fn ns_at(&self, path: &str) -> Option<u64> {
-        // "/proc/1/ns/<kind>" is the host's (and so is "/proc/7/", a host process that is not
-        // pid 1); "/proc/<other>/ns/<kind>" some container's
-        let kind = path.rsplit('/').next()?;
-        if path.starts_with("/proc/1/") || path.starts_with("/proc/7/") {
-            self.host_ns(kind)
-        } else {
-            Some(5000)
-        }
-    }
-    fn hard_rlimit(&self, _resource: &str) -> Option<u64> {
-        Some(1 << 20)
-    }
-    fn gid_map(&self, path: &str) -> Option<Vec<(u64, u64)>> {
-        // a container's user namespace maps 65536 gids from 0
-        (self.ns_at(path)? == 5000).then(|| vec![(0, 65536)])
-    }
-    fn seccomp_arch(&self) -> &'static str {
-        "SCMP_ARCH_X86_64"
-    }
 }
 
 #[cfg(test)]
@@ -376,34 +221,5 @@ pub mod testing {
         let again = run_sources(rule, &out, profile, sources);
         assert!(again.is_empty(), "not idempotent: {again:?}");
         out
-    }
-}
-
-#[cfg(test)]
-mod at_tests {
-    use super::at;
-    use serde_json::json;
-
-    #[test]
-    fn at_agrees_with_serde_json_pointer() {
-        let v = json!({"a": {"b/c": [10, {"d~e": true}], "": 1}, "x": [[1, 2]]});
-        for p in [
-            "",
-            "/a",
-            "/a/b~1c",
-            "/a/b~1c/0",
-            "/a/b~1c/1/d~0e",
-            "/a/",
-            "/x/0/1",
-            "/x/01",
-            "/x/-",
-            "/x/0/2",
-            "/nope",
-            "a",
-            "/a/b~1c/1/d~0e/deeper",
-            "/x/18446744073709551616",
-        ] {
-            assert_eq!(at(&v, p), v.pointer(p), "{p:?}");
-        }
     }
 }

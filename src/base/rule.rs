@@ -2,15 +2,49 @@
 //! serves, its severity, and where it runs in the engine. Profiles, the engine, the audit log and
 //! `hardrun check` all read it; it imports nothing of theirs.
 
-use super::finding::Severity;
+use serde::{Deserialize, Serialize};
+
+/// What a profile tells the engine to do about a rule's deviation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// rewrite the spec and record the change
+    Enforce,
+    /// record what would change, leave the spec alone
+    Audit,
+    /// refuse the container, naming the rule
+    Deny,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Action::Enforce => "enforce",
+            Action::Audit => "audit",
+            Action::Deny => "deny",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleInfo {
     /// kebab-case code, the key in a profile's `[rules]` table
     pub code: &'static str,
     pub description: &'static str,
-    /// CIS Docker Benchmark v1.6.0 controls
+    /// the CIS Docker Benchmark v1.6.0 controls a container passes because this rule is
+    /// enforced at create (a finding's tags; a finding may carry a narrower subset)
     pub cis: &'static [&'static str],
+    /// the controls it serves when it judges a process started by `exec` (5.23, 5.24)
+    pub cis_exec: &'static [&'static str],
     pub severity: Severity,
 }
 
@@ -22,108 +56,126 @@ pub const RULES: &[RuleInfo] = &[
         code: "privileged",
         description: "a privileged container (all capabilities, no seccomp, unmasked paths, all devices) is refused",
         cis: &["5.5"],
+        cis_exec: &[],
         severity: Severity::Critical,
     },
     RuleInfo {
         code: "namespaces",
         description: "pid, ipc, uts, mount, network and cgroup namespaces are private, never the host's",
         cis: &["5.10", "5.16", "5.17", "5.21"],
+        cis_exec: &[],
         severity: Severity::High,
     },
     RuleInfo {
         code: "user",
         description: "the process runs as a non-root user and group, without supplementary group 0",
         cis: &["4.1"],
+        cis_exec: &["5.24"],
         severity: Severity::High,
     },
     RuleInfo {
         code: "userns",
         description: "the container runs in a user namespace mapped to a host id range of its own, never to host root",
         cis: &["5.31"],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "rootfs",
         description: "the root filesystem is mounted read-only",
         cis: &["5.13"],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "tmpfs",
         description: "writable scratch directories are nosuid,nodev,noexec tmpfs mounts of bounded size",
-        cis: &["5.13"],
+        cis: &[],
+        cis_exec: &[],
         severity: Severity::Low,
     },
     RuleInfo {
         code: "mounts",
         description: "no sensitive host path or runtime socket is bind-mounted writable; no shared propagation; bind mounts are nosuid,nodev",
         cis: &["5.6", "5.20", "5.32"],
+        cis_exec: &[],
         severity: Severity::High,
     },
     RuleInfo {
         code: "devices",
         description: "only the default device set; the device cgroup denies everything else",
         cis: &["5.18"],
+        cis_exec: &[],
         severity: Severity::High,
     },
     RuleInfo {
         code: "paths",
         description: "Docker's masked and read-only /proc and /sys paths are in place",
-        cis: &["5.5"],
+        cis: &[],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "capabilities",
         description: "capability sets are limited to the profile's allowlist; no ambient capabilities",
         cis: &["5.4"],
+        cis_exec: &["5.23"],
         severity: Severity::High,
     },
     RuleInfo {
         code: "no-new-privileges",
         description: "the process cannot gain privileges through setuid binaries or file capabilities",
         cis: &["5.26"],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "seccomp",
         description: "a seccomp filter at least as strict as Docker's default is applied",
         cis: &["5.22"],
+        cis_exec: &[],
         severity: Severity::High,
     },
     RuleInfo {
         code: "resources",
         description: "memory, CPU and pids limits and the nofile/nproc rlimits are set and within the profile's ceilings",
-        cis: &["5.11", "5.12", "5.19", "5.25", "5.29"],
+        cis: &["5.11", "5.12", "5.19", "5.29"],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "sysctls",
         description: "only namespaced sysctls that Kubernetes considers safe",
-        cis: &["5.5"],
+        cis: &[],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "hooks",
         description: "OCI hooks (run on the host as root) only from the profile's allowlist",
-        cis: &["5.5"],
+        cis: &[],
+        cis_exec: &[],
         severity: Severity::High,
     },
     RuleInfo {
         code: "secrets",
         description: "no credentials in the process environment (reported masked, never logged)",
-        cis: &["4.10"],
+        cis: &[],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "exception",
         description: "an exception requested by annotation that the profile does not authorize",
         cis: &[],
+        cis_exec: &[],
         severity: Severity::Medium,
     },
     RuleInfo {
         code: "cis-score",
         description: "after hardening, the spec's CIS Docker Benchmark score reaches the profile's min_score; below it the container is refused, naming the failing controls",
         cis: &[],
+        cis_exec: &[],
         severity: Severity::High,
     },
 ];
@@ -138,6 +190,16 @@ pub fn ungated() -> Vec<&'static str> {
         .iter()
         .map(|r| r.code)
         .filter(|c| *c != GATE)
+        .collect()
+}
+
+/// The rules whose CIS tags (at create or on exec) name control `id`: what `check` and SARIF
+/// say satisfies it.
+pub fn rules_for(id: &str) -> Vec<&'static str> {
+    RULES
+        .iter()
+        .filter(|r| r.cis.contains(&id) || r.cis_exec.contains(&id))
+        .map(|r| r.code)
         .collect()
 }
 

@@ -1,8 +1,63 @@
-//! The real [`Host`]: namespace inodes from /proc, rlimits from getrlimit.
+//! What rules and the CIS catalogue may know about the host ([`Host`]), the real host (namespace
+//! inodes from /proc, rlimits from getrlimit) and a fixed one for unit tests.
 
 use std::os::unix::fs::MetadataExt;
 
-use super::rules::Host;
+/// What rules may know about the host. The real one reads /proc; tests use fixed values.
+pub trait Host {
+    /// inode of the host's (pid 1's) namespace of `kind` (`net`, `pid`, `ipc`, `uts`, `mnt`,
+    /// `cgroup`, `user`, `time`)
+    fn host_ns(&self, kind: &str) -> Option<u64>;
+    /// inode of the namespace file at `path` (e.g. `/proc/123/ns/net`)
+    fn ns_at(&self, path: &str) -> Option<u64>;
+    /// the caller's hard limit of an rlimit (`RLIMIT_NOFILE`…): limits cannot be raised above it
+    fn hard_rlimit(&self, resource: &str) -> Option<u64>;
+    /// the OCI architecture name of this host (`SCMP_ARCH_X86_64`)
+    fn seccomp_arch(&self) -> &'static str;
+    /// the executable of a running host process (`/proc/<pid>/exe`), if it can be read
+    fn process_exe(&self, _pid: u32) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// the gid map of the user namespace at `/proc/<pid>/ns/user`, as (container gid, count)
+    /// blocks read from `/proc/<pid>/gid_map`; `None` when unknown
+    fn gid_map(&self, _userns_path: &str) -> Option<Vec<(u64, u64)>> {
+        None
+    }
+}
+
+/// A fixed host for unit tests: host namespaces have inode 1000+index, nothing else is known.
+#[cfg(test)]
+pub struct TestHost;
+
+#[cfg(test)]
+impl Host for TestHost {
+    fn host_ns(&self, kind: &str) -> Option<u64> {
+        ["net", "pid", "ipc", "uts", "mnt", "cgroup", "user", "time"]
+            .iter()
+            .position(|k| *k == kind)
+            .map(|i| 1000 + i as u64)
+    }
+    fn ns_at(&self, path: &str) -> Option<u64> {
+        // "/proc/1/ns/<kind>" is the host's (and so is "/proc/7/", a host process that is not
+        // pid 1); "/proc/<other>/ns/<kind>" some container's
+        let kind = path.rsplit('/').next()?;
+        if path.starts_with("/proc/1/") || path.starts_with("/proc/7/") {
+            self.host_ns(kind)
+        } else {
+            Some(5000)
+        }
+    }
+    fn hard_rlimit(&self, _resource: &str) -> Option<u64> {
+        Some(1 << 20)
+    }
+    fn gid_map(&self, path: &str) -> Option<Vec<(u64, u64)>> {
+        // a container's user namespace maps 65536 gids from 0
+        (self.ns_at(path)? == 5000).then(|| vec![(0, 65536)])
+    }
+    fn seccomp_arch(&self) -> &'static str {
+        "SCMP_ARCH_X86_64"
+    }
+}
 
 /// Where the kernel says whether AppArmor is enabled: the file libcontainer reads before it
 /// applies a spec's `process.apparmorProfile` (`libcontainer::apparmor::is_enabled`).

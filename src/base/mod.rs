@@ -1,0 +1,18 @@
+//! The bottom layer: what every other layer may use and what imports nothing of theirs — JSON
+//! pointer helpers over a raw spec, the [`Host`] trait (what rules may know about the host), the
+//! known capability sets, the rule registry (codes, CIS controls, severities, actions) and the
+//! runtime's default paths.
+//!
+//! Layers import downward only (see `docs/architecture.md`; `tests/architecture.rs` checks it):
+//! commands → runtime glue → audit → policy → compliance → profile, bundle → base.
+
+pub mod caps;
+pub mod host;
+pub mod json;
+pub mod paths;
+pub mod rule;
+
+#[cfg(test)]
+pub use host::TestHost;
+pub use host::{Host, RealHost};
+pub use json::{at, strings};
