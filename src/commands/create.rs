@@ -91,13 +91,11 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
     };
     ctx.userns = lease.as_ref().map(|l| l.range);
     let command = if a.detach { "create" } else { "run" };
-    let outcome = super::decide(
-        &config,
-        command,
-        a.id,
-        &loaded.dir,
-        selected.and_then(|s| policy::harden_selected(s, &loaded.raw, &ctx)),
-    )?;
+    let decision = match selected {
+        Ok(s) => policy::harden_selected(s, &loaded.raw, &ctx),
+        Err(denied) => Err(denied),
+    };
+    let outcome = super::decide(&config, command, a.id, &loaded.dir, decision)?;
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);
     }
