@@ -40,13 +40,8 @@ pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Conf
     if let Some(argv0) = std::env::args_os().next() {
         let _ = config.apply_program_name(&argv0);
     }
-    // custom seccomp profiles are read here, so the rules stay pure; one that cannot be read
-    // refuses the containers of its profile (the rule names it), not the others
-    for p in config.catalog.profiles.values() {
-        if let Err(e) = crate::policy::rules::seccomp::preload(&p.seccomp.profile) {
-            tracing::warn!("profile {}: {e}", p.name);
-        }
-    }
+    // a custom seccomp profile is read when its profile is selected (`policy::select`), not
+    // every profile's on every command
     Ok(config)
 }
 

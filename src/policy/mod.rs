@@ -390,6 +390,11 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
         Some(name) => ctx.config.catalog.get(name).unwrap_or(base),
         None => base,
     };
+    // the selected profile's custom seccomp file is read here, so the rules stay pure; one that
+    // cannot be read refuses this container (the seccomp rule names it), no other
+    if let Err(e) = rules::seccomp::preload(&profile.seccomp.profile) {
+        tracing::warn!("profile {}: {e}", profile.name);
+    }
     let pre = decided
         .unauthorized
         .into_iter()
