@@ -125,24 +125,22 @@ pub fn evaluate(
         userns: run.userns,
         sources: run.sources,
     };
-    // a dry run (`--mode audit`) scores what enforcing would run: the gate is evaluated on that
-    // spec, not on the unchanged one (`None` when enforcing would refuse for another reason,
-    // which the findings already say)
-    let projected = if run.mode == Mode::Audit && run.only.is_none() {
-        let others = code::ungated();
-        // a dry run leases no host id range: the projection, which is only scored and never
-        // runs, maps the user namespace to the pool's first range (what enforcing would lease
-        // is some range of the same size), so a profile that enforces userns is scored as it
-        // would run instead of not at all
-        let enforced = Run {
-            mode: Mode::Enforce,
-            only: Some(&others),
-            userns: run.userns.or(Some(profile.userns.range(0))),
-            ..*run
-        };
-        Some(evaluate(spec, &enforced, pre.clone()).ok().map(|o| o.value))
-    } else {
-        None
+    // A dry run (`--mode audit`, every rule) records what enforcing would do and runs the spec
+    // unchanged. In one pass: `current` is the spec as enforcing would leave it, rule by rule —
+    // what each rule sees and the gate scores — and the caller's spec is what is returned. A dry
+    // run leases no host id range, so the user namespace is mapped to the pool's first range
+    // (enforcing would lease some range of the same size) and a profile that enforces userns is
+    // judged and scored as it would run. Once enforcing would refuse, the gate is not scored
+    // (the findings already say why).
+    let dry_run = run.mode == Mode::Audit && run.only.is_none();
+    let mut would_refuse = false;
+    let ctx = RuleCtx {
+        userns: if dry_run {
+            run.userns.or(Some(profile.userns.range(0)))
+        } else {
+            run.userns
+        },
+        ..ctx
     };
     // a process started by `exec` is judged by the exec controls (5.23, 5.24)
     let on_exec = run.only == Some(PROCESS_RULES);
@@ -163,21 +161,19 @@ pub fn evaluate(
             let Some(rule) = rules::lookup(info.code) else {
                 continue;
             };
-            let input = match &projected {
-                Some(Some(p)) if info.code == code::GATE => p,
-                Some(None) if info.code == code::GATE => continue,
-                _ => &current,
-            };
             if info.code == code::GATE {
+                if would_refuse {
+                    continue;
+                }
                 // the gate is the last rule: what it scored is what runs, unless it scored a
                 // dry run's projection
-                let (proposals, report) = rules::cis_score::gate(input, profile, &ctx);
-                if projected.is_none() {
+                let (proposals, report) = rules::cis_score::gate(&current, profile, &ctx);
+                if !dry_run {
                     scored = Some(report);
                 }
                 (info.code.to_owned(), proposals)
             } else {
-                (info.code.to_owned(), rule(input, profile, &ctx))
+                (info.code.to_owned(), rule(&current, profile, &ctx))
             }
         };
         let info = code::info(&code).expect("rule codes come from the registry");
@@ -186,6 +182,8 @@ pub fn evaluate(
         } else {
             profile.action(&code)
         };
+        // what enforcing would do (a dry run projects it onto `current`)
+        let enforcing = profile.action(&code);
         let mut refused: Option<Proposal> = None;
         // a credential's value must never reach the record: secrets findings keep only the
         // rule's masked message
@@ -228,8 +226,21 @@ pub fn evaluate(
                         current.pointer(&p.pointer).cloned().unwrap_or(Value::Null),
                     )
                 }
-                Action::Audit if whole => (Action::Audit, Value::Null),
+                Action::Audit if whole => {
+                    would_refuse |= dry_run && enforcing != Action::Audit;
+                    (Action::Audit, Value::Null)
+                }
+                Action::Audit if dry_run && enforcing == Action::Enforce && p.fixable => {
+                    for e in &p.edits {
+                        would_refuse |= edit::apply(&mut current, e).is_err();
+                    }
+                    (
+                        Action::Audit,
+                        current.pointer(&p.pointer).cloned().unwrap_or(Value::Null),
+                    )
+                }
                 Action::Audit => {
+                    would_refuse |= dry_run && enforcing != Action::Audit;
                     let mut scratch = current.clone();
                     for e in &p.edits {
                         let _ = edit::apply(&mut scratch, e);
@@ -297,7 +308,8 @@ pub fn evaluate(
         }
     }
     Ok(Outcome {
-        value: current,
+        // a dry run runs the caller's spec
+        value: if dry_run { spec.clone() } else { current },
         findings,
         profile: profile.name.clone(),
         profile_sha256: profile.sha256.clone(),
@@ -742,6 +754,39 @@ mod tests {
             sources: crate::bundle::Sources::none(),
         };
         evaluate(spec, &run, vec![])
+    }
+
+    /// A dry run records exactly what enforcing would do — each rule sees the spec the rules
+    /// before it would have left, as under enforce (seccomp is rendered for the capabilities
+    /// enforcing keeps) — and runs the caller's spec unchanged; its gate scores that projection.
+    #[test]
+    fn a_dry_run_records_what_enforcing_does_in_one_pass() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/containerd-spec.json"))
+                .unwrap();
+        let enforced = eval(&fixture, "restricted", Mode::Enforce).unwrap();
+        let dry = eval(&fixture, "restricted", Mode::Audit).unwrap();
+        assert_eq!(dry.value, fixture, "a dry run changed the spec");
+        let key = |f: &Finding| (f.code.clone(), f.pointer.clone(), f.after.clone());
+        assert_eq!(dry.findings.len(), enforced.findings.len());
+        let differ: Vec<String> = dry
+            .findings
+            .iter()
+            .zip(&enforced.findings)
+            .filter(|(d, e)| key(d) != key(e))
+            .map(|(d, _)| format!("{} {}", d.code, d.pointer))
+            .collect();
+        assert!(differ.is_empty(), "the dry run differs at {differ:?}");
+        assert!(dry.findings.iter().all(|f| f.action == Action::Audit));
+        // the seccomp finding is the filter rendered for the trimmed capability set
+        let seccomp = |o: &Outcome| {
+            o.findings
+                .iter()
+                .find(|f| f.code == "seccomp")
+                .map(|f| f.after.clone())
+        };
+        assert!(seccomp(&dry).is_some());
+        assert_eq!(seccomp(&dry), seccomp(&enforced));
     }
 
     #[test]
