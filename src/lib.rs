@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod caller_fds;
+pub mod cgroup_tree;
 pub mod cli;
 pub mod commands;
 pub mod compliance;
