@@ -10,6 +10,7 @@ pub mod cgroup_tree;
 pub mod cli;
 pub mod commands;
 pub mod compliance;
+pub mod console;
 pub mod delegate;
 pub mod executor;
 pub mod fault;
