@@ -497,21 +497,31 @@ fn exec_failures_exit_255_as_runc() {
     assert!(runc(&w, &["run", "-d", "--bundle", b, "r1"])
         .status
         .success());
-    for (what, h, r) in [
+    for (what, h, r, needle) in [
         (
             "no such executable",
             vec!["exec", "e1", "/nonexistent"],
             vec!["exec", "r1", "/nonexistent"],
+            "\"/nonexistent\"",
         ),
         (
             "not executable",
             vec!["exec", "e1", "/proc/self/status"],
             vec!["exec", "r1", "/proc/self/status"],
+            "/proc/self/status",
         ),
         (
             "no such container",
             vec!["exec", "nosuch", "true"],
             vec!["exec", "nosuch", "true"],
+            "nosuch",
+        ),
+        (
+            // runc: chdir to cwd ("/nonexistent") set in config.json failed: no such file …
+            "no such cwd",
+            vec!["exec", "--cwd", "/nonexistent", "e1", "true"],
+            vec!["exec", "--cwd", "/nonexistent", "r1", "true"],
+            "chdir to cwd (\"/nonexistent\") set in the process failed: no such file or directory",
         ),
     ] {
         let ro = runc(&w, &r);
@@ -524,6 +534,7 @@ fn exec_failures_exit_255_as_runc() {
             err.starts_with("exec failed: "),
             "{what}: runc's words first: {err}"
         );
+        assert!(err.contains(needle), "{what}: names {needle}: {err}");
     }
     // the process's own status is passed through untouched
     assert_eq!(
