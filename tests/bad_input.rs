@@ -24,7 +24,11 @@ fn refused_output(w: &World, args: &[&str], out: std::process::Output, needles: 
         stdout(&out)
     );
     // runc 1.1.5 exits 255 for whatever stops an exec, 1 for everything else
-    let want = if args.first() == Some(&"exec") { 255 } else { 1 };
+    let want = if args.first() == Some(&"exec") {
+        255
+    } else {
+        1
+    };
     assert_eq!(
         out.status.code(),
         Some(want),
