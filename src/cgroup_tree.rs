@@ -21,7 +21,8 @@ use nix::unistd::Pid;
 /// process stuck in the kernel may take longer), and how long an `EBUSY` rmdir is retried.
 const SETTLE: Duration = Duration::from_secs(3);
 
-/// The mount points of the cgroup hierarchies (`cgroup` and `cgroup2`) in `mountinfo`.
+/// The mount points of the cgroup hierarchies (`cgroup` and `cgroup2`) in `mountinfo`, where
+/// the whole hierarchy is mounted.
 pub fn hierarchies_in(mountinfo: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = vec![];
     for line in mountinfo.lines() {
@@ -32,7 +33,10 @@ pub fn hierarchies_in(mountinfo: &str) -> Vec<PathBuf> {
         if fstype != "cgroup" && fstype != "cgroup2" {
             continue;
         }
-        let Some(mount_point) = left.split(' ').nth(4) else {
+        let fields: Vec<&str> = left.split(' ').collect();
+        // a bind of a cgroup below a hierarchy's root (root field not `/`) is not where the
+        // container's path starts
+        let (Some(&"/"), Some(mount_point)) = (fields.get(3), fields.get(4)) else {
             continue;
         };
         let p = PathBuf::from(unescape(mount_point));
@@ -219,6 +223,7 @@ mod tests {
 37 35 0:32 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
 38 35 0:33 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
 39 35 0:33 / /sys/fs/cgroup/odd\\040name rw - cgroup cgroup rw,memory
+41 25 0:33 /sub /mnt/sub rw - cgroup cgroup rw,memory
 40 25 0:34 / /proc rw - proc proc rw
 ";
         assert_eq!(
