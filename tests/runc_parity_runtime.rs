@@ -572,3 +572,66 @@ fn events_interval_needs_a_unit_as_runc() {
     assert!(runc(&w, &["delete", "--force", "r1"]).status.success());
     assert!(w.hr(&["delete", "--force", "ev1"]).status.success());
 }
+
+/// The mount point of the cgroup v2 hierarchy: `/sys/fs/cgroup` on a v2 host, the `unified`
+/// one of a hybrid host.
+fn cgroup2_mount() -> Option<PathBuf> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split(' ').next()? == "cgroup2")
+                .then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
+        })
+}
+
+#[test]
+fn sub_cgroups_and_freezing_are_handled_on_cgroup_v2_too() {
+    // the v2 side of delete and create, on the v2 hierarchy this host has (the whole tree on a
+    // v2 host, the `unified` one of a hybrid host): a process two levels below a container's
+    // cgroup is killed and the levels removed; a frozen v2 cgroup is named at create
+    let Some(v2) = cgroup2_mount() else {
+        eprintln!("no cgroup2 hierarchy on this host: skipped");
+        return;
+    };
+    let path = format!("/hardrun-test-v2-{}/c1", std::process::id());
+    let top = v2.join(path.trim_start_matches('/'));
+    let deeper = top.join("sub/deeper");
+    fs::create_dir_all(&deeper).unwrap();
+    let mut sleeper = Command::new("sleep").arg("1000").spawn().unwrap();
+    fs::write(deeper.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+
+    let cleared = hardrun::cgroup_tree::clear_below(Path::new(&path));
+    let status = sleeper.wait().unwrap();
+    let sub_left = top.join("sub").exists();
+    // the frozen check, on the container's own v2 cgroup
+    fs::write(top.join("cgroup.freeze"), "1").unwrap();
+    let frozen = hardrun::cgroup_tree::frozen(Path::new(&path));
+    let frozen_below = hardrun::cgroup_tree::frozen(Path::new(&format!("{path}/not-yet")));
+    fs::write(top.join("cgroup.freeze"), "0").unwrap();
+    let thawed = hardrun::cgroup_tree::frozen(Path::new(&path));
+    let _ = fs::remove_dir(top.join("sub/deeper"));
+    let _ = fs::remove_dir(top.join("sub"));
+    fs::remove_dir(&top).unwrap();
+    fs::remove_dir(top.parent().unwrap()).unwrap();
+
+    assert_eq!(cleared, Ok(()));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the process below was SIGKILLed"
+    );
+    assert!(!sub_left, "sub-cgroups left below {}", top.display());
+    assert!(
+        frozen
+            .as_deref()
+            .is_some_and(|w| w.contains(&top.display().to_string())),
+        "a frozen v2 cgroup is named: {frozen:?}"
+    );
+    assert!(
+        frozen_below.is_some(),
+        "a path below a frozen cgroup is frozen too"
+    );
+    assert_eq!(thawed, None);
+}
