@@ -107,10 +107,13 @@ const MAKE_SUB_CGROUPS: &str = "sleep 1001 & sleep 1002 & p=$!; \
 /// them (the init and two sleeps).
 fn sub_cgroups_made(w: &World, id: &str) -> (Vec<PathBuf>, Vec<i32>) {
     let path = w.cgroup_path(id);
+    let expected = if cgroup_v2() { 1 } else { 3 };
     wait_for("the container's sub-cgroups", || {
         cgroup_dirs(&path)
             .iter()
-            .any(|d| !procs_below(&d.join("sub/deeper")).is_empty())
+            .filter(|d| !procs_below(&d.join("sub/deeper")).is_empty())
+            .count()
+            >= expected
     });
     let dirs = cgroup_dirs(&path);
     let mut pids: Vec<i32> = dirs.iter().flat_map(|d| procs_below(d)).collect();
@@ -121,7 +124,7 @@ fn sub_cgroups_made(w: &World, id: &str) -> (Vec<PathBuf>, Vec<i32>) {
         .filter(|d| d.join("sub/deeper").is_dir())
         .collect();
     assert!(
-        nested.len() >= if cgroup_v2() { 1 } else { 3 },
+        nested.len() >= expected,
         "sub-cgroups were not made: {dirs:?}"
     );
     (dirs, pids)
