@@ -337,7 +337,7 @@ pub struct Exec {
 /// `events`: runc's flags; `--interval` is a Go duration, as runc's.
 #[derive(Args, Debug)]
 pub struct Events {
-    /// set the stats collection interval: a duration (5s, 500ms, 1m30s); a bare number is seconds
+    /// set the stats collection interval: a duration with its unit (5s, 500ms, 1m30s)
     #[arg(long, default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub interval: GoDuration,
     /// display the container's stats then exit
@@ -363,16 +363,17 @@ impl GoDuration {
 
 /// Parses a duration the way Go's `time.ParseDuration` does (runc's `events --interval`): a
 /// sign, then one or more decimal numbers each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`,
-/// `h`), e.g. `1h15m`, `1.5s`, `-2ms`; `0` alone. A bare non-negative integer is taken as
-/// seconds, the form hardrun took before (runc refuses it).
+/// `h`), e.g. `1h15m`, `1.5s`, `-2ms`; `0` alone. A bare number other than `0` is refused, as
+/// runc refuses it (`invalid value "1" for flag -interval`): it names no unit.
 pub fn parse_duration(s: &str) -> Result<GoDuration, String> {
     let bad = |why: &str| format!("invalid duration {s:?}: {why}");
+    if s == "0" {
+        return Ok(GoDuration(0));
+    }
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: i64 = s.parse().map_err(|_| bad("out of range"))?;
-        return secs
-            .checked_mul(1_000_000_000)
-            .map(GoDuration)
-            .ok_or_else(|| bad("out of range"));
+        return Err(bad(&format!(
+            "missing unit (ns, us, ms, s, m, h): {s}s for seconds"
+        )));
     }
     let (neg, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
@@ -754,9 +755,6 @@ mod tests {
             ("0s", 0),
             ("-1s", -S),
             ("+2ms", 2_000_000),
-            // hardrun's earlier form: a bare number of seconds
-            ("1", S),
-            ("30", 30 * S),
         ] {
             assert_eq!(parse_duration(input), Ok(GoDuration(want)), "{input}");
         }
@@ -771,6 +769,9 @@ mod tests {
             "1e3s",
             "9999999999999h",
             ".s",
+            // a bare number names no unit: runc 1.1.5 refuses `--interval 1` too
+            "1",
+            "30",
         ] {
             let e = parse_duration(bad).unwrap_err();
             assert!(

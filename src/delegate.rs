@@ -172,9 +172,29 @@ pub fn delete(container: &mut Container, force: bool) -> Result<Vec<String>, Del
     let id = container.id().to_owned();
     // runc deletes a created (never started) container without --force: its init is killed.
     let force = force || container.status() == ContainerStatus::Created;
+    // what the container made below its own cgroup goes first, with every process of the tree
+    // (runc's delete): libcgroups' remove fails on a cgroup that has children. Only where the
+    // delete goes ahead: a running container without --force is refused below, untouched.
+    if force || container.status() == ContainerStatus::Stopped {
+        clear_sub_cgroups(container)?;
+    }
     container
         .delete_with_warnings(force)
         .map_err(|e| fail("delete", &id, e))
+}
+
+/// Kills every process of the container's cgroup tree and removes the cgroups below its own
+/// (`cgroup_tree`), when it has any. A systemd-managed cgroup is systemd's to take down.
+fn clear_sub_cgroups(container: &Container) -> Result<(), DelegateError> {
+    if container.systemd() {
+        return Ok(());
+    }
+    let id = container.id();
+    // no config yet (a create interrupted before libcontainer wrote it): no cgroup either
+    let Ok(config) = container.spec() else {
+        return Ok(());
+    };
+    crate::cgroup_tree::clear_below(&config.cgroup_path).map_err(|msg| other("delete", id, msg))
 }
 
 pub fn pause(container: &mut Container) -> Result<(), DelegateError> {

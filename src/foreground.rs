@@ -80,6 +80,16 @@ impl Foreground {
     /// Waits for `pid` to end, forwarding signals to it; returns its exit code (128+n when it was
     /// killed by signal n).
     pub fn wait(&self, pid: Pid) -> Result<i32, String> {
+        self.wait_with(pid, None)
+    }
+
+    /// [`Foreground::wait`] for a process on a terminal hardrun relays: SIGWINCH resizes the
+    /// terminal (the kernel then tells the process) instead of being forwarded, as under runc.
+    pub fn wait_with(
+        &self,
+        pid: Pid,
+        console: Option<&crate::console::Relay>,
+    ) -> Result<i32, String> {
         loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -108,6 +118,10 @@ impl Foreground {
                                 continue;
                             };
                             if sig == Signal::SIGCHLD {
+                                continue;
+                            }
+                            if let (Signal::SIGWINCH, Some(c)) = (sig, console) {
+                                c.resize();
                                 continue;
                             }
                             tracing::debug!(%sig, %pid, "forwarding signal");

@@ -1,5 +1,5 @@
 //! hardrun's entry point: parse, set up logging, protect the binary where a container could
-//! reach it, dispatch, and map errors to runc's exit code (1).
+//! reach it, dispatch, and map errors to runc's exit codes (1; 255 for `exec`).
 
 use hardrun::cli::Command;
 use hardrun::commands as cmd;
@@ -108,6 +108,11 @@ fn main() {
     });
     match result {
         Ok(code) => std::process::exit(code),
+        // runc 1.1.5: whatever stops an exec (no such container, a process that cannot start)
+        // is "exec failed: …" with status 255, told apart from the process's own exit status
+        Err(e) if matches!(command, Command::Exec(_)) => {
+            fail_with(&format!("exec failed: {e:#}"), logging, 255)
+        }
         Err(e) => fail(&format!("{e:#}"), logging),
     }
 }
@@ -115,9 +120,14 @@ fn main() {
 /// Reports a fatal error the way runc does: to the log (where containerd and podman read it)
 /// and, when the log is a file, on stderr too.
 fn fail(msg: &str, logging: observability::Logging) -> ! {
+    fail_with(msg, logging, 1)
+}
+
+/// [`fail`] with another exit status.
+fn fail_with(msg: &str, logging: observability::Logging, code: i32) -> ! {
     tracing::error!("{msg}");
     if logging.to_file {
         eprintln!("{msg}");
     }
-    std::process::exit(1)
+    std::process::exit(code)
 }

@@ -334,7 +334,7 @@ fn events_stats_prints_one_runc_shaped_json_line() {
     assert!(ev["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0);
 
     // a reader that goes away ends the stream without a panic
-    let mut cmd = w.hr_cmd(&["events", "--interval", "1", "e1"]);
+    let mut cmd = w.hr_cmd(&["events", "--interval", "1s", "e1"]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut first = String::new();
@@ -450,7 +450,7 @@ fn events_reports_an_oom_kill() {
         .success());
     let out = w.dir.join("events.out");
     let mut events = w
-        .hr_cmd(&["events", "--interval", "1", "oom1"])
+        .hr_cmd(&["events", "--interval", "1s", "oom1"])
         .stdout(fs::File::create(&out).unwrap())
         .stderr(Stdio::null())
         .spawn()

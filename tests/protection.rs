@@ -159,7 +159,7 @@ fn control_an_unprotected_process_exposes_the_binary() {
         .status
         .success());
     let out = w.dir.join("events.out");
-    let mut events = command(&w, &exe, &["events", "--interval", "1", "c1"], &out)
+    let mut events = command(&w, &exe, &["events", "--interval", "1s", "c1"], &out)
         .spawn()
         .unwrap();
     wait_for(&out, "\"type\"");

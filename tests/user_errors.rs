@@ -14,10 +14,19 @@ use common::*;
 /// Asserts that `out` failed with exit status 1 and exactly the one line `want` on stderr (and
 /// as the last error of the `--log` JSON), with nothing on stdout.
 fn fails_with(w: &World, what: &str, out: &Output, want: &str) {
+    fails_with_code(w, what, out, want, 1)
+}
+
+/// [`fails_with`] for `exec`: runc 1.1.5's status 255 and its `exec failed: ` before the reason.
+fn exec_fails_with(w: &World, what: &str, out: &Output, want: &str) {
+    fails_with_code(w, what, out, &format!("exec failed: {want}"), 255)
+}
+
+fn fails_with_code(w: &World, what: &str, out: &Output, want: &str, code: i32) {
     let err = stderr(out);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(code),
         "{what}: exit status {:?}; stderr: {err}",
         out.status
     );
@@ -281,7 +290,7 @@ fn an_environment_above_the_kernels_limit_is_named_with_its_size() {
     let pfile = w.dir.join("big-process.json");
     fs::write(&pfile, serde_json::to_vec(&process).unwrap()).unwrap();
     let out = w.hr(&["exec", "--process", pfile.to_str().unwrap(), "big3"]);
-    fails_with(
+    exec_fails_with(
         &w,
         "exec with a 3 MB environment",
         &out,
@@ -431,11 +440,12 @@ fn exec_with_an_rlimit_above_the_callers_names_the_rlimit() {
             hard + 1
         );
         if profile == "permissive" {
-            fails_with(&w, "exec under permissive", &out, &want);
+            exec_fails_with(&w, "exec under permissive", &out, &want);
         } else {
             // restricted first notes on stderr what it changed in the process (as for any exec
             // it changes); the error is the last line
-            assert_eq!(out.status.code(), Some(1), "{err}");
+            let want = format!("exec failed: {want}");
+            assert_eq!(out.status.code(), Some(255), "{err}");
             assert_eq!(err.lines().last(), Some(want.as_str()), "{err}");
             assert_eq!(w.last_log_error().as_deref(), Some(want.as_str()));
         }

@@ -118,6 +118,12 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         spec.pointer("/linux/resources/unified"),
         delegate::cgroup_v2(),
     )?;
+    // a process put into a frozen cgroup stops before it reports back: the create would hang
+    if !global.systemd_cgroup && !cgroups_path.contains(':') {
+        if let Some(why) = crate::cgroup_tree::frozen(Path::new(&cgroups_path)) {
+            bail!("container's cgroup unexpectedly frozen: {why}");
+        }
+    }
     // a user namespace: libcontainer builds the rootfs as the mapped root, which can neither
     // write a root-owned image nor pass directories closed to others. Mount points are made from
     // the host side, and what it cannot reach is bound where it can, in this process's private

@@ -86,6 +86,24 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     } else {
         Some(Foreground::install().map_err(|e| anyhow!(e))?)
     };
+    if !args.detach && args.console_socket.is_some() {
+        // runc's rule: the caller's socket is for a detached terminal only
+        bail!("cannot use console socket if hardrun will not detach or allocate tty");
+    }
+    // a terminal in the foreground without a socket to hand it to: hardrun takes the pty and
+    // relays it (see console)
+    let own_console = if !args.detach
+        && args.console_socket.is_none()
+        && process.get("terminal") == Some(&Value::Bool(true))
+    {
+        Some(crate::console::ConsoleSocket::new().map_err(|e| anyhow!(e))?)
+    } else {
+        None
+    };
+    let console_socket = match &own_console {
+        Some(c) => Some(c.path()),
+        None => args.console_socket.as_deref(),
+    };
     let pid = delegate::exec(delegate::ExecRequest {
         id: &args.container_id,
         root: container.root.parent().unwrap_or(Path::new(&global.root)),
@@ -98,7 +116,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         caps: vec![],
         no_new_privs: false,
         pid_file: args.pid_file.as_deref(),
-        console_socket: args.console_socket.as_deref(),
+        console_socket,
         preserve_fds: args.preserve_fds,
         detach: args.detach,
         ignore_paused: args.ignore_paused,
@@ -127,9 +145,25 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
             );
         }
     }
+    let relay = match &own_console {
+        Some(c) => match c.receive() {
+            Ok(master) => Some(crate::console::Relay::start(master)),
+            Err(e) => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                bail!("exec {:?}: {e}", args.container_id);
+            }
+        },
+        None => None,
+    };
     match fg {
         None => Ok(0),
-        Some(fg) => fg.wait(pid).map_err(|e| anyhow!(e)),
+        Some(fg) => {
+            let code = fg.wait_with(pid, relay.as_ref()).map_err(|e| anyhow!(e));
+            if let Some(r) = relay {
+                r.finish();
+            }
+            code
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `run`: create and start a container; in the foreground, forward signals, wait for it, delete
 //! it and exit with its exit code (128+n when killed by signal n).
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 
 use super::create::{create_container, CreateArgs};
 use crate::cli::GlobalOpts;
@@ -9,11 +9,25 @@ use crate::delegate;
 use crate::foreground::Foreground;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
+    if !args.detach && args.console_socket.is_some() {
+        // runc's rule: the caller's socket is for a detached terminal only
+        bail!("cannot use console socket if hardrun will not detach or allocate tty");
+    }
+    // a terminal in the foreground: hardrun takes the pty and relays it (see console); no rule
+    // of any profile changes `process.terminal`, so the caller's spec says
+    let own_console = if !args.detach && wants_terminal(&args.bundle) {
+        Some(crate::console::ConsoleSocket::new().map_err(|e| anyhow!(e))?)
+    } else {
+        None
+    };
     let create = CreateArgs {
         id: &args.container_id,
         bundle: &args.bundle,
         pid_file: args.pid_file.as_deref(),
-        console_socket: args.console_socket.as_deref(),
+        console_socket: own_console
+            .as_ref()
+            .map(|c| c.path())
+            .or(args.console_socket.as_deref()),
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         detach: args.detach,
@@ -34,7 +48,21 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
             args.container_id
         )
     })?;
-    let code = fg.wait(pid).map_err(|e| anyhow!(e))?;
+    let relay = match &own_console {
+        Some(c) => match c.receive() {
+            Ok(master) => Some(crate::console::Relay::start(master)),
+            Err(e) => {
+                let _ = super::delete::delete_container(global, &mut container, true);
+                bail!("run {:?}: {e}", args.container_id);
+            }
+        },
+        None => None,
+    };
+    let code = fg.wait_with(pid, relay.as_ref()).map_err(|e| anyhow!(e));
+    if let Some(r) = relay {
+        r.finish();
+    }
+    let code = code?;
     if !args.keep {
         container.refresh_status().ok();
         super::delete::delete_container(global, &mut container, true)?;
@@ -51,4 +79,14 @@ fn start_or_clean(
         return Err(e.into());
     }
     Ok(())
+}
+
+/// Whether the bundle's spec asks for a terminal (`process.terminal`); false when it cannot be
+/// read (create names that).
+fn wants_terminal(bundle: &std::path::Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.pointer("/process/terminal")?.as_bool())
+        .unwrap_or(false)
 }

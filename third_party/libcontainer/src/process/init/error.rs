@@ -26,6 +26,14 @@ pub enum InitProcessError {
     ReopenDevNull(#[source] std::io::Error),
     #[error("failed to unix syscall")]
     NixOther(#[source] nix::Error),
+    // hardrun: the cwd that could not be entered, with the errno (only this message crosses to
+    // the runtime process; HARDRUN-PATCHES.md §18)
+    #[error("chdir to cwd ({cwd:?}) set in the process failed: {}", crate::rootfs::mount_failure_reason(.source))]
+    Chdir {
+        cwd: std::path::PathBuf,
+        #[source]
+        source: nix::Error,
+    },
     #[error(transparent)]
     MissingSpec(#[from] crate::error::MissingSpecError),
     #[error("failed to setup tty")]

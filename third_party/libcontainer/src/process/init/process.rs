@@ -265,7 +265,11 @@ pub fn container_init_process(
             Err(nix::Error::EPERM) => true,
             Err(e) => {
                 tracing::error!(?e, "failed to chdir");
-                return Err(InitProcessError::NixOther(e));
+                // hardrun: name the cwd (HARDRUN-PATCHES.md §18)
+                return Err(InitProcessError::Chdir {
+                    cwd: ctx.process.cwd().to_path_buf(),
+                    source: e,
+                });
             }
         }
     };
@@ -413,7 +417,11 @@ pub fn container_init_process(
         unistd::chdir(ctx.process.cwd()).map_err(|err| {
             let cwd = ctx.process.cwd();
             tracing::error!(?err, ?cwd, "failed to chdir to cwd");
-            InitProcessError::NixOther(err)
+            // hardrun: name the cwd (HARDRUN-PATCHES.md §18)
+            InitProcessError::Chdir {
+                cwd: cwd.to_path_buf(),
+                source: err,
+            }
         })?;
     }
 
