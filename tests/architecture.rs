@@ -16,6 +16,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         "runtime",
         &[
             "caller_fds",
+            "cgroup_tree",
+            "console",
             "delegate",
             "executor",
             "fault",
