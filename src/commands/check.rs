@@ -54,11 +54,6 @@ pub fn run(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
 }
 
 fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
-    let read = |path: &std::path::Path| -> Result<Value> {
-        let bytes =
-            std::fs::read(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| anyhow!("{}: invalid JSON: {e}", path.display()))
-    };
     if let Some(dir) = &args.bundle {
         let loaded = crate::bundle::load(dir)?;
         return Ok(vec![Input {
@@ -78,7 +73,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
             name: file.display().to_string(),
             id: "check".into(),
             bundle,
-            spec: read(file)?,
+            spec: crate::bundle::load_spec_file(file)?,
             hardened: false,
             original: None,
             profile: None,
@@ -89,17 +84,17 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
         let root = Root::new(&global.root);
         let mut out = vec![];
         for id in selected(&root, args)? {
-            let cfg = global.root.join(&id).join("bundle").join("config.json");
+            let dir = global.root.join(&id);
+            let (file, spec) = crate::bundle::load_staged(&dir)?;
             out.push(Input {
                 name: format!("container {id}"),
                 id: id.clone(),
-                bundle: global.root.join(&id).join("bundle"),
-                spec: read(&cfg)?,
-                file: cfg.clone(),
+                bundle: dir.join("bundle"),
+                spec,
+                file,
                 hardened: true,
-                original: Some(read(&global.root.join(&id).join("config.orig.json"))?),
-                profile: crate::state_dir::read_record(&global.root.join(&id))
-                    .and_then(|r| r.profile),
+                original: Some(crate::bundle::load_staged_original(&dir)?),
+                profile: crate::state_dir::read_record(&dir).and_then(|r| r.profile),
             });
         }
         return Ok(out);
