@@ -95,31 +95,35 @@ fn backup_path(file: &Path) -> PathBuf {
     p
 }
 
-/// Replaces `path` with `text` atomically, keeping its mode and owner.
+/// Replaces `path` with `text` atomically, keeping its mode and owner (as before hardrun: no
+/// fsync, like the clients' own config writers). The temporary file beside it is removed on any
+/// failure.
 fn write_atomically(path: &Path, text: &str, like: Option<&std::fs::Metadata>) -> Result<()> {
+    use std::io::Write;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let dir = path.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.hardrun-tmp.{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    let result = (|| -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.hardrun-tmp.",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    let replace = || -> std::io::Result<()> {
         let mode = like.map(|m| m.mode() & 0o7777).unwrap_or(0o644);
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
         if let Some(m) = like {
-            std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()))?;
+            std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()))?;
         }
-        std::fs::rename(&tmp, path)?;
         Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow!("cannot replace {}: {e:#}", path.display()));
-    }
-    Ok(())
+    };
+    replace()
+        .and_then(|()| tmp.persist(path).map(drop).map_err(|e| e.error))
+        .map_err(|e| anyhow!("cannot replace {}: {e}", path.display()))
 }
 
 #[cfg(test)]
