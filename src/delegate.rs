@@ -467,14 +467,7 @@ pub fn oci_version() -> &'static str {
 
 /// A parsed `LinuxResources` from JSON, with the field that failed named.
 pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String> {
-    serde_path_to_error::deserialize(raw).map_err(|e| {
-        let p = e.path().to_string();
-        format!(
-            "field {}: {}",
-            if p == "." { "(top level)".into() } else { p },
-            e.into_inner()
-        )
-    })
+    crate::bundle::typed(raw).map_err(|e| e.to_string())
 }
 
 /// Why libcontainer would refuse `spec`'s user namespace at create (a new one without uid or gid

@@ -23,6 +23,7 @@ pub mod observability;
 pub mod policy;
 pub mod profile;
 pub mod protect;
+pub mod report;
 pub mod state_dir;
 pub mod userns;
 pub mod userns_mounts;

@@ -1460,12 +1460,7 @@ pub fn inspect(
 ) -> Result<LiveReport, String> {
     use libcontainer::container::ContainerStatus;
     let container = crate::delegate::load(container_dir, id).map_err(|e| e.to_string())?;
-    let cfg = container_dir.join("bundle").join("config.json");
-    let spec: Value = std::fs::read(&cfg)
-        .map_err(|e| format!("cannot read {}: {e}", cfg.display()))
-        .and_then(|b| {
-            serde_json::from_slice(&b).map_err(|e| format!("{}: invalid JSON: {e}", cfg.display()))
-        })?;
+    let (_, spec) = crate::bundle::load_staged(container_dir).map_err(|e| e.to_string())?;
     let record = crate::state_dir::read_record(container_dir);
     let findings = record
         .as_ref()

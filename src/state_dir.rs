@@ -15,7 +15,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -333,35 +333,56 @@ pub fn read_record(container_dir: &Path) -> Option<Record> {
 }
 
 /// Writes a file by temp file + rename: a reader sees the old or the new content, never a part.
+/// The temporary file (mode 0600, beside `path`) is synced before the rename and removed on any
+/// failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    use std::os::unix::fs::PermissionsExt;
     let err = |source| StateError::Write {
         path: path.to_path_buf(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
+    let mut f = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.tmp",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+        ))
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
         .map_err(err)?;
     f.write_all(bytes).map_err(err)?;
-    f.sync_data().map_err(err)?;
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        err(e)
-    })
+    f.as_file().sync_data().map_err(err)?;
+    f.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole new content or the old, mode 0600, and no temporary file left either way.
+    #[test]
+    fn write_atomic_replaces_whole_and_leaves_nothing_beside() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("hardrun.json");
+        write_atomic(&f, b"one").unwrap();
+        write_atomic(&f, b"two").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // a target that cannot be replaced (a non-empty directory): an error naming it
+        fs::create_dir_all(d.path().join("busy/x")).unwrap();
+        let err = write_atomic(&d.path().join("busy"), b"x").unwrap_err();
+        assert!(err.to_string().contains("busy"), "{err}");
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
 
     #[test]
     fn a_non_utf8_root_is_refused_before_it_is_made() {

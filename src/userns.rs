@@ -218,25 +218,19 @@ pub fn allocate(
             alive: alive.iter().map(|p| p.to_path_buf()).collect(),
             range: Some(range),
         };
-        let path = locked.path(n);
-        let tmp = locked
-            .dir
-            .join(format!(".slot-{n}.tmp{}", std::process::id()));
+        // a temporary file beside the slot (0600; removed on any failure), synced, renamed
         let write = || -> std::io::Result<()> {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            use std::os::unix::fs::PermissionsExt;
+            let mut f = tempfile::Builder::new()
+                .prefix(&format!(".slot-{n}.tmp"))
+                .permissions(fs::Permissions::from_mode(0o600))
+                .tempfile_in(&locked.dir)?;
             f.write_all(slot.render().as_bytes())?;
-            f.sync_data()?;
-            fs::rename(&tmp, &path)
+            f.as_file().sync_data()?;
+            f.persist(locked.path(n)).map_err(|e| e.error)?;
+            Ok(())
         };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            locked.io(e)
-        })?;
+        write().map_err(|e| locked.io(e))?;
         return Ok(range);
     }
     Err(UsernsError::Exhausted {

@@ -12,6 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("compliance", &["compliance"]),
     ("policy", &["policy"]),
     ("audit", &["audit"]),
+    ("report", &["report"]),
     (
         "runtime",
         &[

@@ -489,3 +489,50 @@ fn settings_the_kernel_refuses_without_cap_sys_resource_are_named() {
         w.assert_nothing_left(id);
     }
 }
+
+/// `check --spec FILE` reads the file as a bundle's `config.json` is read (`bundle`'s size cap,
+/// parse and validation): bad input is one line naming the file and the field, exit 2 (the
+/// gate's own failure is 1). And a config.json that cannot be read is named once, not with its
+/// cause repeated.
+#[test]
+fn check_spec_files_are_read_as_bundles_are() {
+    let w = World::new("chkspec");
+    let check = |file: &Path| -> String {
+        let args = ["check", "--spec", file.to_str().unwrap()];
+        let out = w.hr(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(file.to_str().unwrap()), "{args:?}: {err}");
+        err.trim_end().to_owned()
+    };
+    let file = w.dir.join("spec.json");
+    // larger than the bundle's cap, though valid JSON: refused before it is parsed
+    let mut big = vec![b' '; 5 * 1024 * 1024];
+    big.extend_from_slice(&serde_json::to_vec(&default_spec()).unwrap());
+    fs::write(&file, big).unwrap();
+    assert!(check(&file).contains("larger than the 4194304 bytes hardrun accepts"));
+    // a field of the wrong type is named, as for a bundle
+    let mut spec = default_spec();
+    spec["process"]["user"]["uid"] = json!("root");
+    fs::write(&file, serde_json::to_vec(&spec).unwrap()).unwrap();
+    assert!(check(&file).contains("field process.user.uid:"));
+    // validated as a bundle's: a spec of another major version is not judged
+    let mut spec = default_spec();
+    spec["ociVersion"] = json!("2.0.0");
+    fs::write(&file, serde_json::to_vec(&spec).unwrap()).unwrap();
+    assert!(check(&file).contains("field ociVersion: unsupported version"));
+    // a syntax error has its position
+    fs::write(&file, "{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}").unwrap();
+    assert!(check(&file).contains("invalid JSON at line 3 column"));
+
+    // create: a config.json that is a directory is one line, its cause said once
+    let b = w.dir.join("b");
+    fs::create_dir_all(b.join("config.json")).unwrap();
+    let out = w.hr(&["create", "--bundle", b.to_str().unwrap(), "cs1"]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("os error 21").count(), 1, "{err}");
+    w.assert_nothing_left("cs1");
+}

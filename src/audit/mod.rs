@@ -347,21 +347,17 @@ fn rotate(
     let link_hash = line_hash(&content);
     content.push(b'\n');
     content.extend_from_slice(&make(link_hash));
-    let tmp = log.with_file_name(format!(".{name}.rotate-{}", std::process::id()));
-    let written = (|| {
-        let mut t = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        t.write_all(&content)?;
-        t.sync_data()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    // the new log, beside the old one: created exclusively (O_EXCL: no symlink followed), 0600,
+    // synced; removed if anything below fails
+    let mut tmp = {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .prefix(&format!(".{name}.rotate-"))
+            .permissions(std::fs::Permissions::from_mode(0o600))
+            .tempfile_in(log.parent().unwrap_or(Path::new(".")))?
+    };
+    tmp.write_all(&content)?;
+    tmp.as_file().sync_data()?;
     // .keep-1 → .keep (the oldest dropped), …, .1 → .2; then the log → .1, the new one → log
     for n in (1..keep).rev() {
         let from = rotated_name(log, n);
@@ -371,7 +367,7 @@ fn rotate(
     }
     let _ = std::fs::remove_file(rotated_name(log, 1));
     std::fs::hard_link(log, rotated_name(log, 1))?;
-    std::fs::rename(&tmp, log)
+    tmp.persist(log).map(drop).map_err(|e| e.error)
 }
 
 /// Checks the hash chain of an audit log: Ok(number of records), or the first broken record

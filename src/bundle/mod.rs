@@ -26,18 +26,14 @@ pub enum BundleError {
     NotADirectory(PathBuf),
     #[error("bundle {} is not valid UTF-8: its path is recorded as JSON text (by libcontainer too); use a UTF-8 path", .0.to_string_lossy())]
     NotUtf8(PathBuf),
-    #[error("cannot read bundle {path}: {source}")]
-    BundleIo {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    // the cause is in the message, so it is not also the error's source: `{e:#}` (how main
+    // prints errors) would name it twice
+    #[error("cannot read bundle {path}: {err}")]
+    BundleIo { path: PathBuf, err: std::io::Error },
     #[error("{0} does not exist")]
     NoConfig(PathBuf),
-    #[error("cannot read {path}: {source}")]
-    ConfigIo {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read {path}: {err}")]
+    ConfigIo { path: PathBuf, err: std::io::Error },
     #[error("{path}: {size} bytes is larger than the {max} bytes hardrun accepts")]
     TooLarge { path: PathBuf, size: u64, max: u64 },
     #[error("{path}: invalid JSON at line {line} column {column}: {msg}")]
@@ -57,10 +53,10 @@ pub enum BundleError {
     NoRootfs { path: PathBuf, rootfs: PathBuf },
     #[error("{path}: field root.path: rootfs {rootfs} is not a directory")]
     RootfsNotDir { path: PathBuf, rootfs: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Source {
         path: PathBuf,
-        source: sources::SourceError,
+        err: sources::SourceError,
     },
     #[error("{path}: field mounts[{index}].source: {given} ({real}) does not exist (bind mount on {destination})")]
     MissingSource {
@@ -124,10 +120,10 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(BundleError::NoBundle(bundle.to_path_buf()))
         }
-        Err(source) => {
+        Err(err) => {
             return Err(BundleError::BundleIo {
                 path: bundle.to_path_buf(),
-                source,
+                err,
             })
         }
     };
@@ -139,12 +135,12 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
         return Err(BundleError::NotUtf8(dir));
     }
     let config_path = dir.join("config.json");
-    let original = read_bounded(&config_path)?;
+    let original = read_config(&config_path)?;
     let (raw, spec, ignored_caps) = parse_lenient(&config_path, &original)?;
     let rootfs = resolve_rootfs(&dir, &config_path, &spec)?;
-    let sources = sources::resolve(&dir, &raw).map_err(|source| BundleError::Source {
+    let sources = sources::resolve(&dir, &raw).map_err(|err| BundleError::Source {
         path: config_path.clone(),
-        source,
+        err,
     })?;
     Ok(Bundle {
         dir,
@@ -158,26 +154,27 @@ pub fn load(bundle: &Path) -> Result<Bundle, BundleError> {
     })
 }
 
+/// `<bundle>/config.json`'s bytes: [`read_bounded`], a missing file named as the bundle's.
+fn read_config(path: &Path) -> Result<Vec<u8>, BundleError> {
+    read_bounded(path).map_err(|e| match e {
+        BundleError::ConfigIo { path, err } if err.kind() == std::io::ErrorKind::NotFound => {
+            BundleError::NoConfig(path)
+        }
+        e => e,
+    })
+}
+
+/// A JSON file's bytes, refused past [`MAX_CONFIG_BYTES`] before anything is parsed.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, BundleError> {
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BundleError::NoConfig(path.to_path_buf()))
-        }
-        Err(source) => {
-            return Err(BundleError::ConfigIo {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let io = |err| BundleError::ConfigIo {
+        path: path.to_path_buf(),
+        err,
     };
+    let file = fs::File::open(path).map_err(io)?;
     let mut buf = Vec::new();
     file.take(MAX_CONFIG_BYTES + 1)
         .read_to_end(&mut buf)
-        .map_err(|source| BundleError::ConfigIo {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(io)?;
     if buf.len() as u64 > MAX_CONFIG_BYTES {
         let size = fs::metadata(path)
             .map(|m| m.len())
@@ -189,6 +186,65 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, BundleError> {
         });
     }
     Ok(buf)
+}
+
+/// A spec file named directly (`check --spec FILE`): read with the size cap, parsed and
+/// validated as a bundle's `config.json` is (its rootfs and mount sources are not looked at:
+/// the file may have no bundle around it). Unknown capabilities are dropped, as [`load`] does.
+pub fn load_spec_file(path: &Path) -> Result<serde_json::Value, BundleError> {
+    let bytes = read_bounded(path)?;
+    parse_lenient(path, &bytes).map(|(raw, _, _)| raw)
+}
+
+/// Where a container's state directory keeps the spec hardrun runs (hardened), relative to it.
+pub const STAGED_CONFIG: &str = "bundle/config.json";
+/// Where a container's state directory keeps the caller's spec as create was given it.
+pub const STAGED_ORIGINAL: &str = "config.orig.json";
+
+/// The spec a container runs, as staged in its state directory `container_dir` (what `check
+/// --running`, `exec` and `update` read): the path and the raw JSON, read with the size cap,
+/// parsed and validated as at create.
+pub fn load_staged(container_dir: &Path) -> Result<(PathBuf, serde_json::Value), BundleError> {
+    let path = container_dir.join(STAGED_CONFIG);
+    let raw = load_spec_file(&path)?;
+    Ok((path, raw))
+}
+
+/// The caller's spec of a container as create was given it (`config.orig.json` in its state
+/// directory), read as [`load_staged`] reads the staged one.
+pub fn load_staged_original(container_dir: &Path) -> Result<serde_json::Value, BundleError> {
+    load_spec_file(&container_dir.join(STAGED_ORIGINAL))
+}
+
+/// A typed view failed at one field.
+#[derive(Debug, thiserror::Error)]
+#[error("field {field}: {msg}")]
+pub struct FieldError {
+    /// `process.user.uid`; `(top level)` for the document itself
+    pub field: String,
+    pub msg: String,
+}
+
+/// A typed view of `raw` (a spec, a process, resources), or the field it fails at: the one
+/// formatter of serde's errors for every typed view hardrun takes of JSON it was given.
+pub fn typed<T: serde::de::DeserializeOwned>(raw: &serde_json::Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(raw).map_err(|e| {
+        let p = e.path().to_string();
+        FieldError {
+            field: if p == "." { "(top level)".into() } else { p },
+            msg: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// A syntax error of the JSON file `path`, with its position.
+fn json_error(path: &Path, e: serde_json::Error) -> BundleError {
+    BundleError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        msg: strip_position(&e.to_string()),
+    }
 }
 
 /// Parses the bytes of a config file into the raw value and the typed view; errors name the
@@ -205,12 +261,7 @@ pub fn parse_lenient(
     bytes: &[u8],
 ) -> Result<(serde_json::Value, Spec, Vec<String>), BundleError> {
     let mut raw: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| BundleError::Json {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            msg: strip_position(&e.to_string()),
-        })?;
+        serde_json::from_slice(bytes).map_err(|e| json_error(path, e))?;
     let field = |field: &str, msg: String| BundleError::Field {
         path: path.to_path_buf(),
         field: field.to_owned(),
@@ -223,13 +274,7 @@ pub fn parse_lenient(
         Some(p) => drop_unknown_capabilities(p),
         None => vec![],
     };
-    let spec: Spec = serde_path_to_error::deserialize(&raw).map_err(|e| {
-        let p = e.path().to_string();
-        field(
-            if p == "." { "(top level)" } else { &p },
-            e.into_inner().to_string(),
-        )
-    })?;
+    let spec: Spec = typed(&raw).map_err(|e| field(&e.field, e.msg))?;
     if !spec.version().starts_with("1.") {
         return Err(field(
             "ociVersion",
@@ -341,14 +386,9 @@ pub fn load_process(
     ),
     BundleError,
 > {
-    let bytes = read_bounded(path)?;
+    let bytes = read_config(path)?;
     let mut raw: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| BundleError::Json {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            msg: strip_position(&e.to_string()),
-        })?;
+        serde_json::from_slice(&bytes).map_err(|e| json_error(path, e))?;
     let ignored = drop_unknown_capabilities(&mut raw);
     // runc reads the file into Go's specs.Process, whose zero user is uid 0, gid 0; the
     // container's profile then judges that user like any other
@@ -356,13 +396,10 @@ pub fn load_process(
         p.entry("user")
             .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     }
-    let process = serde_path_to_error::deserialize(&raw).map_err(|e| {
-        let p = e.path().to_string();
-        BundleError::Field {
-            path: path.to_path_buf(),
-            field: if p == "." { "(top level)".into() } else { p },
-            msg: e.into_inner().to_string(),
-        }
+    let process = typed(&raw).map_err(|e| BundleError::Field {
+        path: path.to_path_buf(),
+        field: e.field,
+        msg: e.msg,
     })?;
     Ok((raw, process, ignored))
 }
@@ -513,6 +550,74 @@ mod tests {
         fs::write(d.path().join("config.json"), big).unwrap();
         let err = load(d.path()).unwrap_err().to_string();
         assert!(err.contains("larger than"), "{err}");
+    }
+
+    #[test]
+    fn spec_files_and_staged_specs_are_read_as_bundles_are() {
+        let d = tempfile::tempdir().unwrap();
+        // a spec file alone: no rootfs needed, unknown capabilities dropped
+        let file = d.path().join("spec.json");
+        let mut v = minimal();
+        v["root"]["path"] = "no-such-rootfs".into();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_UNKNOWN"]});
+        fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        let raw = load_spec_file(&file).unwrap();
+        assert_eq!(
+            raw["process"]["capabilities"]["bounding"],
+            serde_json::json!([])
+        );
+        // a missing file is a read error naming it (what `check --spec` has always said)
+        let err = load_spec_file(&d.path().join("none.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "cannot read {}: ",
+                d.path().join("none.json").display()
+            )),
+            "{err}"
+        );
+        // validated
+        v["ociVersion"] = "0.9".into();
+        fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        let err = load_spec_file(&file).unwrap_err().to_string();
+        assert!(err.contains("spec.json: field ociVersion"), "{err}");
+        // bounded
+        fs::write(&file, vec![b' '; (MAX_CONFIG_BYTES + 1) as usize]).unwrap();
+        assert!(load_spec_file(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than"));
+
+        // a container's state directory: the staged spec and the caller's
+        let c = d.path().join("c1");
+        fs::create_dir_all(c.join("bundle")).unwrap();
+        fs::write(
+            c.join(STAGED_CONFIG),
+            serde_json::to_vec(&minimal()).unwrap(),
+        )
+        .unwrap();
+        let (path, raw) = load_staged(&c).unwrap();
+        assert_eq!(path, c.join("bundle/config.json"));
+        assert_eq!(raw["x-unknown"]["kept"], true);
+        let err = load_staged_original(&c).unwrap_err().to_string();
+        assert!(err.contains("config.orig.json"), "{err}");
+    }
+
+    #[test]
+    fn typed_views_name_the_field() {
+        use libcontainer::oci_spec::runtime::Process;
+        let e = typed::<Process>(
+            &serde_json::json!({"args": ["sh"], "cwd": "/", "user": {"uid": "x", "gid": 0}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "user.uid");
+        assert!(
+            e.to_string().starts_with("field user.uid: invalid type"),
+            "{e}"
+        );
+        let e = typed::<Process>(&serde_json::json!(1)).unwrap_err();
+        assert_eq!(e.field, "(top level)");
     }
 
     #[test]

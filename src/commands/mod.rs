@@ -119,11 +119,7 @@ pub fn decide_running(
     input: &serde_json::Value,
 ) -> Result<crate::policy::Outcome> {
     let config = policy_config(global)?;
-    let path = dir.join("bundle").join("config.json");
-    let bytes =
-        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let spec: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: invalid JSON: {e}", path.display()))?;
+    let (_, spec) = crate::bundle::load_staged(dir)?;
     let label = format!("{command} {id:?}");
     let stored = stored_policy(global, dir, id, &config, &spec, &label)?;
     if let Err(e) = crate::policy::rules::seccomp::preload(&stored.profile.seccomp.profile) {

@@ -15,51 +15,18 @@
 //! `config.toml.hardrun-bak.<UTC time>` only when something changes; a second run reports
 //! "already configured" and writes nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
 
-use crate::cli::{GlobalOpts, SetupCmd, SetupContainerd};
-use crate::profile::config::profile_for_program;
+use super::{names, replace_backed_up, runtimes, Runtime};
+use crate::cli::SetupContainerd;
 
 /// What every hardrun runtime entry sets.
 pub const RUNTIME_TYPE: &str = "io.containerd.runc.v2";
 /// The annotations the CRI plugin passes from a pod to the runtime (exceptions, profile).
 pub const POD_ANNOTATIONS: &str = "hardrun.dev/*";
-
-/// One runtime entry: `runtimes.<name>` with `options.BinaryName = binary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Runtime {
-    pub name: String,
-    pub binary: String,
-}
-
-/// The runtime entries for `--profiles`: `hardrun` (the configuration's default profile) and one
-/// `hardrun-<p>` per profile, each pointing at the binary of that name in `bin_dir` (the
-/// package's symlinks).
-pub fn runtimes(bin_dir: &Path, profiles: &[String]) -> Result<Vec<Runtime>> {
-    let mut out = vec![Runtime {
-        name: "hardrun".into(),
-        binary: bin_dir.join("hardrun").display().to_string(),
-    }];
-    for p in profiles {
-        let name = format!("hardrun-{p}");
-        if profile_for_program(name.as_ref()).is_none() {
-            return Err(anyhow!(
-                "--profiles: unknown profile {p:?} (use restricted, baseline, ci, permissive)"
-            ));
-        }
-        if out.iter().any(|r| r.name == name) {
-            continue;
-        }
-        out.push(Runtime {
-            binary: bin_dir.join(&name).display().to_string(),
-            name,
-        });
-    }
-    Ok(out)
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -382,53 +349,8 @@ fn installed_containerd_version() -> i64 {
     }
 }
 
-/// `config.toml.hardrun-bak.<UTC time>`, not yet existing.
-fn backup_path(file: &Path) -> PathBuf {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let base = format!("{}.hardrun-bak.{stamp}", file.display());
-    let mut p = PathBuf::from(&base);
-    let mut n = 1;
-    while p.exists() {
-        p = PathBuf::from(format!("{base}.{n}"));
-        n += 1;
-    }
-    p
-}
-
-/// Replaces `path` with `text` atomically, keeping its mode and owner.
-fn write_atomically(path: &Path, text: &str, like: Option<&std::fs::Metadata>) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.hardrun-tmp.{}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    let result = (|| -> Result<()> {
-        let mode = like.map(|m| m.mode() & 0o7777).unwrap_or(0o644);
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-        if let Some(m) = like {
-            std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()))?;
-        }
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow!("cannot replace {}: {e:#}", path.display()));
-    }
-    Ok(())
-}
-
-pub fn run(_global: &GlobalOpts, cmd: &SetupCmd) -> Result<i32> {
-    match cmd {
-        SetupCmd::Containerd(a) => containerd(a),
-    }
-}
-
-fn containerd(a: &SetupContainerd) -> Result<i32> {
+/// `hardrun setup containerd`.
+pub fn run(a: &SetupContainerd) -> Result<i32> {
     // edit the file a symlink points to, not the symlink
     let path = std::fs::canonicalize(&a.config).unwrap_or_else(|_| a.config.clone());
     let file = path.display().to_string();
@@ -478,7 +400,7 @@ fn containerd(a: &SetupContainerd) -> Result<i32> {
             "already configured ({}); nothing changed\n",
             names(&opts.runtimes)
         ));
-        super::out(report.as_bytes())?;
+        crate::commands::out(report.as_bytes())?;
         return Ok(0);
     }
     for c in &m.changes {
@@ -486,31 +408,18 @@ fn containerd(a: &SetupContainerd) -> Result<i32> {
     }
     if a.dry_run {
         report.push_str("dry run: nothing written\n");
-        super::out(report.as_bytes())?;
+        crate::commands::out(report.as_bytes())?;
         return Ok(0);
     }
-    if meta.is_some() {
-        let bak = backup_path(&path);
-        std::fs::copy(&path, &bak)
-            .map_err(|e| anyhow!("cannot back up {file} to {}: {e}", bak.display()))?;
-        report.push_str(&format!("backed up the original to {}\n", bak.display()));
-    }
-    write_atomically(&path, &m.text, meta.as_ref())?;
+    replace_backed_up(&path, &m.text, meta.as_ref(), &mut report)?;
     report.push_str(&format!(
         "wrote {file}\nrestart containerd to load it (systemctl restart containerd, or \
          service containerd restart); Kubernetes: one RuntimeClass per handler ({}), see \
          /usr/share/doc/hardrun/examples/runtimeclasses.yaml\n",
         names(&opts.runtimes)
     ));
-    super::out(report.as_bytes())?;
+    crate::commands::out(report.as_bytes())?;
     Ok(0)
-}
-
-fn names(r: &[Runtime]) -> String {
-    r.iter()
-        .map(|r| r.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// False when the host's bounding set lacks CAP_SYS_RESOURCE and the config does not restrict
@@ -530,6 +439,8 @@ fn oom_score_adj_ok(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/containerd");
@@ -758,28 +669,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn runtime_names_follow_the_profiles() {
-        let r = runtimes(Path::new("/opt/bin"), &["ci".into(), "ci".into()]).unwrap();
-        assert_eq!(
-            r,
-            [
-                Runtime {
-                    name: "hardrun".into(),
-                    binary: "/opt/bin/hardrun".into()
-                },
-                Runtime {
-                    name: "hardrun-ci".into(),
-                    binary: "/opt/bin/hardrun-ci".into()
-                }
-            ]
-        );
-        let e = runtimes(Path::new("/usr/bin"), &["gen".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("--profiles: unknown profile \"gen\""), "{e}");
-    }
-
     /// The snippets the package ships are exactly what `setup` writes into an empty file.
     #[test]
     fn shipped_snippets_match_the_merge() {
@@ -828,14 +717,14 @@ mod tests {
                 .map(|e| e.path())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(containerd(&args(cfg.clone(), true)).unwrap(), 0);
+        assert_eq!(run(&args(cfg.clone(), true)).unwrap(), 0);
         assert_eq!(
             std::fs::read_to_string(&cfg).unwrap(),
             original,
             "dry run wrote"
         );
         assert!(backups().is_empty());
-        assert_eq!(containerd(&args(cfg.clone(), false)).unwrap(), 0);
+        assert_eq!(run(&args(cfg.clone(), false)).unwrap(), 0);
         let merged = std::fs::read_to_string(&cfg).unwrap();
         assert!(merged.contains("BinaryName = \"/usr/bin/hardrun-restricted\""));
         assert_eq!(
@@ -845,18 +734,18 @@ mod tests {
         let b = backups();
         assert_eq!(b.len(), 1);
         assert_eq!(std::fs::read_to_string(&b[0]).unwrap(), original);
-        assert_eq!(containerd(&args(cfg.clone(), false)).unwrap(), 0);
+        assert_eq!(run(&args(cfg.clone(), false)).unwrap(), 0);
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), merged);
         assert_eq!(backups().len(), 1, "a second run made a backup");
         // a missing file is created (no backup), a broken one left alone
         let new = dir.join("new/config.toml");
-        assert_eq!(containerd(&args(new.clone(), false)).unwrap(), 0);
+        assert_eq!(run(&args(new.clone(), false)).unwrap(), 0);
         assert!(std::fs::read_to_string(&new)
             .unwrap()
             .starts_with("version = "));
         let broken = dir.join("broken.toml");
         std::fs::write(&broken, "[plugins\n").unwrap();
-        assert!(containerd(&args(broken.clone(), false)).is_err());
+        assert!(run(&args(broken.clone(), false)).is_err());
         assert_eq!(std::fs::read_to_string(&broken).unwrap(), "[plugins\n");
         assert_eq!(backups().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
