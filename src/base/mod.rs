@@ -4,7 +4,7 @@
 //! runtime's default paths.
 //!
 //! Layers import downward only (see `docs/architecture.md`; `tests/architecture.rs` checks it):
-//! commands → runtime glue → audit → policy → compliance → profile, bundle → base.
+//! commands → runtime glue → report → audit → policy → compliance → profile, bundle → base.
 
 pub mod caps;
 pub mod host;
