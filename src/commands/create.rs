@@ -95,13 +95,15 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         Ok(s) => policy::harden_selected(s, &loaded.raw, &ctx),
         Err(denied) => Err(denied),
     };
-    let outcome = super::decide(&config, command, a.id, &loaded.dir, decision)?;
+    // recorded as allowed only once every stage that can refuse before libcontainer has passed
+    // (below); a failure in between is recorded as `failed`, with its reason (see lifecycle)
+    let mut outcome = super::judge(&config, command, a.id, &loaded.dir, decision)?;
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);
     }
     // exec and update are judged against this, never against the flags of their own caller
     let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
-    let mut spec = outcome.value;
+    let mut spec = std::mem::take(&mut outcome.value);
     // whatever the mode: libcontainer mounts the objects that were judged, not paths relative
     // to the caller's working directory
     bundle::sources::rewrite(&mut spec, &loaded.sources);
@@ -172,6 +174,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         policy: Some(bound),
         host_rootfs_mounts: host_mounts,
     })?;
+    super::record_allowed(&config, command, a.id, &loaded.dir, &outcome)?;
     crate::fault::point("after-state-dir");
 
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
