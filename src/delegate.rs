@@ -3,7 +3,6 @@
 //! Everything above this module speaks in paths, ids and JSON; everything below is libcontainer.
 //! Errors carry the operation, the container id and libcontainer's whole error chain.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
@@ -90,43 +89,85 @@ fn other(op: &'static str, id: &str, msg: impl std::fmt::Display) -> DelegateErr
     }
 }
 
+/// A request to create a container, as runc's `create` and `run` take it: the one type the
+/// commands fill from their flags and [`create`] hands to libcontainer.
 pub struct CreateRequest<'a> {
     pub id: &'a str,
-    pub root: &'a Path,
-    /// the staged bundle holding the spec to run
+    /// the caller's bundle, as given
     pub bundle: &'a Path,
-    /// the caller's bundle: what hooks are told (`bundle` on their stdin) and run from
-    pub caller_bundle: &'a Path,
+    /// where the init process's pid goes: written by the command once the container exists,
+    /// not by libcontainer, which only warns when it cannot write it (containerd's shim depends
+    /// on the file, so failing to write it fails create)
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: i32,
     pub no_pivot: bool,
-    pub systemd: bool,
     /// false for a foreground `run`: the init process stays our child
     pub detach: bool,
 }
 
-/// Creates the container: namespaces, cgroup, rootfs, and an init process waiting for `start`.
-pub fn create(req: &CreateRequest) -> Result<Container, DelegateError> {
-    let id = req.id;
+impl CreateRequest<'_> {
+    /// The command the request is recorded under: `run -d` is a create.
+    pub fn command(&self) -> &'static str {
+        if self.detach {
+            "create"
+        } else {
+            "run"
+        }
+    }
+}
+
+/// Where a staged container is created from: the state root, the staged bundle holding the spec
+/// to run, the caller's bundle as resolved (what hooks are told, `bundle` on their stdin, and run
+/// from), and the cgroup driver.
+pub struct Staged<'a> {
+    pub root: &'a Path,
+    pub bundle: &'a Path,
+    pub hook_bundle: &'a Path,
+    pub systemd: bool,
+}
+
+/// The builder create and exec both start from: the container's id (validated), its state root,
+/// and the process's pid file, console socket and preserved fds, run by runc's executor.
+fn builder(
+    op: &'static str,
+    id: &str,
+    root: &Path,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+    preserve_fds: i32,
+) -> Result<ContainerBuilder, DelegateError> {
     ContainerBuilder::new(id.to_owned(), SyscallType::default())
-        .with_root_path(req.root)
-        .and_then(|b| b.with_pid_file(req.pid_file))
+        .with_root_path(root)
+        .and_then(|b| b.with_pid_file(pid_file))
         .map(|b| {
-            b.with_console_socket(req.console_socket)
-                .with_preserved_fds(req.preserve_fds)
+            b.with_console_socket(console_socket)
+                .with_preserved_fds(preserve_fds)
                 .with_executor(RuncExecutor)
         })
         .and_then(|b| b.validate_id())
-        .and_then(|b| {
-            b.as_init(req.bundle)
-                .with_hook_bundle(Some(req.caller_bundle))
-                .with_systemd(req.systemd)
-                .with_detach(req.detach)
-                .with_no_pivot(req.no_pivot)
-                .build()
-        })
-        .map_err(|e| fail("create", id, e))
+        .map_err(|e| fail(op, id, e))
+}
+
+/// Creates the container: namespaces, cgroup, rootfs, and an init process waiting for `start`.
+pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateError> {
+    let id = req.id;
+    // the pid file is the command's to write (see `CreateRequest::pid_file`)
+    builder(
+        "create",
+        id,
+        at.root,
+        None,
+        req.console_socket,
+        req.preserve_fds,
+    )?
+    .as_init(at.bundle)
+    .with_hook_bundle(Some(at.hook_bundle))
+    .with_systemd(at.systemd)
+    .with_detach(req.detach)
+    .with_no_pivot(req.no_pivot)
+    .build()
+    .map_err(|e| fail("create", id, e))
 }
 
 /// Loads a container from its directory and refreshes its status from /proc.
@@ -383,59 +424,39 @@ fn stored_disable_oom_killer(container: &Container) -> bool {
         .unwrap_or(false)
 }
 
+/// A request to start a process in a running container, as runc's `exec` takes it once the
+/// process is one JSON file.
 pub struct ExecRequest<'a> {
     pub id: &'a str,
     pub root: &'a Path,
-    /// a process JSON file (already through the policy seam), or none for args
-    pub process: Option<&'a Path>,
-    pub args: Vec<String>,
-    pub env: HashMap<String, String>,
-    pub cwd: Option<&'a Path>,
-    pub user: Option<(u32, Option<u32>)>,
-    pub additional_gids: Vec<u32>,
-    pub caps: Vec<String>,
-    pub no_new_privs: bool,
+    /// the process JSON file (already through the policy seam)
+    pub process: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: i32,
     pub detach: bool,
     pub ignore_paused: bool,
     pub sub_cgroup: Option<String>,
-    pub process_label: Option<String>,
-    pub apparmor: Option<String>,
 }
 
 /// Starts a process inside a running container and returns its pid (our child unless detached).
 pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
     let id = req.id;
-    let builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
-        .with_root_path(req.root)
-        .and_then(|b| b.with_pid_file(req.pid_file))
-        .map(|b| {
-            b.with_console_socket(req.console_socket)
-                .with_preserved_fds(req.preserve_fds)
-                .with_executor(RuncExecutor)
-        })
-        .and_then(|b| b.validate_id())
-        .map_err(|e| fail("exec in", id, e))?;
-    let mut tenant = builder
-        .as_tenant()
-        .with_detach(req.detach)
-        .with_cwd(req.cwd)
-        .with_env(req.env)
-        .with_process(req.process)
-        .with_no_new_privs(req.no_new_privs)
-        .with_container_args(req.args)
-        .with_capabilities(req.caps)
-        .with_additional_gids(req.additional_gids)
-        .with_ignore_paused(req.ignore_paused)
-        .with_sub_cgroup(req.sub_cgroup)
-        .with_process_label(req.process_label)
-        .with_apparmor(req.apparmor);
-    if let Some((uid, gid)) = req.user {
-        tenant = tenant.with_user(Some(uid)).with_group(gid);
-    }
-    tenant.build().map_err(|e| fail("exec in", id, e))
+    builder(
+        "exec in",
+        id,
+        req.root,
+        req.pid_file,
+        req.console_socket,
+        req.preserve_fds,
+    )?
+    .as_tenant()
+    .with_detach(req.detach)
+    .with_process(Some(req.process))
+    .with_ignore_paused(req.ignore_paused)
+    .with_sub_cgroup(req.sub_cgroup)
+    .build()
+    .map_err(|e| fail("exec in", id, e))
 }
 
 /// Removes a cgroup that a failed create may have left (by path, as libcontainer names it).

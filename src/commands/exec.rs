@@ -4,7 +4,6 @@
 //! through the hardening seam before libcontainer sees it. The arguments form starts from the
 //! container's (hardened) `process`, as runc does, and applies the flags on top.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
@@ -107,22 +106,13 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     let pid = delegate::exec(delegate::ExecRequest {
         id: &args.container_id,
         root: container.root.parent().unwrap_or(Path::new(&global.root)),
-        process: Some(&process_file.0),
-        args: vec![],
-        env: HashMap::new(),
-        cwd: None,
-        user: None,
-        additional_gids: vec![],
-        caps: vec![],
-        no_new_privs: false,
+        process: &process_file.0,
         pid_file: args.pid_file.as_deref(),
         console_socket,
         preserve_fds: args.preserve_fds,
         detach: args.detach,
         ignore_paused: args.ignore_paused,
         sub_cgroup: args.cgroup.clone(),
-        process_label: None,
-        apparmor: None,
     })?;
     drop(process_file);
     if let Some(pid_file) = &args.pid_file {
