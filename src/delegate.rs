@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::container::{Container as Lc, ContainerStatus};
 use libcontainer::oci_spec::runtime::LinuxResources;
 use libcontainer::syscall::syscall::SyscallType;
 
@@ -22,7 +22,99 @@ pub struct DelegateError {
     pub id: String,
     pub msg: String,
     /// the container's status when the operation was refused because of it
-    pub status: Option<ContainerStatus>,
+    pub status: Option<Status>,
+}
+
+/// A container as the commands hold it: hardrun's handle on libcontainer's, which never leaves
+/// this module. What a command may read of it is below; what it may do with it are this
+/// module's functions ([`start`], [`kill`], [`delete`] …).
+pub struct Container(Lc);
+
+/// A container's status, named as runc names it (`state`, `list`, `events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+    Paused,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+            Status::Paused => "paused",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<ContainerStatus> for Status {
+    fn from(s: ContainerStatus) -> Status {
+        match s {
+            ContainerStatus::Creating => Status::Creating,
+            ContainerStatus::Created => Status::Created,
+            ContainerStatus::Running => Status::Running,
+            ContainerStatus::Stopped => Status::Stopped,
+            ContainerStatus::Paused => Status::Paused,
+        }
+    }
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        self.0.id()
+    }
+
+    /// The init process, when the container has one.
+    pub fn pid(&self) -> Option<Pid> {
+        self.0.pid()
+    }
+
+    /// The status as of the last load or refresh.
+    pub fn status(&self) -> Status {
+        self.0.status().into()
+    }
+
+    /// Reads the status again from /proc.
+    pub fn refresh_status(&mut self) -> Result<(), DelegateError> {
+        let id = self.0.id().to_owned();
+        self.0.refresh_status().map_err(|e| fail("refresh", &id, e))
+    }
+
+    /// The container's state directory (`<root>/<id>`).
+    pub fn dir(&self) -> &Path {
+        &self.0.root
+    }
+
+    /// The bundle libcontainer runs from (the hardened copy in the state directory, once
+    /// create has finished).
+    pub fn bundle(&self) -> &Path {
+        self.0.bundle()
+    }
+
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.created()
+    }
+
+    /// The user who created it (runc's `owner`).
+    pub fn creator(&self) -> Option<std::ffi::OsString> {
+        self.0.creator()
+    }
+
+    /// The spec's annotations, as libcontainer stored them.
+    pub fn annotations(&self) -> std::collections::HashMap<String, String> {
+        self.0.state.annotations.clone().unwrap_or_default()
+    }
 }
 
 /// Renders an error and all its sources as `a: b: c`, skipping repeats (thiserror's
@@ -65,7 +157,7 @@ fn fail(op: &'static str, id: &str, err: libcontainer::error::LibcontainerError)
     let (msg, status) = match &err {
         E::IncorrectStatus(s) => (
             format!("not possible while it is {}", s.to_string().to_lowercase()),
-            Some(*s),
+            Some((*s).into()),
         ),
         E::InvalidInput(m) => (m.clone(), None),
         E::Other(m) => (m.clone(), None),
@@ -167,17 +259,21 @@ pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateErr
     .with_detach(req.detach)
     .with_no_pivot(req.no_pivot)
     .build()
+    .map(Container)
     .map_err(|e| fail("create", id, e))
 }
 
 /// Loads a container from its directory and refreshes its status from /proc.
 pub fn load(container_dir: &Path, id: &str) -> Result<Container, DelegateError> {
-    Container::load(container_dir.to_path_buf()).map_err(|e| fail("load", id, e))
+    Lc::load(container_dir.to_path_buf())
+        .map(Container)
+        .map_err(|e| fail("load", id, e))
 }
 
 /// Points libcontainer's `bundle` at the hardened bundle in the state directory, so `exec`
 /// builds on the spec that actually runs.
 pub fn set_bundle(container: &mut Container, bundle: PathBuf) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     container.state.bundle = bundle;
     container
         .save()
@@ -185,6 +281,7 @@ pub fn set_bundle(container: &mut Container, bundle: PathBuf) -> Result<(), Dele
 }
 
 pub fn start(container: &mut Container) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     if !container.can_start() {
         return Err(DelegateError {
@@ -194,13 +291,14 @@ pub fn start(container: &mut Container) -> Result<(), DelegateError> {
                 "cannot start a container that is {}",
                 container.status().to_string().to_lowercase()
             ),
-            status: Some(container.status()),
+            status: Some(container.status().into()),
         });
     }
     container.start().map_err(|e| fail("start", &id, e))
 }
 
 pub fn kill(container: &mut Container, signal: Signal, all: bool) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     container
         .kill(signal, all)
@@ -210,6 +308,7 @@ pub fn kill(container: &mut Container, signal: Signal, all: bool) -> Result<(), 
 /// Deletes the container. Returns the warnings of a delete that went through all the same: one
 /// line per failing poststop hook (the runtime spec makes those warnings, runc logs them).
 pub fn delete(container: &mut Container, force: bool) -> Result<Vec<String>, DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     // runc deletes a created (never started) container without --force: its init is killed.
     let force = force || container.status() == ContainerStatus::Created;
@@ -226,7 +325,7 @@ pub fn delete(container: &mut Container, force: bool) -> Result<Vec<String>, Del
 
 /// Kills every process of the container's cgroup tree and removes the cgroups below its own
 /// (`cgroup_tree`), when it has any. A systemd-managed cgroup is systemd's to take down.
-fn clear_sub_cgroups(container: &Container) -> Result<(), DelegateError> {
+fn clear_sub_cgroups(container: &Lc) -> Result<(), DelegateError> {
     if container.systemd() {
         return Ok(());
     }
@@ -239,16 +338,18 @@ fn clear_sub_cgroups(container: &Container) -> Result<(), DelegateError> {
 }
 
 pub fn pause(container: &mut Container) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     container.pause().map_err(|e| fail("pause", &id, e))
 }
 
 pub fn resume(container: &mut Container) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     container.resume().map_err(|e| fail("resume", &id, e))
 }
 
-fn cgroup(op: &'static str, container: &Container) -> Result<AnyCgroupManager, DelegateError> {
+fn cgroup(op: &'static str, container: &Lc) -> Result<AnyCgroupManager, DelegateError> {
     let id = container.id();
     let path = container.spec().map_err(|e| fail(op, id, e))?.cgroup_path;
     libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
@@ -280,6 +381,7 @@ impl OomState {
 /// The container's OOM state; `None` when the memory controller does not say (not mounted, old
 /// kernel, systemd-managed path).
 pub fn oom_state(container: &Container) -> Option<OomState> {
+    let container = &container.0;
     let path = container.spec().ok()?.cgroup_path;
     let rel = path.strip_prefix("/").unwrap_or(&path);
     let root = Path::new("/sys/fs/cgroup");
@@ -305,18 +407,21 @@ pub fn oom_state(container: &Container) -> Option<OomState> {
 
 /// The pids in the container's cgroup.
 pub fn pids(container: &Container) -> Result<Vec<Pid>, DelegateError> {
+    let container = &container.0;
     cgroup("ps", container)?
         .get_all_pids()
         .map_err(|e| other("ps", container.id(), chain(&e)))
 }
 
 pub fn stats(container: &Container) -> Result<libcgroups::stats::Stats, DelegateError> {
+    let container = &container.0;
     cgroup("events", container)?
         .stats()
         .map_err(|e| other("events", container.id(), chain(&e)))
 }
 
 pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), DelegateError> {
+    let container = &container.0;
     let id = container.id();
     if !matches!(
         container.status(),
@@ -329,7 +434,7 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
                 "not possible while it is {}",
                 container.status().to_string().to_lowercase()
             ),
-            status: Some(container.status()),
+            status: Some(container.status().into()),
         });
     }
     // cgroup v2 replaces the container's eBPF device program on every apply, built from the
@@ -358,7 +463,7 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
             freezer_state: None,
         })
         .map_err(|e| other("update", id, chain(&e)))?;
-    no_swap_v2("update", container, resources)
+    no_swap("update", container, resources)
 }
 
 /// libcgroups 0.7 on cgroup v2 writes `memory.swap.max` as memory+swap − memory, but skips the
@@ -371,6 +476,14 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
 pub fn no_swap_v2(
     op: &'static str,
     container: &Container,
+    resources: &LinuxResources,
+) -> Result<(), DelegateError> {
+    no_swap(op, &container.0, resources)
+}
+
+fn no_swap(
+    op: &'static str,
+    container: &Lc,
     resources: &LinuxResources,
 ) -> Result<(), DelegateError> {
     let Some(memory) = resources.memory() else {
@@ -399,7 +512,7 @@ pub fn no_swap_v2(
 
 /// `linux.resources` of the spec the container runs (its hardened bundle); none when it cannot
 /// be read (`what` names the setting the caller wanted, for the warning).
-fn stored_resources(container: &Container, what: &str) -> Option<LinuxResources> {
+fn stored_resources(container: &Lc, what: &str) -> Option<LinuxResources> {
     let spec = libcontainer::oci_spec::runtime::Spec::load(container.bundle().join("config.json"))
         .map_err(|e| tracing::warn!(id = container.id(), error = %e, "cannot read the container's {what}"))
         .ok()?;
@@ -409,7 +522,7 @@ fn stored_resources(container: &Container, what: &str) -> Option<LinuxResources>
 /// The device rules of the spec the container runs (`linux.resources.devices` of its hardened
 /// bundle); none when it cannot be read, which leaves libcgroups' default-deny set.
 fn stored_devices(
-    container: &Container,
+    container: &Lc,
 ) -> Option<Vec<libcontainer::oci_spec::runtime::LinuxDeviceCgroup>> {
     stored_resources(container, "device rules")?
         .devices()
@@ -418,7 +531,7 @@ fn stored_devices(
 
 /// `linux.resources.memory.disableOOMKiller` of the spec the container runs; false when unset
 /// or unreadable.
-fn stored_disable_oom_killer(container: &Container) -> bool {
+fn stored_disable_oom_killer(container: &Lc) -> bool {
     stored_resources(container, "disableOOMKiller")
         .and_then(|r| r.memory().as_ref()?.disable_oom_killer())
         .unwrap_or(false)
@@ -496,6 +609,14 @@ pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String
             e.into_inner()
         )
     })
+}
+
+/// Whether libcontainer can read `process` as a process JSON (`exec`): `field <path>: <why>`
+/// when it cannot.
+pub fn check_process(process: &serde_json::Value) -> Result<(), String> {
+    serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(process)
+        .map(|_| ())
+        .map_err(|e| format!("field {}: {}", e.path(), e.inner()))
 }
 
 /// Why libcontainer would refuse `spec`'s user namespace at create (a new one without uid or gid

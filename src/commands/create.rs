@@ -5,10 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use libcontainer::container::Container;
 
 use crate::cli::GlobalOpts;
-use crate::delegate::{self, CreateRequest};
+use crate::delegate::{self, Container, CreateRequest};
 use crate::state_dir::{self, Record, Root};
 use crate::{bundle, policy};
 

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use libcgroups::stats::{BlkioDeviceStat, MemoryData, Stats};
-use libcontainer::container::ContainerStatus;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{Events, GlobalOpts};
-use crate::delegate;
+use crate::delegate::{self, Status};
 
 pub fn run(global: &GlobalOpts, args: &Events) -> Result<i32> {
     let (_, mut container) = super::load(global, &args.container_id)?;
@@ -25,11 +24,11 @@ pub fn run(global: &GlobalOpts, args: &Events) -> Result<i32> {
         None if args.stats => Duration::ZERO,
         None => bail!("duration interval must be greater than 0"),
     };
-    if container.status() != ContainerStatus::Running {
+    if container.status() != Status::Running {
         bail!(
             "container {:?} is not running (it is {})",
             args.container_id,
-            super::state::status_name(container.status())
+            container.status().name()
         );
     }
     let mut stdout = std::io::stdout().lock();
@@ -71,7 +70,7 @@ pub fn run(global: &GlobalOpts, args: &Events) -> Result<i32> {
             oom = now.or(oom);
         }
         container.refresh_status().ok();
-        if container.status() == ContainerStatus::Stopped {
+        if container.status() == Status::Stopped {
             return Ok(0);
         }
     }

@@ -48,15 +48,8 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         &process,
     )?;
     // libcontainer validates what it reads; a process it cannot parse is named here first.
-    if let Err(e) = serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(
-        &outcome.value,
-    ) {
-        bail!(
-            "exec {:?}: invalid process: field {}: {}",
-            args.container_id,
-            e.path(),
-            e.inner()
-        );
+    if let Err(e) = delegate::check_process(&outcome.value) {
+        bail!("exec {:?}: invalid process: {e}", args.container_id);
     }
     let mut process = outcome.value;
     // as at create (see create::normalize_for_runtime): libcontainer 0.7 takes a present
@@ -105,7 +98,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     };
     let pid = delegate::exec(delegate::ExecRequest {
         id: &args.container_id,
-        root: container.root.parent().unwrap_or(Path::new(&global.root)),
+        root: container.dir().parent().unwrap_or(Path::new(&global.root)),
         process: &process_file.0,
         pid_file: args.pid_file.as_deref(),
         console_socket,

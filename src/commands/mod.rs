@@ -27,10 +27,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use libcontainer::container::Container;
 
 use crate::cli::GlobalOpts;
-use crate::delegate;
+use crate::delegate::{self, Container};
 use crate::state_dir::Root;
 
 /// The policy configuration (`--config`/`HARDRUN_CONFIG`, else /etc/hardrun/config.toml).

@@ -70,10 +70,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     Ok(code)
 }
 
-fn start_or_clean(
-    global: &GlobalOpts,
-    container: &mut libcontainer::container::Container,
-) -> Result<()> {
+fn start_or_clean(global: &GlobalOpts, container: &mut delegate::Container) -> Result<()> {
     if let Err(e) = delegate::start(container) {
         let _ = super::delete::delete_container(global, container, true);
         return Err(e.into());
