@@ -413,10 +413,12 @@ pub fn pids(container: &Container) -> Result<Vec<Pid>, DelegateError> {
         .map_err(|e| other("ps", container.id(), chain(&e)))
 }
 
-pub fn stats(container: &Container) -> Result<libcgroups::stats::Stats, DelegateError> {
+/// The statistics of the container's cgroup, as runc's `types.Stats` JSON.
+pub fn stats(container: &Container) -> Result<serde_json::Value, DelegateError> {
     let container = &container.0;
     cgroup("events", container)?
         .stats()
+        .map(|s| crate::cgroup_stats::runc_stats(&s))
         .map_err(|e| other("events", container.id(), chain(&e)))
 }
 
