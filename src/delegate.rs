@@ -3,12 +3,11 @@
 //! Everything above this module speaks in paths, ids and JSON; everything below is libcontainer.
 //! Errors carry the operation, the container id and libcontainer's whole error chain.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::container::{Container as Lc, ContainerStatus};
 use libcontainer::oci_spec::runtime::LinuxResources;
 use libcontainer::syscall::syscall::SyscallType;
 
@@ -23,7 +22,99 @@ pub struct DelegateError {
     pub id: String,
     pub msg: String,
     /// the container's status when the operation was refused because of it
-    pub status: Option<ContainerStatus>,
+    pub status: Option<Status>,
+}
+
+/// A container as the commands hold it: hardrun's handle on libcontainer's, which never leaves
+/// this module. What a command may read of it is below; what it may do with it are this
+/// module's functions ([`start`], [`kill`], [`delete`] …).
+pub struct Container(Lc);
+
+/// A container's status, named as runc names it (`state`, `list`, `events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+    Paused,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+            Status::Paused => "paused",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<ContainerStatus> for Status {
+    fn from(s: ContainerStatus) -> Status {
+        match s {
+            ContainerStatus::Creating => Status::Creating,
+            ContainerStatus::Created => Status::Created,
+            ContainerStatus::Running => Status::Running,
+            ContainerStatus::Stopped => Status::Stopped,
+            ContainerStatus::Paused => Status::Paused,
+        }
+    }
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        self.0.id()
+    }
+
+    /// The init process, when the container has one.
+    pub fn pid(&self) -> Option<Pid> {
+        self.0.pid()
+    }
+
+    /// The status as of the last load or refresh.
+    pub fn status(&self) -> Status {
+        self.0.status().into()
+    }
+
+    /// Reads the status again from /proc.
+    pub fn refresh_status(&mut self) -> Result<(), DelegateError> {
+        let id = self.0.id().to_owned();
+        self.0.refresh_status().map_err(|e| fail("refresh", &id, e))
+    }
+
+    /// The container's state directory (`<root>/<id>`).
+    pub fn dir(&self) -> &Path {
+        &self.0.root
+    }
+
+    /// The bundle libcontainer runs from (the hardened copy in the state directory, once
+    /// create has finished).
+    pub fn bundle(&self) -> &Path {
+        self.0.bundle()
+    }
+
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.created()
+    }
+
+    /// The user who created it (runc's `owner`).
+    pub fn creator(&self) -> Option<std::ffi::OsString> {
+        self.0.creator()
+    }
+
+    /// The spec's annotations, as libcontainer stored them.
+    pub fn annotations(&self) -> std::collections::HashMap<String, String> {
+        self.0.state.annotations.clone().unwrap_or_default()
+    }
 }
 
 /// Renders an error and all its sources as `a: b: c`, skipping repeats (thiserror's
@@ -66,7 +157,7 @@ fn fail(op: &'static str, id: &str, err: libcontainer::error::LibcontainerError)
     let (msg, status) = match &err {
         E::IncorrectStatus(s) => (
             format!("not possible while it is {}", s.to_string().to_lowercase()),
-            Some(*s),
+            Some((*s).into()),
         ),
         E::InvalidInput(m) => (m.clone(), None),
         E::Other(m) => (m.clone(), None),
@@ -90,53 +181,99 @@ fn other(op: &'static str, id: &str, msg: impl std::fmt::Display) -> DelegateErr
     }
 }
 
+/// A request to create a container, as runc's `create` and `run` take it: the one type the
+/// commands fill from their flags and [`create`] hands to libcontainer.
 pub struct CreateRequest<'a> {
     pub id: &'a str,
-    pub root: &'a Path,
-    /// the staged bundle holding the spec to run
+    /// the caller's bundle, as given
     pub bundle: &'a Path,
-    /// the caller's bundle: what hooks are told (`bundle` on their stdin) and run from
-    pub caller_bundle: &'a Path,
+    /// where the init process's pid goes: written by the command once the container exists,
+    /// not by libcontainer, which only warns when it cannot write it (containerd's shim depends
+    /// on the file, so failing to write it fails create)
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: i32,
     pub no_pivot: bool,
-    pub systemd: bool,
     /// false for a foreground `run`: the init process stays our child
     pub detach: bool,
 }
 
-/// Creates the container: namespaces, cgroup, rootfs, and an init process waiting for `start`.
-pub fn create(req: &CreateRequest) -> Result<Container, DelegateError> {
-    let id = req.id;
+impl CreateRequest<'_> {
+    /// The command the request is recorded under: `run -d` is a create.
+    pub fn command(&self) -> &'static str {
+        if self.detach {
+            "create"
+        } else {
+            "run"
+        }
+    }
+}
+
+/// Where a staged container is created from: the state root, the staged bundle holding the spec
+/// to run, the caller's bundle as resolved (what hooks are told, `bundle` on their stdin, and run
+/// from), and the cgroup driver.
+pub struct Staged<'a> {
+    pub root: &'a Path,
+    pub bundle: &'a Path,
+    pub hook_bundle: &'a Path,
+    pub systemd: bool,
+}
+
+/// The builder create and exec both start from: the container's id (validated), its state root,
+/// and the process's pid file, console socket and preserved fds, run by runc's executor.
+fn builder(
+    op: &'static str,
+    id: &str,
+    root: &Path,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+    preserve_fds: i32,
+) -> Result<ContainerBuilder, DelegateError> {
     ContainerBuilder::new(id.to_owned(), SyscallType::default())
-        .with_root_path(req.root)
-        .and_then(|b| b.with_pid_file(req.pid_file))
+        .with_root_path(root)
+        .and_then(|b| b.with_pid_file(pid_file))
         .map(|b| {
-            b.with_console_socket(req.console_socket)
-                .with_preserved_fds(req.preserve_fds)
+            b.with_console_socket(console_socket)
+                .with_preserved_fds(preserve_fds)
                 .with_executor(RuncExecutor)
         })
         .and_then(|b| b.validate_id())
-        .and_then(|b| {
-            b.as_init(req.bundle)
-                .with_hook_bundle(Some(req.caller_bundle))
-                .with_systemd(req.systemd)
-                .with_detach(req.detach)
-                .with_no_pivot(req.no_pivot)
-                .build()
-        })
-        .map_err(|e| fail("create", id, e))
+        .map_err(|e| fail(op, id, e))
+}
+
+/// Creates the container: namespaces, cgroup, rootfs, and an init process waiting for `start`.
+pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateError> {
+    let id = req.id;
+    // the pid file is the command's to write (see `CreateRequest::pid_file`)
+    builder(
+        "create",
+        id,
+        at.root,
+        None,
+        req.console_socket,
+        req.preserve_fds,
+    )?
+    .as_init(at.bundle)
+    .with_hook_bundle(Some(at.hook_bundle))
+    .with_systemd(at.systemd)
+    .with_detach(req.detach)
+    .with_no_pivot(req.no_pivot)
+    .build()
+    .map(Container)
+    .map_err(|e| fail("create", id, e))
 }
 
 /// Loads a container from its directory and refreshes its status from /proc.
 pub fn load(container_dir: &Path, id: &str) -> Result<Container, DelegateError> {
-    Container::load(container_dir.to_path_buf()).map_err(|e| fail("load", id, e))
+    Lc::load(container_dir.to_path_buf())
+        .map(Container)
+        .map_err(|e| fail("load", id, e))
 }
 
 /// Points libcontainer's `bundle` at the hardened bundle in the state directory, so `exec`
 /// builds on the spec that actually runs.
 pub fn set_bundle(container: &mut Container, bundle: PathBuf) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     container.state.bundle = bundle;
     container
         .save()
@@ -144,6 +281,7 @@ pub fn set_bundle(container: &mut Container, bundle: PathBuf) -> Result<(), Dele
 }
 
 pub fn start(container: &mut Container) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     if !container.can_start() {
         return Err(DelegateError {
@@ -153,13 +291,14 @@ pub fn start(container: &mut Container) -> Result<(), DelegateError> {
                 "cannot start a container that is {}",
                 container.status().to_string().to_lowercase()
             ),
-            status: Some(container.status()),
+            status: Some(container.status().into()),
         });
     }
     container.start().map_err(|e| fail("start", &id, e))
 }
 
 pub fn kill(container: &mut Container, signal: Signal, all: bool) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     container
         .kill(signal, all)
@@ -169,6 +308,7 @@ pub fn kill(container: &mut Container, signal: Signal, all: bool) -> Result<(), 
 /// Deletes the container. Returns the warnings of a delete that went through all the same: one
 /// line per failing poststop hook (the runtime spec makes those warnings, runc logs them).
 pub fn delete(container: &mut Container, force: bool) -> Result<Vec<String>, DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     // runc deletes a created (never started) container without --force: its init is killed.
     let force = force || container.status() == ContainerStatus::Created;
@@ -185,7 +325,7 @@ pub fn delete(container: &mut Container, force: bool) -> Result<Vec<String>, Del
 
 /// Kills every process of the container's cgroup tree and removes the cgroups below its own
 /// (`cgroup_tree`), when it has any. A systemd-managed cgroup is systemd's to take down.
-fn clear_sub_cgroups(container: &Container) -> Result<(), DelegateError> {
+fn clear_sub_cgroups(container: &Lc) -> Result<(), DelegateError> {
     if container.systemd() {
         return Ok(());
     }
@@ -198,16 +338,18 @@ fn clear_sub_cgroups(container: &Container) -> Result<(), DelegateError> {
 }
 
 pub fn pause(container: &mut Container) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     container.pause().map_err(|e| fail("pause", &id, e))
 }
 
 pub fn resume(container: &mut Container) -> Result<(), DelegateError> {
+    let container = &mut container.0;
     let id = container.id().to_owned();
     container.resume().map_err(|e| fail("resume", &id, e))
 }
 
-fn cgroup(op: &'static str, container: &Container) -> Result<AnyCgroupManager, DelegateError> {
+fn cgroup(op: &'static str, container: &Lc) -> Result<AnyCgroupManager, DelegateError> {
     let id = container.id();
     let path = container.spec().map_err(|e| fail(op, id, e))?.cgroup_path;
     libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
@@ -239,6 +381,7 @@ impl OomState {
 /// The container's OOM state; `None` when the memory controller does not say (not mounted, old
 /// kernel, systemd-managed path).
 pub fn oom_state(container: &Container) -> Option<OomState> {
+    let container = &container.0;
     let path = container.spec().ok()?.cgroup_path;
     let rel = path.strip_prefix("/").unwrap_or(&path);
     let root = Path::new("/sys/fs/cgroup");
@@ -264,18 +407,23 @@ pub fn oom_state(container: &Container) -> Option<OomState> {
 
 /// The pids in the container's cgroup.
 pub fn pids(container: &Container) -> Result<Vec<Pid>, DelegateError> {
+    let container = &container.0;
     cgroup("ps", container)?
         .get_all_pids()
         .map_err(|e| other("ps", container.id(), chain(&e)))
 }
 
-pub fn stats(container: &Container) -> Result<libcgroups::stats::Stats, DelegateError> {
+/// The statistics of the container's cgroup, as runc's `types.Stats` JSON.
+pub fn stats(container: &Container) -> Result<serde_json::Value, DelegateError> {
+    let container = &container.0;
     cgroup("events", container)?
         .stats()
+        .map(|s| crate::cgroup_stats::runc_stats(&s))
         .map_err(|e| other("events", container.id(), chain(&e)))
 }
 
 pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), DelegateError> {
+    let container = &container.0;
     let id = container.id();
     if !matches!(
         container.status(),
@@ -288,7 +436,7 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
                 "not possible while it is {}",
                 container.status().to_string().to_lowercase()
             ),
-            status: Some(container.status()),
+            status: Some(container.status().into()),
         });
     }
     // cgroup v2 replaces the container's eBPF device program on every apply, built from the
@@ -317,7 +465,7 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
             freezer_state: None,
         })
         .map_err(|e| other("update", id, chain(&e)))?;
-    no_swap_v2("update", container, resources)
+    no_swap("update", container, resources)
 }
 
 /// libcgroups 0.7 on cgroup v2 writes `memory.swap.max` as memory+swap − memory, but skips the
@@ -330,6 +478,14 @@ pub fn update(container: &Container, resources: &LinuxResources) -> Result<(), D
 pub fn no_swap_v2(
     op: &'static str,
     container: &Container,
+    resources: &LinuxResources,
+) -> Result<(), DelegateError> {
+    no_swap(op, &container.0, resources)
+}
+
+fn no_swap(
+    op: &'static str,
+    container: &Lc,
     resources: &LinuxResources,
 ) -> Result<(), DelegateError> {
     let Some(memory) = resources.memory() else {
@@ -358,7 +514,7 @@ pub fn no_swap_v2(
 
 /// `linux.resources` of the spec the container runs (its hardened bundle); none when it cannot
 /// be read (`what` names the setting the caller wanted, for the warning).
-fn stored_resources(container: &Container, what: &str) -> Option<LinuxResources> {
+fn stored_resources(container: &Lc, what: &str) -> Option<LinuxResources> {
     let spec = libcontainer::oci_spec::runtime::Spec::load(container.bundle().join("config.json"))
         .map_err(|e| tracing::warn!(id = container.id(), error = %e, "cannot read the container's {what}"))
         .ok()?;
@@ -368,7 +524,7 @@ fn stored_resources(container: &Container, what: &str) -> Option<LinuxResources>
 /// The device rules of the spec the container runs (`linux.resources.devices` of its hardened
 /// bundle); none when it cannot be read, which leaves libcgroups' default-deny set.
 fn stored_devices(
-    container: &Container,
+    container: &Lc,
 ) -> Option<Vec<libcontainer::oci_spec::runtime::LinuxDeviceCgroup>> {
     stored_resources(container, "device rules")?
         .devices()
@@ -377,65 +533,45 @@ fn stored_devices(
 
 /// `linux.resources.memory.disableOOMKiller` of the spec the container runs; false when unset
 /// or unreadable.
-fn stored_disable_oom_killer(container: &Container) -> bool {
+fn stored_disable_oom_killer(container: &Lc) -> bool {
     stored_resources(container, "disableOOMKiller")
         .and_then(|r| r.memory().as_ref()?.disable_oom_killer())
         .unwrap_or(false)
 }
 
+/// A request to start a process in a running container, as runc's `exec` takes it once the
+/// process is one JSON file.
 pub struct ExecRequest<'a> {
     pub id: &'a str,
     pub root: &'a Path,
-    /// a process JSON file (already through the policy seam), or none for args
-    pub process: Option<&'a Path>,
-    pub args: Vec<String>,
-    pub env: HashMap<String, String>,
-    pub cwd: Option<&'a Path>,
-    pub user: Option<(u32, Option<u32>)>,
-    pub additional_gids: Vec<u32>,
-    pub caps: Vec<String>,
-    pub no_new_privs: bool,
+    /// the process JSON file (already through the policy seam)
+    pub process: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: i32,
     pub detach: bool,
     pub ignore_paused: bool,
     pub sub_cgroup: Option<String>,
-    pub process_label: Option<String>,
-    pub apparmor: Option<String>,
 }
 
 /// Starts a process inside a running container and returns its pid (our child unless detached).
 pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
     let id = req.id;
-    let builder = ContainerBuilder::new(id.to_owned(), SyscallType::default())
-        .with_root_path(req.root)
-        .and_then(|b| b.with_pid_file(req.pid_file))
-        .map(|b| {
-            b.with_console_socket(req.console_socket)
-                .with_preserved_fds(req.preserve_fds)
-                .with_executor(RuncExecutor)
-        })
-        .and_then(|b| b.validate_id())
-        .map_err(|e| fail("exec in", id, e))?;
-    let mut tenant = builder
-        .as_tenant()
-        .with_detach(req.detach)
-        .with_cwd(req.cwd)
-        .with_env(req.env)
-        .with_process(req.process)
-        .with_no_new_privs(req.no_new_privs)
-        .with_container_args(req.args)
-        .with_capabilities(req.caps)
-        .with_additional_gids(req.additional_gids)
-        .with_ignore_paused(req.ignore_paused)
-        .with_sub_cgroup(req.sub_cgroup)
-        .with_process_label(req.process_label)
-        .with_apparmor(req.apparmor);
-    if let Some((uid, gid)) = req.user {
-        tenant = tenant.with_user(Some(uid)).with_group(gid);
-    }
-    tenant.build().map_err(|e| fail("exec in", id, e))
+    builder(
+        "exec in",
+        id,
+        req.root,
+        req.pid_file,
+        req.console_socket,
+        req.preserve_fds,
+    )?
+    .as_tenant()
+    .with_detach(req.detach)
+    .with_process(Some(req.process))
+    .with_ignore_paused(req.ignore_paused)
+    .with_sub_cgroup(req.sub_cgroup)
+    .build()
+    .map_err(|e| fail("exec in", id, e))
 }
 
 /// Removes a cgroup that a failed create may have left (by path, as libcontainer names it).
@@ -468,6 +604,14 @@ pub fn oci_version() -> &'static str {
 /// A parsed `LinuxResources` from JSON, with the field that failed named.
 pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String> {
     crate::bundle::typed(raw).map_err(|e| e.to_string())
+}
+
+/// Whether libcontainer can read `process` as a process JSON (`exec`): `field <path>: <why>`
+/// when it cannot.
+pub fn check_process(process: &serde_json::Value) -> Result<(), String> {
+    serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(process)
+        .map(|_| ())
+        .map_err(|e| format!("field {}: {}", e.path(), e.inner()))
 }
 
 /// Why libcontainer would refuse `spec`'s user namespace at create (a new one without uid or gid

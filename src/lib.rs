@@ -7,6 +7,7 @@ pub mod audit;
 pub mod base;
 pub mod bundle;
 pub mod caller_fds;
+pub mod cgroup_stats;
 pub mod cgroup_tree;
 pub mod cli;
 pub mod commands;

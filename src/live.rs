@@ -1458,7 +1458,7 @@ pub fn inspect(
     id: &str,
     profile: Option<&Profile>,
 ) -> Result<LiveReport, String> {
-    use libcontainer::container::ContainerStatus;
+    use crate::delegate::Status;
     let container = crate::delegate::load(container_dir, id).map_err(|e| e.to_string())?;
     let (_, spec) = crate::bundle::load_staged(container_dir).map_err(|e| e.to_string())?;
     let record = crate::state_dir::read_record(container_dir);
@@ -1468,7 +1468,7 @@ pub fn inspect(
         .unwrap_or_default();
     let mut report = LiveReport {
         id: id.to_owned(),
-        status: container.status().to_string().to_lowercase(),
+        status: container.status().name().to_owned(),
         profile: record.as_ref().and_then(|r| r.profile.clone()),
         init_pid: container.pid().map(|p| p.as_raw()),
         processes: vec![],
@@ -1482,7 +1482,7 @@ pub fn inspect(
     }
     if !matches!(
         container.status(),
-        ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused
+        Status::Created | Status::Running | Status::Paused
     ) {
         return Ok(report);
     }

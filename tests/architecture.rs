@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "runtime",
         &[
             "caller_fds",
+            "cgroup_stats",
             "cgroup_tree",
             "console",
             "delegate",
@@ -125,6 +126,54 @@ fn layers_import_downward_only() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// libcontainer's types (and libcgroups', its cgroup layer) stay behind `delegate`: the commands
+/// hold hardrun's own handle (`delegate::Container`, `delegate::Status`), call `delegate`'s
+/// functions and get JSON back, so what libcontainer is and how it is driven is the runtime
+/// layer's business.
+#[test]
+fn commands_never_name_libcontainer() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+    let mut files = vec![];
+    rust_files(&dir, &mut files);
+    files.sort();
+    assert!(
+        files.len() > 10,
+        "only {} files under src/commands",
+        files.len()
+    );
+    let mut problems = vec![];
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            for name in ["libcontainer", "libcgroups"] {
+                if names_crate(code, name) {
+                    problems.push(format!(
+                        "{}:{}: names {name} (use crate::delegate): {code}",
+                        file.strip_prefix(&dir).unwrap().display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Whether a line of code names crate `name` as a path (`name::…`).
+fn names_crate(line: &str, name: &str) -> bool {
+    let pat = format!("{name}::");
+    line.match_indices(&pat).any(|(i, _)| {
+        !line[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 #[test]
 fn crate_refs_are_found() {
     assert_eq!(
@@ -135,4 +184,20 @@ fn crate_refs_are_found() {
         crate_refs("oci_crate::x and libcontainer::y"),
         Vec::<&str>::new()
     );
+    assert!(names_crate(
+        "use libcontainer::container::Container;",
+        "libcontainer"
+    ));
+    assert!(names_crate(
+        "x: &mut libcontainer::container::Container,",
+        "libcontainer"
+    ));
+    assert!(names_crate(
+        "let s = ::libcontainer::oci_spec::x();",
+        "libcontainer"
+    ));
+    assert!(!names_crate(
+        "hardrun_libcontainer::x and libcontainer_y::z",
+        "libcontainer"
+    ));
 }

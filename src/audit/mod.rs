@@ -70,26 +70,16 @@ pub fn record(
     bundle: &Path,
     decision: Decision,
 ) -> Result<(), AuditError> {
-    let (profile, sha, mode, findings, verdict, rule, reason) = match &decision {
-        Decision::Allowed(o) => (
-            &o.profile,
-            &o.profile_sha256,
-            o.mode,
-            &o.findings,
-            "allowed",
-            None,
-            None,
-        ),
-        Decision::Denied(d) => (
-            &d.profile,
-            &d.profile_sha256,
-            d.mode,
-            &d.findings,
-            "denied",
-            Some(d.rule.as_str()),
-            Some(d.reason.as_str()),
-        ),
+    let findings = match &decision {
+        Decision::Allowed(o) => &o.findings,
+        Decision::Denied(d) => &d.findings,
     };
+    trace_findings(id, findings);
+    append_decision(log, rotation, command, id, bundle, decision)
+}
+
+/// The findings of a decision as tracing events (so they reach the caller's `--log` file too).
+pub fn trace_findings(id: &str, findings: &[Finding]) {
     // long values (a whole mounts array) stay in the audit log only
     let short = |v: &serde_json::Value| {
         let s = v.to_string();
@@ -113,6 +103,38 @@ pub fn record(
             f.message
         );
     }
+}
+
+/// Appends a decision to the audit log (`None`: no log), without the tracing events of
+/// [`record`] (a caller that traced them when it decided).
+pub fn append_decision(
+    log: Option<&Path>,
+    rotation: &Rotation,
+    command: &str,
+    id: &str,
+    bundle: &Path,
+    decision: Decision,
+) -> Result<(), AuditError> {
+    let (profile, sha, mode, findings, verdict, rule, reason) = match &decision {
+        Decision::Allowed(o) => (
+            &o.profile,
+            &o.profile_sha256,
+            o.mode,
+            &o.findings,
+            "allowed",
+            None,
+            None,
+        ),
+        Decision::Denied(d) => (
+            &d.profile,
+            &d.profile_sha256,
+            d.mode,
+            &d.findings,
+            "denied",
+            Some(d.rule.as_str()),
+            Some(d.reason.as_str()),
+        ),
+    };
     let Some(log) = log else { return Ok(()) };
     let entry = Entry {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

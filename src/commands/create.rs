@@ -5,27 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use libcontainer::container::Container;
 
 use crate::cli::GlobalOpts;
+use crate::delegate::{self, Container, CreateRequest};
 use crate::state_dir::{self, Record, Root};
-use crate::{bundle, delegate, policy};
-
-pub struct CreateArgs<'a> {
-    pub id: &'a str,
-    pub bundle: &'a Path,
-    pub pid_file: Option<&'a Path>,
-    pub console_socket: Option<&'a Path>,
-    pub preserve_fds: i32,
-    pub no_pivot: bool,
-    /// false for a foreground `run`
-    pub detach: bool,
-}
+use crate::{bundle, policy};
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Create) -> Result<i32> {
     create_container(
         global,
-        &CreateArgs {
+        &CreateRequest {
             id: &args.container_id,
             bundle: &args.bundle,
             pid_file: args.pid_file.as_deref(),
@@ -58,7 +47,7 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
 /// everything in the container's cgroup); see [`crate::base::paths::default_cgroups_path`].
 pub use crate::base::paths::default_cgroups_path;
 
-pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container> {
+pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Container> {
     state_dir::validate_id(a.id)?;
     check_systemd(global)?;
     let root = Root::for_create(&global.root)?;
@@ -90,18 +79,20 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         None => None,
     };
     ctx.userns = lease.as_ref().map(|l| l.range);
-    let command = if a.detach { "create" } else { "run" };
+    let command = a.command();
     let decision = match selected {
         Ok(s) => policy::harden_selected(s, &loaded.raw, &ctx),
         Err(denied) => Err(denied),
     };
-    let outcome = super::decide(&config, command, a.id, &loaded.dir, decision)?;
+    // recorded as allowed only once every stage that can refuse before libcontainer has passed
+    // (below); a failure in between is recorded as `failed`, with its reason (see lifecycle)
+    let mut outcome = super::judge(&config, command, a.id, &loaded.dir, decision)?;
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);
     }
     // exec and update are judged against this, never against the flags of their own caller
     let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
-    let mut spec = outcome.value;
+    let mut spec = std::mem::take(&mut outcome.value);
     // whatever the mode: libcontainer mounts the objects that were judged, not paths relative
     // to the caller's working directory
     bundle::sources::rewrite(&mut spec, &loaded.sources);
@@ -172,25 +163,21 @@ pub fn create_container(global: &GlobalOpts, a: &CreateArgs) -> Result<Container
         policy: Some(bound),
         host_rootfs_mounts: host_mounts,
     })?;
+    super::record_allowed(&config, command, a.id, &loaded.dir, &outcome)?;
     crate::fault::point("after-state-dir");
 
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
     let cgroup_existed = cgroup_exists(&cgroups_path);
-    let staged_bundle = staging.bundle();
-    let created = delegate::create(&delegate::CreateRequest {
-        id: a.id,
-        root: &root.path,
-        bundle: &staged_bundle,
-        caller_bundle: &loaded.dir,
-        // written here, not by libcontainer, which only warns when it cannot write it: a
-        // caller such as containerd's shim depends on it, so failing to write it fails create
-        pid_file: None,
-        console_socket: a.console_socket,
-        preserve_fds: a.preserve_fds,
-        no_pivot: a.no_pivot,
-        systemd: global.systemd_cgroup,
-        detach: a.detach,
-    });
+    // the pid file is written below, once the container exists (see CreateRequest::pid_file)
+    let created = delegate::create(
+        a,
+        &delegate::Staged {
+            root: &root.path,
+            bundle: &staging.bundle(),
+            hook_bundle: &loaded.dir,
+            systemd: global.systemd_cgroup,
+        },
+    );
     let mut container = match created {
         Ok(c) => c,
         Err(e) => {

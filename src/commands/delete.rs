@@ -11,11 +11,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use libcontainer::container::Container;
 use nix::sys::signal::Signal;
 
 use crate::cli::GlobalOpts;
-use crate::delegate;
+use crate::delegate::{self, Container};
 use crate::state_dir::Root;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
@@ -213,7 +212,7 @@ pub fn delete_container(
 ) -> Result<(), delegate::DelegateError> {
     let id = container.id().to_owned();
     // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
-    let left = crate::state_dir::read_record(&container.root)
+    let left = crate::state_dir::read_record(container.dir())
         .and_then(|r| Some((r.rootfs, r.host_rootfs_mounts?)));
     let warnings = delegate::delete(container, force)?;
     if let Some((rootfs, keep)) = left {
@@ -230,6 +229,6 @@ pub fn delete_container(
             eprintln!("{line}");
         }
     }
-    crate::userns::release_owner(&container.root);
+    crate::userns::release_owner(container.dir());
     Ok(())
 }

@@ -4,7 +4,6 @@
 //! through the hardening seam before libcontainer sees it. The arguments form starts from the
 //! container's (hardened) `process`, as runc does, and applies the flags on top.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
@@ -49,15 +48,8 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         &process,
     )?;
     // libcontainer validates what it reads; a process it cannot parse is named here first.
-    if let Err(e) = serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(
-        &outcome.value,
-    ) {
-        bail!(
-            "exec {:?}: invalid process: field {}: {}",
-            args.container_id,
-            e.path(),
-            e.inner()
-        );
+    if let Err(e) = delegate::check_process(&outcome.value) {
+        bail!("exec {:?}: invalid process: {e}", args.container_id);
     }
     let mut process = outcome.value;
     // as at create (see create::normalize_for_runtime): libcontainer 0.7 takes a present
@@ -106,23 +98,14 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     };
     let pid = delegate::exec(delegate::ExecRequest {
         id: &args.container_id,
-        root: container.root.parent().unwrap_or(Path::new(&global.root)),
-        process: Some(&process_file.0),
-        args: vec![],
-        env: HashMap::new(),
-        cwd: None,
-        user: None,
-        additional_gids: vec![],
-        caps: vec![],
-        no_new_privs: false,
+        root: container.dir().parent().unwrap_or(Path::new(&global.root)),
+        process: &process_file.0,
         pid_file: args.pid_file.as_deref(),
         console_socket,
         preserve_fds: args.preserve_fds,
         detach: args.detach,
         ignore_paused: args.ignore_paused,
         sub_cgroup: args.cgroup.clone(),
-        process_label: None,
-        apparmor: None,
     })?;
     drop(process_file);
     if let Some(pid_file) = &args.pid_file {

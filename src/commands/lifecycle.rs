@@ -1,8 +1,10 @@
 //! The audit record of lifecycle steps: every command that changes a container (start, kill,
 //! pause, resume, delete) is recorded once it ran, `done` or `failed`; create, run, exec and
 //! update record their policy decision themselves (`allowed`/`denied`, see [`super::decide`]),
-//! and here a `failed` record follows an `allowed` one when the command failed after it, so the
-//! log never shows a container as allowed that never ran.
+//! and here a `failed` record is written when the command failed after the policy allowed it:
+//! after the `allowed` record (libcontainer failed), or instead of it (create failed in a stage
+//! between the policy and libcontainer, see [`super::judge`]), so the log never shows a
+//! container as allowed that never ran.
 
 use std::sync::Mutex;
 
@@ -10,22 +12,38 @@ use anyhow::Result;
 
 use crate::cli::{Command, GlobalOpts};
 
-/// The `allowed` decision this process recorded (create, run, exec, update): the command it
-/// was recorded under (`run -d` decides as `create`), and (profile, its sha256, mode).
-type Allowed = (String, (String, String, String));
+/// The `allowed` decision this process made (create, run, exec, update): the command it was
+/// made under (`run -d` decides as `create`), the caller's bundle and (profile, its sha256,
+/// mode). Create writes its `allowed` record only once every stage that can refuse before
+/// libcontainer has passed; a failure before that is its only record.
+struct Allowed {
+    command: String,
+    bundle: std::path::PathBuf,
+    policy: (String, String, String),
+}
 static ALLOWED: Mutex<Option<Allowed>> = Mutex::new(None);
 
-/// Called by [`super::decide`] once an `allowed` decision of `command` is in the log.
-pub fn allowed_recorded(command: &str, o: &crate::policy::Outcome) {
+/// Called by [`super::judge`] when the policy allows `command`: a failure from here on is
+/// recorded as `failed` under it, whether or not the `allowed` record was written yet.
+pub fn allowed_decided(command: &str, bundle: &std::path::Path, o: &crate::policy::Outcome) {
     if let Ok(mut a) = ALLOWED.lock() {
-        *a = Some((
-            command.to_owned(),
-            (
+        *a = Some(Allowed {
+            command: command.to_owned(),
+            bundle: bundle.to_path_buf(),
+            policy: (
                 o.profile.clone(),
                 o.profile_sha256.clone(),
                 o.mode.to_string(),
             ),
-        ));
+        });
+    }
+}
+
+/// Called by [`super::record_allowed`] when the `allowed` record could not be written: the
+/// command fails closed, and nothing more is recorded for it (the log cannot be written).
+pub fn allowed_unrecorded() {
+    if let Ok(mut a) = ALLOWED.lock() {
+        *a = None;
     }
 }
 
@@ -68,15 +86,23 @@ pub fn recorded(
         Ok(_) => None,
         Err(e) => Some(format!("{e:#}")),
     };
-    let allowed = ALLOWED.lock().ok().and_then(|a| a.clone());
+    let allowed = ALLOWED.lock().ok().and_then(|mut a| a.take());
     if decides(step) && (failed.is_none() || allowed.is_none()) {
         // the decision is the record: allowed and done, or denied (or failed before deciding)
         return result;
     }
-    // the failure goes under the command its decision was recorded as
-    let step = allowed.as_ref().map_or(step.to_owned(), |(c, _)| c.clone());
+    // the failure goes under the command its decision was made as; the caller's bundle from the
+    // container's record, else from the decision (a create that failed has no record)
+    let step = allowed
+        .as_ref()
+        .map_or(step.to_owned(), |a| a.command.clone());
+    let bundle = record
+        .as_ref()
+        .map(|r| r.bundle.clone())
+        .or_else(|| allowed.as_ref().map(|a| a.bundle.clone()))
+        .unwrap_or_default();
     // the policy of the decision this process made, else the one fixed at create
-    let (profile, sha, mode) = allowed.map(|(_, p)| p).unwrap_or_else(|| {
+    let (profile, sha, mode) = allowed.map(|a| a.policy).unwrap_or_else(|| {
         let r = record.as_ref();
         (
             r.and_then(|r| r.profile.clone()).unwrap_or_default(),
@@ -86,10 +112,6 @@ pub fn recorded(
                 .unwrap_or_default(),
         )
     });
-    let bundle = record
-        .as_ref()
-        .map(|r| r.bundle.clone())
-        .unwrap_or_default();
     let entry = crate::audit::Step {
         command: &step,
         id,

@@ -27,10 +27,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use libcontainer::container::Container;
 
 use crate::cli::GlobalOpts;
-use crate::delegate;
+use crate::delegate::{self, Container};
 use crate::state_dir::Root;
 
 /// The policy configuration (`--config`/`HARDRUN_CONFIG`, else /etc/hardrun/config.toml).
@@ -76,24 +75,31 @@ pub fn decide(
     bundle: &std::path::Path,
     result: Result<crate::policy::Outcome, crate::policy::PolicyDenied>,
 ) -> Result<crate::policy::Outcome> {
+    let outcome = judge(config, command, id, bundle, result)?;
+    record_allowed(config, command, id, bundle, &outcome)?;
+    Ok(outcome)
+}
+
+/// A policy decision, of which only a denial is recorded now; an `allowed` is recorded by
+/// [`record_allowed`] once the command has passed every stage that can still refuse it, and a
+/// failure in between is recorded as `failed` with its reason (see [`lifecycle::recorded`]).
+pub fn judge(
+    config: &crate::profile::config::Config,
+    command: &str,
+    id: &str,
+    bundle: &std::path::Path,
+    result: Result<crate::policy::Outcome, crate::policy::PolicyDenied>,
+) -> Result<crate::policy::Outcome> {
     use crate::audit::{record, Decision};
-    let log = config.audit_log.as_deref();
     match result {
         Ok(o) => {
-            record(
-                log,
-                &config.audit_rotation,
-                command,
-                id,
-                bundle,
-                Decision::Allowed(&o),
-            )?;
-            lifecycle::allowed_recorded(command, &o);
+            crate::audit::trace_findings(id, &o.findings);
+            lifecycle::allowed_decided(command, bundle, &o);
             Ok(o)
         }
         Err(d) => {
             record(
-                log,
+                config.audit_log.as_deref(),
                 &config.audit_rotation,
                 command,
                 id,
@@ -103,6 +109,29 @@ pub fn decide(
             Err(d.into())
         }
     }
+}
+
+/// Records the `allowed` decision [`judge`] made (and traced) in the audit log. A decision that
+/// cannot be recorded is not carried out.
+pub fn record_allowed(
+    config: &crate::profile::config::Config,
+    command: &str,
+    id: &str,
+    bundle: &std::path::Path,
+    outcome: &crate::policy::Outcome,
+) -> Result<()> {
+    let written = crate::audit::append_decision(
+        config.audit_log.as_deref(),
+        &config.audit_rotation,
+        command,
+        id,
+        bundle,
+        crate::audit::Decision::Allowed(outcome),
+    );
+    if written.is_err() {
+        lifecycle::allowed_unrecorded();
+    }
+    Ok(written?)
 }
 
 /// Holds `exec` or `update` of a running container to the policy fixed at its create (the

@@ -3,9 +3,9 @@
 
 use anyhow::{anyhow, bail, Result};
 
-use super::create::{create_container, CreateArgs};
+use super::create::create_container;
 use crate::cli::GlobalOpts;
-use crate::delegate;
+use crate::delegate::{self, CreateRequest};
 use crate::foreground::Foreground;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
@@ -20,7 +20,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     } else {
         None
     };
-    let create = CreateArgs {
+    let create = CreateRequest {
         id: &args.container_id,
         bundle: &args.bundle,
         pid_file: args.pid_file.as_deref(),
@@ -70,10 +70,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     Ok(code)
 }
 
-fn start_or_clean(
-    global: &GlobalOpts,
-    container: &mut libcontainer::container::Container,
-) -> Result<()> {
+fn start_or_clean(global: &GlobalOpts, container: &mut delegate::Container) -> Result<()> {
     if let Err(e) = delegate::start(container) {
         let _ = super::delete::delete_container(global, container, true);
         return Err(e.into());

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use libcontainer::container::{Container, ContainerStatus};
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
+use crate::delegate::{Container, Status};
 use crate::state_dir;
 
 /// runc's `containerState`.
@@ -26,25 +26,15 @@ pub struct RuncState {
     pub owner: String,
 }
 
-pub fn status_name(s: ContainerStatus) -> &'static str {
-    match s {
-        ContainerStatus::Creating => "creating",
-        ContainerStatus::Created => "created",
-        ContainerStatus::Running => "running",
-        ContainerStatus::Stopped => "stopped",
-        ContainerStatus::Paused => "paused",
-    }
-}
-
 /// Builds runc's view of a container: the caller's bundle (from hardrun's record), not the
 /// hardened copy libcontainer runs from.
 pub fn runc_state(dir: &Path, c: &Container) -> RuncState {
     let record = state_dir::read_record(dir);
     let (bundle, rootfs) = match record {
         Some(r) => (r.bundle, r.rootfs),
-        None => (c.bundle().clone(), c.bundle().join("rootfs")),
+        None => (c.bundle().to_path_buf(), c.bundle().join("rootfs")),
     };
-    let stopped = c.status() == ContainerStatus::Stopped;
+    let stopped = c.status() == Status::Stopped;
     RuncState {
         oci_version: crate::delegate::oci_version().to_owned(),
         id: c.id().to_owned(),
@@ -53,14 +43,14 @@ pub fn runc_state(dir: &Path, c: &Container) -> RuncState {
         } else {
             c.pid().map(|p| p.as_raw()).unwrap_or(0)
         },
-        status: status_name(c.status()).to_owned(),
+        status: c.status().name().to_owned(),
         bundle,
         rootfs,
         created: c
             .created()
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
             .unwrap_or_default(),
-        annotations: c.state.annotations.clone().unwrap_or_default(),
+        annotations: c.annotations(),
         owner: String::new(),
     }
 }
