@@ -8,7 +8,7 @@ use hardrun::observability::{self, Format};
 fn main() {
     // a process re-executed from the read-only binding (protect): back to the caller's mount
     // namespace, before anything else touches descriptors or starts a thread
-    let returned = hardrun::protect::return_to_caller_namespace();
+    let returned = hardrun::runtime::protect::return_to_caller_namespace();
     let cli = match hardrun::cli::try_parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
@@ -40,8 +40,8 @@ fn main() {
     };
     if let Some(n) = preserve_fds {
         let listen_fds = std::env::var("LISTEN_FDS").ok();
-        let keep = hardrun::caller_fds::passed_on_purpose(n, listen_fds.as_deref());
-        if let Err(msg) = hardrun::caller_fds::close_inherited(keep) {
+        let keep = hardrun::runtime::caller_fds::passed_on_purpose(n, listen_fds.as_deref());
+        if let Err(msg) = hardrun::runtime::caller_fds::close_inherited(keep) {
             eprintln!("{msg}");
             std::process::exit(1);
         }
@@ -78,7 +78,7 @@ fn main() {
         // libcontainer expects, not kill hardrun. The container's process gets the default
         // disposition back right before its execve (executor::reset_signals), hooks get it
         // from std's Command.
-        if let Err(msg) = hardrun::protect::ensure_read_only_exe() {
+        if let Err(msg) = hardrun::runtime::protect::ensure_read_only_exe() {
             fail(&msg, logging);
         }
     }

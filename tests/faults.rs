@@ -2,7 +2,7 @@
 //! state or staging directory, cgroup, mount or user namespace range), and a new `create` with
 //! the same id succeeds and runs.
 //!
-//! The stages hardrun controls are hit exactly through its fault points (`src/fault.rs`,
+//! The stages hardrun controls are hit exactly through its fault points (`src/runtime/fault.rs`,
 //! `HARDRUN_FAULT=<point>`, debug builds only); the one inside libcontainer (cgroup and namespaces
 //! made, init process still being set up) through a `createRuntime` hook that kills its parent,
 //! which is hardrun; and the rest by killing hardrun after a varying delay.
@@ -140,7 +140,7 @@ impl Faults {
             "{what}: a mount under {dir} was left behind"
         );
         // the bindings for the user namespace live only in hardrun's own mount namespace
-        let mnt = hardrun::userns_mounts::MOUNT_DIR;
+        let mnt = hardrun::runtime::userns_mounts::MOUNT_DIR;
         assert!(
             !mounts.lines().any(|l| l.contains(mnt)),
             "{what}: a mount on {mnt} reached the host"
@@ -205,7 +205,7 @@ impl Faults {
     }
 }
 
-/// The fault points of `create`, in order (see `src/fault.rs`).
+/// The fault points of `create`, in order (see `src/runtime/fault.rs`).
 const POINTS: [&str; 4] = [
     "after-state-dir",
     "after-namespaces",

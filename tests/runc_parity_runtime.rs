@@ -605,15 +605,15 @@ fn sub_cgroups_and_freezing_are_handled_on_cgroup_v2_too() {
     let mut sleeper = Command::new("sleep").arg("1000").spawn().unwrap();
     fs::write(deeper.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
 
-    let cleared = hardrun::cgroup_tree::clear_below(Path::new(&path));
+    let cleared = hardrun::runtime::cgroup_tree::clear_below(Path::new(&path));
     let status = sleeper.wait().unwrap();
     let sub_left = top.join("sub").exists();
     // the frozen check, on the container's own v2 cgroup
     fs::write(top.join("cgroup.freeze"), "1").unwrap();
-    let frozen = hardrun::cgroup_tree::frozen(Path::new(&path));
-    let frozen_below = hardrun::cgroup_tree::frozen(Path::new(&format!("{path}/not-yet")));
+    let frozen = hardrun::runtime::cgroup_tree::frozen(Path::new(&path));
+    let frozen_below = hardrun::runtime::cgroup_tree::frozen(Path::new(&format!("{path}/not-yet")));
     fs::write(top.join("cgroup.freeze"), "0").unwrap();
-    let thawed = hardrun::cgroup_tree::frozen(Path::new(&path));
+    let thawed = hardrun::runtime::cgroup_tree::frozen(Path::new(&path));
     let _ = fs::remove_dir(top.join("sub/deeper"));
     let _ = fs::remove_dir(top.join("sub"));
     fs::remove_dir(&top).unwrap();

@@ -152,16 +152,16 @@ fn assert_no_host_mounts(dir: &Path) {
     let dir = dir.to_string_lossy();
     for l in mounts.lines() {
         assert!(
-            !l.contains(dir.as_ref()) && !l.contains(hardrun::userns_mounts::MOUNT_DIR),
+            !l.contains(dir.as_ref()) && !l.contains(hardrun::runtime::userns_mounts::MOUNT_DIR),
             "a mount leaked into the host's mount table: {l}"
         );
     }
-    if let Ok(d) = fs::read_dir(hardrun::userns_mounts::MOUNT_DIR) {
+    if let Ok(d) = fs::read_dir(hardrun::runtime::userns_mounts::MOUNT_DIR) {
         assert_eq!(
             d.count(),
             0,
             "{} is not empty in the host's view",
-            hardrun::userns_mounts::MOUNT_DIR
+            hardrun::runtime::userns_mounts::MOUNT_DIR
         );
     }
 }
@@ -387,7 +387,7 @@ fn a_rootfs_and_bind_sources_below_closed_directories_work() {
     assert!(lines[2].contains("No such file or directory"), "{out}");
     let inside = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     assert!(
-        !inside.contains(hardrun::userns_mounts::MOUNT_DIR),
+        !inside.contains(hardrun::runtime::userns_mounts::MOUNT_DIR),
         "{inside}"
     );
     assert_no_host_mounts(&r.w.dir);

@@ -5,7 +5,7 @@
 //!
 //! `hardrun check --running --live [ID…]`: verify, not trust. The kernel's view of every process
 //! of each created, running or paused container, compared with its profile (see
-//! [`crate::live`]); one line per drift. Exit 0 when every process holds its profile, 1 on any
+//! [`crate::runtime::live`]); one line per drift. Exit 0 when every process holds its profile, 1 on any
 //! drift (or anything that could not be read), 2 on bad input.
 
 use std::io::IsTerminal;
@@ -17,10 +17,10 @@ use serde_json::{json, Value};
 use crate::base::RealHost;
 use crate::cli::{CheckArgs, GlobalOpts};
 use crate::compliance::score;
-use crate::live::{Kind, LiveReport};
 use crate::policy::rules::cis_score::score_as_run;
 use crate::report::{self, Checked, Gate, LiveDrift, LiveInput};
-use crate::state_dir::Root;
+use crate::runtime::live::{Kind, LiveReport};
+use crate::runtime::state_dir::Root;
 
 struct Input {
     name: String,
@@ -94,7 +94,7 @@ fn inputs(global: &GlobalOpts, args: &CheckArgs) -> Result<Vec<Input>> {
                 file,
                 hardened: true,
                 original: Some(crate::bundle::load_staged_original(&dir)?),
-                profile: crate::state_dir::read_record(&dir).and_then(|r| r.profile),
+                profile: crate::runtime::state_dir::read_record(&dir).and_then(|r| r.profile),
             });
         }
         return Ok(out);
@@ -123,12 +123,12 @@ fn live(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
     let mut reports = vec![];
     for id in selected(&root, args)? {
         let dir = root.existing(&id)?;
-        let created_under = crate::state_dir::read_record(&dir).and_then(|r| r.profile);
+        let created_under = crate::runtime::state_dir::read_record(&dir).and_then(|r| r.profile);
         let profile = created_under
             .as_deref()
             .and_then(|p| config.profile(Some(p)).ok());
-        let report =
-            crate::live::inspect(&dir, &id, profile).map_err(|e| anyhow!("container {id}: {e}"))?;
+        let report = crate::runtime::live::inspect(&dir, &id, profile)
+            .map_err(|e| anyhow!("container {id}: {e}"))?;
         reports.push((dir.join("bundle").join("config.json"), report));
     }
     let clean = reports.iter().all(|(_, r)| r.clean());
@@ -213,7 +213,8 @@ fn check(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
                 Ok((o, gate)) => {
                     // allowed by the policy, but refused by libcontainer at create: say so, as
                     // run would fail
-                    let decision = match crate::delegate::user_namespace_refusal(&o.value) {
+                    let decision = match crate::runtime::delegate::user_namespace_refusal(&o.value)
+                    {
                         Some(reason) => {
                             json!({"decision": "invalid", "profile": o.profile, "reason": reason, "findings": o.findings})
                         }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use crate::cli::GlobalOpts;
-use crate::delegate::{self, Container, CreateRequest};
-use crate::state_dir::{self, Record, Root};
+use crate::runtime::delegate::{self, Container, CreateRequest};
+use crate::runtime::state_dir::{self, Record, Root};
 use crate::{bundle, policy};
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Create) -> Result<i32> {
@@ -71,7 +71,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
         .ok()
         .and_then(|s| s.userns_pool(&loaded.raw, ctx.host));
     let lease = match pool {
-        Some(pool) => Some(crate::userns::Lease::allocate(
+        Some(pool) => Some(crate::runtime::userns::Lease::allocate(
             &pool,
             &container_dir,
             &[&staging.dir],
@@ -111,7 +111,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     )?;
     // a process put into a frozen cgroup stops before it reports back: the create would hang
     if !global.systemd_cgroup && !cgroups_path.contains(':') {
-        if let Some(why) = crate::cgroup_tree::frozen(Path::new(&cgroups_path)) {
+        if let Some(why) = crate::runtime::cgroup_tree::frozen(Path::new(&cgroups_path)) {
             bail!("container's cgroup unexpectedly frozen: {why}");
         }
     }
@@ -119,18 +119,18 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     // write a root-owned image nor pass directories closed to others. Mount points are made from
     // the host side, and what it cannot reach is bound where it can, in this process's private
     // mount namespace (see userns_mounts); the caller's directories are never changed.
-    let runtime_spec = match crate::userns_mounts::mapped_root(&spec) {
+    let runtime_spec = match crate::runtime::userns_mounts::mapped_root(&spec) {
         Some((uid, gid)) => {
-            crate::userns_mounts::check_rootfs_searchable(&loaded.rootfs, uid, gid)
+            crate::runtime::userns_mounts::check_rootfs_searchable(&loaded.rootfs, uid, gid)
                 .map_err(anyhow::Error::msg)?;
-            crate::userns_mounts::create_mountpoints(&loaded.rootfs, &spec)
+            crate::runtime::userns_mounts::create_mountpoints(&loaded.rootfs, &spec)
                 .map_err(anyhow::Error::msg)?;
-            let mut runtime = crate::userns_mounts::reach(&spec, &loaded.rootfs, uid, gid)
+            let mut runtime = crate::runtime::userns_mounts::reach(&spec, &loaded.rootfs, uid, gid)
                 .map_err(anyhow::Error::msg)?;
             // sysfs cannot be mounted in a network namespace another user namespace owns
-            if crate::userns_mounts::sysfs_needs_bind(&spec) {
+            if crate::runtime::userns_mounts::sysfs_needs_bind(&spec) {
                 let r = runtime.get_or_insert_with(|| spec.clone());
-                crate::userns_mounts::bind_sysfs(r);
+                crate::runtime::userns_mounts::bind_sysfs(r);
             }
             runtime
         }
@@ -142,11 +142,11 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     staging.write_spec(runtime_spec.as_ref().unwrap_or(&spec))?;
     staging.write_original(&loaded.original)?;
     // built in the caller's mount namespace: what is on the rootfs path before (see host_mounts)
-    let host_mounts =
-        (!new_mount_namespace(&spec)).then(|| crate::host_mounts::mounts_at(&loaded.rootfs));
+    let host_mounts = (!new_mount_namespace(&spec))
+        .then(|| crate::runtime::host_mounts::mounts_at(&loaded.rootfs));
     let unmount_left = || {
         if let Some(n) = host_mounts {
-            crate::host_mounts::unmount_above(&loaded.rootfs, n);
+            crate::runtime::host_mounts::unmount_above(&loaded.rootfs, n);
         }
     };
     staging.write_record(&Record {
@@ -164,7 +164,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
         host_rootfs_mounts: host_mounts,
     })?;
     super::record_allowed(&config, command, a.id, &loaded.dir, &outcome)?;
-    crate::fault::point("after-state-dir");
+    crate::runtime::fault::point("after-state-dir");
 
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
     let cgroup_existed = cgroup_exists(&cgroups_path);
@@ -196,7 +196,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
             return Err(e.into());
         }
     };
-    crate::fault::point("after-namespaces");
+    crate::runtime::fault::point("after-namespaces");
     let finished = (|| -> Result<()> {
         if runtime_spec.is_some() {
             staging.write_spec(&spec)?;
@@ -206,9 +206,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
                 .map_err(|e| anyhow::anyhow!("linux.resources: {e}"))?;
             delegate::no_swap_v2("create", &container, &resources)?;
         }
-        if crate::loopback::new_network_namespace(&spec) {
+        if crate::runtime::loopback::new_network_namespace(&spec) {
             if let Some(pid) = container.pid() {
-                crate::loopback::bring_up(pid.as_raw())
+                crate::runtime::loopback::bring_up(pid.as_raw())
                     .map_err(|e| anyhow::anyhow!("container {:?}: {e}", a.id))?;
             }
         }
@@ -231,7 +231,7 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
         unmount_left();
         return Err(e);
     }
-    crate::fault::point("before-start");
+    crate::runtime::fault::point("before-start");
     if let Some(l) = lease {
         l.keep();
     }
@@ -773,6 +773,6 @@ mod tests {
         assert_eq!(a, default_cgroups_path(Path::new("/tmp/a"), "c1"));
         assert_ne!(a, default_cgroups_path(Path::new("/tmp/a"), "c2"));
         // an id cannot contain '@': no id under the default root names another root's cgroup
-        assert!(crate::state_dir::validate_id("c1@0123456789ab").is_err());
+        assert!(crate::runtime::state_dir::validate_id("c1@0123456789ab").is_err());
     }
 }

@@ -14,8 +14,8 @@ use anyhow::Result;
 use nix::sys::signal::Signal;
 
 use crate::cli::GlobalOpts;
-use crate::delegate::{self, Container};
-use crate::state_dir::Root;
+use crate::runtime::delegate::{self, Container};
+use crate::runtime::state_dir::Root;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
     let root = Root::new(&global.root);
@@ -25,7 +25,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
         Err(e) => {
             // runc: `delete --force` of a container that is already gone succeeds, so a second
             // shim's cleanup does not fail.
-            if args.force && matches!(e, crate::state_dir::StateError::NotFound(_)) {
+            if args.force && matches!(e, crate::runtime::state_dir::StateError::NotFound(_)) {
                 let container_dir = root.container_dir(id);
                 if !clear_interrupted_create(&root, id) {
                     return Ok(0); // a create of this id is running: it is not ours to undo
@@ -37,7 +37,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Delete) -> Result<i32> {
                         anyhow::bail!("cannot remove {}: {e}", container_dir.display());
                     }
                 }
-                crate::userns::release_owner(&container_dir);
+                crate::runtime::userns::release_owner(&container_dir);
                 return Ok(0);
             }
             return Err(e.into());
@@ -138,7 +138,7 @@ fn clear_torn_state(root: &Root, id: &str, dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
     clear_interrupted_create(root, id);
-    crate::userns::release_owner(dir);
+    crate::runtime::userns::release_owner(dir);
     Ok(())
 }
 
@@ -212,11 +212,11 @@ pub fn delete_container(
 ) -> Result<(), delegate::DelegateError> {
     let id = container.id().to_owned();
     // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
-    let left = crate::state_dir::read_record(container.dir())
+    let left = crate::runtime::state_dir::read_record(container.dir())
         .and_then(|r| Some((r.rootfs, r.host_rootfs_mounts?)));
     let warnings = delegate::delete(container, force)?;
     if let Some((rootfs, keep)) = left {
-        crate::host_mounts::unmount_above(&rootfs, keep);
+        crate::runtime::host_mounts::unmount_above(&rootfs, keep);
     }
     for warning in warnings {
         let line = format!("delete container {id:?}: {warning}");
@@ -229,6 +229,6 @@ pub fn delete_container(
             eprintln!("{line}");
         }
     }
-    crate::userns::release_owner(container.dir());
+    crate::runtime::userns::release_owner(container.dir());
     Ok(())
 }

@@ -13,7 +13,7 @@ use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
 use crate::cli::{Events, GlobalOpts};
-use crate::delegate::{self, Status};
+use crate::runtime::delegate::{self, Status};
 
 pub fn run(global: &GlobalOpts, args: &Events) -> Result<i32> {
     let (_, mut container) = super::load(global, &args.container_id)?;
@@ -122,7 +122,7 @@ mod tests {
             super::event_line("oom", "c1", None),
             "{\"type\":\"oom\",\"id\":\"c1\"}\n"
         );
-        let data = crate::cgroup_stats::runc_stats(&Default::default());
+        let data = crate::runtime::cgroup_stats::runc_stats(&Default::default());
         let line = super::event_line("stats", "c\"2", Some(&data));
         assert!(
             line.starts_with("{\"type\":\"stats\",\"id\":\"c\\\"2\",\"data\":{\"cpu\":"),

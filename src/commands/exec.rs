@@ -10,9 +10,10 @@ use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
 use crate::cli::{Exec, GlobalOpts};
-use crate::foreground::Foreground;
-use crate::state_dir::write_atomic;
-use crate::{bundle, delegate, policy};
+use crate::runtime::delegate;
+use crate::runtime::foreground::Foreground;
+use crate::runtime::state_dir::write_atomic;
+use crate::{bundle, policy};
 
 pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     // The process joins every namespace of the container, its user namespace first, and gets its
@@ -88,7 +89,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         && args.console_socket.is_none()
         && process.get("terminal") == Some(&Value::Bool(true))
     {
-        Some(crate::console::ConsoleSocket::new().map_err(|e| anyhow!(e))?)
+        Some(crate::runtime::console::ConsoleSocket::new().map_err(|e| anyhow!(e))?)
     } else {
         None
     };
@@ -130,7 +131,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     }
     let relay = match &own_console {
         Some(c) => match c.receive() {
-            Ok(master) => Some(crate::console::Relay::start(master)),
+            Ok(master) => Some(crate::runtime::console::Relay::start(master)),
             Err(e) => {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                 bail!("exec {:?}: {e}", args.container_id);

@@ -14,7 +14,7 @@ pub fn document() -> serde_json::Value {
         .collect();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": crate::delegate::oci_version(),
+        "ociVersionMax": crate::runtime::delegate::oci_version(),
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap",

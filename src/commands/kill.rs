@@ -4,7 +4,7 @@ use anyhow::{anyhow, Result};
 use nix::sys::signal::Signal;
 
 use crate::cli::{GlobalOpts, Kill};
-use crate::delegate;
+use crate::runtime::delegate;
 
 pub fn parse_signal(s: &str) -> Result<Signal> {
     let t = s.trim();

@@ -80,7 +80,7 @@ pub fn recorded(
     };
     // read before the step: delete removes the record
     let dir = global.root.join(id);
-    let record = crate::state_dir::read_record(&dir);
+    let record = crate::runtime::state_dir::read_record(&dir);
     let result = f();
     let failed = match &result {
         Ok(_) => None,

@@ -6,8 +6,8 @@ use anyhow::{bail, Result};
 
 use super::state::{runc_state, RuncState};
 use crate::cli::GlobalOpts;
-use crate::delegate;
-use crate::state_dir::Root;
+use crate::runtime::delegate;
+use crate::runtime::state_dir::Root;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::List) -> Result<i32> {
     let root = Root::new(&global.root);

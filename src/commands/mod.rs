@@ -29,8 +29,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::cli::GlobalOpts;
-use crate::delegate::{self, Container};
-use crate::state_dir::Root;
+use crate::runtime::delegate::{self, Container};
+use crate::runtime::state_dir::Root;
 
 /// The policy configuration (`--config`/`HARDRUN_CONFIG`, else /etc/hardrun/config.toml).
 pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Config> {
@@ -191,7 +191,7 @@ fn stored_policy(
     use crate::policy::binding::Stored;
     use crate::profile::{config::Config, Catalog};
     let file = dir.join("hardrun.json");
-    let record: Option<crate::state_dir::Record> = match std::fs::read(&file) {
+    let record: Option<crate::runtime::state_dir::Record> = match std::fs::read(&file) {
         Ok(b) => Some(
             serde_json::from_slice(&b)
                 .map_err(|e| anyhow::anyhow!("{}: invalid record: {e}", file.display()))?,

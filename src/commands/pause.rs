@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use crate::cli::GlobalOpts;
-use crate::delegate;
+use crate::runtime::delegate;
 
 pub fn pause(global: &GlobalOpts, args: &liboci_cli::Pause) -> Result<i32> {
     let (_, mut container) = super::load(global, &args.container_id)?;

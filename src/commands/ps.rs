@@ -5,7 +5,7 @@ use std::process::Command;
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::GlobalOpts;
-use crate::delegate;
+use crate::runtime::delegate;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Ps) -> Result<i32> {
     let (_, container) = super::load(global, &args.container_id)?;

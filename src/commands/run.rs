@@ -5,8 +5,8 @@ use anyhow::{anyhow, bail, Result};
 
 use super::create::create_container;
 use crate::cli::GlobalOpts;
-use crate::delegate::{self, CreateRequest};
-use crate::foreground::Foreground;
+use crate::runtime::delegate::{self, CreateRequest};
+use crate::runtime::foreground::Foreground;
 
 pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     if !args.detach && args.console_socket.is_some() {
@@ -16,7 +16,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     // a terminal in the foreground: hardrun takes the pty and relays it (see console); no rule
     // of any profile changes `process.terminal`, so the caller's spec says
     let own_console = if !args.detach && wants_terminal(&args.bundle) {
-        Some(crate::console::ConsoleSocket::new().map_err(|e| anyhow!(e))?)
+        Some(crate::runtime::console::ConsoleSocket::new().map_err(|e| anyhow!(e))?)
     } else {
         None
     };
@@ -50,7 +50,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     })?;
     let relay = match &own_console {
         Some(c) => match c.receive() {
-            Ok(master) => Some(crate::console::Relay::start(master)),
+            Ok(master) => Some(crate::runtime::console::Relay::start(master)),
             Err(e) => {
                 let _ = super::delete::delete_container(global, &mut container, true);
                 bail!("run {:?}: {e}", args.container_id);

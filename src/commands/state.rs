@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
-use crate::delegate::{Container, Status};
-use crate::state_dir;
+use crate::runtime::delegate::{Container, Status};
+use crate::runtime::state_dir;
 
 /// runc's `containerState`.
 #[derive(Debug, Serialize)]
@@ -36,7 +36,7 @@ pub fn runc_state(dir: &Path, c: &Container) -> RuncState {
     };
     let stopped = c.status() == Status::Stopped;
     RuncState {
-        oci_version: crate::delegate::oci_version().to_owned(),
+        oci_version: crate::runtime::delegate::oci_version().to_owned(),
         id: c.id().to_owned(),
         pid: if stopped {
             0

@@ -9,8 +9,9 @@ use anyhow::{anyhow, Result};
 use serde_json::{json, Map, Value};
 
 use crate::cli::{GlobalOpts, Update};
-use crate::state_dir::write_atomic;
-use crate::{delegate, policy};
+use crate::policy;
+use crate::runtime::delegate;
+use crate::runtime::state_dir::write_atomic;
 
 pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
     let (dir, container) = super::load(global, &args.container_id)?;

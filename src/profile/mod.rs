@@ -178,7 +178,7 @@ impl Default for NamespacesCfg {
 
 /// `userns` (CIS 5.31): the host id pool that containers' user namespaces are mapped into. Each
 /// container gets its own `ids_per_container` ids, allocated from
-/// `[pool_start, pool_start + pool_size)` (see `crate::userns`).
+/// `[pool_start, pool_start + pool_size)` (see `crate::runtime::userns`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserNsCfg {

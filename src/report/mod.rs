@@ -4,7 +4,7 @@
 //! [`check`] and [`live`].
 //!
 //! Layer: above `audit` (it uses `compliance` and the rule registry in `base`), below the runtime
-//! glue. The live check's reports belong to the runtime (`crate::live`), so `check --live` hands
+//! glue. The live check's reports belong to the runtime (`crate::runtime::live`), so `check --live` hands
 //! them over as the plain views below ([`LiveInput`]).
 
 pub mod json;
@@ -55,7 +55,7 @@ pub fn check(
     }
 }
 
-/// One drift of the live check, as its reports show it (`crate::live::Drift` of a process).
+/// One drift of the live check, as its reports show it (`crate::runtime::live::Drift` of a process).
 #[derive(Debug, Clone)]
 pub struct LiveDrift {
     /// the kind's rule code (`live-seccomp`)
@@ -72,7 +72,7 @@ pub struct LiveDrift {
     pub properties: Value,
 }
 
-/// One container of the live check, as its reports show it (`crate::live::LiveReport`).
+/// One container of the live check, as its reports show it (`crate::runtime::live::LiveReport`).
 #[derive(Debug, Clone)]
 pub struct LiveInput {
     /// the container's hardened config.json (SARIF locations)

@@ -1,7 +1,7 @@
 //! `userns` (CIS 5.31): the container runs in a user namespace whose ids map to a host range of
 //! its own, so root inside is an unprivileged id outside. A spec without a user namespace gets
 //! one, mapped to the range the runtime allocated for this container (`RuleCtx::userns`, see
-//! `crate::userns`). Without an allocated range the edits use the pool's first range as a
+//! `crate::runtime::userns`). Without an allocated range the edits use the pool's first range as a
 //! placeholder: they can be recorded (audit) but never applied, since a range shared by several
 //! containers would let them reach each other's files, so under enforce the container is refused.
 //! A spec that brings its own user namespace keeps it, unless it maps an id onto host root.

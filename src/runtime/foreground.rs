@@ -88,7 +88,7 @@ impl Foreground {
     pub fn wait_with(
         &self,
         pid: Pid,
-        console: Option<&crate::console::Relay>,
+        console: Option<&crate::runtime::console::Relay>,
     ) -> Result<i32, String> {
         loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {

@@ -11,7 +11,7 @@ use libcontainer::container::{Container as Lc, ContainerStatus};
 use libcontainer::oci_spec::runtime::LinuxResources;
 use libcontainer::syscall::syscall::SyscallType;
 
-use crate::executor::RuncExecutor;
+use crate::runtime::executor::RuncExecutor;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -334,7 +334,8 @@ fn clear_sub_cgroups(container: &Lc) -> Result<(), DelegateError> {
     let Ok(config) = container.spec() else {
         return Ok(());
     };
-    crate::cgroup_tree::clear_below(&config.cgroup_path).map_err(|msg| other("delete", id, msg))
+    crate::runtime::cgroup_tree::clear_below(&config.cgroup_path)
+        .map_err(|msg| other("delete", id, msg))
 }
 
 pub fn pause(container: &mut Container) -> Result<(), DelegateError> {
@@ -418,7 +419,7 @@ pub fn stats(container: &Container) -> Result<serde_json::Value, DelegateError> 
     let container = &container.0;
     cgroup("events", container)?
         .stats()
-        .map(|s| crate::cgroup_stats::runc_stats(&s))
+        .map(|s| crate::runtime::cgroup_stats::runc_stats(&s))
         .map_err(|e| other("events", container.id(), chain(&e)))
 }
 

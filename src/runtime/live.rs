@@ -13,7 +13,7 @@
 //! The module is split in two. The pure half ([`Expect`], the parsers, the `compare_*`
 //! functions and [`check`]) takes parsed data and names each drift; it is what the future
 //! monitor's drift scan reuses. The thin reader ([`inspect`]) finds the container's processes
-//! (its cgroup through [`crate::delegate::pids`], plus any process in both its pid and mount
+//! (its cgroup through [`crate::runtime::delegate::pids`], plus any process in both its pid and mount
 //! namespaces) and reads `/proc/<pid>/{status,ns,uid_map,gid_map,mountinfo}` and
 //! `/proc/<pid>/task/*/status`.
 
@@ -1458,10 +1458,10 @@ pub fn inspect(
     id: &str,
     profile: Option<&Profile>,
 ) -> Result<LiveReport, String> {
-    use crate::delegate::Status;
-    let container = crate::delegate::load(container_dir, id).map_err(|e| e.to_string())?;
+    use crate::runtime::delegate::Status;
+    let container = crate::runtime::delegate::load(container_dir, id).map_err(|e| e.to_string())?;
     let (_, spec) = crate::bundle::load_staged(container_dir).map_err(|e| e.to_string())?;
-    let record = crate::state_dir::read_record(container_dir);
+    let record = crate::runtime::state_dir::read_record(container_dir);
     let findings = record
         .as_ref()
         .map(|r| r.findings.clone())
@@ -1500,7 +1500,7 @@ pub fn inspect(
             })
             .collect(),
     };
-    let in_cgroup: BTreeSet<i32> = match crate::delegate::pids(&container) {
+    let in_cgroup: BTreeSet<i32> = match crate::runtime::delegate::pids(&container) {
         Ok(p) => p.iter().map(|p| p.as_raw()).collect(),
         Err(err) => {
             report

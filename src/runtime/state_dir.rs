@@ -279,7 +279,7 @@ impl Staging {
             let from = self.dir.join(name);
             let to = container_dir.join(name);
             fs::rename(&from, &to).map_err(|source| StateError::Write { path: to, source })?;
-            crate::fault::point("mid-commit");
+            crate::runtime::fault::point("mid-commit");
         }
         let _ = fs::remove_dir_all(&self.dir);
         self.done = true;

@@ -221,7 +221,7 @@ pub fn check_rootfs_searchable(rootfs: &Path, uid: u32, gid: u32) -> Result<(), 
 /// Whether the mapped root can reach `path`: every directory above it is searchable.
 fn reachable(path: &Path, uid: u32, gid: u32) -> bool {
     match path.parent() {
-        Some(parent) => crate::userns::check_traversable(parent, uid, gid).is_ok(),
+        Some(parent) => crate::runtime::userns::check_traversable(parent, uid, gid).is_ok(),
         None => true,
     }
 }

@@ -1,0 +1,20 @@
+//! The runtime glue around youki's libcontainer and the host: the only layer that touches
+//! processes, mounts, namespaces and cgroups, and the only one that names libcontainer
+//! (`tests/architecture.rs`). The commands drive it; the engine below it (policy, compliance,
+//! audit) never sees it.
+
+pub mod caller_fds;
+pub mod cgroup_stats;
+pub mod cgroup_tree;
+pub mod console;
+pub mod delegate;
+pub mod executor;
+pub mod fault;
+pub mod foreground;
+pub mod host_mounts;
+pub mod live;
+pub mod loopback;
+pub mod protect;
+pub mod state_dir;
+pub mod userns;
+pub mod userns_mounts;
