@@ -13,16 +13,18 @@
 #         Debian's golang-github-opencontainers-runtime-tools-dev ships only the
 #         library packages (generate, validate, specerror, ...), not validation/
 #         nor cmd/runtimetest, and its source package is not on the mirror: the
-#         script expects a checkout of runtime-tools' validation/, cmd/runtimetest/
-#         and vendored tap-go under $CACHE/rt-src (see docs/parity.md), builds it
-#         against /usr/share/gocode, and skips the suite when it is absent.
+#         script expects runtime-tools' validation/ and cmd/runtimetest/ (and
+#         tap-go, as tap-go/ or vendor/github.com/mndrix/tap-go) in $RT_SRC
+#         (default $CACHE/rt-src; a runtime-tools checkout will do), builds them
+#         in GOPATH mode against Debian's /usr/share/gocode, and skips the suite
+#         when they are absent (see docs/parity.md).
 #
 # Everything is built and written under $PARITY_CACHE (default: .parity-cache in
 # the repository, git-ignored). Results: $CACHE/results/{bats,rt}-{runc,hardrun}.txt,
 # one line per test: "PASS|FAIL|SKIP <file>: <test name>", and the raw TAP and
 # outputs under $CACHE/results/raw/. Run as root. Not part of CI.
 #
-# Environment: PARITY_CACHE, RUNC (default: runc on PATH), BATS_TIMEOUT (seconds
+# Environment: PARITY_CACHE, RT_SRC, RUNC (default: runc on PATH), BATS_TIMEOUT (seconds
 # per .bats file, default 600), CALL_TIMEOUT (seconds per runtime call in bats, 60), RT_TIMEOUT (seconds per validation program, 120).
 set -u -o pipefail
 
@@ -148,7 +150,8 @@ make_busybox_rootfs() {
 # neither bats' per-test timeout nor timeout(1) (whose killing of the process
 # group breaks terminal tests) frees the pipe its child holds. The wrapper runs
 # the call in the foreground process group and kills its whole process tree
-# when the time is up, so the call fails alone.
+# when the time is up (thawing it if it sits in a frozen cgroup), so the call
+# fails alone.
 make_wrappers() {
 	cat >"$CACHE/bin/capped" <<-'EOF'
 		#!/bin/bash
@@ -157,8 +160,11 @@ make_wrappers() {
 		tree() { local c; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree "$c"; done; echo "$1"; }
 		"$@" <&0 &
 		pid=$!
+		# a process stuck in a frozen cgroup dies only once thawed
+		thaw() { local p f; for p in "$@"; do f=$(sed -n 's/^[0-9]*:freezer:\(.*\)$/\1/p' /proc/$p/cgroup 2>/dev/null)
+			[ -n "$f" ] && [ "$f" != / ] && echo THAWED >"/sys/fs/cgroup/freezer$f/freezer.state" 2>/dev/null; done; }
 		( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep "$t" & s=$!; wait $s
-		  echo "capped: $* timed out after ${t}s" >&2; kill -9 $(tree $pid) 2>/dev/null ) &
+		  echo "capped: $* timed out after ${t}s" >&2; ps=$(tree $pid); kill -9 $ps 2>/dev/null; thaw $ps ) &
 		wd=$!
 		wait $pid; rc=$?
 		kill $wd 2>/dev/null
@@ -298,11 +304,14 @@ run_bats() {
 # ---------------------------------------------------------------- runtime-tools suite
 RT_IMPORT=github.com/opencontainers/runtime-tools
 setup_rt() {
-	local rsrc=$CACHE/rt-src
+	local rsrc=${RT_SRC:-$CACHE/rt-src} tap
 	if [ ! -d "$rsrc/validation" ] || [ ! -d "$rsrc/cmd/runtimetest" ]; then
 		log "runtime-tools validation sources not found in $rsrc: skipping the rt suite (see docs/parity.md)"
 		return 1
 	fi
+	# tap-go: beside the sources, or vendored in a runtime-tools checkout
+	tap=$rsrc/tap-go
+	[ -d "$tap" ] || tap=$rsrc/vendor/github.com/mndrix/tap-go
 	# GOPATH: the validation sources over Debian's runtime-tools library packages.
 	local gp=$CACHE/rt-gopath d
 	rm -rf "$gp" && mkdir -p "$gp/src/$RT_IMPORT" "$gp/src/github.com/mndrix"
@@ -312,7 +321,7 @@ setup_rt() {
 	ln -s "$rsrc/validation" "$gp/src/$RT_IMPORT/validation"
 	mkdir -p "$gp/src/$RT_IMPORT/cmd"
 	ln -s "$rsrc/cmd/runtimetest" "$gp/src/$RT_IMPORT/cmd/runtimetest"
-	ln -s "$rsrc/tap-go" "$gp/src/github.com/mndrix/tap-go"
+	ln -s "$tap" "$gp/src/github.com/mndrix/tap-go"
 	RT_BUILD=$CACHE/rt-build
 	mkdir -p "$RT_BUILD"
 	export GO111MODULE=off GOPATH="$gp:/usr/share/gocode"
@@ -358,9 +367,9 @@ rt_tap_to_results() {
 	}'
 	if [ "$n" -eq 0 ]; then
 		if [ "$rc" -eq 0 ] && ! grep -q '^  ---' "$out"; then
-			echo "PASS $t: (no TAP test; exit 0)"
+			echo "PASS $t: (program result)"
 		else
-			echo "FAIL $t: (no TAP test; exit $rc$(grep -m1 -oE '"error": *"[^"]{0,120}' "$out" | sed 's/"error": *"/; /'))"
+			echo "FAIL $t: (program result)"
 		fi
 	fi
 }
@@ -428,7 +437,10 @@ reasons() {
 		    return out
 		pat = re.compile(r"level=error|error|Error|ERROR|failed|denied|invalid|not supported|unknown|panic|timed out", re.I)
 		skip = re.compile(r"^#? *\(in test file|^#? *\(from function|^# *`|reference|^\s*[\[\]{},]*\s*$")
-		def reason(lines):
+		def reason(lines, first=False):
+		    for ln in lines:
+		        if '"stderr":' in ln:
+		            return ln.strip()[:220]
 		    for ln in lines:
 		        t = ln.lstrip("# ").strip()
 		        if pat.search(t) and not skip.search(ln):
@@ -436,17 +448,21 @@ reasons() {
 		    for ln in lines:
 		        if ln.startswith("#   `"):
 		            return ln.lstrip("# ").strip()[:220]
+		    for ln in lines if first else []:
+		        t = ln.lstrip("# ").strip()
+		        if t and not skip.search(ln) and t not in ("---", "..."):
+		            return t[:220]
 		    return ""
 		for ln in open(os.path.join(res, suite + "-diff.txt")):
 		    m = re.match(r"runc (\w+) / hardrun (\w+): ([^:]+): (.*)$", ln.rstrip("\n"))
 		    if not m:
 		        continue
 		    rs, hs, f, name = m.groups()
-		    failed = "hardrun" if hs == "FAIL" else "runc" if rs == "FAIL" else "hardrun" if hs == "SKIP" else "runc"
+		    failed = "hardrun" if hs in ("FAIL", "ABSENT") else "runc" if rs in ("FAIL", "ABSENT") else "hardrun" if hs == "SKIP" else "runc"
 		    base = f[:-5] if f.endswith(".bats") else f
 		    raw = os.path.join(res, "raw", "%s-%s" % (suite, failed), base + ".tap")
 		    b = blocks(raw, suite)
-		    why = reason(b.get(name, [])) or reason(b.get(None, []))
+		    why = reason(b.get(name, []), True) or reason(b.get(None, []))
 		    print("runc %s / hardrun %s: %s: %s -- %s: %s" % (rs, hs, f, name, failed, why))
 	PY
 }
@@ -461,13 +477,18 @@ summary() {
 	done
 	if [ -f "$RES/$suite-runc.txt" ] && [ -f "$RES/$suite-hardrun.txt" ]; then
 		# tests whose outcome differs
-		join -t$'\t' \
-			<(sed -E 's/^(PASS|FAIL|SKIP) (.*)$/\2\t\1/' "$RES/$suite-runc.txt" | sort -t$'\t' -k1,1) \
-			<(sed -E 's/^(PASS|FAIL|SKIP) (.*)$/\2\t\1/' "$RES/$suite-hardrun.txt" | sort -t$'\t' -k1,1) |
+		# tests whose outcome differs; ABSENT: the test did not run with that
+		# runtime (its program or file stopped earlier, or took another path)
+		LC_ALL=C join -t$'\t' -a1 -a2 -e ABSENT -o 0,1.2,2.2 \
+			<(sed -E 's/^(PASS|FAIL|SKIP) (.*)$/\2\t\1/' "$RES/$suite-runc.txt" | LC_ALL=C sort -t$'\t' -k1,1) \
+			<(sed -E 's/^(PASS|FAIL|SKIP) (.*)$/\2\t\1/' "$RES/$suite-hardrun.txt" | LC_ALL=C sort -t$'\t' -k1,1) |
 			awk -F'\t' '$2 != $3 { print "runc " $2 " / hardrun " $3 ": " $1 }' >"$RES/$suite-diff.txt"
 		reasons "$suite" >"$RES/$suite-diff-reasons.txt"
 		echo "$suite: $(grep -c 'runc PASS / hardrun FAIL' "$RES/$suite-diff.txt") pass with runc and fail with hardrun," \
-			"$(grep -c 'runc FAIL / hardrun PASS' "$RES/$suite-diff.txt") the reverse; list in $RES/$suite-diff.txt"
+			"$(grep -c 'runc FAIL / hardrun PASS' "$RES/$suite-diff.txt") the reverse," \
+			"$(grep -c 'runc PASS / hardrun ABSENT' "$RES/$suite-diff.txt") pass with runc and do not run with hardrun," \
+			"$(grep -c 'runc ABSENT / hardrun PASS' "$RES/$suite-diff.txt") the reverse;" \
+			"list in $RES/$suite-diff-reasons.txt"
 	fi
 }
 
