@@ -8,7 +8,6 @@
 # Suites:
 #   bats  runc's own integration suite (tests/integration/*.bats) from Debian's
 #         runc source package (`apt-get source runc`, the version of the installed runc).
-#   report  only the counts and the diff lists of the results already there.
 #   rt    the OCI runtime-tools validation programs (validation/*/*.go, TAP).
 #         Debian's golang-github-opencontainers-runtime-tools-dev ships only the
 #         library packages (generate, validate, specerror, ...), not validation/
@@ -18,6 +17,7 @@
 #         (default $CACHE/rt-src; a runtime-tools checkout will do), builds them
 #         in GOPATH mode against Debian's /usr/share/gocode, and skips the suite
 #         when they are absent (see docs/parity.md).
+#   report  only the counts and the diff lists of the results already there.
 #
 # Everything is built and written under $PARITY_CACHE (default: .parity-cache in
 # the repository, git-ignored). Results: $CACHE/results/{bats,rt}-{runc,hardrun}.txt,
@@ -25,7 +25,8 @@
 # outputs under $CACHE/results/raw/. Run as root. Not part of CI.
 #
 # Environment: PARITY_CACHE, RT_SRC, RUNC (default: runc on PATH), BATS_TIMEOUT (seconds
-# per .bats file, default 600), CALL_TIMEOUT (seconds per runtime call in bats, 60), RT_TIMEOUT (seconds per validation program, 120).
+# per .bats file, default 600), CALL_TIMEOUT (seconds per runtime call in bats,
+# default 60), RT_TIMEOUT (seconds per validation program, default 120).
 set -u -o pipefail
 
 SUITE=all
@@ -36,18 +37,17 @@ while [ $# -gt 0 ]; do
 	--suite) SUITE=$2; shift 2 ;;
 	--only) ONLY=$2; shift 2 ;;
 	--runtime) WHICH=$2; shift 2 ;;
-	-h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d'; exit 0 ;;
 	*) break ;;
 	esac
 done
-[ $# -eq 1 ] || { echo "usage: $0 [--suite bats|rt|all] [--only a.bats,b.bats] HARDRUN_BINARY" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [--suite bats|rt|all|report] [--only a.bats,...] [--runtime runc|hardrun] HARDRUN_BINARY" >&2; exit 2; }
 HARDRUN=$(readlink -f "$1")
 [ -x "$HARDRUN" ] || { echo "hardrun binary not executable: $1" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "must run as root" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${PARITY_CACHE:-$REPO/.parity-cache}
-RUNC_BIN=$(readlink -f "${RUNC:-$(command -v runc)}")
 BATS_TIMEOUT=${BATS_TIMEOUT:-600}
 CALL_TIMEOUT=${CALL_TIMEOUT:-60}
 RT_TIMEOUT=${RT_TIMEOUT:-120}
@@ -166,6 +166,11 @@ make_wrappers() {
 		( trap 'kill $s 2>/dev/null; exit 0' TERM; sleep "$t" & s=$!; wait $s
 		  echo "capped: $* timed out after ${t}s" >&2; ps=$(tree $pid); kill -9 $ps 2>/dev/null; thaw $ps ) &
 		wd=$!
+		# a forked copy of the call may outlive it, stuck in a frozen cgroup and
+		# holding the caller's pipe: after SECONDS, thaw such copies (same argv)
+		me="$* "
+		( sleep "$t"; for p in /proc/[0-9]*; do p=${p#/proc/}
+			[ "$(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null)" = "$me" ] && thaw "$p"; done ) </dev/null >/dev/null 2>&1 &
 		wait $pid; rc=$?
 		kill $wd 2>/dev/null
 		exit $rc
@@ -498,6 +503,7 @@ if [ "$SUITE" = report ]; then
 fi
 START=$(date +%s)
 install_deps
+RUNC_BIN=$(readlink -f "${RUNC:-$(command -v runc)}")
 make_wrappers
 if [ "$SUITE" = all ] || [ "$SUITE" = bats ]; then
 	setup_bats
