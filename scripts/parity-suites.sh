@@ -169,7 +169,9 @@ make_wrappers() {
 		# a forked copy of the call may outlive it, stuck in a frozen cgroup and
 		# holding the caller's pipe: after SECONDS, thaw such copies (same argv)
 		me="$* "
-		( sleep "$t"; for p in /proc/[0-9]*; do p=${p#/proc/}
+		# (detached: no inherited descriptor, such as bats' fd 3, kept open)
+		( for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+		  sleep "$t"; for p in /proc/[0-9]*; do p=${p#/proc/}
 			[ "$(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null)" = "$me" ] && thaw "$p"; done ) </dev/null >/dev/null 2>&1 &
 		wait $pid; rc=$?
 		kill $wd 2>/dev/null
