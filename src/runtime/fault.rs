@@ -44,7 +44,7 @@ mod tests {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Command;
 
-    const CHILD: &str = "fault::tests::child_reaches_a_point";
+    const CHILD: &str = "runtime::fault::tests::child_reaches_a_point";
     const MARK: &str = "fault-child: survived the point";
 
     #[test]
