@@ -310,7 +310,36 @@ umount_work() {  # unmount everything under $WORK, deepest first
 }
 
 # our cgroups: /sys/fs/cgroup/<ctrl>/hardrun-itest* (ctr: /hardrun-itest/<id>, CRI, docker, podman parents)
-our_cgroups() { find /sys/fs/cgroup/*/"$NS"* -depth -type d 2>/dev/null || true; }
+# (only in hierarchies that are mounted: see plain_cgroup_dirs for the others)
+our_cgroups() {
+  local c
+  for c in /sys/fs/cgroup/*/; do
+    mountpoint -q "$c" || continue
+    find "$c"/"$NS"* -depth -type d 2>/dev/null || true
+  done | sed 's#//*#/#g'
+}
+
+# podman (cgroupfs manager, cgroup v1) makes its conmon cgroup in every controller /proc/cgroups
+# lists, mounted or not: for a controller with no hierarchy (hugetlb, net_cls, net_prio,
+# perf_event on this kernel) it makes plain directories on the /sys/fs/cgroup tmpfs and writes
+# conmon's pid into a plain file "tasks" there. Nothing is limited by them and no runtime made
+# them; remove them (only such directories and their "tasks" files) so a run leaves nothing.
+plain_cgroup_dirs() {
+  local c
+  for c in /sys/fs/cgroup/*/; do
+    mountpoint -q "$c" && continue
+    find "$c"/"$NS"* -depth -type d 2>/dev/null || true
+  done | sed 's#//*#/#g'
+}
+tidy_plain_cgroup_dirs() {
+  local d left=()
+  while read -r d; do
+    [ -n "$d" ] || continue
+    [ -f "$d/tasks" ] && rm -f "$d/tasks"
+    rmdir "$d" 2>/dev/null || left+=("$d")
+  done < <(plain_cgroup_dirs)
+  [ ${#left[@]} -eq 0 ] || say "could not remove podman's plain directories: ${left[*]}"
+}
 
 # ------------------------------------------------------------------------------------------------
 # clients: small scripts in $WORK/bin (usable by hand for debugging, and by "timeout")
@@ -373,6 +402,7 @@ clean_previous() {
   umount_work
   [ -z "$(mounts_under_work)" ] || die "cannot unmount everything under $WORK: $(mounts_under_work | head -3)"
   our_cgroups | xargs -r rmdir 2>/dev/null || true
+  tidy_plain_cgroup_dirs
   rm -rf "${WORK:?}"/{containerd,docker,podman,logs,tmp,bin,images,rootfs,rootfs-ctr,cri-logs}
   mkdir -p "$LOGS/runtime-logs" "$T" "$WORK/bin" "$WORK/images" "$CTRD_DIR" "$DOCKER_DIR"/{data,exec,cli} \
            "$PODMAN_DIR"/{root,runroot,tmp,networks} "$CRI_DIR"
@@ -746,7 +776,8 @@ final_checks() {
     sleep 0.5
   fi
   our_cgroups | xargs -r rmdir 2>/dev/null || true
-  x=$(our_cgroups)
+  tidy_plain_cgroup_dirs
+  x=$(our_cgroups; plain_cgroup_dirs)
   if [ -z "$x" ]; then pass "test cgroups removable (none left)"; else fail "test cgroups removable (none left)" "$x"; fi
   # every container the clients created is gone from the runtime's view ("state ID" fails) and
   # has nothing named after it left in the runtime's state root
@@ -776,6 +807,11 @@ final_checks() {
 OUTSIDE=(/run/containerd /run/containerd/s /run/containerd/fifo /run/docker /run/docker/plugins
          /run/containers /run/containers/networks /var/lib/containers /var/lib/containers/cache
          /run/hardrun /run/hardrun/.staging "/run/$(basename "$HARDRUN_BIN")" /run/mount)
+# (+ /sys/fs/cgroup/<controller> for controllers with no hierarchy mounted: podman makes them,
+# see plain_cgroup_dirs)
+for c in $(awk 'NR > 1 { print $1 }' /proc/cgroups); do
+  mountpoint -q "/sys/fs/cgroup/$c" || OUTSIDE+=("/sys/fs/cgroup/$c")
+done
 OUTSIDE_FILES=(/var/lib/containers/cache/blob-info-cache-v1.boltdb)
 OUTSIDE_BEFORE=()
 # The record is kept in $WORK until the run has tidied up, so a run that was killed (no EXIT
