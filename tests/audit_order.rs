@@ -124,3 +124,80 @@ fn a_create_refused_after_the_policy_is_recorded_as_failed_not_allowed() {
         stderr(&out)
     );
 }
+
+/// The (command, decision) pairs of container `id`'s records for `command`.
+fn decisions(w: &World, id: &str, command: &str) -> Vec<String> {
+    records(w, id)
+        .iter()
+        .filter(|r| r["command"] == command)
+        .map(|r| r["decision"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_exec_or_update_refused_after_the_policy_is_recorded_as_failed_not_allowed() {
+    let w = World::new("audit-order-running");
+    let b = w.bundle("b", &["sleep", "1000"]);
+    let out = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "ao5"]);
+    assert!(out.status.success(), "run -d ao5: {}", stderr(&out));
+
+    // a pid file in a directory that does not exist: runc refuses, so does hardrun
+    let out = w.hr(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        "/nonexistent-dir/exec.pid",
+        "ao5",
+        "true",
+    ]);
+    assert!(!out.status.success(), "exec with a bad pid file succeeded");
+    assert!(
+        stderr(&out).contains("/nonexistent-dir"),
+        "{}",
+        stderr(&out)
+    );
+    // an argument above the kernel's limit for one execve string
+    // (in a process file: hardrun's own argv could not carry it)
+    let big = w.dir.join("big.json");
+    let process = json!({
+        "args": ["echo", "x".repeat(200_000)],
+        "cwd": "/",
+        "env": ["PATH=/bin"],
+        "user": {"uid": 0, "gid": 0},
+    });
+    std::fs::write(&big, process.to_string()).unwrap();
+    let out = w.hr(&["exec", "-d", "--process", big.to_str().unwrap(), "ao5"]);
+    assert!(!out.status.success(), "exec of a 200 KB argument succeeded");
+    assert!(
+        stderr(&out).contains("argument list too long"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        decisions(&w, "ao5", "exec"),
+        ["failed", "failed"],
+        "{:#?}",
+        records(&w, "ao5")
+    );
+
+    // a unified key that is not a cgroup file name
+    let res = w.dir.join("res.json");
+    std::fs::write(&res, r#"{"unified": {"../x": "1"}}"#).unwrap();
+    let out = w.hr(&["update", "--resources", res.to_str().unwrap(), "ao5"]);
+    assert!(
+        !out.status.success(),
+        "update with a bad unified key succeeded"
+    );
+    assert!(stderr(&out).contains("unified"), "{}", stderr(&out));
+    assert_eq!(decisions(&w, "ao5", "update"), ["failed"]);
+
+    // what reaches libcontainer is recorded as allowed
+    let out = w.hr(&["exec", "ao5", "true"]);
+    assert!(out.status.success(), "exec true: {}", stderr(&out));
+    assert_eq!(
+        decisions(&w, "ao5", "exec"),
+        ["failed", "failed", "allowed"]
+    );
+    let out = w.hr(&["delete", "--force", "ao5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -19,6 +19,8 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     // The process joins every namespace of the container, its user namespace first, and gets its
     // seccomp filter (the patched libcontainer, third_party/libcontainer/HARDRUN-PATCHES.md).
     let (dir, container) = super::load(global, &args.container_id)?;
+    // the container's stored spec, read once: the process's defaults and the policy's input
+    let (stored_path, stored) = bundle::load_staged(&dir)?;
     let mut process = match &args.process {
         Some(path) => {
             let (raw, _, ignored) = bundle::load_process(path)?;
@@ -32,7 +34,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
                     args.container_id
                 );
             }
-            process_from_args(&dir.join("bundle").join("config.json"), args)?
+            process_from_args(&stored_path, &stored, args)?
         }
     };
     // `--cap NAME`: an unknown name is ignored with runc's warning
@@ -40,19 +42,21 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         let ignored = bundle::drop_unknown_capabilities(&mut process);
         super::warn_ignored_caps(&ignored);
     }
-    let outcome = super::decide_running(
+    let decision = super::decide_running(
         global,
         &dir,
         &args.container_id,
         "exec",
         policy::harden_exec,
         &process,
+        &stored,
     )?;
+    let outcome = &decision.outcome;
     // libcontainer validates what it reads; a process it cannot parse is named here first.
     if let Err(e) = delegate::check_process(&outcome.value) {
         bail!("exec {:?}: invalid process: {e}", args.container_id);
     }
-    let mut process = outcome.value;
+    let mut process = outcome.value.clone();
     // as at create (see create::normalize_for_runtime): libcontainer 0.7 takes a present
     // `noNewPrivileges: false` for true when it orders seccomp and capabilities
     if let Some(p) = process.as_object_mut() {
@@ -72,6 +76,12 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     if let Some(pid_file) = &args.pid_file {
         check_pid_file_dir(pid_file)?;
     }
+    if !args.detach && args.console_socket.is_some() {
+        // runc's rule: the caller's socket is for a detached terminal only
+        bail!("cannot use console socket if hardrun will not detach or allocate tty");
+    }
+    // everything that can refuse the exec before libcontainer has passed
+    decision.record_allowed()?;
     let process_file = ProcessFile::write(&dir, &process)?;
 
     let fg = if args.detach {
@@ -79,10 +89,6 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     } else {
         Some(Foreground::install().map_err(|e| anyhow!(e))?)
     };
-    if !args.detach && args.console_socket.is_some() {
-        // runc's rule: the caller's socket is for a detached terminal only
-        bail!("cannot use console socket if hardrun will not detach or allocate tty");
-    }
     // a terminal in the foreground without a socket to hand it to: hardrun takes the pty and
     // relays it (see console)
     let own_console = if !args.detach
@@ -174,11 +180,7 @@ fn check_pid_file_dir(pid_file: &Path) -> Result<()> {
 }
 
 /// runc's exec without `--process`: the container's process with the flags applied.
-fn process_from_args(config: &Path, args: &Exec) -> Result<Value> {
-    let bytes =
-        std::fs::read(config).map_err(|e| anyhow!("cannot read {}: {e}", config.display()))?;
-    let spec: Value =
-        serde_json::from_slice(&bytes).map_err(|e| anyhow!("{}: {e}", config.display()))?;
+fn process_from_args(config: &Path, spec: &Value, args: &Exec) -> Result<Value> {
     let mut p = spec.get("process").cloned().unwrap_or_else(|| json!({}));
     let Some(obj) = p.as_object_mut() else {
         bail!("{}: field process: expected an object", config.display())

@@ -139,18 +139,22 @@ pub fn record_allowed(
 /// `--profile`/`--mode` (or their environment variables) may only tighten it, and a
 /// configuration's or program name's defaults do not apply at all. What was not applied, and
 /// what was rewritten, is one line each on stderr; the decision is recorded like any other.
+///
+/// `spec` is the container's stored spec (`bundle::load_staged`, read once by the caller). Only
+/// a refusal is recorded here: the caller records the allowed decision
+/// ([`RunningDecision::record_allowed`]) once its own checks have passed.
 pub fn decide_running(
     global: &GlobalOpts,
     dir: &std::path::Path,
     id: &str,
-    command: &str,
+    command: &'static str,
     harden: crate::policy::HardenFn,
     input: &serde_json::Value,
-) -> Result<crate::policy::Outcome> {
+    spec: &serde_json::Value,
+) -> Result<RunningDecision> {
     let config = policy_config(global)?;
-    let (_, spec) = crate::bundle::load_staged(dir)?;
     let label = format!("{command} {id:?}");
-    let stored = stored_policy(global, dir, id, &config, &spec, &label)?;
+    let stored = stored_policy(global, dir, id, &config, spec, &label)?;
     if let Err(e) = crate::policy::rules::seccomp::preload(&stored.profile.seccomp.profile) {
         tracing::warn!("profile {} (stored with {label}): {e}", stored.profile.name);
     }
@@ -164,17 +168,41 @@ pub fn decide_running(
         ask_profile,
         ask_mode,
     });
-    let outcome = decide(
-        &config,
-        command,
-        id,
-        &bundle_dir,
-        harden(input, &spec, &ctx),
-    )?;
+    let outcome = judge(&config, command, id, &bundle_dir, harden(input, spec, &ctx))?;
     for line in stored.note.iter().chain(&outcome.notices) {
         notice(global, line);
     }
-    Ok(outcome)
+    drop(ctx);
+    Ok(RunningDecision {
+        outcome,
+        config,
+        bundle: bundle_dir,
+        command,
+        id: id.to_owned(),
+    })
+}
+
+/// An allowed `exec` or `update`, not yet recorded: the command records it once everything that
+/// can still refuse it (the process's validity, host limits, the pid file's directory, the
+/// resources' form) has passed; a failure before that is recorded as `failed`.
+pub struct RunningDecision {
+    pub outcome: crate::policy::Outcome,
+    config: crate::profile::config::Config,
+    bundle: std::path::PathBuf,
+    command: &'static str,
+    id: String,
+}
+
+impl RunningDecision {
+    pub fn record_allowed(&self) -> Result<()> {
+        record_allowed(
+            &self.config,
+            self.command,
+            &self.id,
+            &self.bundle,
+            &self.outcome,
+        )
+    }
 }
 
 /// The policy a running container is held to, from its `hardrun.json`. A record that cannot be

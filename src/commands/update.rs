@@ -39,18 +39,23 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
         }
         None => from_flags(args),
     };
-    let outcome = super::decide_running(
+    let (_, stored) = crate::bundle::load_staged(&dir)?;
+    let decision = super::decide_running(
         global,
         &dir,
         &args.container_id,
         "update",
         policy::harden_update,
         &raw,
+        &stored,
     )?;
+    let outcome = &decision.outcome;
     super::create::check_unified(outcome.value.get("unified"), delegate::cgroup_v2())
         .map_err(|e| anyhow!("update container {:?}: {e}", args.container_id))?;
     let resources = delegate::parse_resources(&outcome.value)
         .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;
+    // everything that can refuse the update before libcontainer has passed
+    decision.record_allowed()?;
     delegate::update(&container, &resources)?;
     record(&dir.join("bundle").join("config.json"), &outcome.value)?;
     Ok(0)
