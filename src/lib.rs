@@ -19,6 +19,7 @@ pub mod foreground;
 pub mod host_mounts;
 pub mod live;
 pub mod loopback;
+pub mod monitor;
 pub mod observability;
 pub mod policy;
 pub mod profile;

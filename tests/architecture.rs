@@ -33,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "userns_mounts",
         ],
     ),
+    ("monitor", &["monitor"]),
     ("cli", &["cli"]),
     ("commands", &["commands"]),
 ];
