@@ -5,12 +5,14 @@
 # libelf-dev and zlib1g-dev (libbpf, built from source for the cgroup v2 device filter).
 # Tests: busybox-static (the rootfs of every test container), runc (the reference runtime the
 # bench and some tests compare with), containerd, docker.io, podman, umoci, jq, python3-venv
-# (the real-client harness), hyperfine (bench). Daemons the packages would start are kept from
+# (the real-client harness), hyperfine (bench), prometheus (promtool and a real Prometheus for
+# tests/monitor.rs). Daemons the packages would start are kept from
 # starting (policy-rc.d): the harness starts its own private instances.
 set -euo pipefail
 
 PKGS=(build-essential pkg-config libseccomp-dev libelf-dev zlib1g-dev busybox-static runc containerd docker.io podman
-      umoci jq python3-venv hyperfine git ca-certificates curl procps iproute2 util-linux man-db)
+      umoci jq python3-venv hyperfine git ca-certificates curl procps iproute2 util-linux man-db
+      prometheus)
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps.sh: must run as root" >&2

@@ -130,6 +130,42 @@ pub enum Command {
     /// register hardrun with a client (containerd: merge its runtime entries into config.toml)
     #[command(subcommand)]
     Setup(SetupCmd),
+    /// watch the node: policy events from the audit log, cgroup events, live drift; one JSON
+    /// line per security event on stdout, Prometheus metrics on a loopback address
+    Monitor(MonitorArgs),
+    /// write the monitor's metrics once, for node_exporter's textfile collector
+    Metrics(MetricsArgs),
+}
+
+/// `hardrun monitor` (hardrun's own; not a runc command).
+#[derive(Args, Debug)]
+pub struct MonitorArgs {
+    /// serve Prometheus metrics at http://ADDR:PORT/metrics (a loopback address unless
+    /// --metrics-allow-remote)
+    #[arg(long = "metrics-address", value_name = "ADDR:PORT")]
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// allow a --metrics-address that is not a loopback address
+    #[arg(long = "metrics-allow-remote")]
+    pub metrics_allow_remote: bool,
+    /// the monitor's state file: where it is in the audit log, so a restart loses and repeats
+    /// nothing
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/lib/hardrun/monitor/state.json"
+    )]
+    pub state: PathBuf,
+    /// how often each running container gets the live check (a duration: 5s, 500ms, 1m)
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub interval: GoDuration,
+}
+
+/// `hardrun metrics` (hardrun's own; not a runc command).
+#[derive(Args, Debug)]
+pub struct MetricsArgs {
+    /// the directory of node_exporter's textfile collector: writes DIR/hardrun.prom (atomically)
+    #[arg(long, value_name = "DIR")]
+    pub textfile: PathBuf,
 }
 
 /// `hardrun config …` (hardrun's own; not a runc command).
@@ -489,7 +525,7 @@ pub struct Update {
 fn globals_shown(subcommand: &str) -> &'static [&'static str] {
     match subcommand {
         "create" | "run" | "exec" | "update" | "config" => &["config", "profile", "mode"],
-        "check" => &["root", "config", "profile"],
+        "check" | "monitor" | "metrics" => &["root", "config", "profile"],
         "profile" | "audit" => &["config"],
         _ => &[],
     }

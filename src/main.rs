@@ -105,6 +105,8 @@ fn main() {
         Command::Check(a) => cmd::check::run(g, a),
         Command::Config(a) => cmd::config::run(g, a),
         Command::Setup(a) => cmd::setup::run(g, a),
+        Command::Monitor(a) => cmd::monitor::run(g, a),
+        Command::Metrics(a) => cmd::monitor::metrics(g, a),
     });
     match result {
         Ok(code) => std::process::exit(code),

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("audit", &["audit"]),
     ("report", &["report"]),
     ("runtime", &["runtime", "observability"]),
+    ("monitor", &["monitor"]),
     ("cli", &["cli"]),
     ("commands", &["commands"]),
 ];

@@ -218,7 +218,7 @@ pub fn line_hash(line: &[u8]) -> String {
 }
 
 /// The last line of `f` (without its newline), read backwards in 64 KiB chunks.
-fn last_line(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
+pub fn last_line(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     const CHUNK: u64 = 64 * 1024;
     let mut pos = f.seek(SeekFrom::End(0))?;

@@ -12,6 +12,7 @@ pub mod features;
 pub mod kill;
 pub mod lifecycle;
 pub mod list;
+pub mod monitor;
 pub mod pause;
 pub mod profile;
 pub mod profile_doc;

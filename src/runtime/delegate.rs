@@ -91,6 +91,12 @@ impl Container {
         self.0.refresh_status().map_err(|e| fail("refresh", &id, e))
     }
 
+    /// The container's cgroup path (relative to each hierarchy's root), from libcontainer's
+    /// saved config; `None` where that cannot be read.
+    pub fn cgroup_path(&self) -> Option<PathBuf> {
+        self.0.spec().ok().map(|s| s.cgroup_path)
+    }
+
     /// The container's state directory (`<root>/<id>`).
     pub fn dir(&self) -> &Path {
         &self.0.root

@@ -252,7 +252,7 @@ impl World {
     }
 
     /// `check --running --live --format json ID`: the exit code and the container's live report
-    /// (the kernel's view of each of its processes against its profile, see `src/live.rs`).
+    /// (the kernel's view of each of its processes against its profile, see `src/runtime/live.rs`).
     pub fn live(&self, id: &str) -> (Option<i32>, Value) {
         let out = self.hr(&["check", "--running", "--live", "--format", "json", id]);
         let reports: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

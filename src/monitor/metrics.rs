@@ -1,0 +1,201 @@
+//! The monitor's Prometheus metrics (`prometheus-client`), served at `/metrics` and written by
+//! `hardrun metrics --textfile DIR`, in Prometheus' text format 0.0.4 (what node_exporter's
+//! textfile collector and `promtool check metrics` read).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub running: Family<Labels, Gauge>,
+    pub events: Family<Labels, Counter>,
+    pub findings: Family<Labels, Counter>,
+    pub cis: Family<Labels, Gauge<f64, AtomicU64>>,
+    pub chain_intact: Gauge,
+    pub records: Counter,
+    pub dropped: Counter,
+}
+
+pub fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            registry: Registry::default(),
+            running: Family::default(),
+            events: Family::default(),
+            findings: Family::default(),
+            cis: Family::default(),
+            chain_intact: Gauge::default(),
+            records: Counter::default(),
+            dropped: Counter::default(),
+        };
+        registry.register(
+            "hardrun_containers_running",
+            "Containers running, by the profile they were created under",
+            m.running.clone(),
+        );
+        registry.register(
+            "hardrun_security_events",
+            "Security events reported, by kind and severity",
+            m.events.clone(),
+        );
+        registry.register(
+            "hardrun_findings",
+            "Policy findings in the audit records read, by rule, action and severity",
+            m.findings.clone(),
+        );
+        registry.register(
+            "hardrun_container_cis_score_ratio",
+            "CIS Docker Benchmark score of each running container's spec (0 to 1), by level",
+            m.cis.clone(),
+        );
+        registry.register(
+            "hardrun_audit_chain_intact",
+            "1 while every audit record read links to the one before it (hash chain), else 0",
+            m.chain_intact.clone(),
+        );
+        registry.register(
+            "hardrun_audit_records",
+            "Audit log records read",
+            m.records.clone(),
+        );
+        registry.register(
+            "hardrun_events_dropped",
+            "Security events that could not be written to any sink",
+            m.dropped.clone(),
+        );
+        m.chain_intact.set(1);
+        Metrics { registry, ..m }
+    }
+
+    /// Counts the findings of one audit record.
+    pub fn count_findings(&self, record: &serde_json::Value) {
+        for f in super::events::findings(record) {
+            let s = |k: &str| f.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            self.findings
+                .get_or_create(&labels(&[
+                    ("rule", s("code")),
+                    ("action", s("action")),
+                    ("severity", s("severity")),
+                ]))
+                .inc();
+        }
+    }
+
+    /// The metrics in Prometheus' text format 0.0.4.
+    pub fn text(&self) -> String {
+        let mut om = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut om, &self.registry);
+        openmetrics_to_text(&om)
+    }
+}
+
+/// Prometheus' text format from `prometheus-client`'s OpenMetrics: a counter's HELP and TYPE
+/// name it with its `_total` suffix (as its samples do), no `# EOF`.
+pub fn openmetrics_to_text(om: &str) -> String {
+    let counters: Vec<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::new();
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let mut rewritten = None;
+        for kw in ["# HELP ", "# TYPE "] {
+            if let Some(rest) = line.strip_prefix(kw) {
+                let name = rest.split(' ').next().unwrap_or_default();
+                if counters.contains(&name) {
+                    rewritten = Some(format!("{kw}{name}_total{}", &rest[name.len()..]));
+                }
+            }
+        }
+        out.push_str(rewritten.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// Serves `GET /metrics` on `listener` (one request per connection), in a thread of its own.
+pub fn serve(listener: TcpListener, metrics: Arc<std::sync::Mutex<Metrics>>) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut req = vec![];
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&req);
+            let first = head.lines().next().unwrap_or_default();
+            let mut parts = first.split(' ');
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let path = path.split('?').next().unwrap_or("");
+            let (status, ctype, body) = if method == "GET" && path == "/metrics" {
+                let text = metrics.lock().map(|m| m.text()).unwrap_or_default();
+                ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
+            } else {
+                (
+                    "404 Not Found",
+                    "text/plain; charset=utf-8",
+                    "not found: try /metrics\n".to_owned(),
+                )
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_with_total_in_help_and_type() {
+        let m = Metrics::new();
+        m.events
+            .get_or_create(&labels(&[("kind", "oom-kill"), ("severity", "medium")]))
+            .inc();
+        let t = m.text();
+        assert!(
+            t.contains("# TYPE hardrun_security_events_total counter\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("hardrun_security_events_total{kind=\"oom-kill\",severity=\"medium\"} 1\n")
+        );
+        assert!(t.contains("hardrun_audit_chain_intact 1\n"), "{t}");
+        assert!(!t.contains("# EOF"));
+    }
+}

@@ -1,0 +1,350 @@
+//! `hardrun monitor`: a node agent that watches what the runtime decided and what its containers
+//! do, and reports each security event as one JSON line on stdout (see `docs/monitoring.md`).
+//! The runtime works without it: it only reads what hardrun writes (the audit log, the state
+//! root) and what the kernel shows (cgroup files, `/proc`).
+//!
+//! - policy events from the audit log, followed across rotation; the position is saved after
+//!   every batch ([`follow::Cursor`] in the state file), so a restart loses and repeats nothing;
+//! - cgroup events of every container in the state root ([`cgroups`]);
+//! - live drift: `check --running --live` on each running container every interval, each drift
+//!   reported once;
+//! - Prometheus metrics ([`metrics`]).
+
+pub mod cgroups;
+pub mod events;
+pub mod follow;
+pub mod metrics;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub use events::{Event, Severity};
+use metrics::{labels, Metrics};
+
+use crate::profile::config::Config;
+use crate::runtime::state_dir::Root;
+
+/// How often the audit log and the cgroups are read.
+const TICK: Duration = Duration::from_millis(200);
+
+pub struct Options {
+    /// the state root (`--root`)
+    pub root: PathBuf,
+    /// the audit log (`None`: audit_log is off; no policy events)
+    pub audit_log: Option<PathBuf>,
+    /// the monitor's own state (the audit cursor)
+    pub state: PathBuf,
+    /// how often running containers get the live check
+    pub interval: Duration,
+}
+
+/// What the monitor keeps across restarts.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Saved {
+    #[serde(default)]
+    pub audit: Option<follow::Cursor>,
+}
+
+pub fn load_saved(path: &Path) -> Result<Saved, String> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| format!("{}: not a monitor state file: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Saved::default()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn save(path: &Path, saved: &Saved) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    let bytes = serde_json::to_vec(saved).unwrap_or_default();
+    crate::runtime::state_dir::write_atomic(path, &bytes).map_err(|e| e.to_string())
+}
+
+/// A container as one scan sees it.
+pub struct Seen {
+    pub id: String,
+    pub dir: PathBuf,
+    pub status: String,
+    pub profile: String,
+    pub cgroup: Option<PathBuf>,
+}
+
+/// Every container in the state root (those that cannot be loaded are skipped).
+pub fn containers(root: &Path) -> Vec<Seen> {
+    let root = Root::new(root);
+    let mut out = vec![];
+    for id in root.list().unwrap_or_default() {
+        let dir = root.container_dir(&id);
+        let Ok(c) = crate::runtime::delegate::load(&dir, &id) else {
+            continue;
+        };
+        let profile = crate::runtime::state_dir::read_record(&dir)
+            .and_then(|r| r.profile)
+            .unwrap_or_default();
+        out.push(Seen {
+            status: c.status().to_string().to_lowercase(),
+            cgroup: c.cgroup_path(),
+            id,
+            dir,
+            profile,
+        });
+    }
+    out
+}
+
+/// The CIS score of a container's staged spec: (level 1, level 2), as ratios.
+pub fn cis_score(dir: &Path) -> Option<(f64, f64)> {
+    let (_, spec) = crate::bundle::load_staged(dir).ok()?;
+    let r = crate::compliance::score(&spec, &crate::base::RealHost);
+    Some((r.level1.percent / 100.0, r.level2.percent / 100.0))
+}
+
+/// Sets the gauges of the running containers: count by profile, CIS score of each.
+pub fn set_container_gauges(m: &Metrics, seen: &[Seen], scores: &mut BTreeMap<String, (f64, f64)>) {
+    m.running.clear();
+    m.cis.clear();
+    for c in seen.iter().filter(|c| c.status == "running") {
+        m.running
+            .get_or_create(&labels(&[("profile", &c.profile)]))
+            .inc();
+        let score = match scores.get(&c.id) {
+            Some(s) => Some(*s),
+            None => cis_score(&c.dir).inspect(|s| {
+                scores.insert(c.id.clone(), *s);
+            }),
+        };
+        if let Some((l1, l2)) = score {
+            for (level, v) in [("1", l1), ("2", l2)] {
+                m.cis
+                    .get_or_create(&labels(&[
+                        ("container", &c.id),
+                        ("profile", &c.profile),
+                        ("level", level),
+                    ]))
+                    .set(v);
+            }
+        }
+    }
+    scores.retain(|id, _| seen.iter().any(|c| &c.id == id));
+}
+
+pub struct Monitor<W: Write> {
+    opts: Options,
+    config: Config,
+    out: W,
+    pub metrics: Arc<Mutex<Metrics>>,
+    follower: Option<follow::Follower>,
+    /// cgroup readings and whether memory was near its limit, per container
+    cgroups: BTreeMap<String, (cgroups::Reading, bool)>,
+    /// drifts already reported: (container, rule, field, actual, expected)
+    drifts: BTreeSet<(String, String, String, String, String)>,
+    scores: BTreeMap<String, (f64, f64)>,
+}
+
+impl<W: Write> Monitor<W> {
+    pub fn new(opts: Options, config: Config, out: W) -> Result<Monitor<W>, String> {
+        let saved = load_saved(&opts.state)?;
+        let follower = opts
+            .audit_log
+            .as_deref()
+            .map(|log| follow::Follower::new(log, saved.audit));
+        let mut m = Monitor {
+            opts,
+            config,
+            out,
+            metrics: Arc::new(Mutex::new(Metrics::new())),
+            follower,
+            cgroups: BTreeMap::new(),
+            drifts: BTreeSet::new(),
+            scores: BTreeMap::new(),
+        };
+        // the containers there now: what their cgroups counted before the monitor is theirs
+        for c in containers(&m.opts.root) {
+            if let Some(cg) = &c.cgroup {
+                let r = cgroups::read(cg);
+                m.cgroups.insert(c.id.clone(), (r, cgroups::near(&r)));
+            }
+        }
+        m.save()?;
+        Ok(m)
+    }
+
+    fn save(&self) -> Result<(), String> {
+        let saved = Saved {
+            audit: self.follower.as_ref().map(|f| f.cursor.clone()),
+        };
+        save(&self.opts.state, &saved)
+    }
+
+    /// Writes an event (one JSON line) and counts it; one that cannot be written is dropped and
+    /// counted as such.
+    fn emit(&mut self, ev: Event) {
+        let mut line = serde_json::to_vec(&ev).unwrap_or_default();
+        line.push(b'\n');
+        let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        match self.out.write_all(&line).and_then(|_| self.out.flush()) {
+            Ok(()) => {
+                m.events
+                    .get_or_create(&labels(&[
+                        ("kind", ev.kind),
+                        ("severity", ev.severity.as_str()),
+                    ]))
+                    .inc();
+            }
+            Err(e) => {
+                m.dropped.inc();
+                tracing::warn!("monitor: event dropped: cannot write it to stdout: {e}");
+            }
+        }
+    }
+
+    /// New audit records: their events and findings; then the cursor is saved.
+    pub fn audit_tick(&mut self) -> Result<(), String> {
+        let Some(f) = self.follower.as_mut() else {
+            return Ok(());
+        };
+        let lines = f.poll().map_err(|e| {
+            format!(
+                "cannot read the audit log {}: {e}",
+                self.opts
+                    .audit_log
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display()
+            )
+        })?;
+        let intact = f.chain_intact;
+        if let (false, Some(why)) = (intact, f.chain_break.take()) {
+            tracing::error!("monitor: audit chain broken: {why}");
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut evs = vec![];
+        {
+            let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+            m.chain_intact.set(i64::from(intact));
+            for line in &lines {
+                let Ok(r) = serde_json::from_slice::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if r.get("rotated_from").is_some() {
+                    continue;
+                }
+                m.records.inc();
+                m.count_findings(&r);
+                evs.extend(events::of_record(&r));
+            }
+        }
+        for ev in evs {
+            self.emit(ev);
+        }
+        self.save()
+    }
+
+    /// cgroup events of every container; returns the containers seen.
+    pub fn cgroup_tick(&mut self) -> Vec<Seen> {
+        let seen = containers(&self.opts.root);
+        let mut evs = vec![];
+        for c in &seen {
+            let Some(cg) = &c.cgroup else { continue };
+            let now = cgroups::read(cg);
+            // a container first seen now is new: its cgroup started from zero
+            let (before, near) = self.cgroups.get(&c.id).copied().unwrap_or_default();
+            for (kind, message) in cgroups::changes(&before, &now, near) {
+                evs.push(Event::new(
+                    kind,
+                    &c.id,
+                    &c.profile,
+                    message,
+                    json!({"cgroup": cg, "oom_kill": now.oom_kill, "pids_max_events": now.pids_max,
+                           "memory_usage_bytes": now.memory_usage, "memory_limit_bytes": now.memory_limit}),
+                ));
+            }
+            self.cgroups
+                .insert(c.id.clone(), (now, cgroups::near(&now)));
+        }
+        self.cgroups
+            .retain(|id, _| seen.iter().any(|c| &c.id == id));
+        for ev in evs {
+            self.emit(ev);
+        }
+        seen
+    }
+
+    /// The live check of each running container: each drift not reported before is a critical
+    /// event.
+    pub fn drift_tick(&mut self, seen: &[Seen]) {
+        let mut evs = vec![];
+        for c in seen.iter().filter(|c| c.status == "running") {
+            let profile = (!c.profile.is_empty())
+                .then(|| self.config.profile(Some(&c.profile)).ok())
+                .flatten();
+            let report = match crate::runtime::live::inspect(&c.dir, &c.id, profile) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!("monitor: container {}: live check: {e}", c.id);
+                    continue;
+                }
+            };
+            for p in &report.processes {
+                for d in &p.drifts {
+                    let key = (
+                        c.id.clone(),
+                        d.kind.code().to_owned(),
+                        d.field.clone(),
+                        d.actual.clone(),
+                        d.expected.clone(),
+                    );
+                    if !self.drifts.insert(key) {
+                        continue;
+                    }
+                    evs.push(Event::new(
+                        events::DRIFT,
+                        &c.id,
+                        &c.profile,
+                        format!("{} pid {} ({}): {d}", c.id, p.pid, p.comm),
+                        json!({"rule": d.kind.code(), "pid": p.pid, "tid": d.tid, "comm": p.comm,
+                               "init": p.init, "field": d.field, "actual": d.actual,
+                               "expected": d.expected, "pointer": d.pointer}),
+                    ));
+                }
+            }
+        }
+        self.drifts.retain(|k| seen.iter().any(|c| c.id == k.0));
+        for ev in evs {
+            self.emit(ev);
+        }
+    }
+
+    /// Runs until killed.
+    pub fn run(&mut self) -> Result<(), String> {
+        let mut last_scan: Option<Instant> = None;
+        loop {
+            self.audit_tick()?;
+            let seen = self.cgroup_tick();
+            if last_scan.is_none_or(|t| t.elapsed() >= self.opts.interval) {
+                last_scan = Some(Instant::now());
+                self.drift_tick(&seen);
+                let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+                set_container_gauges(&m, &seen, &mut self.scores);
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+}
