@@ -285,10 +285,21 @@ fn wait_file(path: &Path, limit: Duration) -> Option<String> {
 
 // ---- the kernel's view ----------------------------------------------------------------------
 
-/// The v1 cgroup directories of `pid`, per controller (from `/proc/<pid>/cgroup`).
+/// The cgroup directories of `pid`, per controller (from `/proc/<pid>/cgroup`). On cgroup v2
+/// one directory (the `0::PATH` line) holds every controller its `cgroup.controllers` names.
 fn cgroups_of(pid: i64) -> BTreeMap<String, PathBuf> {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let mut out = BTreeMap::new();
+    if cgroup_v2() {
+        if let Some(path) = text.lines().find_map(|l| l.strip_prefix("0::")) {
+            let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+            let ctls = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            for c in ctls.split_whitespace().chain(["unified"]) {
+                out.insert(c.to_owned(), dir.clone());
+            }
+        }
+        return out;
+    }
     for l in text.lines() {
         let mut f = l.splitn(3, ':');
         let (_, ctls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
@@ -680,13 +691,34 @@ fn run_spec(w: &World, profile: &str, spec: &str) -> SpecRun {
         }
         if spec != "rbinds" {
             let pids_events = cgroup_read(&cgroups, "pids", "pids.events");
-            let oom = cgroup_read(&cgroups, "memory", "memory.oom_control");
             let num = |f: &str, ctl: &str| cgroup_read(&cgroups, ctl, f).trim().parse().ok();
+            // cgroup v2: memory.max; memory.events counts the OOM kills (oom_kill, as v1's
+            // memory.oom_control does) and the times the limit was hit (max, v1's failcnt)
+            let v2 = cgroup_v2();
+            let oom = cgroup_read(
+                &cgroups,
+                "memory",
+                if v2 {
+                    "memory.events"
+                } else {
+                    "memory.oom_control"
+                },
+            );
             bombs = Bombs {
                 pids_max: num("pids.max", "pids").unwrap_or(u64::MAX),
                 pids_max_hits: field(&pids_events, "max").unwrap_or(0),
-                mem_limit: num("memory.limit_in_bytes", "memory").unwrap_or(u64::MAX),
-                mem_failcnt: num("memory.failcnt", "memory").unwrap_or(0),
+                mem_limit: if v2 {
+                    num("memory.max", "memory")
+                } else {
+                    num("memory.limit_in_bytes", "memory")
+                }
+                .unwrap_or(u64::MAX),
+                mem_failcnt: if v2 {
+                    field(&oom, "max")
+                } else {
+                    num("memory.failcnt", "memory")
+                }
+                .unwrap_or(0),
                 oom_kills: field(&oom, "oom_kill"),
             };
         }
@@ -856,6 +888,8 @@ impl Drop for CgroupParent {
                 let _ = fs::remove_dir(&p);
             }
         }
+        // cgroup v2: the one hierarchy's
+        let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(cgroup_parent()));
     }
 }
 
