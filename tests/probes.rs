@@ -1134,12 +1134,21 @@ fn exec_processes_are_not_writable_from_inside() {
     for profile in ["restricted", "baseline"] {
         let out = w.dir.join(format!("exec-{profile}"));
         let id = format!("watch-{profile}");
+        // the watcher's window: 3 s here, longer on a slower machine (time_scale)
+        let secs = (3 * time_scale()).to_string();
         let b = client_bundle(
             &w,
             "docker",
             profile,
             &id,
-            &["/probe", "watch", "3", "--out", "/out/watch.json", "--hold"],
+            &[
+                "/probe",
+                "watch",
+                &secs,
+                "--out",
+                "/out/watch.json",
+                "--hold",
+            ],
             &out,
             |_| {},
         );
@@ -1153,8 +1162,11 @@ fn exec_processes_are_not_writable_from_inside() {
             &id,
         ]);
         assert!(o.status.success(), "{profile}: {}", stderr(&o));
-        wait_file(&out.join("watch.json.ready"), Duration::from_secs(20))
-            .expect("the watcher never started");
+        wait_file(
+            &out.join("watch.json.ready"),
+            Duration::from_secs(20) * time_scale(),
+        )
+        .expect("the watcher never started");
         // hardrun's exec process joins the container's pid namespace before it execs the
         // command: the watcher races to catch it
         let mut execs = 0;
@@ -1201,8 +1213,10 @@ fn delete_force_during_a_fork_bomb_leaves_nothing() {
         for round in 0..3 {
             let id = format!("bomb-{profile}-{round}");
             let out = w.dir.join(format!("bomb-{profile}-{round}"));
-            let script =
-                format!("for i in $(seq {n}); do sleep 60 & done; echo forked > /out/forked; wait");
+            let sleep = 60 * time_scale();
+            let script = format!(
+                "for i in $(seq {n}); do sleep {sleep} & done; echo forked > /out/forked; wait"
+            );
             let b = client_bundle(&w, "docker", &id, &id, &["sh", "-c", &script], &out, |_| {});
             let o = w.hr(&[
                 "--profile",
@@ -1214,7 +1228,8 @@ fn delete_force_during_a_fork_bomb_leaves_nothing() {
                 &id,
             ]);
             assert!(o.status.success(), "{profile}: {}", stderr(&o));
-            wait_file(&out.join("forked"), Duration::from_secs(30)).expect("never forked");
+            wait_file(&out.join("forked"), Duration::from_secs(30) * time_scale())
+                .expect("never forked");
             let pid = w.state(&id)["pid"].as_i64().unwrap();
             let cgroups = cgroups_of(pid);
             let current: u64 = cgroup_read(&cgroups, "pids", "pids.current")

@@ -577,3 +577,15 @@ impl World {
         }
     }
 }
+
+/// How much slower than this host the machine running the tests is (`HARDRUN_TEST_TIME_SCALE`,
+/// a whole number, 1 when unset): the cgroup v2 lane sets it for its software-emulated VM
+/// (scripts/cgroup2-vm.sh), where a fork or an exec takes ten times as long. Tests that give a
+/// workload a time window (a watcher's seconds, a wait for a file) multiply the window by it.
+pub fn time_scale() -> u32 {
+    std::env::var("HARDRUN_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
+}
