@@ -9,14 +9,16 @@
 #
 # Run as root on Debian 12. What it does:
 #   1. installs what it needs from Debian's packages when missing: qemu-system-x86 (the VM, under
-#      software emulation when the CPU has no virtualization extensions), busybox-static, runc, jq;
+#      software emulation when the CPU has no virtualization extensions), busybox-static, runc,
+#      procps, jq;
 #   2. builds hardrun, the test binaries (`cargo test --no-run`) and the static probe of
 #      integration/probes on this host;
 #   3. builds (or takes from the cache in .cache/cgroup2-vm/, keyed by its inputs) a VM image:
 #      Debian's kernel (linux-image-amd64, downloaded with `apt-get download` and unpacked, never
-#      installed) and an initramfs with busybox, runc, the shared libraries the binaries need
-#      (ldd) and the kernel modules the lane needs (virtio, 9p, overlay);
-#   4. boots it with cgroup2 only (`cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1`); its
+#      installed) and an initramfs with busybox, runc, procps's ps, the shared libraries the
+#      binaries need (ldd) and the kernel modules the lane needs (virtio, 9p, overlay);
+#   4. boots it with cgroup2 only (`cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1`) and,
+#      like the host the tests' expectations were taken on, without AppArmor (`apparmor=0`); its
 #      init mounts cgroup2 at /sys/fs/cgroup with nsdelegate, enables every controller in the
 #      root's cgroup.subtree_control, mounts this checkout read-only at the same path (9p) and
 #      runs each test binary as root; results come back through a second 9p share
@@ -41,7 +43,7 @@ while [ $# -gt 0 ]; do
         --mem) MEM=$2; shift 2 ;;
         --smp) SMP=$2; shift 2 ;;
         --cmd) CMD=$2; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
         *) echo "cgroup2-vm.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -55,7 +57,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # ---- 1. packages ------------------------------------------------------------------------------
 need=()
-for p in qemu-system-x86 busybox-static runc jq; do
+for p in qemu-system-x86 busybox-static runc jq procps; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -105,13 +107,15 @@ t_build1=$(now)
 CACHE=$REPO/.cache/cgroup2-vm
 mkdir -p "$CACHE/debs"
 t_img0=$(now)
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'; }
+KPKG=$(kernel_pkg)
+[ -n "$KPKG" ] || { apt-get update -q >&2; KPKG=$(kernel_pkg); }
 [ -n "$KPKG" ] || die "apt-cache names no kernel package for linux-image-amd64 (apt-get update?)"
 KVER_PKG=$(apt-cache policy "$KPKG" | awk '/Candidate:/ { print $2 }')
 KVER=${KPKG#linux-image-}
 
 # the shared libraries every binary that runs in the VM needs (their host paths)
-bins=("$TARGET/debug/hardrun" /usr/sbin/runc)
+bins=("$TARGET/debug/hardrun" /usr/sbin/runc /usr/bin/ps)
 for n in "${names[@]}"; do bins+=("${exe[$n]}"); done
 libs=$(for b in "${bins[@]}"; do ldd "$b" 2>/dev/null | grep -oE '/[^ ]+' || true; done | sort -u)
 
@@ -143,6 +147,8 @@ if [ ! -f "$IMG/initrd.cpio.gz" ]; then
     chmod 1777 "$root/tmp" "$root/var/tmp"
     cp /bin/busybox "$root/bin/busybox"
     cp /usr/sbin/runc "$root/usr/sbin/runc"
+    # procps's ps: `hardrun ps` runs it (busybox's has no -ef)
+    cp /usr/bin/ps "$root/usr/bin/ps"
     for l in $libs; do
         mkdir -p "$root$(dirname "$l")"
         cp -L "$l" "$root$l"
@@ -221,6 +227,7 @@ echo "cgroup2-vm: up, controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 # the cgroups there before the tests: after them there must be no other
 find /sys/fs/cgroup -mindepth 1 -type d | sort > /tmp/cgroups-before
 cd /
+export HARDRUN_TEST_TIME_SCALE="$TIME_SCALE"
 [ -n "$CMD" ] && { sh -c "$CMD" > "$OUT/cmd.log" 2>&1; echo "cgroup2-vm: --cmd exited $?"; }
 for t in $TESTS; do
     eval "bin=\$EXE_$t"
@@ -255,8 +262,13 @@ mkdir -p "$OUT" "$TARGET/tmp"
 DISK=$TARGET/cgroup2-vm/disk.img
 # a block device for the device-cgroup tests to try (the VM's own disk, a blank one)
 [ -f "$DISK" ] || truncate -s 16M "$DISK"
+# software emulation (TCG) runs a fork or an exec about ten times slower than this host: the
+# tests that give a workload a time window widen it by HARDRUN_TEST_TIME_SCALE
+accel=tcg,thread=multi cpu=max scale=10
+if [ -w /dev/kvm ] && grep -qE 'vmx|svm' /proc/cpuinfo; then accel=kvm cpu=host scale=1; fi
 {
     echo "TESTS='${names[*]}'"
+    echo "TIME_SCALE=$scale"
     echo "TARGET_TMP='$TARGET/tmp'"
     echo "PER_TEST_TIMEOUT=$TIMEOUT"
     echo "TEST_THREADS=$SMP"
@@ -264,9 +276,6 @@ DISK=$TARGET/cgroup2-vm/disk.img
     for n in "${names[@]}"; do echo "EXE_$n='${exe[$n]}'"; done
 } > "$OUT/run.conf"
 
-accel=tcg,thread=multi
-cpu=max
-if [ -w /dev/kvm ] && grep -qE 'vmx|svm' /proc/cpuinfo; then accel=kvm; cpu=host; fi
 log "booting ($accel, $SMP cpus, ${MEM} MiB), timeout ${TIMEOUT}s"
 t_boot0=$(now)
 set +e
@@ -274,7 +283,7 @@ timeout -s KILL "$TIMEOUT" qemu-system-x86_64 \
     -machine pc -accel "$accel" -cpu "$cpu" -smp "$SMP" -m "$MEM" \
     -nodefaults -display none -vga none -no-reboot \
     -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.cpio.gz" \
-    -append "console=ttyS0 panic=-1 loglevel=4 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 cgroup2_vm.repo=$REPO" \
+    -append "console=ttyS0 panic=-1 loglevel=4 apparmor=0 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 cgroup2_vm.repo=$REPO" \
     -serial stdio -monitor none \
     -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,id=repo" \
     -virtfs "local,path=$OUT,mount_tag=out,security_model=none,id=out" \
