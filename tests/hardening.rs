@@ -123,16 +123,10 @@ fn restricted_limits_are_in_the_cgroup_and_the_spec_is_kept() {
     assert!(out.status.success(), "{}", stderr(&out));
     // the kernel's view of the init holds the whole profile
     w.assert_live("lim1");
-    let read = |p: &str| {
-        let (ctl, file) = p.split_once('/').unwrap();
-        w.cgroup_read(ctl, "lim1", file)
-    };
-    assert_eq!(
-        read("memory/memory.limit_in_bytes"),
-        (512u64 << 20).to_string()
-    );
-    assert_eq!(read("pids/pids.max"), "1024");
-    assert_eq!(read("cpu/cpu.cfs_quota_us"), "200000");
+    // (cgroup v1's memory.limit_in_bytes and cpu.cfs_quota_us; v2's memory.max and cpu.max)
+    assert_eq!(w.cgroup_memory("lim1").0, 512u64 << 20);
+    assert_eq!(w.cgroup_read("pids", "lim1", "pids.max"), "1024");
+    assert_eq!(w.cgroup_cpu("lim1").0, 200000);
     let dir = w.root.join("lim1");
     let original: Value =
         serde_json::from_slice(&fs::read(dir.join("config.orig.json")).unwrap()).unwrap();

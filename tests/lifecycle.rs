@@ -157,8 +157,11 @@ fn detached_lifecycle_create_start_state_exec_ps_pause_resume_kill_delete() {
     // pause freezes, resume thaws
     assert!(w.hr(&["pause", "c1"]).status.success());
     assert_eq!(w.state("c1")["status"], "paused");
-    let freezer = w.cgroup_read("freezer", "c1", "freezer.state");
-    assert_eq!(freezer.trim(), "FROZEN");
+    // (cgroup v1's freezer.state FROZEN; v2's cgroup.events frozen 1)
+    assert!(
+        w.cgroup_frozen("c1"),
+        "pause left c1 unfrozen in the kernel"
+    );
     assert!(w.hr(&["resume", "c1"]).status.success());
     assert_eq!(w.state("c1")["status"], "running");
 
@@ -278,9 +281,20 @@ fn update_changes_cgroup_limits_and_records_them() {
         let (ctl, file) = p.split_once('/').unwrap();
         w.cgroup_read(ctl, "u1", file)
     };
-    assert_eq!(read("memory/memory.limit_in_bytes"), "67108864");
+    assert_eq!(w.cgroup_memory("u1").0, 67108864);
     assert_eq!(read("pids/pids.max"), "50");
-    assert_eq!(read("cpu/cpu.shares"), "512");
+    if cgroup_v2() {
+        // cpu shares 512 as cgroup v2's weight on the log scale crun, runc >= 1.3.2 and
+        // libcgroups 0.7 use (shares 2 -> 1, 1024 -> 100, 262144 -> 10000), so a pod moved from
+        // a current runc keeps its weight; runc 1.1.5's linear map would write 20. A departure
+        // from the reference runc, recorded in docs/parity.md.
+        let l = 512f64.log2();
+        let weight = 10f64.powf((l * l + 125.0 * l) / 612.0 - 7.0 / 34.0).ceil();
+        assert_eq!(weight, 59.0);
+        assert_eq!(read("cpu/cpu.weight"), weight.to_string());
+    } else {
+        assert_eq!(read("cpu/cpu.shares"), "512");
+    }
 
     // dockerd's shape: LinuxResources JSON on stdin
     let mut child = w
@@ -299,7 +313,7 @@ fn update_changes_cgroup_limits_and_records_them() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(read("memory/memory.limit_in_bytes"), "33554432");
+    assert_eq!(w.cgroup_memory("u1").0, 33554432);
     assert_eq!(read("pids/pids.max"), "20");
     let spec: Value =
         serde_json::from_slice(&fs::read(w.root.join("u1/bundle/config.json")).unwrap()).unwrap();

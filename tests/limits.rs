@@ -2,7 +2,8 @@
 //! ceilings whatever flag form it comes in, memory+swap stays between the memory limit and the
 //! ceiling, `linux.resources.unified` is refused on cgroup v1 (like runc), and a container's
 //! default cgroup belongs to its state root. Every value is read from the kernel's cgroup files
-//! (cgroup v1 on this host) after create and after each update.
+//! after create and after each update: cgroup v1's on this host, cgroup v2's in the cgroup v2
+//! lane (scripts/cgroup2-vm.sh), where `unified` is applied and held to the same ceilings.
 
 mod common;
 
@@ -58,16 +59,11 @@ fn update_json(w: &World, id: &str, resources: &Value) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn num(s: String) -> u64 {
-    s.parse()
-        .unwrap_or_else(|_| panic!("not a number in a cgroup file: {s:?}"))
-}
-
-/// (memory.limit_in_bytes, memory.memsw.limit_in_bytes), checked against the invariant:
-/// memory <= memory+swap <= the profile's ceiling.
+/// (memory limit, memory+swap limit) as the kernel holds them (v1: memory.limit_in_bytes,
+/// memory.memsw.limit_in_bytes; v2: memory.max, memory.max + memory.swap.max), checked against
+/// the invariant: memory <= memory+swap <= the profile's ceiling.
 fn memory(w: &World, id: &str) -> (u64, u64) {
-    let limit = num(w.cgroup_read("memory", id, "memory.limit_in_bytes"));
-    let memsw = num(w.cgroup_read("memory", id, "memory.memsw.limit_in_bytes"));
+    let (limit, memsw) = w.cgroup_memory(id);
     assert!(
         limit <= memsw && memsw <= CEILING,
         "memory {limit} / memory+swap {memsw}: not within memory <= memory+swap <= {CEILING}"
@@ -75,11 +71,20 @@ fn memory(w: &World, id: &str) -> (u64, u64) {
     (limit, memsw)
 }
 
-/// (cpu.cfs_quota_us, cpu.cfs_period_us)
+/// (quota, period): v1's cpu.cfs_quota_us and cpu.cfs_period_us, v2's cpu.max
 fn cpu(w: &World, id: &str) -> (i64, u64) {
-    let q = w.cgroup_read("cpu", id, "cpu.cfs_quota_us");
-    let p = w.cgroup_read("cpu", id, "cpu.cfs_period_us");
-    (q.parse().unwrap(), num(p))
+    w.cgroup_cpu(id)
+}
+
+/// The soft memory limit (`--memory-reservation`): v1's memory.soft_limit_in_bytes, v2's
+/// memory.low (where libcgroups writes the reservation)
+fn soft_limit(w: &World, id: &str) -> u64 {
+    let file = if cgroup_v2() {
+        "memory.low"
+    } else {
+        "memory.soft_limit_in_bytes"
+    };
+    cgroup_num(&w.cgroup_read("memory", id, file))
 }
 
 #[test]
@@ -190,10 +195,7 @@ fn minus_one_is_unlimited_in_both_flag_forms_and_clamped_to_the_ceiling() {
     ] {
         update(&w, id, &["--memory-reservation", "64m"]);
         update(&w, id, form);
-        assert!(
-            num(w.cgroup_read("memory", id, "memory.soft_limit_in_bytes")) > CEILING,
-            "{form:?}"
-        );
+        assert!(soft_limit(&w, id) > CEILING, "{form:?}");
     }
     assert!(w.hr(&["delete", "--force", id]).status.success());
 }
@@ -220,10 +222,12 @@ fn cpu_period_alone_cannot_widen_the_quota() {
 
 #[test]
 fn unified_is_refused_on_cgroup_v1_like_runc() {
-    assert!(
-        !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
-        "this test expects a cgroup v1 host"
-    );
+    if cgroup_v2() {
+        eprintln!(
+            "cgroup v2 host: unified applies here (unified_cannot_relax_the_ceilings_on_cgroup_v2)"
+        );
+        return;
+    }
     let w = World::new("lim-unified");
     let b = w.bundle_with("bu", &["sleep", "1000"], |s| {
         s["linux"]["resources"]["unified"] = json!({"memory.max": "max"});
@@ -262,6 +266,74 @@ fn unified_is_refused_on_cgroup_v1_like_runc() {
     assert!(w.hr(&["delete", "--force", "lu2"]).status.success());
 }
 
+/// On cgroup v2 `unified` is applied (after every typed field, by libcgroups), so its keys are
+/// held to the same ceilings as the typed fields: `max` for memory, swap, pids and CPU under
+/// `restricted` leaves the profile's limits in the kernel, at create and at update. Under the
+/// world's `permissive` a unified key is what the kernel gets. Only on cgroup v2 (the lane).
+#[test]
+fn unified_cannot_relax_the_ceilings_on_cgroup_v2() {
+    if !cgroup_v2() {
+        eprintln!(
+            "cgroup v1 host: unified is refused here (unified_is_refused_on_cgroup_v1_like_runc)"
+        );
+        return;
+    }
+    let w = World::new("lim-unified2");
+    let b = w.bundle_with("bu", &["sleep", "1000"], |s| {
+        s["linux"]["resources"]["unified"] = json!({
+            "memory.max": "max", "memory.swap.max": "max", "pids.max": "max", "cpu.max": "max 100000"
+        });
+    });
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "-d",
+        "--bundle",
+        b.to_str().unwrap(),
+        "lv1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // memory() holds memory <= memory+swap <= the ceiling
+    let (mem, _) = memory(&w, "lv1");
+    assert!(
+        mem <= 512 * M,
+        "unified memory.max max raised memory to {mem}"
+    );
+    let pids = cgroup_num(&w.cgroup_read("pids", "lv1", "pids.max"));
+    assert!(pids <= 8192, "unified pids.max max left pids.max {pids}");
+    let (q, p) = cpu(&w, "lv1");
+    assert!(
+        q > 0 && q as u64 <= 8 * p,
+        "unified cpu.max max left cpu.max {q} {p}"
+    );
+    // dockerd's update JSON may carry a unified map too
+    let out = update_json(
+        &w,
+        "lv1",
+        &json!({"unified": {"pids.max": "max", "memory.max": "max"}}),
+    );
+    let after = cgroup_num(&w.cgroup_read("pids", "lv1", "pids.max"));
+    assert!(
+        after <= 8192,
+        "update unified pids.max max: {after} ({})",
+        stderr(&out)
+    );
+    memory(&w, "lv1");
+    assert!(w.hr(&["delete", "--force", "lv1"]).status.success());
+    w.assert_nothing_left("lv1");
+
+    // permissive changes nothing: the unified value is the kernel's
+    let b = w.bundle_with("bp", &["sleep", "1000"], |s| {
+        s["linux"]["resources"]["unified"] = json!({"pids.max": "77"});
+    });
+    let out = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "lv2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(w.cgroup_read("pids", "lv2", "pids.max"), "77");
+    assert!(w.hr(&["delete", "--force", "lv2"]).status.success());
+    w.assert_nothing_left("lv2");
+}
+
 /// The kernel's view of a process: alive (not a zombie) and its memory cgroup.
 fn alive(pid: u64) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -270,17 +342,32 @@ fn alive(pid: u64) -> bool {
         .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
 }
 
+/// On cgroup v2 the one hierarchy's line (`0::PATH`), which holds the memory controller.
 fn memory_cgroup(pid: u64) -> String {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v2 = cgroup_v2();
     text.lines()
         .find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
-            ctl.split(',')
-                .any(|c| c == "memory")
-                .then(|| path.to_owned())
+            let memory = if v2 {
+                ctl.is_empty()
+            } else {
+                ctl.split(',').any(|c| c == "memory")
+            };
+            memory.then(|| path.to_owned())
         })
         .expect("a memory cgroup line")
+}
+
+/// Where the memory controller's hierarchy is mounted: `/sys/fs/cgroup/memory` on cgroup v1,
+/// `/sys/fs/cgroup` on cgroup v2.
+fn memory_hierarchy() -> &'static std::path::Path {
+    std::path::Path::new(if cgroup_v2() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/memory"
+    })
 }
 
 #[test]
@@ -311,14 +398,12 @@ fn same_id_under_two_roots_keeps_two_cgroups() {
     a.assert_nothing_left(id);
     assert_eq!(b.state(id)["status"], "running");
     assert!(
-        std::path::Path::new("/sys/fs/cgroup/memory")
-            .join(cb.trim_start_matches('/'))
-            .is_dir(),
+        memory_hierarchy().join(cb.trim_start_matches('/')).is_dir(),
         "{cb} is gone"
     );
     assert_eq!(
         fs::read_to_string(
-            std::path::Path::new("/sys/fs/cgroup/memory")
+            memory_hierarchy()
                 .join(cb.trim_start_matches('/'))
                 .join("cgroup.procs")
         )

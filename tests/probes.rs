@@ -285,10 +285,21 @@ fn wait_file(path: &Path, limit: Duration) -> Option<String> {
 
 // ---- the kernel's view ----------------------------------------------------------------------
 
-/// The v1 cgroup directories of `pid`, per controller (from `/proc/<pid>/cgroup`).
+/// The cgroup directories of `pid`, per controller (from `/proc/<pid>/cgroup`). On cgroup v2
+/// one directory (the `0::PATH` line) holds every controller its `cgroup.controllers` names.
 fn cgroups_of(pid: i64) -> BTreeMap<String, PathBuf> {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let mut out = BTreeMap::new();
+    if cgroup_v2() {
+        if let Some(path) = text.lines().find_map(|l| l.strip_prefix("0::")) {
+            let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+            let ctls = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            for c in ctls.split_whitespace().chain(["unified"]) {
+                out.insert(c.to_owned(), dir.clone());
+            }
+        }
+        return out;
+    }
     for l in text.lines() {
         let mut f = l.splitn(3, ':');
         let (_, ctls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
@@ -680,13 +691,34 @@ fn run_spec(w: &World, profile: &str, spec: &str) -> SpecRun {
         }
         if spec != "rbinds" {
             let pids_events = cgroup_read(&cgroups, "pids", "pids.events");
-            let oom = cgroup_read(&cgroups, "memory", "memory.oom_control");
             let num = |f: &str, ctl: &str| cgroup_read(&cgroups, ctl, f).trim().parse().ok();
+            // cgroup v2: memory.max; memory.events counts the OOM kills (oom_kill, as v1's
+            // memory.oom_control does) and the times the limit was hit (max, v1's failcnt)
+            let v2 = cgroup_v2();
+            let oom = cgroup_read(
+                &cgroups,
+                "memory",
+                if v2 {
+                    "memory.events"
+                } else {
+                    "memory.oom_control"
+                },
+            );
             bombs = Bombs {
                 pids_max: num("pids.max", "pids").unwrap_or(u64::MAX),
                 pids_max_hits: field(&pids_events, "max").unwrap_or(0),
-                mem_limit: num("memory.limit_in_bytes", "memory").unwrap_or(u64::MAX),
-                mem_failcnt: num("memory.failcnt", "memory").unwrap_or(0),
+                mem_limit: if v2 {
+                    num("memory.max", "memory")
+                } else {
+                    num("memory.limit_in_bytes", "memory")
+                }
+                .unwrap_or(u64::MAX),
+                mem_failcnt: if v2 {
+                    field(&oom, "max")
+                } else {
+                    num("memory.failcnt", "memory")
+                }
+                .unwrap_or(0),
                 oom_kills: field(&oom, "oom_kill"),
             };
         }
@@ -856,6 +888,8 @@ impl Drop for CgroupParent {
                 let _ = fs::remove_dir(&p);
             }
         }
+        // cgroup v2: the one hierarchy's
+        let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(cgroup_parent()));
     }
 }
 
@@ -1100,12 +1134,21 @@ fn exec_processes_are_not_writable_from_inside() {
     for profile in ["restricted", "baseline"] {
         let out = w.dir.join(format!("exec-{profile}"));
         let id = format!("watch-{profile}");
+        // the watcher's window: 3 s here, longer on a slower machine (time_scale)
+        let secs = (3 * time_scale()).to_string();
         let b = client_bundle(
             &w,
             "docker",
             profile,
             &id,
-            &["/probe", "watch", "3", "--out", "/out/watch.json", "--hold"],
+            &[
+                "/probe",
+                "watch",
+                &secs,
+                "--out",
+                "/out/watch.json",
+                "--hold",
+            ],
             &out,
             |_| {},
         );
@@ -1119,8 +1162,11 @@ fn exec_processes_are_not_writable_from_inside() {
             &id,
         ]);
         assert!(o.status.success(), "{profile}: {}", stderr(&o));
-        wait_file(&out.join("watch.json.ready"), Duration::from_secs(20))
-            .expect("the watcher never started");
+        wait_file(
+            &out.join("watch.json.ready"),
+            Duration::from_secs(20) * time_scale(),
+        )
+        .expect("the watcher never started");
         // hardrun's exec process joins the container's pid namespace before it execs the
         // command: the watcher races to catch it
         let mut execs = 0;
@@ -1167,8 +1213,10 @@ fn delete_force_during_a_fork_bomb_leaves_nothing() {
         for round in 0..3 {
             let id = format!("bomb-{profile}-{round}");
             let out = w.dir.join(format!("bomb-{profile}-{round}"));
-            let script =
-                format!("for i in $(seq {n}); do sleep 60 & done; echo forked > /out/forked; wait");
+            let sleep = 60 * time_scale();
+            let script = format!(
+                "for i in $(seq {n}); do sleep {sleep} & done; echo forked > /out/forked; wait"
+            );
             let b = client_bundle(&w, "docker", &id, &id, &["sh", "-c", &script], &out, |_| {});
             let o = w.hr(&[
                 "--profile",
@@ -1180,7 +1228,8 @@ fn delete_force_during_a_fork_bomb_leaves_nothing() {
                 &id,
             ]);
             assert!(o.status.success(), "{profile}: {}", stderr(&o));
-            wait_file(&out.join("forked"), Duration::from_secs(30)).expect("never forked");
+            wait_file(&out.join("forked"), Duration::from_secs(30) * time_scale())
+                .expect("never forked");
             let pid = w.state(&id)["pid"].as_i64().unwrap();
             let cgroups = cgroups_of(pid);
             let current: u64 = cgroup_read(&cgroups, "pids", "pids.current")

@@ -290,14 +290,20 @@ impl World {
         hardrun::commands::create::default_cgroups_path(&root, id)
     }
 
-    /// `/sys/fs/cgroup/<controller>/<cgroup path of id>` (cgroup v1).
+    /// `/sys/fs/cgroup/<controller>/<cgroup path of id>` on cgroup v1; on cgroup v2 (one
+    /// hierarchy) `controller` is not part of the path: `/sys/fs/cgroup/<cgroup path of id>`.
     pub fn cgroup_dir(&self, controller: &str, id: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup")
-            .join(controller)
-            .join(self.cgroup_path(id).trim_start_matches('/'))
+        let base = Path::new("/sys/fs/cgroup");
+        let base = if cgroup_v2() {
+            base.to_path_buf()
+        } else {
+            base.join(controller)
+        };
+        base.join(self.cgroup_path(id).trim_start_matches('/'))
     }
 
-    /// A cgroup v1 file of container `id`, as the kernel shows it (trimmed).
+    /// A cgroup file of container `id`, as the kernel shows it (trimmed): `file` is a v1 file of
+    /// `controller` on cgroup v1, a v2 file name on cgroup v2 (see [`cgroup_v2`]).
     pub fn cgroup_read(&self, controller: &str, id: &str, file: &str) -> String {
         let p = self.cgroup_dir(controller, id).join(file);
         fs::read_to_string(&p)
@@ -322,7 +328,12 @@ impl World {
             staging.display()
         );
         let path = self.cgroup_path(id);
-        for ctl in ["memory", "pids", "cpu", "freezer", "devices", "blkio"] {
+        let ctls: &[&str] = if cgroup_v2() {
+            &[""]
+        } else {
+            &["memory", "pids", "cpu", "freezer", "devices", "blkio"]
+        };
+        for ctl in ctls {
             for name in [
                 path.trim_start_matches('/').to_owned(),
                 format!(":youki:{id}"),
@@ -495,4 +506,86 @@ pub fn probe_binary() -> &'static Path {
         assert!(bin.exists(), "{} missing after the build", bin.display());
         bin
     })
+}
+
+/// Whether this host runs cgroup v2 only: one hierarchy at `/sys/fs/cgroup`, no v1 controllers
+/// (the cgroup v2 lane, scripts/cgroup2-vm.sh). Tests that read cgroup files ask this to know
+/// which files hold a limit.
+pub fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// A number in a cgroup file; cgroup v2's `max` (no limit) is `u64::MAX`.
+pub fn cgroup_num(s: &str) -> u64 {
+    let s = s.trim();
+    if s == "max" {
+        return u64::MAX;
+    }
+    s.parse()
+        .unwrap_or_else(|_| panic!("not a number in a cgroup file: {s:?}"))
+}
+
+impl World {
+    /// The memory limit and the memory+swap limit of container `id` in bytes, as the kernel
+    /// holds them: `memory.limit_in_bytes` and `memory.memsw.limit_in_bytes` on cgroup v1;
+    /// `memory.max` and `memory.max + memory.swap.max` on cgroup v2 (`u64::MAX` for no limit:
+    /// v2 has no memory+swap file, its swap limit is the swap alone).
+    pub fn cgroup_memory(&self, id: &str) -> (u64, u64) {
+        if cgroup_v2() {
+            let mem = cgroup_num(&self.cgroup_read("memory", id, "memory.max"));
+            let swap = cgroup_num(&self.cgroup_read("memory", id, "memory.swap.max"));
+            (mem, mem.saturating_add(swap))
+        } else {
+            (
+                cgroup_num(&self.cgroup_read("memory", id, "memory.limit_in_bytes")),
+                cgroup_num(&self.cgroup_read("memory", id, "memory.memsw.limit_in_bytes")),
+            )
+        }
+    }
+
+    /// The CPU quota (-1: none) and period of container `id` in microseconds:
+    /// `cpu.cfs_quota_us` and `cpu.cfs_period_us` on cgroup v1, `cpu.max` on cgroup v2.
+    pub fn cgroup_cpu(&self, id: &str) -> (i64, u64) {
+        let (q, p) = if cgroup_v2() {
+            let max = self.cgroup_read("cpu", id, "cpu.max");
+            let (q, p) = max
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("cpu.max is not \"QUOTA PERIOD\": {max:?}"));
+            (q.replace("max", "-1"), p.to_owned())
+        } else {
+            (
+                self.cgroup_read("cpu", id, "cpu.cfs_quota_us"),
+                self.cgroup_read("cpu", id, "cpu.cfs_period_us"),
+            )
+        };
+        (
+            q.parse()
+                .unwrap_or_else(|_| panic!("not a CPU quota: {q:?}")),
+            cgroup_num(&p),
+        )
+    }
+
+    /// Whether the kernel holds container `id` frozen: `freezer.state` is `FROZEN` on cgroup v1,
+    /// `cgroup.events` says `frozen 1` on cgroup v2.
+    pub fn cgroup_frozen(&self, id: &str) -> bool {
+        if cgroup_v2() {
+            self.cgroup_read("", id, "cgroup.events")
+                .lines()
+                .any(|l| l.trim() == "frozen 1")
+        } else {
+            self.cgroup_read("freezer", id, "freezer.state") == "FROZEN"
+        }
+    }
+}
+
+/// How much slower than this host the machine running the tests is (`HARDRUN_TEST_TIME_SCALE`,
+/// a whole number, 1 when unset): the cgroup v2 lane sets it for its software-emulated VM
+/// (scripts/cgroup2-vm.sh), where a fork or an exec takes ten times as long. Tests that give a
+/// workload a time window (a watcher's seconds, a wait for a file) multiply the window by it.
+pub fn time_scale() -> u32 {
+    std::env::var("HARDRUN_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
 }
