@@ -122,6 +122,7 @@ fn harden(spec: &Value, catalog: &Catalog) -> Option<Value> {
         only: Some(&others),
         userns: None,
         sources: hardrun::bundle::Sources::none(),
+        tripwires: None,
     };
     evaluate(spec, &run, vec![]).ok().map(|o| o.value)
 }

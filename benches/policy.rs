@@ -39,6 +39,7 @@ fn main() {
             only: None,
             userns: None,
             sources: hardrun::bundle::Sources::none(),
+            tripwires: None,
         };
         let mut times: Vec<Duration> = Vec::with_capacity(samples);
         let mut findings = 0;

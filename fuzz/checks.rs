@@ -181,6 +181,7 @@ fn run_engine(
         only: None,
         userns,
         sources: hardrun::bundle::Sources::none(),
+        tripwires: None,
     };
     evaluate(spec, &run, vec![])
 }

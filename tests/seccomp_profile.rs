@@ -811,6 +811,7 @@ fn hardened(profile: &str, caps: &[String]) -> (Vec<String>, Value) {
         // as create: a profile that enforces userns has a host id range leased for the container
         userns: Some(p.userns.range(0)),
         sources: hardrun::bundle::Sources::none(),
+        tripwires: None,
     };
     let out =
         evaluate(&spec, &run, vec![]).unwrap_or_else(|e| panic!("{profile} refused the spec: {e}"));

@@ -21,3 +21,9 @@ pub fn default_cgroups_path(root: &Path, id: &str) -> String {
     let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     format!("/hardrun/{id}@{hash}")
 }
+
+/// The unix socket where `hardrun monitor`, watching the state root `root`, takes the seccomp
+/// notify descriptors of containers whose tripwires are armed (a dot name: never a container).
+pub fn tripwire_socket(root: &Path) -> std::path::PathBuf {
+    root.join(".tripwires.sock")
+}

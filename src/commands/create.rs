@@ -58,7 +58,11 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     super::warn_ignored_caps(&loaded.ignored_caps);
 
     let config = super::policy_config(global)?;
+    // a monitor listening on the state root's tripwire socket: the profile's tripwires are armed
+    let tripwires = crate::base::paths::tripwire_socket(&root.path);
+    let monitor = crate::runtime::tripwire::listening(&tripwires);
     let mut ctx = super::policy_context(global, &config, a.id, &loaded.dir);
+    ctx.tripwires = monitor.then_some(tripwires.as_path());
     // the rules judge bind mount sources as the host objects they name
     ctx.sources = &loaded.sources;
     let container_dir = root.container_dir(a.id);

@@ -113,6 +113,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         detach: args.detach,
         ignore_paused: args.ignore_paused,
         sub_cgroup: args.cgroup.clone(),
+        seccomp: exec_seccomp(&stored),
     })?;
     drop(process_file);
     if let Some(pid_file) = &args.pid_file {
@@ -177,6 +178,22 @@ fn check_pid_file_dir(pid_file: &Path) -> Result<()> {
             parent.display()
         ),
     }
+}
+
+/// The exec'd process's filter where it is not the container's: a container whose tripwires were
+/// armed while a monitor listened gets them disarmed (the same syscalls refused with the same
+/// errnos) when no monitor listens now, since its filter could not start without a listener.
+fn exec_seccomp(stored: &Value) -> Option<Value> {
+    let seccomp = stored.pointer("/linux/seccomp")?;
+    crate::policy::rules::seccomp::TripwireMeta::of(seccomp)?;
+    let socket = seccomp.get("listenerPath")?.as_str()?;
+    if crate::runtime::tripwire::listening(Path::new(socket)) {
+        return None;
+    }
+    tracing::debug!(
+        "no monitor listens on {socket}: the exec'd process's tripwires are plain refusals"
+    );
+    crate::policy::rules::seccomp::disarm_tripwires(seccomp)
 }
 
 /// runc's exec without `--process`: the container's process with the flags applied.

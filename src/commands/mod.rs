@@ -63,6 +63,7 @@ pub fn policy_context<'a>(
         host: &crate::base::RealHost,
         userns: None,
         sources: crate::bundle::Sources::none(),
+        tripwires: None,
         caller: crate::policy::exceptions::Caller::from_paths(bundle, &root.path, id),
         held: None,
     }

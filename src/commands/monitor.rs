@@ -39,6 +39,13 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
         .as_ref()
         .map_or("off".to_owned(), |l| l.display().to_string());
     let mut m = Monitor::new(opts, config, std::io::stdout()).map_err(|e| anyhow!(e))?;
+    let socket = m
+        .listen_tripwires()
+        .map_err(|e| anyhow!("tripwires: {e}"))?;
+    eprintln!(
+        "hardrun monitor: seccomp tripwires of containers created from now on at {}",
+        socket.display()
+    );
     if let Some(l) = listener {
         eprintln!(
             "hardrun monitor: metrics at http://{}/metrics",

@@ -37,6 +37,8 @@ pub const KINDS: &[(&str, Severity)] = &[
     (PIDS_LIMIT, Severity::Medium),
     (MEMORY_NEAR_LIMIT, Severity::Low),
     (DRIFT, Severity::Critical),
+    (ESCALATION_ATTEMPT, Severity::Critical),
+    (TRIPWIRE, Severity::High),
 ];
 
 /// the policy refused a container (create/run) or a request into one (exec/update)
@@ -55,6 +57,11 @@ pub const PIDS_LIMIT: &str = "pids-limit";
 pub const MEMORY_NEAR_LIMIT: &str = "memory-near-limit";
 /// a process of a running container no longer holds its profile (`check --running --live`)
 pub const DRIFT: &str = "drift";
+/// a process tried a tripwire syscall that escalates privilege (mount, unshare, setns, ...):
+/// refused, reported (see `monitor::tripwires`)
+pub const ESCALATION_ATTEMPT: &str = "escalation-attempt";
+/// a process tried any other tripwire syscall: refused, reported
+pub const TRIPWIRE: &str = "tripwire";
 
 pub fn severity_of(kind: &str) -> Severity {
     KINDS

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(String, String)>;
@@ -23,6 +24,8 @@ pub struct Metrics {
     pub chain_intact: Gauge,
     pub records: Counter,
     pub dropped: Counter,
+    /// a tripwire notification received -> its event written (seconds)
+    pub tripwire_latency: Histogram,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -50,6 +53,7 @@ impl Metrics {
             chain_intact: Gauge::default(),
             records: Counter::default(),
             dropped: Counter::default(),
+            tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 8)),
         };
         registry.register(
             "hardrun_containers_running",
@@ -85,6 +89,11 @@ impl Metrics {
             "hardrun_events_dropped",
             "Security events that could not be written to any sink",
             m.dropped.clone(),
+        );
+        registry.register(
+            "hardrun_tripwire_detection_seconds",
+            "Time from a tripwire syscall's notification to its event being written",
+            m.tripwire_latency.clone(),
         );
         m.chain_intact.set(1);
         Metrics { registry, ..m }

@@ -14,6 +14,7 @@ pub mod cgroups;
 pub mod events;
 pub mod follow;
 pub mod metrics;
+pub mod tripwires;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -154,6 +155,8 @@ pub struct Monitor<W: Write> {
     /// drifts already reported: (container, rule, field, actual, expected)
     drifts: BTreeSet<(String, String, String, String, String)>,
     scores: BTreeMap<String, (f64, f64)>,
+    /// tripwires reported by the listener's threads (see [`tripwires`])
+    tripwires: Option<std::sync::mpsc::Receiver<tripwires::Tripwire>>,
 }
 
 impl<W: Write> Monitor<W> {
@@ -172,6 +175,7 @@ impl<W: Write> Monitor<W> {
             cgroups: BTreeMap::new(),
             drifts: BTreeSet::new(),
             scores: BTreeMap::new(),
+            tripwires: None,
         };
         // the containers there now: what their cgroups counted before the monitor is theirs
         for c in containers(&m.opts.root) {
@@ -332,6 +336,59 @@ impl<W: Write> Monitor<W> {
         }
     }
 
+    /// Listens for seccomp tripwires on the state root's socket (see [`tripwires`]); returns
+    /// its path.
+    pub fn listen_tripwires(&mut self) -> Result<PathBuf, String> {
+        let socket = tripwires::socket_of(&self.opts.root);
+        let (tx, rx) = std::sync::mpsc::channel();
+        tripwires::listen(&socket, tx)?;
+        self.tripwires = Some(rx);
+        Ok(socket)
+    }
+
+    /// Reports one tripwire.
+    pub fn tripwire(&mut self, t: tripwires::Tripwire) {
+        let kind = if tripwires::ESCALATION.contains(&t.syscall.as_str()) {
+            events::ESCALATION_ATTEMPT
+        } else {
+            events::TRIPWIRE
+        };
+        let errno = tripwires::errno_name(t.errno);
+        let ev = Event::new(
+            kind,
+            &t.container,
+            &t.profile,
+            format!(
+                "{} pid {} ({}) tried {}: refused with {errno}",
+                t.container, t.pid, t.comm, t.syscall
+            ),
+            json!({"syscall": t.syscall, "nr": t.nr, "pid": t.pid, "comm": t.comm,
+                   "exe": t.exe, "errno": errno,
+                   "args": t.args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>()}),
+        );
+        self.emit(ev);
+        let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        m.tripwire_latency
+            .observe(t.received.elapsed().as_secs_f64());
+    }
+
+    /// Waits up to `d` for tripwires, reporting each as it comes.
+    fn wait_tripwires(&mut self, d: Duration) {
+        let Some(rx) = self.tripwires.take() else {
+            std::thread::sleep(d);
+            return;
+        };
+        let until = Instant::now() + d;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(t) => self.tripwire(t),
+                Err(_) => break,
+            }
+        }
+        self.tripwires = Some(rx);
+    }
+
     /// Runs until killed.
     pub fn run(&mut self) -> Result<(), String> {
         let mut last_scan: Option<Instant> = None;
@@ -344,7 +401,7 @@ impl<W: Write> Monitor<W> {
                 let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
                 set_container_gauges(&m, &seen, &mut self.scores);
             }
-            std::thread::sleep(TICK);
+            self.wait_tripwires(TICK);
         }
     }
 }

@@ -277,6 +277,7 @@ pub fn judge(
                 only: Some(rules),
                 userns: None,
                 sources: ctx.sources,
+                tripwires: ctx.tripwires,
             },
             vec![],
         )
@@ -628,6 +629,7 @@ mod tests {
             caller: Caller::Other,
             held: Some(held),
             sources: crate::bundle::Sources::none(),
+            tripwires: None,
         }
     }
 

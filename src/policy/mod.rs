@@ -53,6 +53,9 @@ pub struct Context<'a> {
     /// exec/update: the policy fixed at create and what the caller asks; `None` (tests only):
     /// the profile is selected as at create
     pub held: Option<binding::Held<'a>>,
+    /// create/run: the tripwire socket of a `hardrun monitor` listening now, where the
+    /// profile's seccomp tripwires are armed; `None` otherwise
+    pub tripwires: Option<&'a std::path::Path>,
 }
 
 /// The engine's decision on an allowed container.
@@ -105,6 +108,8 @@ pub struct Run<'a> {
     pub userns: Option<(u32, u32)>,
     /// the bind mount sources resolved to host objects
     pub sources: &'a crate::bundle::Sources,
+    /// the tripwire socket of a monitor listening now (create/run)
+    pub tripwires: Option<&'a std::path::Path>,
 }
 
 /// Runs the rules on `spec` in registry order; each rule sees the spec as the rules before it
@@ -124,6 +129,7 @@ pub fn evaluate(
         host: run.host,
         userns: run.userns,
         sources: run.sources,
+        tripwires: run.tripwires,
     };
     // A dry run (`--mode audit`, every rule) records what enforcing would do and runs the spec
     // unchanged. In one pass: `current` is the spec as enforcing would leave it, rule by rule —
@@ -466,6 +472,7 @@ impl Selected<'_> {
             only,
             userns: if only.is_none() { ctx.userns } else { None },
             sources: ctx.sources,
+            tripwires: ctx.tripwires,
         };
         let claims = self.claims();
         let pre = if only.is_none() { self.pre } else { vec![] };
@@ -537,6 +544,7 @@ impl Selected<'_> {
                 .userns
                 .or(placeholder.then(|| self.profile.userns.range(0))),
             sources: ctx.sources,
+            tripwires: ctx.tripwires,
         };
         let claims = self.claims();
         let out = evaluate(input, &run, self.pre).map_err(|d| with_claims(d, &claims))?;
@@ -752,6 +760,7 @@ mod tests {
             only: None,
             userns: None,
             sources: crate::bundle::Sources::none(),
+            tripwires: None,
         };
         evaluate(spec, &run, vec![])
     }
@@ -994,6 +1003,7 @@ mod tests {
             mode: None,
             host: &TestHost,
             sources: crate::bundle::Sources::none(),
+            tripwires: None,
             userns: None,
             caller: Default::default(),
             held: None,
@@ -1077,6 +1087,7 @@ mod tests {
             only: None,
             userns: None,
             sources: crate::bundle::Sources::none(),
+            tripwires: None,
         };
         let hardened = evaluate(&fixture, &run, vec![]).unwrap().value;
         let r2 = score(&hardened, &TestHost);

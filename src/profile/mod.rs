@@ -322,6 +322,12 @@ impl Default for CapabilitiesCfg {
 pub struct SeccompCfg {
     /// `default` (hardrun's built-in profile) or an absolute path to an OCI seccomp JSON file
     pub profile: String,
+    /// syscalls a normal workload never makes whose refusal `hardrun monitor` reports: while a
+    /// monitor listens on the state root's tripwire socket at create, each one the filter
+    /// refuses outright becomes `SCMP_ACT_NOTIFY` and the monitor answers it with the same errno
+    /// (see `policy::rules::seccomp::arm_tripwires`); without a monitor the filter is unchanged
+    #[serde(default)]
+    pub tripwires: Vec<String>,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -330,6 +336,7 @@ impl Default for SeccompCfg {
     fn default() -> Self {
         SeccompCfg {
             profile: "default".into(),
+            tripwires: vec![],
             comment: None,
         }
     }
@@ -689,6 +696,14 @@ impl Profile {
                     self.seccomp.profile
                 ),
             ));
+        }
+        for (i, name) in self.seccomp.tripwires.iter().enumerate() {
+            if libseccomp::ScmpSyscall::from_name(name).is_err() {
+                return Err(invalid(
+                    &format!("seccomp.tripwires[{i}]"),
+                    format!("{name:?} is not a syscall name libseccomp knows"),
+                ));
+            }
         }
         for (i, r) in self.regulatory.iter().enumerate() {
             if !REGULATORY_PACKS.contains(&r.as_str()) {

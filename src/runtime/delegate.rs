@@ -559,11 +559,29 @@ pub struct ExecRequest<'a> {
     pub detach: bool,
     pub ignore_paused: bool,
     pub sub_cgroup: Option<String>,
+    /// the process's seccomp filter where it is not the container's (`linux.seccomp` JSON)
+    pub seccomp: Option<serde_json::Value>,
 }
 
 /// Starts a process inside a running container and returns its pid (our child unless detached).
 pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
     let id = req.id;
+    let seccomp = match req.seccomp {
+        Some(v) => Some(
+            serde_json::from_value::<libcontainer::oci_spec::runtime::LinuxSeccomp>(v).map_err(
+                |e| {
+                    fail(
+                        "exec in",
+                        id,
+                        libcontainer::error::LibcontainerError::InvalidInput(format!(
+                            "linux.seccomp: {e}"
+                        )),
+                    )
+                },
+            )?,
+        ),
+        None => None,
+    };
     builder(
         "exec in",
         id,
@@ -577,6 +595,7 @@ pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
     .with_process(Some(req.process))
     .with_ignore_paused(req.ignore_paused)
     .with_sub_cgroup(req.sub_cgroup)
+    .with_seccomp(seccomp)
     .build()
     .map_err(|e| fail("exec in", id, e))
 }

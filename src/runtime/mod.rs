@@ -16,5 +16,6 @@ pub mod live;
 pub mod loopback;
 pub mod protect;
 pub mod state_dir;
+pub mod tripwire;
 pub mod userns;
 pub mod userns_mounts;

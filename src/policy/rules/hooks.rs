@@ -194,6 +194,7 @@ mod tests {
                 host,
                 userns: None,
                 sources: crate::bundle::Sources::none(),
+                tripwires: None,
             };
             evaluate(spec, p, &ctx)
         };

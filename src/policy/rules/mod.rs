@@ -101,6 +101,9 @@ pub struct RuleCtx<'a> {
     /// the bind mount sources resolved to host objects by the stage before the engine
     /// (`bundle::sources`): their real paths and kinds, which the `mounts` rule judges
     pub sources: &'a crate::bundle::Sources,
+    /// create/run: the tripwire socket of a `hardrun monitor` listening now (see
+    /// `seccomp::arm_tripwires`); `None`: no monitor, or a command that does not arm them
+    pub tripwires: Option<&'a std::path::Path>,
 }
 
 pub type RuleFn = fn(&Value, &Profile, &RuleCtx) -> Vec<Proposal>;
@@ -195,6 +198,7 @@ pub mod testing {
             host: &TestHost,
             userns,
             sources,
+            tripwires: None,
         };
         rule(spec, profile, &ctx)
     }

@@ -1037,6 +1037,7 @@ mod tests {
             host: &LowHost,
             userns: None,
             sources: crate::bundle::Sources::none(),
+            tripwires: None,
         };
         evaluate(spec, p, &ctx)
     }

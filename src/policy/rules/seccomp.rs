@@ -757,16 +757,182 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             };
             match weakness(judged, &rendered) {
                 Some(r) => r,
-                None if masks.is_empty() => return vec![],
-                None => return vec![mask_rewrite(theirs, masks)],
+                None if masks.is_empty() => {
+                    return tripwires(theirs, profile, ctx).into_iter().collect()
+                }
+                None => {
+                    let mut out = vec![mask_rewrite(theirs, masks)];
+                    out.extend(tripwires(judged, profile, ctx));
+                    return out;
+                }
             }
         }
     };
-    vec![Proposal::fix(
+    let mut out = vec![Proposal::fix(
         PTR,
         format!("{reason}: {what} applied"),
         vec![Edit::set(PTR, rendered.value.clone())],
-    )]
+    )];
+    out.extend(tripwires(&rendered.value, profile, ctx));
+    out
+}
+
+/// The metadata key that marks a filter whose tripwires hardrun armed (in
+/// `linux.seccomp.listenerMetadata`, which libcontainer hands to the listener with the notify fd).
+pub const TRIPWIRE_MARK: &str = "hardrun-tripwires";
+
+/// What the monitor reads from `listenerMetadata`: the profile, and the errno the filter gave
+/// each armed syscall before it was armed, which the monitor answers with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct TripwireMeta {
+    #[serde(rename = "hardrun-tripwires")]
+    pub version: u32,
+    pub profile: String,
+    pub errno: BTreeMap<String, u32>,
+}
+
+impl TripwireMeta {
+    /// The metadata of an armed filter; `None` for any other (no metadata, a caller's own).
+    pub fn of(seccomp: &Value) -> Option<TripwireMeta> {
+        let m = seccomp.get("listenerMetadata")?.as_str()?;
+        serde_json::from_str(m).ok()
+    }
+}
+
+/// The tripwire proposal for `seccomp` (the filter as this rule leaves it): none unless a
+/// monitor listens and the profile names tripwires that the filter refuses outright.
+fn tripwires(seccomp: &Value, profile: &Profile, ctx: &RuleCtx) -> Option<Proposal> {
+    let socket = ctx.tripwires?;
+    let (armed, meta) = arm_tripwires(seccomp, &profile.seccomp.tripwires, socket, &profile.name)?;
+    let names: Vec<&str> = meta.errno.keys().map(String::as_str).collect();
+    Some(Proposal::fix(
+        format!("{PTR}/listenerPath"),
+        format!(
+            "seccomp tripwires armed for {}: still refused with the same errno, answered and \
+             reported by hardrun monitor",
+            names.join(", ")
+        ),
+        vec![Edit::set(PTR, armed)],
+    ))
+}
+
+/// Arms `tripwires` in `seccomp` (a plain OCI `linux.seccomp`): each named syscall the filter
+/// refuses outright with an errno — no rule allows it under any condition, no rule refuses it
+/// only on some arguments, and its answer is `SCMP_ACT_ERRNO` (its rule's or the default) —
+/// becomes `SCMP_ACT_NOTIFY` towards `socket`, and the errno it got goes into the listener's
+/// metadata for the monitor to answer with. `None` when nothing can be armed, or when the
+/// filter already has a listener of the caller's (never taken over).
+pub fn arm_tripwires(
+    seccomp: &Value,
+    tripwires: &[String],
+    socket: &Path,
+    profile: &str,
+) -> Option<(Value, TripwireMeta)> {
+    const ERRNO: &str = "SCMP_ACT_ERRNO";
+    const EPERM: u32 = 1;
+    if tripwires.is_empty()
+        || seccomp.get("listenerPath").is_some_and(|v| !v.is_null())
+        || seccomp
+            .get("listenerMetadata")
+            .is_some_and(|v| !v.is_null())
+    {
+        return None;
+    }
+    let rules = seccomp.get("syscalls").and_then(Value::as_array);
+    let rules: Vec<&Value> = rules.into_iter().flatten().collect();
+    let action = |r: &Value| {
+        r.get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    if rules.iter().any(|r| action(r) == "SCMP_ACT_NOTIFY") {
+        return None;
+    }
+    let errno_of = |v: Option<&Value>| v.and_then(Value::as_u64).map_or(EPERM, |e| e as u32);
+    let mut errno = BTreeMap::new();
+    for t in tripwires {
+        let naming: Vec<&&Value> = rules
+            .iter()
+            .filter(|r| {
+                r.get("names")
+                    .and_then(Value::as_array)
+                    .is_some_and(|n| n.iter().any(|n| n.as_str() == Some(t)))
+            })
+            .collect();
+        let answer = if naming.is_empty() {
+            (seccomp.get("defaultAction").and_then(Value::as_str) == Some(ERRNO))
+                .then(|| errno_of(seccomp.get("defaultErrnoRet")))
+        } else {
+            let outright = naming.iter().all(|r| {
+                action(r) == ERRNO
+                    && r.get("args")
+                        .and_then(Value::as_array)
+                        .is_none_or(|a| a.is_empty())
+            });
+            // the last rule naming it is the one libseccomp keeps
+            outright.then(|| errno_of(naming.last().and_then(|r| r.get("errnoRet"))))
+        };
+        if let Some(e) = answer {
+            errno.insert(t.clone(), e);
+        }
+    }
+    if errno.is_empty() {
+        return None;
+    }
+    let mut out = seccomp.clone();
+    let mut kept: Vec<Value> = vec![];
+    for r in rules {
+        let mut r = r.clone();
+        if let Some(names) = r.get_mut("names").and_then(Value::as_array_mut) {
+            names.retain(|n| n.as_str().is_none_or(|n| !errno.contains_key(n)));
+            if names.is_empty() {
+                continue;
+            }
+        }
+        kept.push(r);
+    }
+    kept.push(serde_json::json!({
+        "names": errno.keys().collect::<Vec<_>>(),
+        "action": "SCMP_ACT_NOTIFY",
+    }));
+    let meta = TripwireMeta {
+        version: 1,
+        profile: profile.to_owned(),
+        errno,
+    };
+    out["syscalls"] = Value::Array(kept);
+    out["listenerPath"] = Value::String(socket.display().to_string());
+    out["listenerMetadata"] = Value::String(serde_json::to_string(&meta).unwrap_or_default());
+    Some((out, meta))
+}
+
+/// The filter of an armed one as it was before arming: each tripwire refused again with its
+/// errno, no listener. What an `exec` gets when no monitor listens (its filter would otherwise
+/// need a listener to start). `None` for a filter hardrun did not arm.
+pub fn disarm_tripwires(seccomp: &Value) -> Option<Value> {
+    let meta = TripwireMeta::of(seccomp)?;
+    let mut out = seccomp.clone();
+    let mut rules: Vec<Value> = out
+        .get("syscalls")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    rules.retain(|r| r.get("action").and_then(Value::as_str) != Some("SCMP_ACT_NOTIFY"));
+    let mut by_errno: BTreeMap<u32, Vec<&String>> = BTreeMap::new();
+    for (name, e) in &meta.errno {
+        by_errno.entry(*e).or_default().push(name);
+    }
+    for (e, names) in by_errno {
+        rules.push(serde_json::json!({
+            "names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": e,
+        }));
+    }
+    let o = out.as_object_mut()?;
+    o.insert("syscalls".into(), Value::Array(rules));
+    o.remove("listenerPath");
+    o.remove("listenerMetadata");
+    Some(out)
 }
 
 #[cfg(test)]
@@ -945,6 +1111,103 @@ mod tests {
             ),
             _ => panic!("{name} named by {} unconditional rules", plain.len()),
         }
+    }
+
+    #[test]
+    fn tripwires_arm_what_the_filter_refuses_outright_with_its_errno() {
+        let sock = Path::new("/run/hardrun/.tripwires.sock");
+        let tw = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // restricted's bounding set: mount and chroot refused (EPERM), an unnamed syscall gets
+        // the default ENOSYS, read is allowed, clone only conditionally refused
+        let r = render("SCMP_ARCH_X86_64", &["CAP_NET_BIND_SERVICE"]);
+        let (armed, meta) = arm_tripwires(
+            &r,
+            &tw(&["mount", "chroot", "read", "clone", "not_a_syscall_x"]),
+            sock,
+            "restricted",
+        )
+        .unwrap();
+        let want: BTreeMap<String, u32> = [
+            ("chroot".to_string(), 1),
+            ("mount".to_string(), 1),
+            ("not_a_syscall_x".to_string(), 38),
+        ]
+        .into();
+        assert_eq!(meta.errno, want);
+        assert_eq!(armed["listenerPath"], "/run/hardrun/.tripwires.sock");
+        assert_eq!(TripwireMeta::of(&armed), Some(meta.clone()));
+        assert_eq!(answer(&armed, "mount"), "SCMP_ACT_NOTIFY");
+        assert_eq!(answer(&armed, "chroot"), "SCMP_ACT_NOTIFY");
+        assert_eq!(answer(&armed, "read"), "allow");
+        assert_eq!(answer(&armed, "clone"), "conditional");
+        // every other syscall's answer is untouched
+        for name in ["umount2", "ptrace", "bpf", "write", "socket", "kexec_load"] {
+            assert_eq!(answer(&armed, name), answer(&r, name), "{name}");
+        }
+        // disarmed, each tripwire gets its old answer back and there is no listener
+        let back = disarm_tripwires(&armed).unwrap();
+        for name in ["mount", "chroot", "read", "umount2", "write"] {
+            assert_eq!(answer(&back, name), answer(&r, name), "{name}");
+        }
+        assert_eq!(answer(&back, "not_a_syscall_x"), "errno 38");
+        assert!(back.get("listenerPath").is_none());
+        assert!(
+            disarm_tripwires(&r).is_none(),
+            "not armed: nothing to disarm"
+        );
+
+        // baseline keeps CAP_SYS_CHROOT: chroot is allowed, so not a tripwire there
+        let b = render("SCMP_ARCH_X86_64", DOCKER_CAPS);
+        let (_, meta) = arm_tripwires(&b, &tw(&["mount", "chroot"]), sock, "baseline").unwrap();
+        assert_eq!(meta.errno.keys().collect::<Vec<_>>(), ["mount"]);
+
+        // nothing to arm; a caller's own listener is never taken over; no list, no arming
+        assert!(arm_tripwires(&r, &tw(&["read", "clone"]), sock, "x").is_none());
+        let mut theirs = r.clone();
+        theirs["listenerPath"] = json!("/run/agent.sock");
+        assert!(arm_tripwires(&theirs, &tw(&["mount"]), sock, "x").is_none());
+        assert!(arm_tripwires(&r, &[], sock, "x").is_none());
+        // an allowing default: nothing is refused outright
+        let allow = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]});
+        let (_, meta) = arm_tripwires(&allow, &tw(&["mount", "chroot"]), sock, "x").unwrap();
+        assert_eq!(meta.errno, [("mount".to_string(), 13)].into());
+    }
+
+    #[test]
+    fn the_rule_arms_tripwires_only_while_a_monitor_listens() {
+        let p = profile("restricted");
+        assert!(!p.seccomp.tripwires.is_empty());
+        let s = spec(&["CAP_NET_BIND_SERVICE"], None);
+        let without = run(evaluate, &s, &p);
+        assert_eq!(without.len(), 1, "{without:?}");
+        let annotations = BTreeMap::new();
+        let sock = Path::new("/run/hardrun/.tripwires.sock");
+        let ctx = RuleCtx {
+            id: "t",
+            annotations: &annotations,
+            granted: &Default::default(),
+            host: &crate::base::host::TestHost,
+            userns: None,
+            sources: Sources::none(),
+            tripwires: Some(sock),
+        };
+        let with = evaluate(&s, &p, &ctx);
+        assert_eq!(with.len(), 2, "{with:?}");
+        assert_eq!(with[1].pointer, "/linux/seccomp/listenerPath");
+        assert!(with[1].message.contains("mount"), "{}", with[1].message);
+        let mut out = s.clone();
+        for pr in &with {
+            for e in &pr.edits {
+                crate::policy::edit::apply(&mut out, e).unwrap();
+            }
+        }
+        assert_eq!(
+            out["linux"]["seccomp"]["listenerPath"],
+            sock.to_str().unwrap()
+        );
+        // permissive names no tripwires
+        assert!(profile("permissive").seccomp.tripwires.is_empty());
     }
 
     #[test]

@@ -633,6 +633,7 @@ mod tests {
             only: Some(&["userns"]),
             userns,
             sources: crate::bundle::Sources::none(),
+            tripwires: None,
         };
         let err = evaluate(&spec, &run(Mode::Enforce, None), vec![]).unwrap_err();
         assert_eq!(err.rule, "userns");

@@ -57,6 +57,9 @@ pub struct TenantContainerBuilder {
     sub_cgroup: Option<String>,
     process_label: Option<String>,
     apparmor: Option<String>,
+    // hardrun: the exec'd process's filter where it must differ from the container's
+    // (HARDRUN-PATCHES.md §30)
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// This is a helper function to get capabilities for tenant container, based on
@@ -153,6 +156,7 @@ impl TenantContainerBuilder {
             user: None,
             group: None,
             ignore_paused: false,
+            seccomp: None,
             sub_cgroup: None,
             process_label: None,
             apparmor: None,
@@ -221,6 +225,12 @@ impl TenantContainerBuilder {
 
     pub fn with_ignore_paused(mut self, ignore_paused: bool) -> Self {
         self.ignore_paused = ignore_paused;
+        self
+    }
+
+    // hardrun: the seccomp filter of the exec'd process instead of the container's (§30)
+    pub fn with_seccomp(mut self, seccomp: Option<oci_spec::runtime::LinuxSeccomp>) -> Self {
+        self.seccomp = seccomp;
         self
     }
 
@@ -480,7 +490,8 @@ impl TenantContainerBuilder {
         // hardrun: the container's seccomp filter, which the init process holds; without it the
         // exec'd process runs unfiltered. The init process code loads it in the same place as for
         // the container's init (before dropping capabilities unless noNewPrivileges is set).
-        if let Some(seccomp) = spec_linux.seccomp() {
+        // hardrun: ... or the one the caller gave for this process (§30)
+        if let Some(seccomp) = self.seccomp.as_ref().or(spec_linux.seccomp().as_ref()) {
             linux_builder = linux_builder.seccomp(seccomp.clone());
         }
 
