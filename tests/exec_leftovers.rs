@@ -104,6 +104,39 @@ fn finished_execs_leave_nothing(profile: &str) {
         nix::sys::signal::Signal::SIGKILL,
     );
 
+    // detached with a terminal, handed to the caller's console socket (libcontainer connects
+    // through a link in the state directory)
+    let socket = w.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    let pid_file = w.dir.join("exec-tty.pid");
+    let out = w.hr(&[
+        "exec",
+        "-d",
+        "-t",
+        "--console-socket",
+        socket.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        id,
+        "sleep",
+        "1000",
+    ]);
+    assert!(out.status.success(), "exec -d -t: {}", stderr(&out));
+    let master = receiver.join().unwrap();
+    assert!(master.is_some(), "no terminal came to the console socket");
+    assert_same_entries(&w, id, &before, "a detached exec with a console socket");
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    drop(master);
+
     // --process FILE
     let process = w.dir.join("process.json");
     let mut p = default_spec()["process"].clone();
@@ -123,6 +156,34 @@ fn finished_execs_leave_nothing(profile: &str) {
     let out = w.hr(&["delete", "--force", id]);
     assert!(out.status.success(), "{}", stderr(&out));
     w.assert_nothing_left(id);
+}
+
+/// Accepts one connection on `listener` and receives the descriptor sent over it (a terminal's
+/// master, as a console socket does). Kept open by the caller: closing a terminal's master
+/// hangs its process up.
+fn receive_fd(listener: &std::os::unix::net::UnixListener) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = listener.accept().ok()?;
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .ok()?;
+    for c in msg.cmsgs().into_iter().flatten() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the descriptor was just received with SCM_RIGHTS: this process owns
+                // it and nothing else refers to it.
+                return Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    None
 }
 
 #[test]
