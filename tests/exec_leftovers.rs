@@ -358,3 +358,58 @@ fn killed_execs_leave_no_process_and_no_file_in_the_container() {
 fn killed_execs_leave_no_process_and_no_file_in_the_container_under_restricted() {
     killed_execs_leave_nothing("restricted");
 }
+
+/// What an exec of an earlier hardrun version, or one killed half-way, left in the state
+/// directory goes with the next exec; nothing of an exec still running does (its writer's pid
+/// is alive, its notify socket still has a listener).
+#[test]
+fn the_next_exec_removes_what_dead_execs_left_and_nothing_of_live_ones() {
+    let w = World::new("xl-sweep");
+    let id = "xs1";
+    run_detached(&w, "permissive", id);
+    let dir = w.root.join(id);
+    let before = entries(&w, id);
+
+    // a pid that is surely gone: a child that has been reaped
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let dead = gone.id();
+    let live = std::process::id();
+    let stale = [
+        format!("exec-{dead}-123.json"),
+        format!(".exec-{dead}-123.json.tmpAbC123"),
+        "tenant-notify-5eed.sock".to_owned(),
+    ];
+    for name in &stale[..2] {
+        fs::write(dir.join(name), "{}").unwrap();
+    }
+    // a socket file nobody listens on any more
+    drop(std::os::unix::net::UnixListener::bind(dir.join(&stale[2])).unwrap());
+    let kept = [
+        format!("exec-{live}-456.json"),
+        "tenant-notify-11fe.sock".to_owned(),
+    ];
+    fs::write(dir.join(&kept[0]), "{}").unwrap();
+    // a listener still waiting
+    let listening = std::os::unix::net::UnixListener::bind(dir.join(&kept[1])).unwrap();
+
+    let out = w.hr(&["exec", id, "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let now = entries(&w, id);
+    for name in &stale {
+        assert!(!now.contains(name), "{name} was left: {now:?}");
+    }
+    for name in &kept {
+        assert!(
+            now.contains(name),
+            "{name} of a live exec was removed: {now:?}"
+        );
+    }
+    drop(listening);
+    for name in &kept {
+        fs::remove_file(dir.join(name)).unwrap();
+    }
+    assert_same_entries(&w, id, &before, "the sweep");
+    let out = w.hr(&["delete", "--force", id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
