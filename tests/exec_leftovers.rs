@@ -413,3 +413,97 @@ fn the_next_exec_removes_what_dead_execs_left_and_nothing_of_live_ones() {
     let out = w.hr(&["delete", "--force", id]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `State:` of `/proc/<pid>/status`, None once the process is gone.
+fn proc_state(pid: i32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("State:"))
+        .map(|s| s.trim().to_owned())
+}
+
+/// The process libcontainer forks for an exec (`youki:[2:INIT]`, a child of the hardrun process
+/// `parent`) once it blocks opening a file.
+fn exec_init_blocked_in_open(parent: i32) -> Option<i32> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(st) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let ppid = st
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .map(|v| v.trim().parse::<i32>().unwrap_or(0));
+        if ppid != Some(parent) || !st.starts_with("Name:\tyouki:[2:INIT]") {
+            continue;
+        }
+        let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if matches!(sc.split(' ').next(), Some("2") | Some("257")) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// An exec's process can block inside the container before it runs its command on things no
+/// runtime controls (here the container's `/etc/passwd`, read for an empty HOME, is a FIFO;
+/// a hung network file system does the same). Killed meanwhile, the runtime takes that process
+/// with it, as runc's does: nothing is left waiting in the container.
+#[test]
+fn a_killed_exec_takes_its_process_blocked_in_the_container_with_it() {
+    let w = World::new("xl-stuck");
+    let id = "xb1";
+    let rootfs = w.dir.join("own-rootfs");
+    rootfs_copy(&rootfs, &[]);
+    let b = w.bundle_with(id, &["sleep", "1000"], |s| {
+        s["root"]["path"] = serde_json::json!(rootfs);
+    });
+    let out = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let passwd = rootfs.join("etc/passwd");
+    fs::remove_file(&passwd).unwrap();
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+
+    let mut c = w.hr_cmd(&["exec", "-e", "HOME=", id, "sleep", "999"]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let hardrun = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let init = loop {
+        if let Some(p) = exec_init_blocked_in_open(hardrun) {
+            break p;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exec ended before its process blocked"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no exec'd process blocked in open"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // gone, or a zombie waiting for a reaper: not blocked inside the container any more
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match proc_state(init) {
+            None => break,
+            Some(s) if s.starts_with('Z') => break,
+            Some(s) => assert!(
+                Instant::now() < deadline,
+                "the killed exec's process {init} is still there ({s}), waiting in {}",
+                fs::read_to_string(format!("/proc/{init}/wchan")).unwrap_or_default()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = w.hr(&["delete", "--force", id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
