@@ -174,31 +174,12 @@ fn settle(container_dir: &Path) {
 /// Removes `<root>/.staging/<id>` unless the create that owns it is still running. Returns false
 /// when it is (then nothing of the container may be touched).
 fn clear_interrupted_create(root: &Root, id: &str) -> bool {
-    let staging = root.path.join(".staging").join(id);
-    if !staging.exists() {
-        return true;
-    }
-    if staging_owner_alive(&staging) {
-        tracing::debug!(dir = %staging.display(), "a create of this id is running");
-        return false;
-    }
-    tracing::debug!(dir = %staging.display(), "removing what an interrupted create left behind");
-    if let Err(e) = std::fs::remove_dir_all(&staging) {
-        tracing::warn!(dir = %staging.display(), "cannot remove: {e}");
-    }
-    true
+    root.clear_stale_staging(id)
 }
 
-/// Whether the pid in `<staging>/owner` is a live process other than this one (the same test as
-/// `Root::stage`, which clears a stale staging directory before a new create).
+/// Whether the create that owns `<staging>` is running (the test `Root::stage` applies).
 fn staging_owner_alive(staging: &Path) -> bool {
-    let Ok(pid) = std::fs::read_to_string(staging.join("owner")) else {
-        return false;
-    };
-    let Ok(pid) = pid.trim().parse::<i32>() else {
-        return false;
-    };
-    pid > 0 && pid != std::process::id() as i32 && Path::new(&format!("/proc/{pid}")).exists()
+    crate::runtime::state_dir::staging_owner_alive(staging)
 }
 
 /// Deletes a container and releases what hardrun allocated for it on the host (its user

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use crate::cli::{Exec, GlobalOpts};
 use crate::runtime::delegate;
 use crate::runtime::foreground::Foreground;
-use crate::runtime::state_dir::write_atomic;
 use crate::{bundle, policy};
 
 pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
@@ -82,7 +81,9 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     }
     // everything that can refuse the exec before libcontainer has passed
     decision.record_allowed()?;
-    let process_file = ProcessFile::write(&dir, &process)?;
+    // what older versions (or execs killed mid-way) left in the state directory
+    sweep_leftovers(&dir);
+    let process_file = ProcessFile::write(&process)?;
 
     let fg = if args.detach {
         None
@@ -106,7 +107,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     let pid = delegate::exec(delegate::ExecRequest {
         id: &args.container_id,
         root: container.dir().parent().unwrap_or(Path::new(&global.root)),
-        process: &process_file.0,
+        process: &process_file.path,
         pid_file: args.pid_file.as_deref(),
         console_socket,
         preserve_fds: args.preserve_fds,
@@ -280,23 +281,94 @@ fn normalize_cap(cap: &str) -> String {
     }
 }
 
-/// The process JSON handed to libcontainer, removed once it has been read.
-struct ProcessFile(PathBuf);
+/// The process JSON handed to libcontainer: an anonymous file in memory (memfd), read through
+/// `/proc/self/fd/N`. Nothing of it is ever on disk, so an exec killed at any point leaves no
+/// file behind (issue 18: `exec-*.json` and `.exec-*.json.tmp*` piled up in the state
+/// directory).
+struct ProcessFile {
+    _fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
 
 impl ProcessFile {
-    fn write(container_dir: &Path, process: &Value) -> Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = container_dir.join(format!("exec-{}-{nanos}.json", std::process::id()));
-        write_atomic(&path, &serde_json::to_vec(process)?)?;
-        Ok(ProcessFile(path))
+    fn write(process: &Value) -> Result<Self> {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let fd = nix::sys::memfd::memfd_create(
+            c"hardrun-exec-process",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )
+        .map_err(|e| anyhow!("cannot make the process file in memory (memfd_create): {e}"))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(&serde_json::to_vec(process)?)
+            .map_err(|e| anyhow!("cannot write the process file in memory: {e}"))?;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        Ok(ProcessFile {
+            _fd: file.into(),
+            path,
+        })
     }
 }
 
-impl Drop for ProcessFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+/// How old a `tenant-tty-*.sock` link must be to be a leftover: an exec holds it only for the
+/// moment it connects to the caller's console socket.
+const TTY_LINK_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes from a container's state directory what an exec of an earlier hardrun version, or
+/// one killed half-way, left there: `exec-<pid>-*.json` and `.exec-<pid>-*.json.tmp*` of a
+/// process that is gone, `tenant-notify-*.sock` no process listens on, `tenant-tty-*.sock`
+/// links older than [`TTY_LINK_AGE`]. Nothing of an exec still running is touched.
+fn sweep_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut listening: Option<Option<std::collections::HashSet<String>>> = None;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let stale = if let Some(rest) = name
+            .strip_prefix("exec-")
+            .or_else(|| name.strip_prefix(".exec-"))
+        {
+            // the writer's pid comes first: exec-<pid>-<nanos>.json
+            rest.split('-')
+                .next()
+                .and_then(|p| p.parse::<i32>().ok())
+                .is_some_and(|pid| pid > 0 && !Path::new(&format!("/proc/{pid}")).exists())
+        } else if name.starts_with("tenant-notify-") && name.ends_with(".sock") {
+            // unknown when /proc/net/unix cannot be read: then nothing is removed
+            let live = listening.get_or_insert_with(bound_socket_names);
+            live.as_ref().is_some_and(|l| !l.contains(&name))
+        } else if name.starts_with("tenant-tty-") && name.ends_with(".sock") {
+            std::fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > TTY_LINK_AGE)
+        } else {
+            false
+        };
+        if stale {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::debug!(path = %path.display(), "removed an exec's leftover"),
+                Err(e) => tracing::debug!(path = %path.display(), "cannot remove: {e}"),
+            }
+        }
     }
+}
+
+/// The file names of the unix sockets bound in this network namespace (`/proc/net/unix`; a
+/// `tenant-notify` socket was bound by its bare name, from the state directory): one listed
+/// there still has its listener. None when the table cannot be read.
+fn bound_socket_names() -> Option<std::collections::HashSet<String>> {
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    Some(
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().nth(7))
+            .filter_map(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect(),
+    )
 }

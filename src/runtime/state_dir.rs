@@ -8,7 +8,8 @@
 //! <root>/<id>/config.orig.json                            the caller's config.json, byte for byte
 //! <root>/<id>/hardrun.json                                hardrun's record (original bundle, rootfs,
 //!                                                          findings, the policy fixed at create)
-//! <root>/.staging/<id>/                                   the same files while `create` runs;
+//! <root>/.staging/<id>/                                   the same files while `create` runs
+//!                                                          (and `owner`: pid and start time);
 //!                                                          moved in once libcontainer has created
 //!                                                          the container, removed on failure
 //! ```
@@ -188,19 +189,25 @@ impl Root {
         Ok(ids)
     }
 
-    /// Reserves `id` for a create: makes `<root>/.staging/<id>` exclusively (a concurrent create
-    /// of the same id fails here), after clearing what a killed create left behind.
+    /// Reserves `id` for a create: makes `<root>/.staging/<id>` with its owner file (a
+    /// concurrent create of the same id fails here with [`StateError::Exists`]), after clearing
+    /// what a killed create left behind.
+    ///
+    /// Every reservation, and every removal of a staging directory, holds the staging lock
+    /// ([`Root::lock_staging`]): a staging directory is never seen without its owner, so
+    /// "owner gone" always means a create that died, never one that has only just begun.
     pub fn stage(&self, id: &str) -> Result<Staging, StateError> {
         validate_id(id)?;
+        let dir = self.path.join(STAGING).join(id);
+        let lock = self.lock_staging()?;
         if self.exists(id) {
             return Err(StateError::Exists(id.to_owned()));
         }
-        let dir = self.path.join(STAGING).join(id);
         let make = || fs::DirBuilder::new().mode(0o700).create(&dir);
         match make() {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if owner_alive(&dir) {
+                if staging_owner_alive(&dir) {
                     return Err(StateError::Exists(id.to_owned()));
                 }
                 tracing::warn!(dir = %dir.display(), "removing what an interrupted create left behind");
@@ -212,31 +219,112 @@ impl Root {
             }
             Err(source) => return Err(StateError::Write { path: dir, source }),
         }
-        write_atomic(
-            &dir.join("owner"),
-            std::process::id().to_string().as_bytes(),
-        )?;
-        fs::create_dir(dir.join("bundle")).map_err(|source| StateError::Write {
-            path: dir.join("bundle"),
-            source,
-        })?;
-        Ok(Staging {
+        let staging = Staging {
             dir,
             id: id.to_owned(),
+            root: self.path.clone(),
             done: false,
-        })
+        };
+        // from here a failure removes the directory again (drop, which takes the lock itself)
+        let owner = staging.dir.join("owner");
+        let written = write_atomic(&owner, owner_line(std::process::id() as i32).as_bytes())
+            .and_then(|()| {
+                fs::create_dir(staging.bundle()).map_err(|source| StateError::Write {
+                    path: staging.bundle(),
+                    source,
+                })
+            });
+        if let Err(e) = written {
+            // the lock first: the staging directory's drop takes it to remove the directory
+            drop(lock);
+            return Err(e);
+        }
+        Ok(staging)
+    }
+
+    /// Removes `<root>/.staging/<id>` unless the create that owns it is still running (under
+    /// the staging lock, as [`Root::stage`] clears it). Returns false when that create runs.
+    pub fn clear_stale_staging(&self, id: &str) -> bool {
+        let dir = self.path.join(STAGING).join(id);
+        if !dir.exists() {
+            return true;
+        }
+        let _lock = self.lock_staging().ok();
+        if staging_owner_alive(&dir) {
+            tracing::debug!(dir = %dir.display(), "a create of this id is running");
+            return false;
+        }
+        tracing::debug!(dir = %dir.display(), "removing what an interrupted create left behind");
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), "cannot remove: {e}");
+        }
+        true
+    }
+
+    /// The staging lock: `<root>/.staging` itself, flock(2)ed exclusively (no file of its own
+    /// to leave behind). Held while a staging directory is reserved (made with its owner file)
+    /// or removed; released when the guard drops or the process dies. Never held while
+    /// libcontainer runs: reservations stay short.
+    pub fn lock_staging(&self) -> Result<nix::fcntl::Flock<fs::File>, StateError> {
+        lock_staging_in(&self.path)
     }
 }
 
-fn owner_alive(staging: &Path) -> bool {
-    let Ok(pid) = fs::read_to_string(staging.join("owner")) else {
+fn lock_staging_in(root: &Path) -> Result<nix::fcntl::Flock<fs::File>, StateError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = root.join(STAGING);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|source| StateError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+        StateError::Write {
+            path,
+            source: e.into(),
+        }
+    })
+}
+
+/// What `<staging>/owner` holds: the creating process's pid and its start time (field 22 of
+/// `/proc/<pid>/stat`), so a pid reused by another process is not taken for the owner.
+fn owner_line(pid: i32) -> String {
+    match start_time(pid) {
+        Some(t) => format!("{pid} {t}"),
+        None => pid.to_string(),
+    }
+}
+
+/// The start time of `pid` in clock ticks after boot, or None when it is gone.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the create named in `<staging>/owner` is a live process other than this one (its
+/// pid is alive and, when recorded, started when the owner file says). An absent or unreadable
+/// owner is a dead create: under the staging lock a directory never lacks its owner file.
+pub fn staging_owner_alive(staging: &Path) -> bool {
+    let Ok(line) = fs::read_to_string(staging.join("owner")) else {
         return false;
     };
-    let Ok(pid) = pid.trim().parse::<i32>() else {
+    let mut words = line.split_whitespace();
+    let Some(pid) = words.next().and_then(|p| p.parse::<i32>().ok()) else {
         return false;
     };
     // our own pid in a stale file means the pid was reused by us: not a live owner
-    pid != std::process::id() as i32 && Path::new(&format!("/proc/{pid}")).exists()
+    if pid <= 0 || pid == std::process::id() as i32 {
+        return false;
+    }
+    match words.next().and_then(|t| t.parse::<u64>().ok()) {
+        Some(recorded) => start_time(pid) == Some(recorded),
+        None => Path::new(&format!("/proc/{pid}")).exists(),
+    }
 }
 
 /// A create in progress. Dropped without [`Staging::finish`], it removes itself.
@@ -244,6 +332,8 @@ fn owner_alive(staging: &Path) -> bool {
 pub struct Staging {
     pub dir: PathBuf,
     id: String,
+    /// the state root (its staging lock is taken to remove the directory)
+    root: PathBuf,
     done: bool,
 }
 
@@ -281,7 +371,7 @@ impl Staging {
             fs::rename(&from, &to).map_err(|source| StateError::Write { path: to, source })?;
             crate::runtime::fault::point("mid-commit");
         }
-        let _ = fs::remove_dir_all(&self.dir);
+        self.remove();
         self.done = true;
         Ok(container_dir.join("bundle"))
     }
@@ -291,10 +381,19 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// Removes the staging directory under the staging lock: a create racing for the same id
+    /// either sees it whole (owner alive: "already exists") or not at all.
+    fn remove(&self) {
+        let _lock = lock_staging_in(&self.root).ok();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.done {
-            let _ = fs::remove_dir_all(&self.dir);
+            self.remove();
         }
     }
 }
@@ -442,6 +541,16 @@ mod tests {
         fs::create_dir_all(root.path.join(".staging/c3")).unwrap();
         fs::write(root.path.join(".staging/c3/owner"), "1").unwrap();
         assert!(matches!(root.stage("c3"), Err(StateError::Exists(_))));
+        // a live pid that started at another time is a reused pid, not the owner
+        fs::create_dir_all(root.path.join(".staging/c4")).unwrap();
+        fs::write(root.path.join(".staging/c4/owner"), "1 99999999999").unwrap();
+        let s4 = root.stage("c4").unwrap();
+        // this process's own owner line names it (pid and start time)
+        let line = fs::read_to_string(s4.dir.join("owner")).unwrap();
+        assert_eq!(line, super::owner_line(std::process::id() as i32));
+        assert_eq!(line.split_whitespace().count(), 2, "{line}");
+        drop(s4);
+        assert!(!root.path.join(".staging/c4").exists());
         drop(s);
     }
 

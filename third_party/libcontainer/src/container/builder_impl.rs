@@ -41,7 +41,8 @@ pub(super) struct ContainerBuilderImpl {
     /// Options for new user namespace
     pub user_ns_config: Option<UserNamespaceConfig>,
     /// Path to the Unix Domain Socket to communicate container start
-    pub notify_path: PathBuf,
+    // hardrun: None for a tenant (exec): it makes no notify socket (see §19)
+    pub notify_path: Option<PathBuf>,
     /// Container state
     pub container: Option<Container>,
     /// File descriptos preserved/passed to the container init process.
@@ -127,7 +128,12 @@ impl ContainerBuilderImpl {
         // namespace. We also need to create to socket before entering into the
         // user namespace in the case that the path is located in paths only
         // root can access.
-        let notify_listener = NotifyListener::new(&self.notify_path)?;
+        // hardrun: only an init container waits for `start` on a socket; a tenant's init goes on
+        // to its payload once ready, and a tenant leaves no socket file behind (§19)
+        let notify_listener = match &self.notify_path {
+            Some(path) => Some(NotifyListener::new(path)?),
+            None => None,
+        };
 
         // If Out-of-memory score adjustment is set in specification.  set the score
         // value for the current process check

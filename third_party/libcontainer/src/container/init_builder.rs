@@ -132,7 +132,8 @@ impl InitContainerBuilder {
             spec: Rc::new(spec),
             rootfs,
             user_ns_config,
-            notify_path,
+            // hardrun: optional since §19 (a tenant has none)
+            notify_path: Some(notify_path),
             container: Some(container.clone()),
             preserve_fds: self.base.preserve_fds,
             detached: self.detached,

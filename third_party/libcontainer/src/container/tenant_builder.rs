@@ -25,7 +25,6 @@ use crate::capabilities::CapabilityExt;
 use crate::container::ContainerStatus;
 use crate::container::builder_impl::ContainerBuilderImpl;
 use crate::error::{ErrInvalidSpec, LibcontainerError, MissingSpecError};
-use crate::notify_socket::NotifySocket;
 use crate::process::args::ContainerType;
 use crate::syscall::syscall::create_syscall;
 use crate::user_ns::UserNamespaceConfig;
@@ -35,7 +34,6 @@ use crate::{tty, utils};
 // hardrun: "user" added, first: without it the exec'd process keeps the host's user namespace
 // (container root would be host root). The intermediate process joins it before the others.
 const NAMESPACE_TYPES: &[&str] = &["user", "ipc", "uts", "net", "pid", "mnt", "cgroup", "time"];
-const TENANT_NOTIFY: &str = "tenant-notify-";
 const TENANT_TTY: &str = "tenant-tty-";
 
 /// Builder that can be used to configure the properties of a process
@@ -260,7 +258,6 @@ impl TenantContainerBuilder {
 
         tracing::debug!("{:#?}", spec);
 
-        let notify_path = Self::setup_notify_listener(&container_dir)?;
         // convert path of root file system of the container to absolute path
         let rootfs = fs::canonicalize(spec.root().as_ref().ok_or(MissingSpecError::Root)?.path())
             .map_err(LibcontainerError::OtherIO)?;
@@ -287,7 +284,8 @@ impl TenantContainerBuilder {
             spec: Rc::new(spec),
             rootfs,
             user_ns_config,
-            notify_path: notify_path.clone(),
+            // hardrun: no notify socket: the tenant's init does not wait for `start` (§19)
+            notify_path: None,
             // hardrun: the main process builds the seccomp listener's state from it whenever the
             // spec has a filter (and fails without it); ContainerBuilderImpl saves it only for an
             // init container
@@ -305,9 +303,6 @@ impl TenantContainerBuilder {
         };
 
         let pid = builder_impl.create()?;
-
-        let mut notify_socket = NotifySocket::new(notify_path);
-        notify_socket.notify_container_start()?;
 
         // Explicitly close the write end of the pipe here to notify the
         // `read_end` that the init process is able to move forward. Closing one
@@ -599,21 +594,14 @@ impl TenantContainerBuilder {
         container.systemd()
     }
 
-    fn setup_notify_listener(container_dir: &Path) -> Result<PathBuf, LibcontainerError> {
-        let notify_name = Self::generate_name(container_dir, TENANT_NOTIFY);
-        let socket_path = container_dir.join(notify_name);
-
-        Ok(socket_path)
-    }
-
     fn setup_tty_socket(&self, container_dir: &Path) -> Result<Option<OwnedFd>, LibcontainerError> {
         let tty_name = Self::generate_name(container_dir, TENANT_TTY);
         let csocketfd = if let Some(console_socket) = &self.base.console_socket {
-            Some(tty::setup_console_socket(
-                container_dir,
-                console_socket,
-                &tty_name,
-            )?)
+            let connected = tty::setup_console_socket(container_dir, console_socket, &tty_name);
+            // hardrun: the link is only a short name to connect through; connected (or not),
+            // it goes (§19)
+            let _ = fs::remove_file(container_dir.join(&tty_name));
+            Some(connected?)
         } else {
             None
         };

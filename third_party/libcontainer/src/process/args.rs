@@ -29,7 +29,8 @@ pub struct ContainerArgs {
     /// Socket to communicate the file descriptor of the ptty
     pub console_socket: Option<RawFd>,
     /// The Unix Domain Socket to communicate container start
-    pub notify_listener: NotifyListener,
+    // hardrun: none for a tenant (exec), whose init never waits for `start` (see §19)
+    pub notify_listener: Option<NotifyListener>,
     /// File descriptors preserved/passed to the container init process.
     pub preserve_fds: i32,
     /// Container state

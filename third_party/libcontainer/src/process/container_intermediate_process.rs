@@ -156,8 +156,16 @@ pub fn container_intermediate_process(
         namespaces.unshare_or_setns(pid_namespace)?;
     }
 
+    // hardrun: a tenant's init process is a sibling of this one: its parent is the runtime's
+    // main process, and it dies with that until its payload runs (§19)
+    let main_pid = nix::unistd::getppid();
+    let die_with_main = matches!(args.container_type, ContainerType::TenantContainer { .. })
+        && !args.as_sibling;
     let cb: CloneCb = {
         Box::new(|| {
+            if die_with_main && (fork::die_with_parent().is_err() || fork::parent_gone(main_pid)) {
+                return -1;
+            }
             if let Err(ret) = prctl::set_name("youki:[2:INIT]") {
                 tracing::error!(?ret, "failed to set name for child process");
                 return ret;

@@ -60,8 +60,17 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     let mut inter_chan = channel::intermediate_channel()?;
     let mut init_chan = channel::init_channel()?;
 
+    // hardrun: a tenant's intermediate process dies with this one (§19)
+    let main_pid = Pid::this();
+    let die_with_main = matches!(
+        container_args.container_type,
+        ContainerType::TenantContainer { .. }
+    ) && !container_args.as_sibling;
     let cb: CloneCb = {
         Box::new(|| {
+            if die_with_main && (fork::die_with_parent().is_err() || fork::parent_gone(main_pid)) {
+                return -1;
+            }
             if let Err(ret) = prctl::set_name("youki:[1:INTER]") {
                 tracing::error!(?ret, "failed to set name for child process");
                 return ret;

@@ -34,6 +34,32 @@ pub enum CloneError {
 /// correctly.
 pub type CloneCb<'a> = Box<dyn FnMut() -> i32 + 'a>;
 
+// hardrun: the processes a tenant (exec) forks die with the runtime that forks them, until
+// the payload runs (HARDRUN-PATCHES.md §19). A runtime killed half-way (a shim's or a probe's
+// timeout) must not leave them inside the container, waiting for a message that never comes.
+
+/// Asks the kernel for SIGKILL when this process's parent (the thread that made it) dies
+/// (`PR_SET_PDEATHSIG`). A change of uid or gid clears it: call again after one.
+pub fn die_with_parent() -> Result<(), crate::syscall::SyscallError> {
+    prctl::set_death_signal(libc::SIGKILL as isize)
+        .map_err(|e| crate::syscall::SyscallError::Nix(nix::Error::from_raw(e)))
+}
+
+/// Takes [`die_with_parent`] back: what runs from here outlives the runtime.
+pub fn outlive_parent() -> Result<(), crate::syscall::SyscallError> {
+    prctl::set_death_signal(0)
+        .map_err(|e| crate::syscall::SyscallError::Nix(nix::Error::from_raw(e)))
+}
+
+/// Called right after [`die_with_parent`]: whether the parent `expected` (as this process's
+/// parent saw its own parent) already died before the request took effect. A parent outside
+/// this process's pid namespace shows as 0 while it lives; once it is gone the process has been
+/// re-parented to a reaper it can see (its namespace's init, a subreaper or the host's init).
+pub fn parent_gone(expected: Pid) -> bool {
+    let ppid = nix::unistd::getppid();
+    ppid.as_raw() != 0 && ppid != expected
+}
+
 // Clone a sibling process that shares the same parent as the calling
 // process. This is used to launch the container init process so the parent
 // process of the calling process can receive ownership of the process. If we

@@ -19,7 +19,8 @@ pub(crate) struct InitContext<'a> {
     pub(crate) envs: HashMap<String, String>,
     pub(crate) ns: Namespaces,
     pub(crate) syscall: Box<dyn Syscall>,
-    pub(crate) notify_listener: &'a notify_socket::NotifyListener,
+    // hardrun: None for a tenant (§19)
+    pub(crate) notify_listener: Option<&'a notify_socket::NotifyListener>,
     pub(crate) hooks: Option<&'a runtime::Hooks>,
     pub(crate) container: Option<&'a Container>,
     pub(crate) rootfs_ro: bool,
@@ -44,7 +45,7 @@ impl<'a> InitContext<'a> {
             rootfs_ro,
             ns: Namespaces::try_from(linux.namespaces().as_ref())?,
             syscall: args.syscall.create_syscall(),
-            notify_listener: &args.notify_listener,
+            notify_listener: args.notify_listener.as_ref(),
             hooks: spec.hooks().as_ref(),
             container: args.container.as_ref(),
         })

@@ -295,6 +295,11 @@ pub fn container_init_process(
             tracing::error!(?err, ?uid, ?gid, "failed to set uid and gid");
             InitProcessError::SyscallOther(err)
         })?;
+    // hardrun: a change of uid or gid clears the parent-death signal; a tenant's init keeps
+    // dying with its runtime until it runs its payload (§19)
+    if matches!(args.container_type, ContainerType::TenantContainer { .. }) {
+        crate::process::fork::die_with_parent().map_err(InitProcessError::SyscallOther)?;
+    }
 
     // Take care of LISTEN_FDS used for systemd-active-socket. If the value is
     // not 0, then we have to preserve those fds as well, and set up the correct
@@ -351,11 +356,10 @@ pub fn container_init_process(
     // its host procfs handle, the other ends of its channels and whatever its caller leaked.
     // Close them now, still holding every capability (so no process of the container may open
     // them through /proc), keeping stdio, the preserved ones and what this process still uses.
-    let mut keep = vec![
-        main_sender.as_raw_fd(),
-        init_receiver.as_raw_fd(),
-        ctx.notify_listener.as_raw_fd(),
-    ];
+    let mut keep = vec![main_sender.as_raw_fd(), init_receiver.as_raw_fd()];
+    if let Some(listener) = ctx.notify_listener {
+        keep.push(listener.as_raw_fd());
+    }
     if let ContainerType::TenantContainer { exec_notify_fd } = args.container_type {
         keep.push(exec_notify_fd);
     }
@@ -481,16 +485,18 @@ pub fn container_init_process(
     })?;
 
     // listing on the notify socket for container start command
-    ctx.notify_listener
-        .wait_for_container_start()
-        .map_err(|err| {
+    // hardrun: a tenant has none: its runtime sent "start" right after this point anyway, and a
+    // runtime killed in between left the process blocked in accept() for ever (§19)
+    if let Some(listener) = ctx.notify_listener {
+        listener.wait_for_container_start().map_err(|err| {
             tracing::error!(?err, "failed to wait for container start");
             err
         })?;
-    ctx.notify_listener.close().map_err(|err| {
-        tracing::error!(?err, "failed to close notify socket");
-        err
-    })?;
+        listener.close().map_err(|err| {
+            tracing::error!(?err, "failed to close notify socket");
+            err
+        })?;
+    }
 
     // start_container hook needs to be called after the namespace setup, but
     // before pivot_root is called. This runs in the container namespaces.
@@ -513,6 +519,12 @@ pub fn container_init_process(
     if ctx.process.args().is_none() {
         tracing::error!("on non-Windows, at least one process arg entry is required");
         Err(MissingSpecError::Args)?;
+    }
+
+    // hardrun: the payload of a tenant outlives its runtime (as under runc): the parent-death
+    // signal set for the way here is taken back (§19)
+    if matches!(args.container_type, ContainerType::TenantContainer { .. }) {
+        crate::process::fork::outlive_parent().map_err(InitProcessError::SyscallOther)?;
     }
 
     args.executor.exec(ctx.spec).map_err(|err| {
