@@ -90,6 +90,13 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);
     }
+    // the limits the profile set or lowered, visible to whoever reads the runtime's stderr (the
+    // shim's log), not only to the audit log
+    for line in
+        policy::rules::resources::notices(&outcome.findings, &outcome.value, &outcome.profile)
+    {
+        super::notice(global, &line);
+    }
     // exec and update are judged against this, never against the flags of their own caller
     let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
     let mut spec = std::mem::take(&mut outcome.value);

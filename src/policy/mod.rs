@@ -414,6 +414,10 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
         Some(name) => ctx.config.catalog.get(name).unwrap_or(base),
         None => base,
     };
+    // only containerd's CRI vouches that a pod's cgroup bounds the container
+    decided.granted.pod_cgroup_limits = identity.trusted()
+        && profile.resources.pod_limits == crate::profile::PodLimits::PodCgroup
+        && rules::namespaces::is_pod(&annotations);
     // the selected profile's custom seccomp file is read here, so the rules stay pure; one that
     // cannot be read refuses this container (the seccomp rule names it), no other
     if let Err(e) = rules::seccomp::preload(&profile.seccomp.profile) {

@@ -365,8 +365,24 @@ pub struct ResourcesCfg {
     pub nproc: Option<u64>,
     #[serde(default)]
     pub nproc_max: Option<u64>,
+    /// what a Kubernetes pod's container (on containerd's CRI path) that sets no memory limit,
+    /// CPU quota or pids limit gets: the defaults above, or none (its pod's cgroup bounds it)
+    #[serde(default)]
+    pub pod_limits: PodLimits,
     #[serde(default)]
     pub comment: Option<String>,
+}
+
+/// `[resources] pod_limits`: the limits of a pod's container that sets none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PodLimits {
+    /// the profile's `memory`, `cpus`, `pids` (and `cpu_shares`), as for any container
+    #[default]
+    Default,
+    /// none: the kubelet's pod cgroup (and its QoS class's) bounds the container; a limit the
+    /// pod does set is still held to the ceilings
+    PodCgroup,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -104,6 +104,10 @@ pub struct Granted {
     /// authorized: the container runs in the host's (see `rules::namespaces`)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_namespaces: Vec<String>,
+    /// a pod's container on containerd's CRI path under a profile with `[resources] pod_limits =
+    /// "pod-cgroup"`: limits it leaves unset stay unset (see `rules::resources`)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pod_cgroup_limits: bool,
 }
 
 /// What a rule knows about the container.

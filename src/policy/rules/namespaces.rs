@@ -64,6 +64,13 @@ fn pod_field(kind: &str) -> &'static str {
     }
 }
 
+/// Whether the annotations are those of a pod's container or sandbox (containerd's CRI or
+/// CRI-O write its type).
+pub fn is_pod(ann: &std::collections::BTreeMap<String, String>) -> bool {
+    ann.contains_key("io.kubernetes.cri.container-type")
+        || ann.contains_key("io.kubernetes.cri-o.ContainerType")
+}
+
 /// The pod a CRI spec belongs to, from the annotations containerd's CRI (or CRI-O) writes:
 /// `pod <namespace>/<name> (container <name>)`, `… (sandbox)`. `None`: not a pod's spec.
 fn pod_of(ann: &std::collections::BTreeMap<String, String>) -> Option<String> {
