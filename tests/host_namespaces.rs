@@ -153,6 +153,18 @@ fn a_pod_leaving_a_namespace_out_is_refused_unless_an_exception_authorizes_the_h
             msg.contains("pod kube-system/web") && msg.contains("runs in the host's"),
             "{msg}"
         );
+        // the live check holds it to what was authorized, not to private namespaces
+        let live = w.hr_in(
+            &root,
+            &["check", "--running", "--live", "--format", "json", &id],
+        );
+        assert_eq!(
+            live.status.code(),
+            Some(0),
+            "{kind}: {}{}",
+            stdout(&live),
+            stderr(&live)
+        );
         let o = w.hr_in(&root, &["delete", "--force", &id]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
