@@ -94,6 +94,10 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);
     }
+    // the limits the profile set or lowered, for whoever reads the runtime's stderr (the shim's
+    // log), not only the audit log: printed once the container exists
+    let limit_notices =
+        policy::rules::resources::notices(&outcome.findings, &outcome.value, &outcome.profile);
     // exec and update are judged against this, never against the flags of their own caller
     let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
     let mut spec = std::mem::take(&mut outcome.value);
@@ -238,6 +242,9 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     crate::runtime::fault::point("before-start");
     if let Some(l) = lease {
         l.keep();
+    }
+    for line in &limit_notices {
+        super::notice(global, line);
     }
     Ok(container)
 }

@@ -39,7 +39,7 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
         }
         None => from_flags(args),
     };
-    let (_, stored) = crate::bundle::load_staged(&dir)?;
+    let (config, stored) = crate::bundle::load_staged(&dir)?;
     let decision = super::decide_running(
         global,
         &dir,
@@ -54,11 +54,109 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
         .map_err(|e| anyhow!("update container {:?}: {e}", args.container_id))?;
     let resources = delegate::parse_resources(&outcome.value)
         .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;
+    // the stored spec with the new resources, before anything is recorded or written
+    let merged =
+        merged(&stored, &outcome.value).map_err(|e| anyhow!("{}: {e}", config.display()))?;
     // everything that can refuse the update before libcontainer has passed
     decision.record_allowed()?;
-    delegate::update(&container, &resources)?;
-    record(&dir.join("bundle").join("config.json"), &outcome.value)?;
+    // all or nothing: the new spec is written first (a full state root fails here, with the
+    // cgroup untouched), then the cgroup; a cgroup that refuses puts the old spec back and the
+    // old limits again. A failure from here on is recorded as `failed` after the `allowed`.
+    let staged = Staged::write(&config, &merged)?;
+    if let Err(e) = delegate::update(&container, &resources) {
+        staged.roll_back();
+        restore_limits(&container, &stored, &outcome.value, &args.container_id);
+        return Err(e.into());
+    }
+    staged.commit();
     Ok(0)
+}
+
+/// The new stored spec, written in place, with the old one kept (a hard link: it needs no room
+/// on a full state root) until the cgroup has taken the new limits.
+struct Staged {
+    config: std::path::PathBuf,
+    previous: std::path::PathBuf,
+}
+
+impl Staged {
+    fn write(config: &std::path::Path, spec: &Value) -> Result<Staged> {
+        let name = config
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config.json");
+        let previous = config.with_file_name(format!(".{name}.update-{}", std::process::id()));
+        // a link left by an update killed in between names a pid that is gone: replace it
+        let _ = std::fs::remove_file(&previous);
+        std::fs::hard_link(config, &previous).map_err(|e| {
+            anyhow!(
+                "cannot keep {} as {}: {e}",
+                config.display(),
+                previous.display()
+            )
+        })?;
+        let bytes = serde_json::to_vec_pretty(spec)?;
+        if let Err(e) = write_atomic(config, &bytes) {
+            let _ = std::fs::remove_file(&previous);
+            return Err(e.into());
+        }
+        Ok(Staged {
+            config: config.to_path_buf(),
+            previous,
+        })
+    }
+
+    /// The cgroup took the new limits: the old spec goes.
+    fn commit(self) {
+        if let Err(e) = std::fs::remove_file(&self.previous) {
+            tracing::warn!("cannot remove {}: {e}", self.previous.display());
+        }
+    }
+
+    /// The cgroup refused them: the old spec comes back (a rename, no room needed).
+    fn roll_back(self) {
+        if let Err(e) = std::fs::rename(&self.previous, &self.config) {
+            tracing::error!(
+                "cannot put {} back as {}: {e}",
+                self.previous.display(),
+                self.config.display()
+            );
+        }
+    }
+}
+
+/// After the cgroup refused an update part-way (libcgroups writes one controller after another),
+/// the limits in force before it are written again, best effort: the stored resources, and for
+/// a limit the update set that the stored spec leaves unset, "no limit" (-1).
+fn restore_limits(container: &delegate::Container, stored: &Value, applied: &Value, id: &str) {
+    let mut old = stored
+        .pointer("/linux/resources")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    for (ctl, key) in [
+        ("memory", "limit"),
+        ("memory", "swap"),
+        ("memory", "reservation"),
+        ("cpu", "quota"),
+        ("pids", "limit"),
+    ] {
+        if applied.pointer(&format!("/{ctl}/{key}")).is_some()
+            && old.pointer(&format!("/{ctl}/{key}")).is_none()
+        {
+            if let Some(o) = old.as_object_mut() {
+                let c = o.entry(ctl).or_insert_with(|| json!({}));
+                if let Some(c) = c.as_object_mut() {
+                    c.insert(key.to_owned(), json!(-1));
+                }
+            }
+        }
+    }
+    let restored = delegate::parse_resources(&old)
+        .map_err(|e| anyhow!("resources: {e}"))
+        .and_then(|r| delegate::update(container, &r).map_err(Into::into));
+    if let Err(e) = restored {
+        tracing::error!("update container {id:?}: cannot restore the limits in force: {e:#}");
+    }
 }
 
 /// The resources runc's flags describe, in `LinuxResources` JSON.
@@ -90,19 +188,17 @@ pub fn from_flags(a: &Update) -> Value {
     Value::Object(r)
 }
 
-/// Merges the applied resources into the stored spec (per controller, field by field).
-fn record(config: &std::path::Path, applied: &Value) -> Result<()> {
-    let bytes =
-        std::fs::read(config).map_err(|e| anyhow!("cannot read {}: {e}", config.display()))?;
-    let mut spec: Value = serde_json::from_slice(&bytes)?;
+/// The stored spec with the applied resources merged in (per controller, field by field).
+fn merged(stored: &Value, applied: &Value) -> Result<Value, String> {
+    let mut spec = stored.clone();
     let linux = spec
         .as_object_mut()
-        .ok_or_else(|| anyhow!("{}: not an object", config.display()))?
+        .ok_or("not an object")?
         .entry("linux")
         .or_insert_with(|| json!({}));
     let res = linux
         .as_object_mut()
-        .ok_or_else(|| anyhow!("{}: field linux: not an object", config.display()))?
+        .ok_or("field linux: not an object")?
         .entry("resources")
         .or_insert_with(|| json!({}));
     if let (Some(res), Some(applied)) = (res.as_object_mut(), applied.as_object()) {
@@ -122,8 +218,7 @@ fn record(config: &std::path::Path, applied: &Value) -> Result<()> {
             }
         }
     }
-    write_atomic(config, &serde_json::to_vec_pretty(&spec)?)?;
-    Ok(())
+    Ok(spec)
 }
 
 #[cfg(test)]

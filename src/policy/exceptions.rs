@@ -189,6 +189,69 @@ fn boolean(key: &str, v: &str) -> Result<bool, String> {
     }
 }
 
+/// The index of the first exception entry of `profile` that authorizes `value` of `kind` for a
+/// container of Kubernetes namespace `ns` and image `image` (both `None` unless vouched for).
+fn entry(
+    profile: &Profile,
+    kind: ExceptionKind,
+    value: &str,
+    ns: Option<&str>,
+    image: Option<&str>,
+) -> Option<usize> {
+    profile
+        .exceptions
+        .iter()
+        .enumerate()
+        .find(|(_, e): &(usize, &ExceptionCfg)| {
+            e.kind == kind
+                && (e.values.is_empty()
+                    && !matches!(
+                        kind,
+                        ExceptionKind::AllowCapabilities
+                            | ExceptionKind::Profile
+                            | ExceptionKind::HostNamespaces
+                    )
+                    || e.values.iter().any(|v| match kind {
+                        ExceptionKind::AllowCapabilities => cap_name(v) == value,
+                        _ => v == value,
+                    }))
+                && (matches(&e.namespaces, ns) || matches(&e.images, image))
+        })
+        .map(|(i, _)| i)
+}
+
+/// The host namespaces a spec asks for by leaving them out (`omitted`, kinds of
+/// [`crate::profile::HOST_NAMESPACE_KINDS`]) that a `host-namespaces` exception of `profile`
+/// authorizes for a container of `identity` (vouched for only: containerd's CRI), and the entries
+/// used. A `network` grant covers `uts`: Kubernetes' `hostNetwork` shares both, and containerd
+/// leaves both out. The request is the omission itself (the pod's `hostNetwork: true`), no
+/// annotation.
+pub fn host_namespaces(
+    omitted: &[&str],
+    identity: &Identity,
+    profile: &Profile,
+) -> (Vec<String>, Vec<usize>) {
+    if !identity.trusted() {
+        return (vec![], vec![]);
+    }
+    let (ns, image) = (identity.namespace.as_deref(), identity.image.as_deref());
+    let (mut granted, mut used) = (vec![], vec![]);
+    for kind in omitted {
+        let hit = entry(profile, ExceptionKind::HostNamespaces, kind, ns, image).or_else(|| {
+            (*kind == "uts" && omitted.contains(&"network"))
+                .then(|| entry(profile, ExceptionKind::HostNamespaces, "network", ns, image))
+                .flatten()
+        });
+        if let Some(i) = hit {
+            granted.push((*kind).to_owned());
+            if !used.contains(&i) {
+                used.push(i);
+            }
+        }
+    }
+    (granted, used)
+}
+
 /// Decides which requested exceptions `profile` authorizes for a container of `identity`: an
 /// exception is authorized by its namespace or image only when the identity is vouched for.
 /// Err: a malformed request.
@@ -205,22 +268,8 @@ pub fn decide(
     };
     let mut d = Decided::default();
     let authorized = |kind: ExceptionKind, value: &str, used: &mut Vec<usize>| -> bool {
-        let hit = profile
-            .exceptions
-            .iter()
-            .enumerate()
-            .find(|(_, e): &(usize, &ExceptionCfg)| {
-                e.kind == kind
-                    && (e.values.is_empty()
-                        && kind != ExceptionKind::AllowCapabilities
-                        && kind != ExceptionKind::Profile
-                        || e.values.iter().any(|v| match kind {
-                            ExceptionKind::AllowCapabilities => cap_name(v) == value,
-                            _ => v == value,
-                        }))
-                    && (matches(&e.namespaces, ns) || matches(&e.images, image))
-            });
-        if let Some((i, _)) = hit {
+        let hit = entry(profile, kind, value, ns, image);
+        if let Some(i) = hit {
             used.push(i);
         }
         hit.is_some()

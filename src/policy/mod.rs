@@ -217,6 +217,7 @@ pub fn evaluate(
                 current.pointer(&p.pointer).cloned().unwrap_or(Value::Null)
             };
             let (taken, after) = match action {
+                _ if p.noted => (Action::Audit, before.clone()),
                 Action::Enforce if p.fixable => {
                     for e in &p.edits {
                         // an edit that cannot apply is a rule bug: refuse rather than run unhardened
@@ -404,10 +405,25 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
             mode,
         },
     )?;
+    let mut decided = decided;
+    // a namespace the spec leaves out is the host's: authorized host namespaces are granted here
+    // (the `namespaces` rule refuses the others)
+    let omitted = rules::namespaces::omitted_host_kinds(spec);
+    let (host_ns, host_used) = exceptions::host_namespaces(&omitted, &identity, base);
+    decided.granted.host_namespaces = host_ns;
+    for i in host_used {
+        if !decided.used.contains(&i) {
+            decided.used.push(i);
+        }
+    }
     let profile = match &decided.profile {
         Some(name) => ctx.config.catalog.get(name).unwrap_or(base),
         None => base,
     };
+    // only containerd's CRI vouches that a pod's cgroup bounds the container
+    decided.granted.pod_cgroup_limits = identity.trusted()
+        && profile.resources.pod_limits == crate::profile::PodLimits::PodCgroup
+        && rules::namespaces::is_pod(&annotations);
     // the selected profile's custom seccomp file is read here, so the rules stay pure; one that
     // cannot be read refuses this container (the seccomp rule names it), no other
     if let Err(e) = rules::seccomp::preload(&profile.seccomp.profile) {
@@ -448,7 +464,9 @@ impl Selected<'_> {
         if self.mode == Mode::Audit || self.profile.action("userns") != Action::Enforce {
             return None;
         }
-        if !rules::userns::needs_range(raw, host) {
+        if !rules::userns::needs_range(raw, host)
+            || rules::userns::shares_host(&self.granted).is_some()
+        {
             return None;
         }
         Some(self.profile.userns.clone())
@@ -914,7 +932,7 @@ mod tests {
         // would run it, and a gate of 100 % would refuse that)
         let spec = json!({"process": {"args": ["sh"], "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"},
-            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}});
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]}});
         let mut p = Catalog::builtin().get("restricted").unwrap().clone();
         p.compliance.min_score = 100.0;
         p.rules.insert(

@@ -372,8 +372,24 @@ pub struct ResourcesCfg {
     pub nproc: Option<u64>,
     #[serde(default)]
     pub nproc_max: Option<u64>,
+    /// what a Kubernetes pod's container (on containerd's CRI path) that sets no memory limit,
+    /// CPU quota or pids limit gets: the defaults above, or none (its pod's cgroup bounds it)
+    #[serde(default)]
+    pub pod_limits: PodLimits,
     #[serde(default)]
     pub comment: Option<String>,
+}
+
+/// `[resources] pod_limits`: the limits of a pod's container that sets none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PodLimits {
+    /// the profile's `memory`, `cpus`, `pids` (and `cpu_shares`), as for any container
+    #[default]
+    Default,
+    /// none: the kubelet's pod cgroup (and its QoS class's) bounds the container; a limit the
+    /// pod does set is still held to the ceilings
+    PodCgroup,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -479,6 +495,11 @@ pub struct ExceptionCfg {
     pub comment: Option<String>,
 }
 
+/// The namespaces a spec asks to share with the host by leaving them out (Kubernetes'
+/// `hostNetwork` — network and uts —, `hostPID`, `hostIPC`; Docker's and podman's `--network`,
+/// `--pid`, `--ipc`, `--uts host`): the values a `host-namespaces` exception may list.
+pub const HOST_NAMESPACE_KINDS: &[&str] = &["network", "pid", "ipc", "uts"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExceptionKind {
@@ -490,6 +511,10 @@ pub enum ExceptionKind {
     AllowRoot,
     /// `hardrun.dev/writable-rootfs: "true"`
     WritableRootfs,
+    /// no annotation: a Kubernetes pod that leaves a namespace out of its spec (`hostNetwork`,
+    /// `hostPID`, `hostIPC`) asks for the host's; `values` lists the kinds authorized
+    /// (`network`, which covers the UTS namespace Kubernetes shares with it, `pid`, `ipc`, `uts`)
+    HostNamespaces,
 }
 
 impl ExceptionKind {
@@ -500,6 +525,7 @@ impl ExceptionKind {
             ExceptionKind::Profile => "profile",
             ExceptionKind::AllowRoot => "allow-root",
             ExceptionKind::WritableRootfs => "writable-rootfs",
+            ExceptionKind::HostNamespaces => "host-namespaces",
         }
     }
 }
@@ -743,6 +769,24 @@ impl Profile {
                             format!("unknown capability {v:?}"),
                         ));
                     }
+                }
+            }
+            if e.kind == ExceptionKind::HostNamespaces {
+                if e.values.is_empty() {
+                    return Err(invalid(
+                        &format!("exceptions[{i}].values"),
+                        "names no namespace kind (network, pid, ipc, uts)".into(),
+                    ));
+                }
+                if let Some(v) = e
+                    .values
+                    .iter()
+                    .find(|v| !HOST_NAMESPACE_KINDS.contains(&v.as_str()))
+                {
+                    return Err(invalid(
+                        &format!("exceptions[{i}].values"),
+                        format!("{v:?} is not a namespace kind a pod can share with the host (network, pid, ipc, uts)"),
+                    ));
                 }
             }
             if e.namespaces.is_empty() && e.images.is_empty() {

@@ -47,6 +47,9 @@ pub struct Proposal {
     /// the CIS controls this one deviation concerns, where they are narrower than the rule's
     /// (a missing network namespace is 5.10, not every namespace control); `None`: the rule's
     pub cis: Option<&'static [&'static str]>,
+    /// a deviation an authorized exception allows (a granted host namespace): recorded with
+    /// action `audit` whatever the rule's action, never rewritten, never refusing
+    pub noted: bool,
 }
 
 impl Proposal {
@@ -57,6 +60,7 @@ impl Proposal {
             edits,
             fixable: true,
             cis: None,
+            noted: false,
         }
     }
     pub fn refuse(pointer: impl Into<String>, message: impl Into<String>) -> Self {
@@ -66,6 +70,15 @@ impl Proposal {
             edits: vec![],
             fixable: false,
             cis: None,
+            noted: false,
+        }
+    }
+    /// A deviation an authorized exception allows: recorded (action `audit`), nothing changed.
+    pub fn note(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Proposal {
+            noted: true,
+            fixable: true,
+            ..Proposal::refuse(pointer, message)
         }
     }
     /// The same proposal, tagged with the CIS controls of this deviation alone.
@@ -87,6 +100,14 @@ pub struct Granted {
     pub allow_root: bool,
     #[serde(default)]
     pub writable_rootfs: bool,
+    /// namespace kinds the spec leaves out (the host's) that a `host-namespaces` exception
+    /// authorized: the container runs in the host's (see `rules::namespaces`)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_namespaces: Vec<String>,
+    /// a pod's container on containerd's CRI path under a profile with `[resources] pod_limits =
+    /// "pod-cgroup"`: limits it leaves unset stay unset (see `rules::resources`)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pod_cgroup_limits: bool,
 }
 
 /// What a rule knows about the container.

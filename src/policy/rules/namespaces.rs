@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{Proposal, RuleCtx};
 use crate::policy::edit::Edit;
-use crate::profile::Profile;
+use crate::profile::{Profile, HOST_NAMESPACE_KINDS};
 
 /// The CIS Docker Benchmark control about sharing the host's namespace of this OCI type: network
 /// 5.10, pid 5.16, ipc 5.17, uts 5.21, user 5.31. No control is about the mount, cgroup or time
@@ -33,6 +33,85 @@ fn proc_name(kind: &str) -> &str {
     }
 }
 
+/// The kinds of [`HOST_NAMESPACE_KINDS`] that `spec` leaves out of `linux.namespaces`: in OCI
+/// the runtime's own, i.e. the host's. This is how every caller asks for a host namespace:
+/// containerd's and CRI-O's CRI for `hostNetwork` (network and uts), `hostPID`, `hostIPC`;
+/// Docker, podman and nerdctl for `--network`/`--pid`/`--ipc`/`--uts host`.
+pub fn omitted_host_kinds(spec: &Value) -> Vec<&'static str> {
+    let list = spec
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    HOST_NAMESPACE_KINDS
+        .iter()
+        .copied()
+        .filter(|k| {
+            !list
+                .iter()
+                .any(|n| n.get("type").and_then(Value::as_str) == Some(k))
+        })
+        .collect()
+}
+
+/// The Kubernetes pod field that asks for the host's namespace of this kind.
+fn pod_field(kind: &str) -> &'static str {
+    match kind {
+        "network" => "hostNetwork",
+        "pid" => "hostPID",
+        "ipc" => "hostIPC",
+        _ => "hostNetwork, which shares the host's uts namespace too",
+    }
+}
+
+/// Whether the annotations are those of a pod's container or sandbox (containerd's CRI or
+/// CRI-O write its type).
+pub fn is_pod(ann: &std::collections::BTreeMap<String, String>) -> bool {
+    ann.contains_key("io.kubernetes.cri.container-type")
+        || ann.contains_key("io.kubernetes.cri-o.ContainerType")
+}
+
+/// The pod a CRI spec belongs to, from the annotations containerd's CRI (or CRI-O) writes:
+/// `pod <namespace>/<name> (container <name>)`, `… (sandbox)`. `None`: not a pod's spec.
+fn pod_of(ann: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    let get = |keys: &[&str]| keys.iter().find_map(|k| ann.get(*k).map(String::as_str));
+    let kind = get(&[
+        "io.kubernetes.cri.container-type",
+        "io.kubernetes.cri-o.ContainerType",
+    ]);
+    let ns = get(&[
+        "io.kubernetes.cri.sandbox-namespace",
+        "io.kubernetes.pod.namespace",
+    ]);
+    let name = get(&["io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name"]);
+    if kind.is_none() && ns.is_none() && name.is_none() {
+        return None;
+    }
+    let mut who = format!("pod {}/{}", ns.unwrap_or("?"), name.unwrap_or("?"));
+    if kind == Some("sandbox") {
+        who.push_str(" (sandbox)");
+    } else if let Some(c) = get(&[
+        "io.kubernetes.cri.container-name",
+        "io.kubernetes.container.name",
+    ]) {
+        who.push_str(&format!(" (container {c})"));
+    }
+    Some(who)
+}
+
+/// Where a host-namespace finding sorts: network, pid, ipc, uts first (a `hostNetwork` pod's
+/// refusal names `network`), every other finding after them in its own order.
+fn rank(p: &Proposal) -> usize {
+    let last = HOST_NAMESPACE_KINDS.len();
+    if p.pointer != "/linux/namespaces" {
+        return last;
+    }
+    HOST_NAMESPACE_KINDS
+        .iter()
+        .position(|k| p.message.starts_with(&format!("{k} namespace omitted")))
+        .unwrap_or(last)
+}
+
 pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
     let list = spec
         .pointer("/linux/namespaces")
@@ -41,11 +120,41 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         .unwrap_or_default();
     let mut out = vec![];
     let mut next = list.len();
+    let pod = pod_of(ctx.annotations);
     for kind in &profile.namespaces.required {
         let found = list
             .iter()
             .position(|n| n.get("type").and_then(Value::as_str) == Some(kind.as_str()));
         match found {
+            // left out: the host's, asked for (a pod's hostNetwork, Docker's --pid host): refused
+            // unless an exception authorized it, never replaced by a new one behind its back
+            None if HOST_NAMESPACE_KINDS.contains(&kind.as_str()) => {
+                let who = pod.as_deref().unwrap_or("the spec");
+                let why = match &pod {
+                    Some(_) => pod_field(kind).to_owned(),
+                    None => format!(
+                        "a namespace left out of an OCI spec is the runtime's own: how Docker and podman ask for --{kind} host"
+                    ),
+                };
+                let p = if ctx.granted.host_namespaces.contains(kind) {
+                    Proposal::note(
+                        "/linux/namespaces",
+                        format!(
+                            "{kind} namespace omitted: {who} runs in the host's ({why}), authorized by a host-namespaces exception of profile {}",
+                            profile.name
+                        ),
+                    )
+                } else {
+                    Proposal::refuse(
+                        "/linux/namespaces",
+                        format!(
+                            "{kind} namespace omitted: {who} asks for the host's ({why}); profile {} authorizes no host {kind} namespace for it",
+                            profile.name
+                        ),
+                    )
+                };
+                out.push(p.tagged(cis_of(kind)));
+            }
             None => {
                 out.push(
                     Proposal::fix(
@@ -90,6 +199,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             }
         }
     }
+    out.sort_by_key(rank);
     out
 }
 
@@ -97,6 +207,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use crate::policy::rules::{Granted, TestHost};
 
     #[test]
     fn table() {
@@ -114,11 +225,22 @@ mod tests {
             fixed_spec["linux"]["namespaces"].as_array().unwrap().len(),
             6
         );
-        let fixed_spec = fixed(evaluate, &json!({}), &p);
-        assert_eq!(
-            fixed_spec["linux"]["namespaces"].as_array().unwrap().len(),
-            6
+        // a bare spec: mount and cgroup added; network, pid, ipc, uts left out are the host's,
+        // asked for: refused, network first
+        let r = run(evaluate, &json!({}), &p);
+        let refused: Vec<_> = r.iter().filter(|p| !p.fixable).collect();
+        assert_eq!(refused.len(), 4, "{r:?}");
+        assert!(
+            refused[0]
+                .message
+                .starts_with("network namespace omitted: the spec asks for the host's"),
+            "{}",
+            refused[0].message
         );
+        assert_eq!(refused[0].pointer, "/linux/namespaces");
+        assert_eq!(refused[0].cis, Some(&["5.10"][..]));
+        let added: Vec<_> = r.iter().filter(|p| p.fixable).map(|p| &p.pointer).collect();
+        assert_eq!(added, ["/linux/namespaces/0", "/linux/namespaces/1"]);
         // joining a pod's network namespace is fine; the host's is refused
         let mut pod = all.clone();
         pod[4]["path"] = json!("/proc/4242/ns/net");
@@ -142,5 +264,54 @@ mod tests {
             "{}",
             r[0].message
         );
+    }
+
+    /// A pod's spec (containerd's CRI annotations) leaving namespaces out asks for the host's:
+    /// refused naming the namespace and the pod, or noted where an exception granted it.
+    #[test]
+    fn a_pod_leaving_a_namespace_out_asks_for_the_hosts() {
+        use std::collections::BTreeMap;
+        let p = profile("restricted");
+        let spec =
+            json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]}});
+        let ann: BTreeMap<String, String> = [
+            ("io.kubernetes.cri.container-type", "container"),
+            ("io.kubernetes.cri.sandbox-namespace", "kube-system"),
+            ("io.kubernetes.cri.sandbox-name", "cni"),
+            ("io.kubernetes.cri.container-name", "agent"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let eval = |granted: &Granted| {
+            let ctx = RuleCtx {
+                id: "t",
+                annotations: &ann,
+                granted,
+                host: &TestHost,
+                userns: None,
+                sources: Sources::none(),
+            };
+            evaluate(&spec, &p, &ctx)
+        };
+        let r = eval(&Granted::default());
+        assert_eq!(
+            r[0].message,
+            "network namespace omitted: pod kube-system/cni (container agent) asks for the host's (hostNetwork); profile restricted authorizes no host network namespace for it"
+        );
+        assert!(!r[0].fixable && !r[0].noted);
+        assert!(r[1]
+            .message
+            .starts_with("uts namespace omitted: pod kube-system/cni"));
+        // granted: noted, nothing added, nothing refused (cgroup is still added)
+        let granted = Granted {
+            host_namespaces: vec!["network".into(), "uts".into()],
+            ..Default::default()
+        };
+        let r = eval(&granted);
+        assert!(r.iter().all(|p| p.fixable), "{r:?}");
+        assert_eq!(r.iter().filter(|p| p.noted).count(), 2, "{r:?}");
+        assert!(r[0].message.contains("runs in the host's (hostNetwork)"));
+        assert_eq!(r.iter().filter(|p| !p.edits.is_empty()).count(), 1);
     }
 }

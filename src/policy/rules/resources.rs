@@ -126,13 +126,71 @@ fn message_of(what: &str, described: &str, new: &str, clamped: bool) -> String {
     }
 }
 
+/// `16 GiB`, `512 MiB`, `64 KiB` when exact, else the byte count.
+fn bytes(b: u64) -> String {
+    for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if b >= 1 << shift && b % (1 << shift) == 0 {
+            return format!("{} {unit}", b >> shift);
+        }
+    }
+    format!("{b} bytes")
+}
+
+/// One line per memory, CPU or pids limit the profile set or lowered on create (the `resources`
+/// findings enforced), for the caller's stderr, which containerd's shim logs:
+/// `hardrun: memory limit 16 GiB lowered to 8 GiB by profile restricted (rule resources)`.
+/// `spec` is the hardened spec (its CPU period).
+pub fn notices(findings: &[crate::policy::Finding], spec: &Value, profile: &str) -> Vec<String> {
+    let period = spec
+        .pointer("/linux/resources/cpu/period")
+        .and_then(Value::as_u64)
+        .filter(|p| *p > 0)
+        .unwrap_or(DEFAULT_PERIOD);
+    let mut out = vec![];
+    for f in findings
+        .iter()
+        .filter(|f| f.code == "resources" && f.action == crate::policy::Action::Enforce)
+    {
+        let (what, show): (&str, Box<dyn Fn(u64) -> String>) = match f.pointer.as_str() {
+            LIMIT => ("memory limit", Box::new(bytes)),
+            "/linux/resources/cpu/quota" => (
+                "cpu limit",
+                Box::new(move |q| format!("{} cpus", cpus(q, period))),
+            ),
+            "/linux/resources/pids/limit" => ("pids limit", Box::new(|v| v.to_string())),
+            _ => continue,
+        };
+        let Some(after) = f.after.as_u64() else {
+            continue;
+        };
+        let line = match read_value(&f.before) {
+            Lim::Set(b) if b > after => format!("{what} {} lowered to {}", show(b), show(after)),
+            Lim::Unlimited => format!("{what} unlimited, set to {}", show(after)),
+            Lim::Unset => format!("{what} unset, set to {}", show(after)),
+            _ => continue,
+        };
+        out.push(format!(
+            "hardrun: {line} by profile {profile} (rule resources)"
+        ));
+    }
+    out
+}
+
+/// [`read`] of a value itself.
+fn read_value(v: &Value) -> Lim {
+    read(&json!({ "v": v }), "/v")
+}
+
 pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
     let full = spec.get("process").is_some() || spec.get("root").is_some();
     let cfg = &profile.resources;
     let mut out = vec![];
-    let mem = memory(spec, profile, full, &mut out);
-    cpu(spec, profile, full, &mut out);
-    unified(spec, profile, full, &mem, &mut out);
+    // a pod's container whose limits its pod's cgroup bounds (`pod_limits = "pod-cgroup"`): what
+    // it leaves unset stays unset, what it sets is held to the ceilings (as on update)
+    let defaults = full && !ctx.granted.pod_cgroup_limits;
+    let mem = memory(spec, profile, defaults, full && !defaults, &mut out);
+    cpu(spec, profile, defaults, &mut out);
+    unified(spec, profile, defaults, &mem, &mut out);
 
     // pids: on update a pids object with limit 0 is "max" to libcgroups, so it counts
     let ptr = "/linux/resources/pids/limit";
@@ -141,7 +199,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         cur = Lim::Unlimited;
     }
     let (default, max) = (cfg.pids.map(|v| v as u64), cfg.pids_max.map(|v| v as u64));
-    if let Some((new, clamped)) = decide(full, cur, default, max) {
+    if let Some((new, clamped)) = decide(defaults, cur, default, max) {
         out.push(Proposal::fix(
             ptr,
             message("pids limit", cur, new, clamped, |v| v.to_string()),
@@ -180,7 +238,16 @@ struct Mem {
 const LIMIT: &str = "/linux/resources/memory/limit";
 const SWAP: &str = "/linux/resources/memory/swap";
 
-fn memory(spec: &Value, profile: &Profile, full: bool, out: &mut Vec<Proposal>) -> Mem {
+/// `leave_unset`: a pod whose cgroup bounds it; without a memory limit of its own its
+/// memory+swap is left alone too (a ceiling on memory+swap below an unlimited memory limit is
+/// EINVAL on cgroup v1).
+fn memory(
+    spec: &Value,
+    profile: &Profile,
+    full: bool,
+    leave_unset: bool,
+    out: &mut Vec<Proposal>,
+) -> Mem {
     let cfg = &profile.resources;
     let default = cfg.memory.as_deref().and_then(|s| parse_size(s).ok());
     let max = cfg.memory_max.as_deref().and_then(|s| parse_size(s).ok());
@@ -198,7 +265,11 @@ fn memory(spec: &Value, profile: &Profile, full: bool, out: &mut Vec<Proposal>) 
         _ => None,
     };
     let swap = read(spec, SWAP);
-    let fix = swap_fix(decided.is_some(), limit, swap, max);
+    let fix = if leave_unset && limit.is_none() {
+        None
+    } else {
+        swap_fix(decided.is_some(), limit, swap, max)
+    };
     if let Some((new, msg)) = &fix {
         out.push(Proposal::fix(
             SWAP,
@@ -733,6 +804,86 @@ mod tests {
             .into_iter()
             .map(|p| p.message)
             .collect()
+    }
+
+    #[test]
+    fn a_pod_left_to_its_pod_cgroup_keeps_its_unset_limits_and_its_ceilings() {
+        let granted = Granted {
+            pod_cgroup_limits: true,
+            ..Default::default()
+        };
+        let p = profile("restricted");
+        let bare = json!({"root": {"path": "rootfs"}, "process": {"args": ["sh"]},
+            "linux": {"resources": {"memory": {"swap": -1}}}});
+        let r = run_granted(evaluate, &bare, &p, &granted);
+        let pointers: Vec<&str> = r.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/process/rlimits"], "{r:?}");
+        let big = json!({"root": {"path": "rootfs"}, "process": {"args": ["sh"]},
+            "linux": {"resources": {"memory": {"limit": 16u64 << 30}, "pids": {"limit": 100000}}}});
+        let r = run_granted(evaluate, &big, &p, &granted);
+        let pointers: Vec<&str> = r.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/linux/resources/memory/limit",
+                "/linux/resources/memory/swap",
+                "/linux/resources/pids/limit",
+                "/process/rlimits"
+            ],
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn notices_name_each_limit_set_or_lowered() {
+        use crate::policy::{Action, Finding, Severity};
+        let f = |pointer: &str, before: Value, after: Value, action: Action| Finding {
+            code: "resources".into(),
+            cis: vec![],
+            severity: Severity::Medium,
+            action,
+            pointer: pointer.into(),
+            before,
+            after,
+            message: String::new(),
+        };
+        let findings = [
+            f(
+                LIMIT,
+                json!(16u64 << 30),
+                json!(8u64 << 30),
+                Action::Enforce,
+            ),
+            f(SWAP, json!(16u64 << 30), json!(8u64 << 30), Action::Enforce),
+            f(
+                "/linux/resources/cpu/quota",
+                json!(-1),
+                json!(150000),
+                Action::Enforce,
+            ),
+            f(
+                "/linux/resources/pids/limit",
+                Value::Null,
+                json!(1024),
+                Action::Enforce,
+            ),
+            f(
+                "/linux/resources/pids/limit",
+                Value::Null,
+                json!(1024),
+                Action::Audit,
+            ),
+        ];
+        let spec = json!({"linux": {"resources": {"cpu": {"period": 100000}}}});
+        assert_eq!(
+            notices(&findings, &spec, "restricted"),
+            [
+                "hardrun: memory limit 16 GiB lowered to 8 GiB by profile restricted (rule resources)",
+                "hardrun: cpu limit unlimited, set to 1.5 cpus by profile restricted (rule resources)",
+                "hardrun: pids limit unset, set to 1024 by profile restricted (rule resources)",
+            ]
+        );
+        assert_eq!(bytes(100_000_000), "100000000 bytes");
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub fn needs_range(spec: &Value, host: &dyn Host) -> bool {
     !(joins || has_mappings)
 }
 
+/// The host namespace granted to the container (a `host-namespaces` exception) that rules out a
+/// user namespace of its own: the kernel lets a user namespace mount `proc` only for a pid
+/// namespace it owns, and `mqueue` only for an ipc namespace it owns (runc fails the same way;
+/// Kubernetes refuses `hostPID`/`hostIPC` with `hostUsers: false`).
+pub fn shares_host(granted: &super::Granted) -> Option<&'static str> {
+    ["pid", "ipc"]
+        .into_iter()
+        .find(|k| granted.host_namespaces.iter().any(|g| g == k))
+}
+
 fn mapped(spec: &Value, kind: &str) -> bool {
     spec.pointer(&format!("/linux/{kind}Mappings"))
         .and_then(Value::as_array)
@@ -136,6 +146,7 @@ fn clamp_ping_range(spec: &Value, maps: &[(u64, u64)], fixable: bool) -> Option<
         edits: vec![Edit::set(ptr, after)],
         fixable,
         cis: None,
+        noted: false,
     })
 }
 
@@ -185,6 +196,16 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             Edit::set("/linux/gidMappings", mapping(start, size)),
         ]
     };
+    if user_namespace(spec).is_none() {
+        if let Some(kind) = shares_host(ctx.granted) {
+            return vec![Proposal::note(
+                "/linux/namespaces",
+                format!(
+                    "user namespace not added: the container runs in the host's {kind} namespace (a host-namespaces exception), which a user namespace of its own could not mount /proc or /dev/mqueue for"
+                ),
+            )];
+        }
+    }
     let Some((i, ns)) = user_namespace(spec) else {
         let next = spec
             .pointer("/linux/namespaces")
@@ -237,6 +258,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
             edits,
             fixable,
             cis: None,
+            noted: false,
         }];
         out.extend(clamp_ping_range(spec, &[(0, u64::from(size))], fixable));
         return out;
@@ -298,6 +320,7 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
         edits: set_mappings(),
         fixable,
         cis: None,
+        noted: false,
     }];
     out.extend(clamp_ping_range(spec, &[(0, u64::from(size))], fixable));
     out
