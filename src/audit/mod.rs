@@ -487,16 +487,24 @@ fn next_link(last: &[u8], head: std::io::Result<Vec<u8>>) -> (u64, Option<String
 fn append_entry(sink: &Sink, mut entry: Entry) -> Result<(), AuditError> {
     append(sink, |link| {
         entry.prev = link.prev.clone();
-        let mut v = serde_json::to_value(&entry).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("seq".into(), link.seq.into());
-            o.insert("kid".into(), link.kid.clone().into());
-            if let Some(why) = &link.anchor_broken {
-                o.insert("anchor_broken".into(), why.clone().into());
-            }
-        }
-        serde_json::to_vec(&v).unwrap_or_default()
+        with_link(serde_json::to_vec(&entry).unwrap_or_default(), link)
     })
+}
+
+/// A record's JSON object with the writer's fields added last (`seq`, `kid`, `anchor_broken`):
+/// the record's own fields keep their order.
+fn with_link(mut body: Vec<u8>, link: &Link) -> Vec<u8> {
+    if body.last() == Some(&b'}') {
+        body.pop();
+    }
+    body.extend_from_slice(format!(",\"seq\":{},\"kid\":", link.seq).as_bytes());
+    body.extend_from_slice(&serde_json::to_vec(&link.kid).unwrap_or_default());
+    if let Some(why) = &link.anchor_broken {
+        body.extend_from_slice(b",\"anchor_broken\":");
+        body.extend_from_slice(&serde_json::to_vec(why).unwrap_or_default());
+    }
+    body.push(b'}');
+    body
 }
 
 /// Appends the record `make(link)` builds (a JSON object, sealed here with the node key), with
@@ -602,17 +610,15 @@ fn rotate(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut rec = serde_json::json!({
+    let rec = serde_json::json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "rotated_from": format!("{name}.1"),
         "prev": link.prev,
-        "seq": link.seq,
-        "kid": key.id,
     });
-    if let Some(why) = &link.anchor_broken {
-        rec["anchor_broken"] = why.clone().into();
-    }
-    let mut content = seal(key, serde_json::to_vec(&rec).unwrap_or_default());
+    let mut content = seal(
+        key,
+        with_link(serde_json::to_vec(&rec).unwrap_or_default(), link),
+    );
     let next = Link {
         prev: line_hash(&content),
         seq: link.seq + 1,
