@@ -129,7 +129,8 @@ fn audit_verify_detects_removed_last_records_a_rehashed_edit_and_a_foreign_key()
     // each forgery: the log and head as a forger leaves them, what verify must name
     let foreign = [0x5au8; 32];
     let retag = |v: &mut Value| v["id"] = json!("forged");
-    let cases: Vec<(&str, Vec<u8>, Option<Vec<u8>>, String)> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, Option<Vec<u8>>, String);
+    let cases: Vec<Case> = vec![
         (
             "the last record removed",
             join(&lines(&good)[..n - 1]),

@@ -145,9 +145,6 @@ pub fn trace_findings(id: &str, findings: &[Finding]) {
 
 /// Appends a decision to the audit log (`None`: no log), without the tracing events of
 /// [`record`] (a caller that traced them when it decided).
-
-/// Appends a decision to the audit log (`None`: no log), without the tracing events of
-/// [`record`] (a caller that traced them when it decided).
 pub fn append_decision(
     sink: Option<&Sink>,
     command: &str,
@@ -1080,7 +1077,8 @@ mod tests {
         let at = byte.windows(4).position(|w| w == b"\"c1\"").unwrap();
         byte[at + 2] = b'9';
         // (case, log, head, what verify names)
-        let cases: Vec<(&str, Vec<u8>, Option<Vec<u8>>, &str)> = vec![
+        type Case<'a> = (&'a str, Vec<u8>, Option<Vec<u8>>, &'a str);
+        let cases: Vec<Case> = vec![
             ("intact", good.clone(), Some(head.clone()), "intact"),
             (
                 "last record removed",
