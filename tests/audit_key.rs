@@ -374,3 +374,51 @@ fn records_carry_the_cri_workload_as_claims_and_show_filters_by_it() {
         stdout(&out)
     );
 }
+
+#[test]
+fn a_head_or_key_that_cannot_be_used_refuses_the_container_and_keeps_the_log() {
+    let w = World::new("akey-closed");
+    let key = w.dir.join("keys/audit.key");
+    let cfg = w.dir.join("config.toml");
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("audit_key = \"{}\"\n", key.display()));
+    fs::write(&cfg, text).unwrap();
+    let b = w.bundle("b", &["true"]);
+    run(&w, &b, "f1");
+    let log = w.dir.join("audit.jsonl");
+    let head = w.dir.join("audit.jsonl.head");
+    let before = fs::read(&log).unwrap();
+
+    // the head cannot be replaced (a non-empty directory in its place): refused, log unchanged
+    let saved = fs::read(&head).unwrap();
+    fs::remove_file(&head).unwrap();
+    fs::create_dir_all(head.join("x")).unwrap();
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "f2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot write its head {}", head.display())),
+        "{err}"
+    );
+    w.assert_nothing_left("f2");
+    assert_eq!(fs::read(&log).unwrap(), before);
+    fs::remove_dir_all(&head).unwrap();
+    fs::write(&head, saved).unwrap();
+    fs::set_permissions(&head, fs::Permissions::from_mode(0o600)).unwrap();
+
+    // a key others can read is not used: refused, naming the key and its mode
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = w.hr(&["run", "--bundle", b.to_str().unwrap(), "f3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("audit key {}: mode 0644", key.display())),
+        "{err}"
+    );
+    w.assert_nothing_left("f3");
+    assert_eq!(fs::read(&log).unwrap(), before);
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    run(&w, &b, "f4");
+    assert_eq!(verify(&w).0, Some(0));
+}
