@@ -78,7 +78,7 @@ for p in $(echo "$PROFILES" | tr ',' ' '); do
     echo "linked $link -> hardrun"
 done
 run install -d -m 0755 /etc/hardrun/profiles /etc/hardrun/config.d
-run install -d -m 0700 /var/log/hardrun
+run install -d -m 0700 /var/log/hardrun /var/lib/hardrun
 
 RESTART=
 if [ -n "$CONTAINERD" ]; then

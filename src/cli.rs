@@ -253,12 +253,19 @@ pub struct CheckArgs {
 /// `hardrun audit …` (hardrun's own; not a runc command).
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
-    /// check the hash chain of audit logs, oldest file first (default: the configuration's audit
-    /// log and its rotated files)
+    /// check the keyed hash chain of audit logs, oldest file first, and its end against the head
+    /// file (default: the configuration's audit log, its rotated files and its head)
     Verify {
+        /// the head file to check the last file's end against (default: `<last file>.head`
+        /// where it exists; for the configuration's log, always its head)
+        #[arg(long, value_name = "FILE")]
+        head: Option<PathBuf>,
         /// audit log files, oldest first
         files: Vec<PathBuf>,
     },
+    /// replace the node's audit key (the configuration's `audit_key`); the old key is kept in
+    /// `<audit_key>.retired/` so the records it made still verify
+    RotateKey,
     /// print audit records readably (default: the configuration's audit log and its rotated files)
     Show {
         /// only this container's records
@@ -271,6 +278,16 @@ pub enum AuditCmd {
         /// only allowed or denied decisions, or done or failed lifecycle steps
         #[arg(long, value_parser = ["allowed", "denied", "done", "failed"])]
         decision: Option<String>,
+        /// only records of containers whose caller names this Kubernetes namespace
+        /// (the `io.kubernetes.cri.sandbox-namespace` annotation; a claim, not verified)
+        #[arg(long = "k8s-namespace", value_name = "NAMESPACE")]
+        k8s_namespace: Option<String>,
+        /// only records of containers of this pod: its name or its uid (CRI annotations)
+        #[arg(long, value_name = "NAME|UID")]
+        pod: Option<String>,
+        /// only records of this container name in its pod (`io.kubernetes.cri.container-name`)
+        #[arg(long = "k8s-container", value_name = "NAME")]
+        k8s_container: Option<String>,
         /// text, or json (the records as they are, one per line)
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,

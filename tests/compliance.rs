@@ -289,7 +289,7 @@ fn concurrent_creates_with_rotation_keep_one_chain() {
     assert_eq!(v.status.code(), Some(0), "{}{}", stdout(&v), stderr(&v));
     assert_eq!(
         stdout(&v).lines().count(),
-        rotated.len() + 1,
+        rotated.len() + 2, // the files and the head
         "{}",
         stdout(&v)
     );
@@ -310,8 +310,7 @@ fn concurrent_creates_with_rotation_keep_one_chain() {
         assert!(ids.contains(&format!("c{i}")), "c{i}: {ids:?}");
     }
 
-    // one byte changed in the link record that starts a rotated file: verify names the record
-    // after it, in that file
+    // one byte changed in the link record that starts a rotated file: its own MAC names it
     let file = &rotated[rotated.len() - 2];
     let mut text = fs::read(file).unwrap();
     let at = text.windows(9).position(|x| x == b"\"time\":\"2").unwrap();
@@ -321,7 +320,7 @@ fn concurrent_creates_with_rotation_keep_one_chain() {
     assert_eq!(v.status.code(), Some(1));
     assert!(
         stderr(&v).contains(&format!(
-            "audit chain broken: {} (record 2)",
+            "audit chain broken: {} (record 1)",
             file.display()
         )),
         "{}",

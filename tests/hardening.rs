@@ -389,11 +389,15 @@ fn audit_verify_checks_the_hash_chain() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        format!("{}: 3 records, chain intact\n", log.display())
+        format!(
+            "{}: 3 records, chain intact\n{}.head: record 3 anchored, the last\n",
+            log.display(),
+            log.display()
+        )
     );
     assert_eq!(w.audit()[0]["prev"], "");
 
-    // an edit of record 2 (its container id) shows at record 3
+    // an edit of record 2 (its container id) fails that record's MAC
     let text = fs::read_to_string(&log)
         .unwrap()
         .replacen("\"id\":\"a2\"", "\"id\":\"zz\"", 1);
@@ -401,7 +405,7 @@ fn audit_verify_checks_the_hash_chain() {
     let out = w.hr(&["audit", "verify", log.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("record 3: prev does not match record 2"),
+        stdout(&out).contains("record 2: its MAC does not verify"),
         "{}",
         stdout(&out)
     );

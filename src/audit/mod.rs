@@ -5,15 +5,28 @@
 //!
 //! A decision that cannot be recorded is not carried out: hardrun fails closed.
 //!
-//! The log is a hash chain: each record's `prev` is the sha256 (hex) of the previous line's
-//! bytes (`""` for the first), so a changed, removed or reordered record breaks the chain at the
-//! next one; [`verify`] finds the first break. Writers hold an exclusive `flock` on the log while
-//! they read the last line and append theirs, so concurrent hardrun processes keep it intact.
+//! The log is a keyed hash chain: each record's `prev` is the sha256 (hex) of the previous line's
+//! bytes (`""` for the first), its `seq` the previous record's plus one, and its `mac` (the last
+//! field) the HMAC-SHA256, with the node's audit key named by `kid` (see [`key`]), of the line up
+//! to that field. A changed, removed or reordered record breaks the chain at the next one, and a
+//! record re-hashed or re-written without the key fails its own MAC. The head of the chain (the
+//! last `seq` and the hash of its line, MACed too) is written to `<log>.head` on every append,
+//! under the same lock, so records removed from the end are named by their sequence numbers
+//! ([`verify_logs`]). Writers hold an exclusive `flock` on the log while they read the last line,
+//! append theirs and write the head, so concurrent hardrun processes keep it intact.
+//!
+//! Records written before the log was keyed (no `mac`) still verify as a chain, with a note that
+//! their integrity cannot be proven; after the first keyed record, every record must be keyed.
+
+pub mod key;
+pub mod workload;
+
+pub use workload::Workload;
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -25,6 +38,9 @@ pub struct Entry<'a> {
     pub id: &'a str,
     pub command: &'a str,
     pub bundle: String,
+    /// the Kubernetes workload the caller says the container belongs to (its claims)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<&'a Workload>,
     pub profile: &'a str,
     pub profile_sha256: &'a str,
     pub mode: String,
@@ -44,8 +60,31 @@ pub struct Entry<'a> {
     /// create/run: the CIS score of the spec that runs
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<&'a crate::compliance::Summary>,
-    /// sha256 of the previous record's line (hex; empty for the first record)
+    /// sha256 of the previous record's line (hex; empty for the first record); then `seq`,
+    /// `kid`, the head's state when the writer found it broken (`anchor_broken`) and `mac`,
+    /// added by the writer (see [`Link`])
     pub prev: String,
+}
+
+/// Where the chain stands when a record is appended: what the writer adds to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub prev: String,
+    pub seq: u64,
+    pub kid: String,
+    /// the writer found the head not matching the log (records removed from its end, the head
+    /// removed or replaced): kept in the chain as evidence, and reported by every verify
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor_broken: Option<String>,
+}
+
+/// The audit log, its rotation and the key its records are MACed with (from config.toml:
+/// `audit_log`, `audit_max_size`/`audit_keep`, `audit_key`).
+#[derive(Debug, Clone, Copy)]
+pub struct Sink<'a> {
+    pub log: &'a Path,
+    pub rotation: &'a Rotation,
+    pub key: &'a Path,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +102,11 @@ pub enum Decision<'a> {
 
 /// Records a decision in the audit log (`None`: no log) and as tracing events.
 pub fn record(
-    log: Option<&Path>,
-    rotation: &Rotation,
+    sink: Option<&Sink>,
     command: &str,
     id: &str,
     bundle: &Path,
+    workload: Option<&Workload>,
     decision: Decision,
 ) -> Result<(), AuditError> {
     let findings = match &decision {
@@ -75,10 +114,9 @@ pub fn record(
         Decision::Denied(d) => &d.findings,
     };
     trace_findings(id, findings);
-    append_decision(log, rotation, command, id, bundle, decision)
+    append_decision(sink, command, id, bundle, workload, decision)
 }
 
-/// The findings of a decision as tracing events (so they reach the caller's `--log` file too).
 pub fn trace_findings(id: &str, findings: &[Finding]) {
     // long values (a whole mounts array) stay in the audit log only
     let short = |v: &serde_json::Value| {
@@ -108,11 +146,11 @@ pub fn trace_findings(id: &str, findings: &[Finding]) {
 /// Appends a decision to the audit log (`None`: no log), without the tracing events of
 /// [`record`] (a caller that traced them when it decided).
 pub fn append_decision(
-    log: Option<&Path>,
-    rotation: &Rotation,
+    sink: Option<&Sink>,
     command: &str,
     id: &str,
     bundle: &Path,
+    workload: Option<&Workload>,
     decision: Decision,
 ) -> Result<(), AuditError> {
     let (profile, sha, mode, findings, verdict, rule, reason) = match &decision {
@@ -135,12 +173,13 @@ pub fn append_decision(
             Some(d.reason.as_str()),
         ),
     };
-    let Some(log) = log else { return Ok(()) };
+    let Some(sink) = sink else { return Ok(()) };
     let entry = Entry {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         id,
         command,
         bundle: bundle.display().to_string(),
+        workload,
         profile,
         profile_sha256: sha,
         mode: mode.to_string(),
@@ -158,7 +197,7 @@ pub fn append_decision(
         },
         prev: String::new(),
     };
-    append_entry(log, rotation, entry)
+    append_entry(sink, entry)
 }
 
 /// A lifecycle step of a container, recorded after it ran (see [`record_step`]).
@@ -168,6 +207,8 @@ pub struct Step<'a> {
     pub id: &'a str,
     /// the caller's bundle, where the container's record names it
     pub bundle: &'a Path,
+    /// the workload the container's spec names (the caller's claims)
+    pub workload: Option<&'a Workload>,
     /// the profile, its sha256 and the mode fixed at create ("" where unknown)
     pub profile: &'a str,
     pub profile_sha256: &'a str,
@@ -178,7 +219,7 @@ pub struct Step<'a> {
 
 /// Records a lifecycle step in the audit log (`None`: no log), in the same hash chain as the
 /// decisions: `decision` is `done` or `failed` (with the error as `reason`), no findings.
-pub fn record_step(log: Option<&Path>, rotation: &Rotation, step: &Step) -> Result<(), AuditError> {
+pub fn record_step(sink: Option<&Sink>, step: &Step) -> Result<(), AuditError> {
     let (decision, reason) = match step.failed {
         None => ("done", None),
         Some(e) => ("failed", Some(e)),
@@ -191,12 +232,13 @@ pub fn record_step(log: Option<&Path>, rotation: &Rotation, step: &Step) -> Resu
         reason = reason.unwrap_or(""),
         "lifecycle step"
     );
-    let Some(log) = log else { return Ok(()) };
+    let Some(sink) = sink else { return Ok(()) };
     let entry = Entry {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         id: step.id,
         command: step.command,
         bundle: step.bundle.display().to_string(),
+        workload: step.workload,
         profile: step.profile,
         profile_sha256: step.profile_sha256,
         mode: step.mode.to_owned(),
@@ -208,10 +250,9 @@ pub fn record_step(log: Option<&Path>, rotation: &Rotation, step: &Step) -> Resu
         score: None,
         prev: String::new(),
     };
-    append_entry(log, rotation, entry)
+    append_entry(sink, entry)
 }
 
-/// sha256 of a record line (without its newline), hex.
 pub fn line_hash(line: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     format!("{:x}", Sha256::digest(line))
@@ -270,25 +311,207 @@ pub fn chain_files(log: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// Appends the line `make(prev)` builds, with `prev` the hash of the log's last line, under an
-/// exclusive lock; one `write(2)` on an O_APPEND file. A write that fails part-way (a full disk)
-/// is cut off again, so the log stays a chain of whole records.
+/// `<log>.head`: the head of the chain, anchored outside the log.
+pub fn head_path(log: &Path) -> PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(".head");
+    s.into()
+}
+
+/// A line sealed with `key`: `body` (a JSON object) with `,"mac":"<hmac of body>"` as its last
+/// field.
+pub fn seal(key: &key::Key, mut body: Vec<u8>) -> Vec<u8> {
+    let mac = key.mac(&body);
+    if body.last() == Some(&b'}') {
+        body.pop();
+    }
+    body.extend_from_slice(format!(",\"mac\":\"{mac}\"}}").as_bytes());
+    body
+}
+
+const MAC_FIELD: &[u8] = b",\"mac\":\"";
+const MAC_SUFFIX_LEN: usize = MAC_FIELD.len() + 64 + 2;
+
+/// The body a sealed line's MAC covers, and the MAC; `None` when `mac` is not its last field.
+pub fn unseal(line: &[u8]) -> Option<(Vec<u8>, &str)> {
+    if line.len() <= MAC_SUFFIX_LEN {
+        return None;
+    }
+    let (body, tail) = line.split_at(line.len() - MAC_SUFFIX_LEN);
+    if !tail.starts_with(MAC_FIELD) || !tail.ends_with(b"\"}") {
+        return None;
+    }
+    let mac = std::str::from_utf8(&tail[MAC_FIELD.len()..MAC_FIELD.len() + 64]).ok()?;
+    let mut body = body.to_vec();
+    body.push(b'}');
+    Some((body, mac))
+}
+
+/// The head file's content: the last record's `seq` and the sha256 of its line, sealed.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+    pub kid: String,
+    #[serde(default, skip_serializing)]
+    pub mac: String,
+}
+
+impl Head {
+    /// Parses a head file (unchecked: see [`Head::check`]).
+    pub fn parse(text: &[u8]) -> Result<Head, String> {
+        let line = text.strip_suffix(b"\n").unwrap_or(text);
+        serde_json::from_slice(line).map_err(|e| format!("not a head record: {e}"))
+    }
+
+    /// Whether the head's MAC verifies with the key it names.
+    pub fn check(text: &[u8], keys: &key::Keyring) -> Result<Head, String> {
+        let head = Head::parse(text)?;
+        let line = text.strip_suffix(b"\n").unwrap_or(text);
+        let Some((body, mac)) = unseal(line) else {
+            return Err("its mac is missing or not its last field".into());
+        };
+        let Some(k) = keys.get(&head.kid) else {
+            return Err(format!(
+                "made with key {}, which is not in the keyring{}",
+                head.kid,
+                problems(keys)
+            ));
+        };
+        if !k.check(&body, mac) {
+            return Err(format!(
+                "its MAC does not verify with key {}: the head was changed",
+                head.kid
+            ));
+        }
+        Ok(head)
+    }
+}
+
+fn problems(keys: &key::Keyring) -> String {
+    if keys.problems.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", keys.problems.join("; "))
+    }
+}
+
+/// Writes the head (temp file beside it, renamed over it: a reader sees the old or the new one).
+fn write_head(log: &Path, key: &key::Key, seq: u64, hash: String) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = head_path(log);
+    let head = Head {
+        seq,
+        hash,
+        kid: key.id.clone(),
+        mac: String::new(),
+    };
+    let mut line = seal(key, serde_json::to_vec(&head).unwrap_or_default());
+    line.push(b'\n');
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}-"))
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(path.parent().unwrap_or(Path::new(".")))?;
+    tmp.write_all(&line)?;
+    tmp.persist(&path).map(drop).map_err(|e| e.error)
+}
+
+/// The range `a..=b` of sequence numbers, in words.
+fn seq_range(a: u64, b: u64) -> String {
+    if a == b {
+        format!("record {a} is missing")
+    } else {
+        format!("records {a}..{b} are missing")
+    }
+}
+
+/// The next record's `seq`, and what was wrong with the head (if anything), from the log's last
+/// line and the head file as the writer finds them (under the lock).
+fn next_link(last: &[u8], head: std::io::Result<Vec<u8>>) -> (u64, Option<String>) {
+    let last_seq = serde_json::from_slice::<serde_json::Value>(last)
+        .ok()
+        .filter(|v| v.get("mac").is_some())
+        .and_then(|v| v.get("seq").and_then(|s| s.as_u64()));
+    let last_hash = line_hash(last);
+    let head = match head {
+        Ok(text) => Some(Head::parse(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(Err(format!("cannot read it: {e}"))),
+    };
+    match (last_seq, head) {
+        (None, None) => (1, None),
+        (Some(l), None) => (
+            l + 1,
+            Some(format!(
+                "the head file was missing (the log's last record, {l}, was not anchored)"
+            )),
+        ),
+        (l, Some(Err(e))) => (
+            l.unwrap_or(0) + 1,
+            Some(format!("the head file was broken: {e}")),
+        ),
+        (l, Some(Ok(h))) => {
+            let l0 = l.unwrap_or(0);
+            if h.seq > l0 {
+                (
+                    h.seq + 1,
+                    Some(format!(
+                        "{} from the end of the log (it ended at record {l0}; its head named {})",
+                        seq_range(l0 + 1, h.seq),
+                        h.seq
+                    )),
+                )
+            } else if h.seq == l0 && l.is_some() && h.hash != last_hash {
+                (
+                    l0 + 1,
+                    Some(format!(
+                        "the log's last record ({l0}) was not the one its head named (replaced?)"
+                    )),
+                )
+            } else {
+                // the head behind the log: a crash between an append and its head update
+                (l0 + 1, None)
+            }
+        }
+    }
+}
+
 /// Appends `entry` to the log, chained to the line before it (`prev`).
-fn append_entry(log: &Path, rotation: &Rotation, mut entry: Entry) -> Result<(), AuditError> {
-    append(log, rotation, |prev| {
-        entry.prev = prev;
-        let mut line = serde_json::to_vec(&entry).unwrap_or_default();
-        line.push(b'\n');
-        line
+fn append_entry(sink: &Sink, mut entry: Entry) -> Result<(), AuditError> {
+    append(sink, |link| {
+        entry.prev = link.prev.clone();
+        with_link(serde_json::to_vec(&entry).unwrap_or_default(), link)
     })
 }
 
-fn append(
-    log: &Path,
-    rotation: &Rotation,
-    mut make: impl FnMut(String) -> Vec<u8>,
-) -> Result<(), AuditError> {
+/// A record's JSON object with the writer's fields added last (`seq`, `kid`, `anchor_broken`):
+/// the record's own fields keep their order.
+fn with_link(mut body: Vec<u8>, link: &Link) -> Vec<u8> {
+    if body.last() == Some(&b'}') {
+        body.pop();
+    }
+    body.extend_from_slice(format!(",\"seq\":{},\"kid\":", link.seq).as_bytes());
+    body.extend_from_slice(&serde_json::to_vec(&link.kid).unwrap_or_default());
+    if let Some(why) = &link.anchor_broken {
+        body.extend_from_slice(b",\"anchor_broken\":");
+        body.extend_from_slice(&serde_json::to_vec(why).unwrap_or_default());
+    }
+    body.push(b'}');
+    body
+}
+
+/// Appends the record `make(link)` builds (a JSON object, sealed here with the node key), with
+/// `link.prev` the hash of the log's last line, under an exclusive lock; one `write(2)` on an
+/// O_APPEND file; then the head. A write that fails part-way (a full disk), or a head that
+/// cannot be written, cuts the record off again, so the log stays a chain of whole records and
+/// the decision fails closed.
+fn append(sink: &Sink, mut make: impl FnMut(&Link) -> Vec<u8>) -> Result<(), AuditError> {
     use std::os::unix::fs::MetadataExt;
+    let log = sink.log;
     let err = |msg: String| AuditError {
         path: log.display().to_string(),
         msg,
@@ -302,6 +525,12 @@ fn append(
                 .map_err(|e| err(e.to_string()))?;
         }
     }
+    let key = key::load_or_create(sink.key).map_err(err)?;
+    let mut seal_line = |link: &Link| {
+        let mut line = seal(&key, make(link));
+        line.push(b'\n');
+        line
+    };
     // the log may be rotated while this process waits for its lock: then the lock is on the
     // old file, and the append must go to the new one
     for _ in 0..100 {
@@ -326,18 +555,33 @@ fn append(
         } else {
             line_hash(&last)
         };
+        let (seq, anchor_broken) = next_link(&last, std::fs::read(head_path(log)));
+        let link = Link {
+            prev,
+            seq,
+            kid: key.id.clone(),
+            anchor_broken,
+        };
         let size = held.len();
-        if rotation.max_bytes > 0
+        let line = seal_line(&link);
+        if sink.rotation.max_bytes > 0
             && size > 0
-            && size + make(prev.clone()).len() as u64 > rotation.max_bytes
+            && size + line.len() as u64 > sink.rotation.max_bytes
         {
-            return rotate(log, rotation, &prev, &mut make).map_err(|e| err(e.to_string()));
+            return rotate(log, sink.rotation, &key, &link, &mut seal_line)
+                .map_err(|e| err(e.to_string()));
         }
-        let line = make(prev);
         if let Err(e) = f.write_all(&line) {
             // cut a partial record off again (we hold the lock: nobody appended after it)
             let _ = f.set_len(size);
             return Err(err(e.to_string()));
+        }
+        if let Err(e) = write_head(log, &key, seq, line_hash(&line[..line.len() - 1])) {
+            let _ = f.set_len(size);
+            return Err(err(format!(
+                "cannot write its head {}: {e}",
+                head_path(log).display()
+            )));
         }
         return Ok(());
     }
@@ -346,29 +590,42 @@ fn append(
     ))
 }
 
-/// Rotates `log` (its lock held by the caller) and writes the link record and `make`'s record
-/// to the new log. The new log is written beside the old one and renamed into place, so the
-/// log's path never goes missing for a concurrent writer.
+/// Rotates `log` (its lock held by the caller) and writes the link record (sealed, `link.seq`)
+/// and the record `make` builds (the next seq) to the new log, then the head. The new log is
+/// written beside the old one and renamed into place, so the log's path never goes missing for
+/// a concurrent writer; the head is written before the renames, so a head that cannot be
+/// written leaves the old log as it was.
 fn rotate(
     log: &Path,
     rotation: &Rotation,
-    prev: &str,
-    make: &mut impl FnMut(String) -> Vec<u8>,
+    key: &key::Key,
+    link: &Link,
+    make: &mut impl FnMut(&Link) -> Vec<u8>,
 ) -> std::io::Result<()> {
     let keep = rotation.keep.max(1);
     let name = log
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let link = serde_json::json!({
+    let rec = serde_json::json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "rotated_from": format!("{name}.1"),
-        "prev": prev,
+        "prev": link.prev,
     });
-    let mut content = serde_json::to_vec(&link).unwrap_or_default();
-    let link_hash = line_hash(&content);
+    let mut content = seal(
+        key,
+        with_link(serde_json::to_vec(&rec).unwrap_or_default(), link),
+    );
+    let next = Link {
+        prev: line_hash(&content),
+        seq: link.seq + 1,
+        kid: key.id.clone(),
+        anchor_broken: None,
+    };
     content.push(b'\n');
-    content.extend_from_slice(&make(link_hash));
+    let line = make(&next);
+    let last_hash = line_hash(line.strip_suffix(b"\n").unwrap_or(&line));
+    content.extend_from_slice(&line);
     // the new log, beside the old one: created exclusively (O_EXCL: no symlink followed), 0600,
     // synced; removed if anything below fails
     let mut tmp = {
@@ -380,6 +637,7 @@ fn rotate(
     };
     tmp.write_all(&content)?;
     tmp.as_file().sync_data()?;
+    write_head(log, key, next.seq, last_hash)?;
     // .keep-1 → .keep (the oldest dropped), …, .1 → .2; then the log → .1, the new one → log
     for n in (1..keep).rev() {
         let from = rotated_name(log, n);
@@ -392,37 +650,91 @@ fn rotate(
     tmp.persist(log).map(drop).map_err(|e| e.error)
 }
 
-/// Checks the hash chain of an audit log: Ok(number of records), or the first broken record
-/// (1-based) and why. A log that starts with a rotation link continues a rotated file that is
-/// not given: its link is taken on trust (see [`verify_chain`] to check it).
-pub fn verify(text: &[u8]) -> Result<usize, (usize, String)> {
-    verify_from(text, None).map(|(n, _)| n)
+/// The head a verification checks the chain's end against.
+#[derive(Debug, Clone, Copy)]
+pub enum HeadInput<'a> {
+    /// the head file's content
+    Present(&'a [u8]),
+    /// there is no head file where the log's head should be
+    Missing,
+    /// no head belongs to these files (a rotated file checked alone): the end is not checked
+    NotChecked,
 }
 
-/// [`verify`] with the hash the first record must link to (`Some`: the previous file's last
-/// record, or `""` for a log that must start the chain). Returns the number of records and the
-/// hash of the last one.
-pub fn verify_from(text: &[u8], expect: Option<&str>) -> Result<(usize, String), (usize, String)> {
-    let mut prev_hash = String::new();
-    let mut n = 0;
-    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
-    for (i, line) in lines.iter().enumerate() {
-        if line.is_empty() {
-            if i == lines.len() - 1 {
-                break; // the final newline
+/// What [`verify_logs`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// per file: Ok(records) or Err((first broken record, 1-based; why)); `None`: not checked
+    /// (an older file is broken)
+    pub files: Vec<Option<Result<usize, (usize, String)>>>,
+    /// the head: Ok(what matched) or Err(what is wrong); `None`: not checked
+    pub head: Option<Result<String, String>>,
+    /// records that say the head was broken when they were written: (file index, record, why)
+    pub anchors: Vec<(usize, usize, String)>,
+    /// what verifies but cannot be proven (unkeyed records), or was not checked
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn intact(&self) -> bool {
+        self.files.iter().all(|f| matches!(f, Some(Ok(_))))
+            && !matches!(self.head, Some(Err(_)))
+            && self.anchors.is_empty()
+    }
+}
+
+/// The chain as a verifier walks it, across files.
+#[derive(Default)]
+struct Walk {
+    prev_hash: String,
+    last_seq: Option<u64>,
+    keyed: bool,
+    /// the hash of the record with the head's seq (and of the last record)
+    head_seq: Option<u64>,
+    hash_at_head: Option<String>,
+    /// the files started so far
+    files: usize,
+}
+
+impl Walk {
+    /// One file: Ok((records, unkeyed records)) or the first broken record and why.
+    fn file(
+        &mut self,
+        text: &[u8],
+        keys: &key::Keyring,
+        anchors: &mut Vec<(usize, usize, String)>,
+    ) -> Result<(usize, usize), (usize, String)> {
+        let first_file = self.files == 0;
+        let file_index = self.files;
+        self.files += 1;
+        let mut n = 0;
+        let mut unkeyed = 0;
+        let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+        for (i, line) in lines.iter().enumerate() {
+            let at = i + 1;
+            if line.is_empty() {
+                if i == lines.len() - 1 {
+                    break; // the final newline
+                }
+                return Err((at, "empty line".into()));
             }
-            return Err((i + 1, "empty line".into()));
-        }
-        let v: serde_json::Value =
-            serde_json::from_slice(line).map_err(|e| (i + 1, format!("not a JSON record: {e}")))?;
-        let prev = v
-            .get("prev")
-            .and_then(|p| p.as_str())
-            .ok_or((i + 1, "no prev field".to_string()))?;
-        if i == 0 {
+            let v: serde_json::Value = serde_json::from_slice(line)
+                .map_err(|e| (at, format!("not a JSON record: {e}")))?;
+            let prev = v
+                .get("prev")
+                .and_then(|p| p.as_str())
+                .ok_or((at, "no prev field".to_string()))?;
             let link = v.get("rotated_from").is_some();
-            match expect {
-                Some(e) if prev != e => {
+            let chain_start = first_file && i == 0;
+            if chain_start {
+                if !link && !prev.is_empty() {
+                    return Err((
+                        1,
+                        "the first record links to a record that is not there (records removed from the start?)".into(),
+                    ));
+                }
+            } else if i == 0 {
+                if prev != self.prev_hash {
                     return Err((
                         1,
                         if link {
@@ -430,58 +742,169 @@ pub fn verify_from(text: &[u8], expect: Option<&str>) -> Result<(usize, String),
                         } else {
                             "the first record links to a record that is not there (records removed from the start?)".into()
                         },
-                    ))
+                    ));
                 }
-                None if !link && !prev.is_empty() => {
-                    return Err((
-                        1,
-                        "the first record links to a record that is not there (records removed from the start?)".into(),
-                    ))
-                }
-                _ => {}
+            } else if prev != self.prev_hash {
+                return Err((
+                    at,
+                    format!(
+                        "prev does not match record {i}: that record was changed, removed or reordered"
+                    ),
+                ));
+            } else if link {
+                return Err((at, "a rotation link in the middle of a log".into()));
             }
-        } else if prev != prev_hash {
-            return Err((
-                i + 1,
-                format!(
-                    "prev does not match record {i}: that record was changed, removed or reordered"
-                ),
-            ));
-        } else if v.get("rotated_from").is_some() {
-            return Err((i + 1, "a rotation link in the middle of a log".into()));
+            if v.get("mac").is_some() {
+                let Some((body, mac)) = unseal(line) else {
+                    return Err((at, "its mac is not its last field".into()));
+                };
+                let kid = v
+                    .get("kid")
+                    .and_then(|k| k.as_str())
+                    .ok_or((at, "a keyed record without kid".to_string()))?;
+                let Some(k) = keys.get(kid) else {
+                    return Err((
+                        at,
+                        format!(
+                            "made with key {kid}, which is not in the keyring{}",
+                            problems(keys)
+                        ),
+                    ));
+                };
+                if !k.check(&body, mac) {
+                    return Err((
+                        at,
+                        format!("its MAC does not verify with key {kid}: the record was changed"),
+                    ));
+                }
+                let seq = v
+                    .get("seq")
+                    .and_then(|s| s.as_u64())
+                    .ok_or((at, "a keyed record without seq".to_string()))?;
+                match self.last_seq {
+                    Some(l) if seq > l + 1 => {
+                        return Err((
+                            at,
+                            format!("{} (seq {seq} follows {l})", seq_range(l + 1, seq - 1)),
+                        ))
+                    }
+                    Some(l) if seq <= l => {
+                        return Err((at, format!("seq {seq} follows {l}: reordered or replayed")))
+                    }
+                    // the chain's first record, or the first after unkeyed ones: from 1, unless
+                    // a rotation link continues a file rotated away
+                    None if !(chain_start && link) && seq != 1 => {
+                        return Err((at, format!("{} before seq {seq}", seq_range(1, seq - 1))))
+                    }
+                    _ => {}
+                }
+                if let Some(why) = v.get("anchor_broken").and_then(|w| w.as_str()) {
+                    anchors.push((file_index, at, why.to_owned()));
+                }
+                self.last_seq = Some(seq);
+                self.keyed = true;
+            } else if self.keyed {
+                return Err((
+                    at,
+                    "a record without a MAC after keyed ones: written without the key, or its MAC removed".into(),
+                ));
+            } else {
+                unkeyed += 1;
+            }
+            self.prev_hash = line_hash(line);
+            if self.last_seq.is_some() && self.last_seq == self.head_seq && v.get("mac").is_some() {
+                self.hash_at_head = Some(self.prev_hash.clone());
+            }
+            n += 1;
         }
-        prev_hash = line_hash(line);
-        n += 1;
+        Ok((n, unkeyed))
     }
-    Ok((n, prev_hash))
 }
 
-/// Verifies files in order (oldest first) as one chain: each file's first record must link to
-/// the previous file's last. Per file: Ok(records) or Err((record, why)); stops at the first
-/// broken file (`None` for the files after it).
-pub fn verify_chain(texts: &[Vec<u8>]) -> Vec<Option<Result<usize, (usize, String)>>> {
-    let mut out = vec![];
-    let mut expect: Option<String> = None;
-    for t in texts {
-        if out
-            .iter()
-            .any(|r: &Option<Result<usize, _>>| matches!(r, Some(Err(_))))
-        {
-            out.push(None);
+/// Verifies audit log files in order (oldest first) as one keyed chain, and its end against the
+/// head: each file's first record must link to the previous file's last, every keyed record's
+/// MAC must verify with the key its `kid` names, sequence numbers must run on without a gap, and
+/// the last record must be the one the head names (records removed from the end are named by
+/// their sequence numbers). Unkeyed records (from before the log was keyed) verify as a plain
+/// hash chain, with a note. Stops at the first broken file.
+pub fn verify_logs(
+    names: &[String],
+    texts: &[Vec<u8>],
+    keys: &key::Keyring,
+    head: HeadInput,
+) -> Report {
+    let mut report = Report::default();
+    let (head, check_head) = match head {
+        HeadInput::Present(t) => (Some(Head::check(t, keys)), true),
+        HeadInput::Missing => (None, true),
+        HeadInput::NotChecked => {
+            report.notes.push(
+                "the head was not checked: records removed from the end of the last file cannot be detected"
+                    .into(),
+            );
+            (None, false)
+        }
+    };
+    let mut walk = Walk {
+        head_seq: head.as_ref().and_then(|h| h.as_ref().ok()).map(|h| h.seq),
+        ..Walk::default()
+    };
+    for (i, t) in texts.iter().enumerate() {
+        if report.files.iter().any(|r| matches!(r, Some(Err(_)))) {
+            report.files.push(None);
             continue;
         }
-        match verify_from(t, expect.as_deref()) {
-            Ok((n, last)) => {
-                // an empty file links nothing: the next one must still link to the last record
-                if n > 0 {
-                    expect = Some(last);
+        match walk.file(t, keys, &mut report.anchors) {
+            Ok((n, unkeyed)) => {
+                if unkeyed > 0 {
+                    report.notes.push(format!(
+                        "{}: unkeyed records 1..{unkeyed}: integrity not provable (written before the log was keyed)",
+                        names.get(i).map_or("", String::as_str)
+                    ));
                 }
-                out.push(Some(Ok(n)));
+                report.files.push(Some(Ok(n)));
             }
-            Err(e) => out.push(Some(Err(e))),
+            Err(e) => report.files.push(Some(Err(e))),
         }
     }
-    out
+    if !check_head || report.files.iter().any(|r| !matches!(r, Some(Ok(_)))) {
+        return report;
+    }
+    let last = walk.last_seq.unwrap_or(0);
+    report.head = Some(match head {
+        None if walk.keyed => Err(format!(
+            "the head file is missing: records removed from the end cannot be ruled out (the log ends at record {last})"
+        )),
+        None if keys.current.is_some() => Err(
+            "the head file is missing and the log has no keyed record, though the node has an audit key: the log was replaced or its head removed".into(),
+        ),
+        None => {
+            report
+                .notes
+                .push("no head file: the log was never keyed".into());
+            Ok("no head (unkeyed log)".into())
+        }
+        Some(Err(e)) => Err(e),
+        Some(Ok(h)) if h.seq > last => Err(format!(
+            "{} from the end of the log: it ends at record {last}, its head names record {}",
+            seq_range(last + 1, h.seq),
+            h.seq
+        )),
+        Some(Ok(h)) if walk.hash_at_head.as_deref() != Some(h.hash.as_str()) => Err(format!(
+            "record {} is not the one its head names: it was replaced",
+            h.seq
+        )),
+        Some(Ok(h)) if h.seq < last => {
+            report.notes.push(format!(
+                "records {}..{last} come after the head (record {}): an append whose head update was lost (a crash?)",
+                h.seq + 1,
+                h.seq
+            ));
+            Ok(format!("record {} anchored", h.seq))
+        }
+        Some(Ok(h)) => Ok(format!("record {} anchored, the last", h.seq)),
+    });
+    report
 }
 
 #[cfg(test)]
@@ -510,47 +933,341 @@ mod tests {
         dir.join("audit.jsonl")
     }
 
+    fn key_of(log: &Path) -> PathBuf {
+        log.parent().unwrap().join("keys/audit.key")
+    }
+
+    /// The log, with a key of its own beside it.
+    fn sink<'a>(log: &'a Path, rotation: &'a Rotation) -> Sink<'a> {
+        Sink {
+            log,
+            rotation,
+            key: Box::leak(key_of(log).into_boxed_path()),
+        }
+    }
+
+    fn add(log: &Path, id: &str) {
+        record(
+            Some(&sink(log, &Rotation::default())),
+            "create",
+            id,
+            Path::new("/b"),
+            None,
+            Decision::Allowed(&allowed(id)),
+        )
+        .unwrap();
+    }
+
+    /// The log's files verified as `audit verify` does by default: with the log's keys and head.
+    fn check_files(log: &Path, texts: &[Vec<u8>], head: Option<&[u8]>) -> Report {
+        let keys = key::Keyring::load(&key_of(log));
+        let head = head.map_or(HeadInput::Missing, HeadInput::Present);
+        verify_logs(&[], texts, &keys, head)
+    }
+
+    fn check(log: &Path, text: &[u8], head: Option<&[u8]>) -> Report {
+        check_files(log, &[text.to_vec()], head)
+    }
+
+    fn split(text: &[u8]) -> Vec<Vec<u8>> {
+        text.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    fn join(lines: &[Vec<u8>]) -> Vec<u8> {
+        let mut v = lines.join(&b'\n');
+        v.push(b'\n');
+        v
+    }
+
+    /// Record `i` (0-based) changed by `edit`, and every record after it re-linked: `prev`
+    /// re-hashed with plain sha256, its MAC made by `reseal` (or left as it was); the head too.
+    fn forge(
+        lines: &[Vec<u8>],
+        head: &[u8],
+        i: usize,
+        edit: impl Fn(&str) -> String,
+        reseal: Option<&key::Key>,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let mut out: Vec<Vec<u8>> = lines.to_vec();
+        let redo = |line: &[u8], prev: Option<String>| -> Vec<u8> {
+            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            if let Some(p) = prev {
+                v["prev"] = p.into();
+            }
+            let o = v.as_object_mut().unwrap();
+            let mac = o.remove("mac");
+            let body = serde_json::to_vec(&v).unwrap();
+            match (reseal, mac) {
+                (Some(k), _) => seal(k, body),
+                (None, Some(m)) => {
+                    let mut b = body;
+                    b.pop();
+                    b.extend_from_slice(format!(",\"mac\":{m}}}").as_bytes());
+                    b
+                }
+                (None, None) => body,
+            }
+        };
+        let edited = edit(std::str::from_utf8(&out[i]).unwrap());
+        out[i] = redo(edited.as_bytes(), None);
+        for j in i + 1..out.len() {
+            let prev = line_hash(&out[j - 1]);
+            out[j] = redo(&out[j], Some(prev));
+        }
+        let mut h: serde_json::Value = serde_json::from_slice(head).unwrap();
+        h["hash"] = line_hash(out.last().unwrap()).into();
+        let h = redo(&serde_json::to_vec(&h).unwrap(), None);
+        (join(&out), h)
+    }
+
+    /// The first broken record of a one-file report, or the head's problem.
+    fn broken(r: &Report) -> String {
+        match &r.files[0] {
+            Some(Err((n, why))) => format!("record {n}: {why}"),
+            _ => match &r.head {
+                Some(Err(why)) => format!("head: {why}"),
+                _ => match r.anchors.first() {
+                    Some((_, n, why)) => format!("anchor {n}: {why}"),
+                    None => "intact".into(),
+                },
+            },
+        }
+    }
+
     #[test]
-    fn the_log_is_a_hash_chain_and_verify_names_the_first_broken_record() {
+    fn the_log_is_a_keyed_chain_anchored_by_its_head() {
         let log = temp_log("tamper");
         for i in 0..5 {
-            let id = format!("c{i}");
-            record(
-                Some(&log),
-                &Rotation::default(),
-                "create",
-                &id,
-                Path::new("/b"),
-                Decision::Allowed(&allowed(&id)),
-            )
-            .unwrap();
+            add(&log, &format!("c{i}"));
         }
         let good = std::fs::read(&log).unwrap();
-        assert_eq!(verify(&good), Ok(5));
-        let lines: Vec<&[u8]> = good
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
+        let head = std::fs::read(head_path(&log)).unwrap();
+        let lines = split(&good);
+        let seqs: Vec<u64> = lines
+            .iter()
+            .map(|l| {
+                serde_json::from_slice::<serde_json::Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
             .collect();
-        let join = |ls: &[&[u8]]| {
-            let mut v = ls.join(&b'\n');
-            v.push(b'\n');
-            v
-        };
-        // one byte changed in record 2 (c1 -> c9): record 3 no longer links to it
-        let mut tampered = good.clone();
-        let at = tampered.windows(4).position(|w| w == b"\"c1\"").unwrap();
-        tampered[at + 2] = b'9';
-        assert_eq!(verify(&tampered).unwrap_err().0, 3);
-        // record 3 removed: record 4 is the first that breaks
-        let removed = join(&[lines[0], lines[1], lines[3], lines[4]]);
-        assert_eq!(verify(&removed).unwrap_err().0, 3);
-        // records 2 and 3 swapped
-        let swapped = join(&[lines[0], lines[2], lines[1], lines[3], lines[4]]);
-        assert_eq!(verify(&swapped).unwrap_err().0, 2);
-        // the first record removed
-        let (n, why) = verify(&join(&lines[1..])).unwrap_err();
-        assert_eq!(n, 1);
-        assert!(why.contains("removed from the start"), "{why}");
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        let intact = check(&log, &good, Some(&head));
+        assert!(intact.intact(), "{intact:?}");
+        assert_eq!(intact.files, [Some(Ok(5))]);
+        assert_eq!(intact.head, Some(Ok("record 5 anchored, the last".into())));
+        let real = key::read(&key_of(&log)).unwrap().unwrap();
+        let wrong = key::Key::from_bytes([9u8; 32]);
+        let c1_to_c9 = |l: &str| l.replacen("\"c1\"", "\"c9\"", 1);
+        let (rehashed, rehashed_head) = forge(&lines, &head, 1, c1_to_c9, None);
+        let (wrong_mac, wrong_head) = forge(&lines, &head, 1, c1_to_c9, Some(&wrong));
+        let kid = format!("\"kid\":\"{}\"", real.id);
+        let other_kid = format!("\"kid\":\"{}\"", wrong.id);
+        let (wrong_kid, wrong_kid_head) = forge(
+            &lines,
+            &head,
+            1,
+            |l| c1_to_c9(l).replace(&kid, &other_kid),
+            Some(&wrong),
+        );
+        let mut byte = good.clone();
+        let at = byte.windows(4).position(|w| w == b"\"c1\"").unwrap();
+        byte[at + 2] = b'9';
+        // (case, log, head, what verify names)
+        type Case<'a> = (&'a str, Vec<u8>, Option<Vec<u8>>, &'a str);
+        let cases: Vec<Case> = vec![
+            ("intact", good.clone(), Some(head.clone()), "intact"),
+            (
+                "last record removed",
+                join(&lines[..4]),
+                Some(head.clone()),
+                "head: record 5 is missing from the end of the log: it ends at record 4, its head names record 5",
+            ),
+            (
+                "last two records removed",
+                join(&lines[..3]),
+                Some(head.clone()),
+                "head: records 4..5 are missing from the end of the log: it ends at record 3, its head names record 5",
+            ),
+            (
+                "last record removed, head removed",
+                join(&lines[..4]),
+                None,
+                "head: the head file is missing: records removed from the end cannot be ruled out (the log ends at record 4)",
+            ),
+            (
+                "middle record edited, chain re-hashed with sha256",
+                rehashed,
+                Some(rehashed_head),
+                "record 2: its MAC does not verify with key KID: the record was changed",
+            ),
+            (
+                "middle record edited, re-MACed with another key",
+                wrong_mac,
+                Some(wrong_head),
+                "record 2: its MAC does not verify with key KID: the record was changed",
+            ),
+            (
+                "middle record edited, re-MACed with another key named as its kid",
+                wrong_kid,
+                Some(wrong_kid_head),
+                "record 2: made with key WRONG, which is not in the keyring",
+            ),
+            (
+                "one byte changed",
+                byte,
+                Some(head.clone()),
+                "record 2: its MAC does not verify with key KID: the record was changed",
+            ),
+            (
+                "middle record removed",
+                join(&[lines[0].clone(), lines[1].clone(), lines[3].clone(), lines[4].clone()]),
+                Some(head.clone()),
+                "record 3: prev does not match record 2: that record was changed, removed or reordered",
+            ),
+            (
+                "records swapped",
+                join(&[lines[0].clone(), lines[2].clone(), lines[1].clone(), lines[3].clone(), lines[4].clone()]),
+                Some(head.clone()),
+                "record 2: prev does not match record 1: that record was changed, removed or reordered",
+            ),
+            (
+                "first record removed",
+                join(&lines[1..]),
+                Some(head.clone()),
+                "record 1: the first record links to a record that is not there (records removed from the start?)",
+            ),
+            (
+                "mac removed from the last record",
+                {
+                    let mut ls = lines.clone();
+                    let (body, _) = unseal(&ls[4]).unwrap();
+                    ls[4] = body;
+                    join(&ls)
+                },
+                Some(head.clone()),
+                "record 5: a record without a MAC after keyed ones: written without the key, or its MAC removed",
+            ),
+        ];
+        for (case, text, head, want) in cases {
+            let want = want.replace("KID", &real.id).replace("WRONG", &wrong.id);
+            assert_eq!(broken(&check(&log, &text, head.as_deref())), want, "{case}");
+        }
+
+        // the next writer finds the head ahead of the log: its record says so, for ever, and
+        // the gap in the sequence stays
+        std::fs::write(&log, join(&lines[..4])).unwrap();
+        add(&log, "after");
+        let text = std::fs::read(&log).unwrap();
+        let head = std::fs::read(head_path(&log)).unwrap();
+        let r = check(&log, &text, Some(&head));
+        assert_eq!(
+            r.files,
+            [Some(Err((
+                5,
+                "record 5 is missing (seq 6 follows 4)".into()
+            )))]
+        );
+        assert!(String::from_utf8_lossy(&text).contains(
+            "\"anchor_broken\":\"record 5 is missing from the end of the log (it ended at record 4; its head named 5)\""
+        ));
+        std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_rotated_key_still_verifies_its_records() {
+        let log = temp_log("rekey");
+        add(&log, "a");
+        add(&log, "b");
+        let (old, new) = key::rotate(&key_of(&log)).unwrap();
+        add(&log, "c");
+        let text = std::fs::read(&log).unwrap();
+        let head = std::fs::read(head_path(&log)).unwrap();
+        let kids: Vec<String> = split(&text)
+            .iter()
+            .map(|l| {
+                serde_json::from_slice::<serde_json::Value>(l).unwrap()["kid"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let old = old.unwrap();
+        assert_eq!(kids, [old.clone(), old.clone(), new.clone()]);
+        let r = check(&log, &text, Some(&head));
+        assert!(r.intact(), "{r:?}");
+        // without the retired key, the old records cannot be verified
+        std::fs::remove_dir_all(key::retired_dir(&key_of(&log))).unwrap();
+        assert_eq!(
+            broken(&check(&log, &text, Some(&head))),
+            format!("record 1: made with key {old}, which is not in the keyring")
+        );
+        std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn unkeyed_records_from_before_verify_with_a_note() {
+        let log = temp_log("legacy");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        // two records as hardrun wrote them before the log was keyed
+        let r1 = br#"{"time":"t","id":"old1","decision":"allowed","prev":""}"#.to_vec();
+        let r2 = format!(
+            r#"{{"time":"t","id":"old2","decision":"allowed","prev":"{}"}}"#,
+            line_hash(&r1)
+        )
+        .into_bytes();
+        let legacy = join(&[r1, r2]);
+        let r = check(&log, &legacy, None);
+        assert!(r.intact(), "{r:?}");
+        assert_eq!(
+            r.notes,
+            [
+                ": unkeyed records 1..2: integrity not provable (written before the log was keyed)",
+                "no head file: the log was never keyed"
+            ]
+        );
+        std::fs::write(&log, &legacy).unwrap();
+        add(&log, "new");
+        let text = std::fs::read(&log).unwrap();
+        let head = std::fs::read(head_path(&log)).unwrap();
+        let r = check(&log, &text, Some(&head));
+        assert!(r.intact(), "{r:?}");
+        assert_eq!(r.files, [Some(Ok(3))]);
+        assert_eq!(r.head, Some(Ok("record 1 anchored, the last".into())));
+        assert_eq!(r.notes.len(), 1, "{r:?}");
+        // the whole log replaced by unkeyed records and its head removed: the key gives it away
+        let r = check(&log, &legacy, None);
+        assert_eq!(
+            broken(&r),
+            "head: the head file is missing and the log has no keyed record, though the node has an audit key: the log was replaced or its head removed"
+        );
+        std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_head_that_cannot_be_written_fails_closed_and_leaves_the_log_as_it_was() {
+        let log = temp_log("headfail");
+        add(&log, "a");
+        let before = std::fs::read(&log).unwrap();
+        // a directory where the head file goes: the rename over it fails
+        std::fs::remove_file(head_path(&log)).unwrap();
+        std::fs::create_dir(head_path(&log)).unwrap();
+        std::fs::write(head_path(&log).join("x"), "").unwrap();
+        let e = record(
+            Some(&sink(&log, &Rotation::default())),
+            "create",
+            "b",
+            Path::new("/b"),
+            None,
+            Decision::Allowed(&allowed("b")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cannot write its head"), "{e}");
+        assert_eq!(std::fs::read(&log).unwrap(), before);
         std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
     }
 
@@ -564,11 +1281,11 @@ mod tests {
                     for i in 0..5 {
                         let id = format!("t{t}-{i}");
                         record(
-                            Some(log),
-                            &Rotation::default(),
+                            Some(&sink(log, &Rotation::default())),
                             "create",
                             &id,
                             Path::new("/b"),
+                            None,
                             Decision::Allowed(&allowed(&id)),
                         )
                         .unwrap();
@@ -576,7 +1293,11 @@ mod tests {
                 });
             }
         });
-        assert_eq!(verify(&std::fs::read(&log).unwrap()), Ok(100));
+        let head = std::fs::read(head_path(&log)).unwrap();
+        let r = check(&log, &std::fs::read(&log).unwrap(), Some(&head));
+        assert!(r.intact(), "{r:?}");
+        assert_eq!(r.files, [Some(Ok(100))]);
+        assert_eq!(r.head, Some(Ok("record 100 anchored, the last".into())));
         std::fs::remove_dir_all(log.parent().unwrap()).unwrap();
     }
 
@@ -606,11 +1327,11 @@ mod tests {
             ..Default::default()
         };
         record(
-            Some(&log),
-            &Rotation::default(),
+            Some(&sink(&log, &Rotation::default())),
             "create",
             "c1",
             Path::new("/b"),
+            None,
             Decision::Allowed(&o),
         )
         .unwrap();
@@ -625,11 +1346,11 @@ mod tests {
             mode: Mode::Enforce,
         };
         record(
-            Some(&log),
-            &Rotation::default(),
+            Some(&sink(&log, &Rotation::default())),
             "run",
             "c2",
             Path::new("/b"),
+            None,
             Decision::Denied(&d),
         )
         .unwrap();
@@ -666,11 +1387,11 @@ mod tests {
                     for i in 0..10 {
                         let id = format!("t{t}-{i}");
                         record(
-                            Some(log),
-                            rot,
+                            Some(&sink(log, rot)),
                             "create",
                             &id,
                             Path::new("/b"),
+                            None,
                             Decision::Allowed(&allowed(&id)),
                         )
                         .unwrap();
@@ -681,7 +1402,10 @@ mod tests {
         let files = chain_files(&log);
         assert!(files.len() > 5, "{files:?}");
         let texts: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
-        let results = verify_chain(&texts);
+        let head = std::fs::read(head_path(&log)).unwrap();
+        let report = check_files(&log, &texts, Some(&head));
+        assert!(report.intact(), "{report:?}");
+        let results = report.files;
         let mut records = 0;
         for (f, r) in files.iter().zip(&results) {
             let n = r
@@ -700,8 +1424,15 @@ mod tests {
             }
         }
         // a rotated file alone: its link is taken on trust; given after the wrong file, it breaks
-        assert!(verify(&texts[1]).is_ok());
-        let skipped = verify_chain(&[texts[0].clone(), texts[2].clone()]);
+        let keys = key::Keyring::load(&key_of(&log));
+        assert!(verify_logs(&[], &texts[1..2], &keys, HeadInput::NotChecked).intact());
+        let skipped = verify_logs(
+            &[],
+            &[texts[0].clone(), texts[2].clone()],
+            &keys,
+            HeadInput::NotChecked,
+        )
+        .files;
         let (n, why) = skipped[1].clone().unwrap().unwrap_err();
         assert_eq!(n, 1);
         assert!(why.contains("rotation link does not match"), "{why}");
@@ -718,11 +1449,11 @@ mod tests {
         for i in 0..40 {
             let id = format!("c{i}");
             record(
-                Some(&log),
-                &rot,
+                Some(&sink(&log, &rot)),
                 "create",
                 &id,
                 Path::new("/b"),
+                None,
                 Decision::Allowed(&allowed(&id)),
             )
             .unwrap();
@@ -731,9 +1462,9 @@ mod tests {
         assert_eq!(files.len(), 4, "{files:?}"); // .3 .2 .1 and the log
         assert!(!rotated_name(&log, 4).exists());
         let texts: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
-        assert!(verify_chain(&texts)
-            .iter()
-            .all(|r| matches!(r, Some(Ok(_)))));
+        let head = std::fs::read(head_path(&log)).unwrap();
+        let r = check_files(&log, &texts, Some(&head));
+        assert!(r.intact(), "{r:?}");
         // the newest record is in the log itself
         assert!(String::from_utf8_lossy(&texts[3]).contains("\"id\":\"c39\""));
         std::fs::remove_dir_all(log.parent().unwrap()).unwrap();

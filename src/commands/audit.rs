@@ -1,10 +1,16 @@
-//! `hardrun audit verify [FILE…]`: checks the hash chain of audit logs, oldest file first, as one
-//! chain (a rotated log's link to the file before it is checked too). Prints one line per file;
-//! exit 1 when the chain is broken (naming the file and the first broken record) or a file cannot
-//! be read.
+//! `hardrun audit verify [--head FILE] [FILE…]`: checks the keyed hash chain of audit logs, oldest
+//! file first, as one chain (a rotated log's link to the file before it is checked too; every
+//! record's MAC with the key its `kid` names, from the configuration's `audit_key` and its
+//! retired keys), and the chain's end against the head file. Prints one line per file and one for
+//! the head, then notes (unkeyed records); exit 1 when the chain is broken (naming the file and
+//! the first broken record), the head does not match (naming the missing records), or a file
+//! cannot be read.
 //!
-//! `hardrun audit show [--container ID] [--since T] [--decision D] [--format text|json]`: the
-//! records, readably: one header line per decision, then its findings.
+//! `hardrun audit show [--container ID] [--since T] [--decision D] [--k8s-namespace NS]
+//! [--pod NAME|UID] [--k8s-container NAME] [--format text|json]`: the records, readably: one
+//! header line per decision, then its findings.
+//!
+//! `hardrun audit rotate-key`: a new node key; the old one kept for verification.
 
 use std::path::PathBuf;
 
@@ -12,16 +18,20 @@ use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::audit::{chain_files, verify_chain};
+use crate::audit::{chain_files, head_path, key, verify_logs, HeadInput};
 use crate::cli::{AuditCmd, GlobalOpts};
 
 pub fn run(global: &GlobalOpts, cmd: &AuditCmd) -> Result<i32> {
     match cmd {
-        AuditCmd::Verify { files } => verify(global, files),
+        AuditCmd::Verify { head, files } => verify(global, head.as_deref(), files),
+        AuditCmd::RotateKey => rotate_key(global),
         AuditCmd::Show {
             container,
             since,
             decision,
+            k8s_namespace,
+            pod,
+            k8s_container,
             format,
             files,
         } => {
@@ -33,6 +43,9 @@ pub fn run(global: &GlobalOpts, cmd: &AuditCmd) -> Result<i32> {
                     container: container.as_deref(),
                     since,
                     decision: decision.as_deref(),
+                    namespace: k8s_namespace.as_deref(),
+                    pod: pod.as_deref(),
+                    k8s_container: k8s_container.as_deref(),
                 },
                 format == "json",
             )
@@ -65,25 +78,70 @@ fn read(f: &PathBuf) -> Result<Vec<u8>> {
     std::fs::read(f).map_err(|e| anyhow!("cannot read {}: {e}", f.display()))
 }
 
-fn verify(global: &GlobalOpts, files: &[PathBuf]) -> Result<i32> {
+fn verify(global: &GlobalOpts, head: Option<&std::path::Path>, files: &[PathBuf]) -> Result<i32> {
+    let config = super::policy_config(global)?;
+    let named = !files.is_empty();
     let files = files_or_config(global, files)?;
     let texts = files.iter().map(read).collect::<Result<Vec<_>>>()?;
+    let keys = key::Keyring::load(&config.audit_key);
+    // the head: named; else the configured log's (always checked: a missing one is a finding);
+    // else one beside the last file named, where there is one
+    let last = files.last().cloned().unwrap_or_default();
+    let head_file = match head {
+        Some(h) => Some(h.to_path_buf()),
+        None if !named || config.audit_log.as_deref() == Some(last.as_path()) => {
+            Some(head_path(&last))
+        }
+        None => Some(head_path(&last)).filter(|h| h.exists()),
+    };
+    let head_text = match &head_file {
+        Some(h) => match std::fs::read(h) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => bail!("cannot read {}: {e}", h.display()),
+        },
+        None => None,
+    };
+    let input = match (&head_file, &head_text) {
+        (None, _) => HeadInput::NotChecked,
+        (Some(_), None) => HeadInput::Missing,
+        (Some(_), Some(t)) => HeadInput::Present(t),
+    };
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let r = verify_logs(&names, &texts, &keys, input);
     let mut report = String::new();
     let mut broken = vec![];
-    for (f, r) in files.iter().zip(verify_chain(&texts)) {
+    for (f, r) in names.iter().zip(&r.files) {
         match r {
-            Some(Ok(n)) => {
-                report.push_str(&format!("{}: {n} records, chain intact\n", f.display()))
-            }
+            Some(Ok(n)) => report.push_str(&format!("{f}: {n} records, chain intact\n")),
             Some(Err((record, why))) => {
-                report.push_str(&format!("{}: record {record}: {why}\n", f.display()));
-                broken.push(format!("{} (record {record})", f.display()));
+                report.push_str(&format!("{f}: record {record}: {why}\n"));
+                broken.push(format!("{f} (record {record})"));
             }
-            None => report.push_str(&format!(
-                "{}: not checked (an older file is broken)\n",
-                f.display()
-            )),
+            None => report.push_str(&format!("{f}: not checked (an older file is broken)\n")),
         }
+    }
+    let head_name = head_file
+        .as_ref()
+        .map(|h| h.display().to_string())
+        .unwrap_or_default();
+    match &r.head {
+        Some(Ok(what)) => report.push_str(&format!("{head_name}: {what}\n")),
+        Some(Err(why)) => {
+            report.push_str(&format!("{head_name}: {why}\n"));
+            broken.push(format!("{head_name} ({why})"));
+        }
+        None => {}
+    }
+    for (file, record, why) in &r.anchors {
+        let f = names.get(*file).map_or("", String::as_str);
+        report.push_str(&format!(
+            "{f}: record {record}: when it was written, {why}\n"
+        ));
+        broken.push(format!("{f} (record {record}: {why})"));
+    }
+    for note in &r.notes {
+        report.push_str(&format!("note: {note}\n"));
     }
     super::out(report.as_bytes())?;
     if !broken.is_empty() {
@@ -92,10 +150,43 @@ fn verify(global: &GlobalOpts, files: &[PathBuf]) -> Result<i32> {
     Ok(0)
 }
 
+/// `audit rotate-key`: the old key into the keyring, a new one in its place, and a record of it
+/// (MACed with the new key) in the audit log.
+fn rotate_key(global: &GlobalOpts) -> Result<i32> {
+    let config = super::policy_config(global)?;
+    let (old, new) = key::rotate(&config.audit_key).map_err(|e| anyhow!(e))?;
+    let note = match &old {
+        Some(old) => format!(
+            "audit key {old} retired to {}; new key {new}",
+            key::retired_dir(&config.audit_key).display()
+        ),
+        None => format!("no audit key yet: created {new}"),
+    };
+    crate::audit::record_step(
+        config.audit_sink().as_ref(),
+        &crate::audit::Step {
+            command: "rotate-key",
+            id: "",
+            bundle: std::path::Path::new(""),
+            workload: None,
+            profile: "",
+            profile_sha256: "",
+            mode: "",
+            failed: None,
+        },
+    )?;
+    super::out(format!("{note}\n").as_bytes())?;
+    Ok(0)
+}
+
 struct Filter<'a> {
     container: Option<&'a str>,
     since: Option<DateTime<Utc>>,
     decision: Option<&'a str>,
+    namespace: Option<&'a str>,
+    /// a pod's name or uid
+    pod: Option<&'a str>,
+    k8s_container: Option<&'a str>,
 }
 
 impl Filter<'_> {
@@ -110,6 +201,22 @@ impl Filter<'_> {
         }
         if let Some(d) = self.decision {
             if r["decision"].as_str() != Some(d) {
+                return false;
+            }
+        }
+        let w = &r["workload"];
+        if let Some(ns) = self.namespace {
+            if w["namespace"].as_str() != Some(ns) {
+                return false;
+            }
+        }
+        if let Some(pod) = self.pod {
+            if w["pod"].as_str() != Some(pod) && w["pod_uid"].as_str() != Some(pod) {
+                return false;
+            }
+        }
+        if let Some(c) = self.k8s_container {
+            if w["container"].as_str() != Some(c) {
                 return false;
             }
         }
@@ -192,6 +299,21 @@ fn render(r: &Value) -> String {
         s(&r["profile"]),
         s(&r["mode"]),
     );
+    if let Some(w) = r.get("workload").filter(|v| v.is_object()) {
+        // the caller's claims: marked as such
+        head.push_str(&format!(
+            " pod={}/{}",
+            w["namespace"].as_str().unwrap_or("?"),
+            w["pod"].as_str().unwrap_or("?")
+        ));
+        if let Some(c) = w["container"].as_str() {
+            head.push_str(&format!(" container={c}"));
+        }
+        if let Some(i) = w["image"].as_str() {
+            head.push_str(&format!(" image={i}"));
+        }
+        head.push_str(" (claimed)");
+    }
     if let Some(score) = r.get("score").filter(|v| v.is_object()) {
         head.push_str(&format!(
             " cis-l1={}% cis-l2={}%",
@@ -273,6 +395,9 @@ mod tests {
         let f = |c, d, since: Option<&str>| Filter {
             container: c,
             decision: d,
+            namespace: None,
+            pod: None,
+            k8s_container: None,
             since: since.map(|s| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)),
         };
         assert!(f(None, None, None).keeps(&r));

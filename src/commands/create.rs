@@ -90,7 +90,16 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     };
     // recorded as allowed only once every stage that can refuse before libcontainer has passed
     // (below); a failure in between is recorded as `failed`, with its reason (see lifecycle)
-    let mut outcome = super::judge(&config, command, a.id, &loaded.dir, decision)?;
+    // the Kubernetes workload the caller names (CRI annotations), recorded as its claims
+    let workload = crate::audit::Workload::from_spec(&loaded.raw);
+    let mut outcome = super::judge(
+        &config,
+        command,
+        a.id,
+        &loaded.dir,
+        workload.as_ref(),
+        decision,
+    )?;
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);
     }
@@ -171,7 +180,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
         policy: Some(bound),
         host_rootfs_mounts: host_mounts,
     })?;
-    super::record_allowed(&config, command, a.id, &loaded.dir, &outcome)?;
+    super::record_allowed(
+        &config,
+        command,
+        a.id,
+        &loaded.dir,
+        workload.as_ref(),
+        &outcome,
+    )?;
     crate::runtime::fault::point("after-state-dir");
 
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());

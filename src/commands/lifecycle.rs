@@ -20,6 +20,7 @@ struct Allowed {
     command: String,
     bundle: std::path::PathBuf,
     policy: (String, String, String),
+    workload: Option<crate::audit::Workload>,
 }
 static ALLOWED: Mutex<Option<Allowed>> = Mutex::new(None);
 
@@ -35,6 +36,7 @@ pub fn allowed_decided(command: &str, bundle: &std::path::Path, o: &crate::polic
                 o.profile_sha256.clone(),
                 o.mode.to_string(),
             ),
+            workload: crate::audit::Workload::from_spec(&o.value),
         });
     }
 }
@@ -81,12 +83,18 @@ pub fn recorded(
     // read before the step: delete removes the record
     let dir = global.root.join(id);
     let record = crate::runtime::state_dir::read_record(&dir);
+    let mut workload = record
+        .as_ref()
+        .and_then(|_| crate::audit::Workload::of_container(&dir));
     let result = f();
     let failed = match &result {
         Ok(_) => None,
         Err(e) => Some(format!("{e:#}")),
     };
     let allowed = ALLOWED.lock().ok().and_then(|mut a| a.take());
+    if workload.is_none() {
+        workload = allowed.as_ref().and_then(|a| a.workload.clone());
+    }
     if decides(step) && (failed.is_none() || allowed.is_none()) {
         // the decision is the record: allowed and done, or denied (or failed before deciding)
         return result;
@@ -116,6 +124,7 @@ pub fn recorded(
         command: &step,
         id,
         bundle: &bundle,
+        workload: workload.as_ref(),
         profile: &profile,
         profile_sha256: &sha,
         mode: &mode,
@@ -125,11 +134,7 @@ pub fn recorded(
     // is an error in the log, not a second outcome for the caller
     match crate::profile::config::Config::load(global.config.as_deref()) {
         Ok(config) => {
-            if let Err(e) = crate::audit::record_step(
-                config.audit_log.as_deref(),
-                &config.audit_rotation,
-                &entry,
-            ) {
+            if let Err(e) = crate::audit::record_step(config.audit_sink().as_ref(), &entry) {
                 tracing::error!("{step} {id:?}: not recorded: {e}");
             }
         }

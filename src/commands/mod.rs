@@ -75,10 +75,11 @@ pub fn decide(
     command: &str,
     id: &str,
     bundle: &std::path::Path,
+    workload: Option<&crate::audit::Workload>,
     result: Result<crate::policy::Outcome, crate::policy::PolicyDenied>,
 ) -> Result<crate::policy::Outcome> {
-    let outcome = judge(config, command, id, bundle, result)?;
-    record_allowed(config, command, id, bundle, &outcome)?;
+    let outcome = judge(config, command, id, bundle, workload, result)?;
+    record_allowed(config, command, id, bundle, workload, &outcome)?;
     Ok(outcome)
 }
 
@@ -90,6 +91,7 @@ pub fn judge(
     command: &str,
     id: &str,
     bundle: &std::path::Path,
+    workload: Option<&crate::audit::Workload>,
     result: Result<crate::policy::Outcome, crate::policy::PolicyDenied>,
 ) -> Result<crate::policy::Outcome> {
     use crate::audit::{record, Decision};
@@ -101,11 +103,11 @@ pub fn judge(
         }
         Err(d) => {
             record(
-                config.audit_log.as_deref(),
-                &config.audit_rotation,
+                config.audit_sink().as_ref(),
                 command,
                 id,
                 bundle,
+                workload,
                 Decision::Denied(&d),
             )?;
             Err(d.into())
@@ -120,14 +122,15 @@ pub fn record_allowed(
     command: &str,
     id: &str,
     bundle: &std::path::Path,
+    workload: Option<&crate::audit::Workload>,
     outcome: &crate::policy::Outcome,
 ) -> Result<()> {
     let written = crate::audit::append_decision(
-        config.audit_log.as_deref(),
-        &config.audit_rotation,
+        config.audit_sink().as_ref(),
         command,
         id,
         bundle,
+        workload,
         crate::audit::Decision::Allowed(outcome),
     );
     if written.is_err() {
@@ -170,7 +173,16 @@ pub fn decide_running(
         ask_profile,
         ask_mode,
     });
-    let outcome = judge(&config, command, id, &bundle_dir, harden(input, spec, &ctx))?;
+    // the workload the container's stored spec names (the caller's claims at create)
+    let workload = crate::audit::Workload::from_spec(spec);
+    let outcome = judge(
+        &config,
+        command,
+        id,
+        &bundle_dir,
+        workload.as_ref(),
+        harden(input, spec, &ctx),
+    )?;
     for line in stored.note.iter().chain(&outcome.notices) {
         notice(global, line);
     }
@@ -181,6 +193,7 @@ pub fn decide_running(
         bundle: bundle_dir,
         command,
         id: id.to_owned(),
+        workload,
     })
 }
 
@@ -193,6 +206,7 @@ pub struct RunningDecision {
     bundle: std::path::PathBuf,
     command: &'static str,
     id: String,
+    workload: Option<crate::audit::Workload>,
 }
 
 impl RunningDecision {
@@ -202,6 +216,7 @@ impl RunningDecision {
             self.command,
             &self.id,
             &self.bundle,
+            self.workload.as_ref(),
             &self.outcome,
         )
     }

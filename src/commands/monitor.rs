@@ -81,9 +81,18 @@ pub fn metrics(global: &GlobalOpts, args: &MetricsArgs) -> Result<i32> {
         for f in &files {
             texts.push(std::fs::read(f).map_err(|e| anyhow!("cannot read {}: {e}", f.display()))?);
         }
-        let intact = crate::audit::verify_chain(&texts)
-            .iter()
-            .all(|r| matches!(r, Some(Ok(_))));
+        let head = std::fs::read(crate::audit::head_path(log)).ok();
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let intact = crate::audit::verify_logs(
+            &names,
+            &texts,
+            &crate::audit::key::Keyring::load(&config.audit_key),
+            head.as_deref().map_or(
+                crate::audit::HeadInput::Missing,
+                crate::audit::HeadInput::Present,
+            ),
+        )
+        .intact();
         m.chain_intact.set(i64::from(intact));
         for t in &texts {
             for line in t.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

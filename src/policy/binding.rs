@@ -613,6 +613,7 @@ mod tests {
             mode: Mode::Enforce,
             audit_log: None,
             audit_rotation: Default::default(),
+            audit_key: Default::default(),
             catalog: Catalog::builtin(),
         }
     }

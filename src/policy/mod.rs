@@ -1008,6 +1008,7 @@ mod tests {
             mode: Mode::Enforce,
             audit_log: None,
             audit_rotation: Default::default(),
+            audit_key: Default::default(),
             catalog: Catalog::builtin(),
         }
     }

@@ -22,6 +22,8 @@ use super::{Catalog, Profile, ProfileError, DEFAULT_PROFILE};
 
 pub const DEFAULT_CONFIG: &str = "/etc/hardrun/config.toml";
 pub const DEFAULT_AUDIT_LOG: &str = "/var/log/hardrun/audit.jsonl";
+/// The node key the audit log's records are MACed with (created by the first append).
+pub const DEFAULT_AUDIT_KEY: &str = "/var/lib/hardrun/audit.key";
 /// The drop-in directory's name, beside the configuration file.
 pub const DROPIN_DIR: &str = "config.d";
 
@@ -73,6 +75,9 @@ pub struct ConfigFile {
     /// rotated audit logs kept (`audit.jsonl.1` … `.N`)
     #[serde(default)]
     pub audit_keep: Option<u32>,
+    /// the node key of the audit log's MACs (32 bytes, 0600; retired keys in `<path>.retired/`)
+    #[serde(default)]
+    pub audit_key: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -114,6 +119,8 @@ pub struct Config {
     pub mode: Mode,
     pub audit_log: Option<PathBuf>,
     pub audit_rotation: Rotation,
+    /// the node key of the audit log (see `audit::key`)
+    pub audit_key: PathBuf,
     pub catalog: Catalog,
 }
 
@@ -237,6 +244,10 @@ impl Config {
                 merged.audit_keep = Some(v);
                 origins.insert("audit_keep", origin());
             }
+            if let Some(v) = &f.audit_key {
+                merged.audit_key = Some(v.clone());
+                origins.insert("audit_key", origin());
+            }
         }
         for key in [
             "default_profile",
@@ -244,6 +255,7 @@ impl Config {
             "audit_log",
             "audit_max_size",
             "audit_keep",
+            "audit_key",
         ] {
             origins.entry(key).or_insert(Origin::Default);
         }
@@ -287,6 +299,17 @@ impl Config {
                 })
             }
         };
+        let audit_key = match merged.audit_key.as_deref() {
+            None => PathBuf::from(DEFAULT_AUDIT_KEY),
+            Some(p) if p.starts_with('/') && !p.ends_with('/') => PathBuf::from(p),
+            Some(p) => {
+                return Err(ProfileError::Invalid {
+                    file: file_of("audit_key"),
+                    key: "audit_key".into(),
+                    msg: format!("{p:?} is not an absolute file path"),
+                })
+            }
+        };
         let mut audit_rotation = Rotation::default();
         if let Some(size) = merged.audit_max_size.as_deref() {
             audit_rotation.max_bytes =
@@ -313,6 +336,7 @@ impl Config {
                 mode: merged.mode.unwrap_or_default(),
                 audit_log,
                 audit_rotation,
+                audit_key,
                 catalog,
             },
             Sources {
@@ -339,6 +363,15 @@ impl Config {
             .to_string_lossy()
             .into_owned();
         Some(Origin::ProgramName(program))
+    }
+
+    /// Where audit records go (`None`: the audit log is off).
+    pub fn audit_sink(&self) -> Option<crate::audit::Sink<'_>> {
+        self.audit_log.as_deref().map(|log| crate::audit::Sink {
+            log,
+            rotation: &self.audit_rotation,
+            key: &self.audit_key,
+        })
     }
 
     pub fn profile(&self, name: Option<&str>) -> Result<&Profile, ProfileError> {
@@ -400,6 +433,20 @@ mod tests {
         std::fs::write(&cfg, "mode = \"loud\"\n").unwrap();
         let e = Config::load(Some(&cfg)).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{}:1:8:", cfg.display())), "{e}");
+        std::fs::write(&cfg, "audit_key = \"/k/audit.key\"\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&cfg)).unwrap().audit_key,
+            Path::new("/k/audit.key")
+        );
+        std::fs::write(&cfg, "audit_key = \"audit.key\"\n").unwrap();
+        let e = Config::load(Some(&cfg)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: audit_key: \"audit.key\" is not an absolute file path",
+                cfg.display()
+            )
+        );
         std::fs::write(&cfg, "audit_log = \"\"\n").unwrap();
         assert_eq!(Config::load(Some(&cfg)).unwrap().audit_log, None);
         let e = Config::load(Some(&dir.join("missing.toml")))
@@ -570,6 +617,7 @@ mod tests {
         assert_eq!(f.default_profile.as_deref(), Some(DEFAULT_PROFILE));
         assert_eq!(f.mode, Some(Mode::Enforce));
         assert_eq!(f.audit_log.as_deref(), Some(DEFAULT_AUDIT_LOG));
+        assert_eq!(f.audit_key.as_deref(), Some(DEFAULT_AUDIT_KEY));
         assert_eq!(
             f.profiles_dir.as_deref(),
             Some(Path::new("/etc/hardrun/profiles"))
