@@ -596,3 +596,152 @@ fn a_real_prometheus_scrapes_the_monitor() {
     assert_eq!(value.as_deref(), Some("1"), "prometheus saw: {up:?}");
     m.stop();
 }
+
+/// The armed tripwires of a container (syscall -> errno), from the spec it runs with.
+fn armed(w: &World, id: &str) -> Value {
+    let spec: Value = serde_json::from_slice(
+        &std::fs::read(w.root.join(id).join("bundle").join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let seccomp = &spec["linux"]["seccomp"];
+    let socket = w.root.join(".tripwires.sock");
+    assert_eq!(
+        seccomp["listenerPath"],
+        socket.to_str().unwrap(),
+        "{seccomp}"
+    );
+    let meta: Value = serde_json::from_str(seccomp["listenerMetadata"].as_str().unwrap()).unwrap();
+    meta["errno"].clone()
+}
+
+/// What `sh -c` prints, and whether it succeeded, for an exec into `id`.
+fn exec_sh(w: &World, id: &str, script: &str) -> (bool, String) {
+    let out = w.hr(&["exec", id, "sh", "-c", script]);
+    (
+        out.status.success(),
+        format!("{}{}", stdout(&out), stderr(&out)),
+    )
+}
+
+#[test]
+fn a_tripwire_is_refused_as_before_reported_and_never_let_through_when_the_monitor_dies() {
+    let w = World::new("mon-tripwire");
+    let state = w.dir.join("monitor-state.json");
+    let m = Monitor::start(&w, &state);
+    // the init tries a mount whenever /tmp/go appears, and says how it went
+    let b = w.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "while :; do if [ -f /tmp/go ]; then rm /tmp/go; mount -t tmpfs none /tmp >/tmp/out 2>&1; echo $? >>/tmp/out; fi; sleep 0.1; done",
+        ],
+    );
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "-d",
+        "--bundle",
+        b.to_str().unwrap(),
+        "tw1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let errno = armed(&w, "tw1");
+    assert_eq!(errno["mount"], 1, "mount armed with EPERM: {errno}");
+    assert_eq!(errno["unshare"], 1, "unshare armed with EPERM: {errno}");
+    // the create's record says so
+    let rec = w
+        .audit()
+        .into_iter()
+        .find(|r| r["id"] == "tw1" && r["decision"] == "allowed")
+        .unwrap();
+    assert!(
+        rec["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["pointer"] == "/linux/seccomp/listenerPath"
+                && f["message"].as_str().unwrap().contains("tripwires armed")),
+        "{rec:#}"
+    );
+
+    // an exec'd process: refused exactly as without a monitor, and reported
+    let (ok, text) = exec_sh(&w, "tw1", "unshare -U true");
+    assert!(!ok && text.contains("Operation not permitted"), "{text}");
+    let (ok, text) = exec_sh(&w, "tw1", "mount -t tmpfs none /tmp");
+    assert!(!ok && text.contains("permission denied"), "{text}");
+    for syscall in ["unshare", "mount"] {
+        let got = m.until(syscall, |v| {
+            is(v, "escalation-attempt", "tw1") && v["details"]["syscall"] == syscall
+        });
+        let ev = got.last().unwrap();
+        assert_eq!(ev["severity"], "critical", "{ev}");
+        assert_eq!(ev["profile"], "restricted", "{ev}");
+        assert_eq!(ev["details"]["errno"], "EPERM", "{ev}");
+        let pid = ev["details"]["pid"].as_u64().unwrap();
+        assert!(pid > 1, "{ev}");
+    }
+    // the container's own process tree (its init's filter)
+    let (ok, text) = exec_sh(&w, "tw1", "touch /tmp/go; sleep 1; cat /tmp/out");
+    assert!(ok, "{text}");
+    assert!(text.contains("permission denied"), "{text}");
+    m.until("init's mount", |v| {
+        is(v, "escalation-attempt", "tw1") && v["details"]["comm"] == "mount"
+    });
+    let text = m.scrape();
+    promtool_check(&text);
+    let n = sample(
+        &text,
+        "hardrun_security_events_total{kind=\"escalation-attempt\",severity=\"critical\"}",
+    )
+    .unwrap_or_else(|| panic!("no escalation-attempt counter:\n{text}"));
+    assert!(n >= 3.0, "{n}\n{text}");
+    assert!(
+        sample(&text, "hardrun_tripwire_detection_seconds_count").unwrap_or(0.0) >= 3.0,
+        "{text}"
+    );
+
+    // the monitor dies: nothing armed is let through. The container's processes get the
+    // kernel's ENOSYS (no listener), a new exec gets the plain refusal it had before arming.
+    m.stop();
+    let (ok, text) = exec_sh(&w, "tw1", "mount -t tmpfs none /tmp");
+    assert!(!ok && text.contains("permission denied"), "{text}");
+    let (ok, text) = exec_sh(
+        &w,
+        "tw1",
+        "touch /tmp/go; sleep 1; cat /tmp/out; grep -c ' /tmp tmpfs' /proc/mounts",
+    );
+    assert!(text.contains("Function not implemented"), "{ok} {text}");
+    let init = w.state("tw1")["pid"].as_u64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    assert!(status.contains("Seccomp:\t2"), "{status}");
+    let out = w.hr(&["delete", "--force", "tw1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // without a monitor, a new container's filter has no tripwires at all
+    let b2 = w.bundle("b2", &["sleep", "1000"]);
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "-d",
+        "--bundle",
+        b2.to_str().unwrap(),
+        "tw2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let spec: Value = serde_json::from_slice(
+        &std::fs::read(w.root.join("tw2").join("bundle").join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        spec["linux"]["seccomp"].get("listenerPath").is_none(),
+        "{}",
+        spec["linux"]["seccomp"]
+    );
+    let (ok, text) = exec_sh(&w, "tw2", "mount -t tmpfs none /tmp");
+    assert!(!ok && text.contains("permission denied"), "{text}");
+    let out = w.hr(&["delete", "--force", "tw2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
