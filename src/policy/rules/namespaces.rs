@@ -291,6 +291,7 @@ mod tests {
                 host: &TestHost,
                 userns: None,
                 sources: Sources::none(),
+                tripwires: None,
             };
             evaluate(&spec, &p, &ctx)
         };
