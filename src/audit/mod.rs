@@ -87,6 +87,17 @@ pub struct Sink<'a> {
     pub key: &'a Path,
 }
 
+impl<'a> Sink<'a> {
+    /// Where a configuration's audit records go (`None`: the audit log is off).
+    pub fn of(config: &'a crate::profile::config::Config) -> Option<Sink<'a>> {
+        config.audit_log.as_deref().map(|log| Sink {
+            log,
+            rotation: &config.audit_rotation,
+            key: &config.audit_key,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the audit log {path}: {msg}")]
 pub struct AuditError {

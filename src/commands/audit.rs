@@ -163,7 +163,7 @@ fn rotate_key(global: &GlobalOpts) -> Result<i32> {
         None => format!("no audit key yet: created {new}"),
     };
     crate::audit::record_step(
-        config.audit_sink().as_ref(),
+        crate::audit::Sink::of(&config).as_ref(),
         &crate::audit::Step {
             command: "rotate-key",
             id: "",

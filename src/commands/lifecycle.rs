@@ -134,7 +134,9 @@ pub fn recorded(
     // is an error in the log, not a second outcome for the caller
     match crate::profile::config::Config::load(global.config.as_deref()) {
         Ok(config) => {
-            if let Err(e) = crate::audit::record_step(config.audit_sink().as_ref(), &entry) {
+            if let Err(e) =
+                crate::audit::record_step(crate::audit::Sink::of(&config).as_ref(), &entry)
+            {
                 tracing::error!("{step} {id:?}: not recorded: {e}");
             }
         }

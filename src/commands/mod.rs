@@ -103,7 +103,7 @@ pub fn judge(
         }
         Err(d) => {
             record(
-                config.audit_sink().as_ref(),
+                crate::audit::Sink::of(config).as_ref(),
                 command,
                 id,
                 bundle,
@@ -126,7 +126,7 @@ pub fn record_allowed(
     outcome: &crate::policy::Outcome,
 ) -> Result<()> {
     let written = crate::audit::append_decision(
-        config.audit_sink().as_ref(),
+        crate::audit::Sink::of(config).as_ref(),
         command,
         id,
         bundle,

@@ -365,15 +365,6 @@ impl Config {
         Some(Origin::ProgramName(program))
     }
 
-    /// Where audit records go (`None`: the audit log is off).
-    pub fn audit_sink(&self) -> Option<crate::audit::Sink<'_>> {
-        self.audit_log.as_deref().map(|log| crate::audit::Sink {
-            log,
-            rotation: &self.audit_rotation,
-            key: &self.audit_key,
-        })
-    }
-
     pub fn profile(&self, name: Option<&str>) -> Result<&Profile, ProfileError> {
         self.catalog.get(name.unwrap_or(&self.default_profile))
     }
