@@ -474,33 +474,6 @@ fn preserve_fds_and_listen_fds_keep_exactly_what_was_passed() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-/// The process libcontainer forks for an exec (`youki:[2:INIT]`, a child of the hardrun
-/// process `parent`) once it blocks opening a file (the container's `/etc/passwd` made a FIFO,
-/// see [`an_exec_holds_no_descriptor_of_the_caller_or_the_runtime`]).
-fn waiting_exec_init(parent: i32) -> Option<i32> {
-    for e in fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(st) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-            continue;
-        };
-        let ppid = st
-            .lines()
-            .find_map(|l| l.strip_prefix("PPid:"))
-            .map(|v| v.trim().parse::<i32>().unwrap_or(0));
-        if ppid != Some(parent) || !st.starts_with("Name:\tyouki:[2:INIT]") {
-            continue;
-        }
-        // blocked in open(2)/openat(2)
-        let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        if matches!(sc.split(' ').next(), Some("2") | Some("257")) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 #[test]
 fn an_exec_holds_no_descriptor_of_the_caller_or_the_runtime() {
     let w = World::new("xd-fd-exec");
@@ -540,7 +513,7 @@ fn an_exec_holds_no_descriptor_of_the_caller_or_the_runtime() {
     let hardrun = child.id() as i32;
     let deadline = Instant::now() + Duration::from_secs(20);
     let init = loop {
-        if let Some(p) = waiting_exec_init(hardrun) {
+        if let Some(p) = exec_init_blocked_in_open(hardrun) {
             break p;
         }
         if let Some(st) = child.try_wait().unwrap() {

@@ -423,31 +423,6 @@ fn proc_state(pid: i32) -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-/// The process libcontainer forks for an exec (`youki:[2:INIT]`, a child of the hardrun process
-/// `parent`) once it blocks opening a file.
-fn exec_init_blocked_in_open(parent: i32) -> Option<i32> {
-    for e in fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(st) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-            continue;
-        };
-        let ppid = st
-            .lines()
-            .find_map(|l| l.strip_prefix("PPid:"))
-            .map(|v| v.trim().parse::<i32>().unwrap_or(0));
-        if ppid != Some(parent) || !st.starts_with("Name:\tyouki:[2:INIT]") {
-            continue;
-        }
-        let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        if matches!(sc.split(' ').next(), Some("2") | Some("257")) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 /// An exec's process can block inside the container before it runs its command on things no
 /// runtime controls (here the container's `/etc/passwd`, read for an empty HOME, is a FIFO;
 /// a hung network file system does the same). Killed meanwhile, the runtime takes that process

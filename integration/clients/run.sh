@@ -311,26 +311,22 @@ umount_work() {  # unmount everything under $WORK, deepest first
 
 # our cgroups: /sys/fs/cgroup/<ctrl>/hardrun-itest* (ctr: /hardrun-itest/<id>, CRI, docker, podman parents)
 # (only in hierarchies that are mounted: see plain_cgroup_dirs for the others)
-our_cgroups() {
+# dirs_named_ns mounted|plain: our directories under the controllers that are (not) mounted
+dirs_named_ns() {
   local c
   for c in /sys/fs/cgroup/*/; do
-    mountpoint -q "$c" || continue
+    if mountpoint -q "$c"; then [ "$1" = mounted ] || continue; else [ "$1" = plain ] || continue; fi
     find "$c"/"$NS"* -depth -type d 2>/dev/null || true
   done | sed 's#//*#/#g'
 }
+our_cgroups() { dirs_named_ns mounted; }
 
 # podman (cgroupfs manager, cgroup v1) makes its conmon cgroup in every controller /proc/cgroups
 # lists, mounted or not: for a controller with no hierarchy (hugetlb, net_cls, net_prio,
 # perf_event on this kernel) it makes plain directories on the /sys/fs/cgroup tmpfs and writes
 # conmon's pid into a plain file "tasks" there. Nothing is limited by them and no runtime made
 # them; remove them (only such directories and their "tasks" files) so a run leaves nothing.
-plain_cgroup_dirs() {
-  local c
-  for c in /sys/fs/cgroup/*/; do
-    mountpoint -q "$c" && continue
-    find "$c"/"$NS"* -depth -type d 2>/dev/null || true
-  done | sed 's#//*#/#g'
-}
+plain_cgroup_dirs() { dirs_named_ns plain; }
 tidy_plain_cgroup_dirs() {
   local d left=()
   while read -r d; do

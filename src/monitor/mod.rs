@@ -339,7 +339,7 @@ impl<W: Write> Monitor<W> {
     /// Listens for seccomp tripwires on the state root's socket (see [`tripwires`]); returns
     /// its path.
     pub fn listen_tripwires(&mut self) -> Result<PathBuf, String> {
-        let socket = tripwires::socket_of(&self.opts.root);
+        let socket = crate::base::paths::tripwire_socket(&self.opts.root);
         let (tx, rx) = std::sync::mpsc::channel();
         tripwires::listen(&socket, tx)?;
         self.tripwires = Some(rx);

@@ -21,7 +21,7 @@ use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
@@ -291,9 +291,4 @@ pub fn errno_name(errno: u32) -> String {
     } else {
         format!("{e:?}")
     }
-}
-
-/// Where the monitor of `root` listens.
-pub fn socket_of(root: &Path) -> PathBuf {
-    crate::base::paths::tripwire_socket(root)
 }

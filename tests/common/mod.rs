@@ -589,3 +589,29 @@ pub fn time_scale() -> u32 {
         .filter(|n| *n >= 1)
         .unwrap_or(1)
 }
+
+/// The process libcontainer forks for an exec (`youki:[2:INIT]`, a child of the hardrun process
+/// `parent`) once it blocks in open(2)/openat(2) (e.g. on a FIFO the tests put at the
+/// container's `/etc/passwd`).
+pub fn exec_init_blocked_in_open(parent: i32) -> Option<i32> {
+    for e in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(st) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let ppid = st
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .map(|v| v.trim().parse::<i32>().unwrap_or(0));
+        if ppid != Some(parent) || !st.starts_with("Name:\tyouki:[2:INIT]") {
+            continue;
+        }
+        let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if matches!(sc.split(' ').next(), Some("2") | Some("257")) {
+            return Some(pid);
+        }
+    }
+    None
+}
