@@ -23,6 +23,38 @@ pub trait Host {
     fn gid_map(&self, _userns_path: &str) -> Option<Vec<(u64, u64)>> {
         None
     }
+    /// the major number the kernel gave driver `name` for devices of type `typ` (`c` or `b`),
+    /// from `/proc/devices`; `None` when the driver is not loaded
+    fn device_major(&self, _typ: &str, _name: &str) -> Option<i64> {
+        None
+    }
+}
+
+/// The major of driver `name` among the `typ` devices (`c`: "Character devices:", `b`: "Block
+/// devices:") of a `/proc/devices` text.
+pub fn parse_proc_devices(text: &str, typ: &str, name: &str) -> Option<i64> {
+    let header = match typ {
+        "c" => "Character devices:",
+        "b" => "Block devices:",
+        _ => return None,
+    };
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.ends_with("devices:") {
+            inside = line == header;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some((major, driver)) = line.split_once(char::is_whitespace) {
+            if driver.trim() == name {
+                return major.parse().ok();
+            }
+        }
+    }
+    None
 }
 
 /// A fixed host for unit tests: host namespaces have inode 1000+index, nothing else is known.
@@ -56,6 +88,14 @@ impl Host for TestHost {
     }
     fn seccomp_arch(&self) -> &'static str {
         "SCMP_ARCH_X86_64"
+    }
+    fn device_major(&self, typ: &str, name: &str) -> Option<i64> {
+        // a GPU host with NVIDIA's driver loaded
+        parse_proc_devices(
+            "Character devices:\n  1 mem\n195 nvidia-frontend\n236 nvidia-caps\n508 nvidia-uvm\n\nBlock devices:\n  8 sd\n",
+            typ,
+            name,
+        )
     }
 }
 
@@ -101,6 +141,10 @@ impl Host for RealHost {
 
     fn process_exe(&self, pid: u32) -> Option<std::path::PathBuf> {
         std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+    }
+
+    fn device_major(&self, typ: &str, name: &str) -> Option<i64> {
+        parse_proc_devices(&std::fs::read_to_string("/proc/devices").ok()?, typ, name)
     }
 
     fn gid_map(&self, userns_path: &str) -> Option<Vec<(u64, u64)>> {
@@ -158,5 +202,27 @@ mod tests {
         // create applies a spec's AppArmor profile only where this says so
         let theirs = libcontainer::apparmor::is_enabled().unwrap_or(false);
         assert_eq!(super::apparmor_enabled(), theirs);
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::parse_proc_devices;
+
+    #[test]
+    fn majors_are_read_per_type_by_driver_name() {
+        let text = "Character devices:\n  1 mem\n203 cpu/cpuid\n508 nvidia-uvm\n\nBlock devices:\n  7 loop\n259 blkext\n";
+        for (typ, name, want) in [
+            ("c", "mem", Some(1)),
+            ("c", "cpu/cpuid", Some(203)),
+            ("c", "nvidia-uvm", Some(508)),
+            ("c", "loop", None),
+            ("b", "loop", Some(7)),
+            ("b", "mem", None),
+            ("c", "nvidia", None),
+            ("x", "mem", None),
+        ] {
+            assert_eq!(parse_proc_devices(text, typ, name), want, "{typ} {name}");
+        }
     }
 }

@@ -210,6 +210,7 @@ fn entry(
                         ExceptionKind::AllowCapabilities
                             | ExceptionKind::Profile
                             | ExceptionKind::HostNamespaces
+                            | ExceptionKind::DeviceClass
                     )
                     || e.values.iter().any(|v| match kind {
                         ExceptionKind::AllowCapabilities => cap_name(v) == value,
@@ -247,6 +248,51 @@ pub fn host_namespaces(
             if !used.contains(&i) {
                 used.push(i);
             }
+        }
+    }
+    (granted, used)
+}
+
+/// The device classes of `profile` that a spec asks for by listing their devices (`devices`:
+/// normalized paths of `linux.devices` that are neither default nor in `devices.allow`) and that
+/// a `device-class` exception authorizes for a container of `identity` (vouched for only), with
+/// their majors resolved on `host`; and the entries used. The request is the device list itself
+/// (what a device plugin hands the runtime), no annotation.
+pub fn device_classes(
+    devices: &[String],
+    identity: &Identity,
+    profile: &Profile,
+    host: &dyn crate::base::host::Host,
+) -> (Vec<super::rules::GrantedDeviceClass>, Vec<usize>) {
+    if !identity.trusted() {
+        return (vec![], vec![]);
+    }
+    let (ns, image) = (identity.namespace.as_deref(), identity.image.as_deref());
+    let (mut granted, mut used) = (vec![], vec![]);
+    for class in &profile.devices.classes {
+        if !devices.iter().any(|d| class.matches_path(d)) {
+            continue;
+        }
+        let Some(i) = entry(profile, ExceptionKind::DeviceClass, &class.name, ns, image) else {
+            continue;
+        };
+        let majors = class
+            .majors
+            .iter()
+            .filter_map(|m| {
+                m.parse::<i64>()
+                    .ok()
+                    .or_else(|| host.device_major(&class.typ, m))
+            })
+            .collect();
+        granted.push(super::rules::GrantedDeviceClass {
+            name: class.name.clone(),
+            typ: class.typ.clone(),
+            paths: class.paths.clone(),
+            majors,
+        });
+        if !used.contains(&i) {
+            used.push(i);
         }
     }
     (granted, used)

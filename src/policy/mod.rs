@@ -416,6 +416,16 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
             decided.used.push(i);
         }
     }
+    // devices of a class (a device plugin's GPUs) are kept where a device-class exception
+    // authorizes the class (the `devices` rule removes the others)
+    let requested = rules::devices::extra_device_paths(spec, base);
+    let (classes, class_used) = exceptions::device_classes(&requested, &identity, base, ctx.host);
+    decided.granted.device_classes = classes;
+    for i in class_used {
+        if !decided.used.contains(&i) {
+            decided.used.push(i);
+        }
+    }
     let profile = match &decided.profile {
         Some(name) => ctx.config.catalog.get(name).unwrap_or(base),
         None => base,

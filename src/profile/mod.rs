@@ -289,8 +289,82 @@ pub struct DevicesCfg {
     /// device paths allowed beyond the default set (null, zero, full, random, urandom, tty, …)
     #[serde(default)]
     pub allow: Vec<String>,
+    /// device classes (accelerators a Kubernetes device plugin hands over): kept only for a
+    /// container that a `device-class` exception authorizes, never by default
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<DeviceClassCfg>,
     #[serde(default)]
     pub comment: Option<String>,
+}
+
+/// A class of host devices, e.g. NVIDIA's GPUs: `linux.devices` entries whose path matches one of
+/// `paths` (`*` matches any run of characters but `/`) and whose type and major number are the
+/// class's. A major is a number or the name of a driver in `/proc/devices` (`nvidia-uvm` gets a
+/// major at load time), read on the host at create.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceClassCfg {
+    pub name: String,
+    pub paths: Vec<String>,
+    pub majors: Vec<String>,
+    /// `c` (character, the default) or `b` (block)
+    #[serde(default = "default_device_type", rename = "type")]
+    pub typ: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+fn default_device_type() -> String {
+    "c".into()
+}
+
+impl DeviceClassCfg {
+    /// Whether `path` (normalized) matches one of the class's patterns.
+    pub fn matches_path(&self, path: &str) -> bool {
+        self.paths.iter().any(|p| glob_segment_match(p, path))
+    }
+}
+
+/// `pattern` against `text`, shell-style within one path component: `*` matches any run of
+/// characters but `/`, `[0-9]` (ranges, `!` or `^` to negate) one character but `/`.
+pub fn glob_segment_match(pattern: &str, text: &str) -> bool {
+    glob(pattern.as_bytes(), text.as_bytes())
+}
+
+fn glob(p: &[u8], t: &[u8]) -> bool {
+    match p.first() {
+        None => t.is_empty(),
+        Some(b'*') => {
+            let run = t.iter().position(|&c| c == b'/').unwrap_or(t.len());
+            (0..=run).any(|n| glob(&p[1..], &t[n..]))
+        }
+        Some(b'[') => match p.iter().skip(2).position(|&c| c == b']') {
+            Some(end) => {
+                let (set, rest) = (&p[1..end + 2], &p[end + 3..]);
+                let (negate, set) = match set.first() {
+                    Some(b'!' | b'^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let Some((&c, tail)) = t.split_first() else {
+                    return false;
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == b'-' {
+                        hit |= (set[i]..=set[i + 2]).contains(&c);
+                        i += 3;
+                    } else {
+                        hit |= set[i] == c;
+                        i += 1;
+                    }
+                }
+                c != b'/' && hit != negate && glob(rest, tail)
+            }
+            None => t.first() == Some(&b'[') && glob(&p[1..], &t[1..]),
+        },
+        Some(&c) => t.first() == Some(&c) && glob(&p[1..], &t[1..]),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -515,6 +589,9 @@ pub enum ExceptionKind {
     /// `hostPID`, `hostIPC`) asks for the host's; `values` lists the kinds authorized
     /// (`network`, which covers the UTS namespace Kubernetes shares with it, `pid`, `ipc`, `uts`)
     HostNamespaces,
+    /// no annotation: a spec whose `linux.devices` has devices of a class of `[devices]
+    /// classes` (a device plugin's GPUs) asks for them; `values` lists the classes authorized
+    DeviceClass,
 }
 
 impl ExceptionKind {
@@ -526,8 +603,60 @@ impl ExceptionKind {
             ExceptionKind::AllowRoot => "allow-root",
             ExceptionKind::WritableRootfs => "writable-rootfs",
             ExceptionKind::HostNamespaces => "host-namespaces",
+            ExceptionKind::DeviceClass => "device-class",
         }
     }
+}
+
+/// Checks one `[[devices.classes]]` entry: Err((key suffix, message)).
+fn validate_device_class(c: &DeviceClassCfg) -> Result<(), (String, String)> {
+    if c.name.is_empty()
+        || !c
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        return Err((
+            ".name".into(),
+            format!("{:?} is not a valid class name", c.name),
+        ));
+    }
+    if c.typ != "c" && c.typ != "b" {
+        return Err((
+            ".type".into(),
+            format!("{:?} is not a device type (c or b)", c.typ),
+        ));
+    }
+    if c.paths.is_empty() {
+        return Err((".paths".into(), "names no device path".into()));
+    }
+    for (j, p) in c.paths.iter().enumerate() {
+        // a class names device nodes, never a directory or anything outside /dev
+        if !p.starts_with("/dev/") || p.contains("..") || p.ends_with('/') || p.contains("//") {
+            return Err((
+                format!(".paths[{j}]"),
+                format!("{p:?} is not a device path under /dev/"),
+            ));
+        }
+    }
+    if c.majors.is_empty() {
+        return Err((".majors".into(), "names no major number".into()));
+    }
+    for (j, m) in c.majors.iter().enumerate() {
+        let ok = match m.parse::<u32>() {
+            Ok(n) => n < 4096,
+            Err(_) => {
+                !m.is_empty() && m.parse::<i64>().is_err() && !m.chars().any(char::is_whitespace)
+            }
+        };
+        if !ok {
+            return Err((
+                format!(".majors[{j}]"),
+                format!("{m:?} is neither a major number (0 to 4095) nor a driver name of /proc/devices"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Profile {
@@ -580,6 +709,16 @@ impl Profile {
                 return Err(invalid(
                     &format!("rules.{code}"),
                     format!("unknown rule (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        for (i, c) in self.devices.classes.iter().enumerate() {
+            validate_device_class(c)
+                .map_err(|(k, m)| invalid(&format!("devices.classes[{i}]{k}"), m))?;
+            if self.devices.classes[..i].iter().any(|o| o.name == c.name) {
+                return Err(invalid(
+                    &format!("devices.classes[{i}].name"),
+                    format!("{:?} is defined twice", c.name),
                 ));
             }
         }
@@ -786,6 +925,37 @@ impl Profile {
                     return Err(invalid(
                         &format!("exceptions[{i}].values"),
                         format!("{v:?} is not a namespace kind a pod can share with the host (network, pid, ipc, uts)"),
+                    ));
+                }
+            }
+            if e.kind == ExceptionKind::DeviceClass {
+                if e.values.is_empty() {
+                    return Err(invalid(
+                        &format!("exceptions[{i}].values"),
+                        "names no device class".into(),
+                    ));
+                }
+                if let Some(v) = e
+                    .values
+                    .iter()
+                    .find(|v| !self.devices.classes.iter().any(|c| &c.name == *v))
+                {
+                    let known: Vec<&str> = self
+                        .devices
+                        .classes
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    return Err(invalid(
+                        &format!("exceptions[{i}].values"),
+                        format!(
+                            "{v:?} is not a device class of this profile (devices.classes: {})",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
                     ));
                 }
             }
@@ -1082,5 +1252,51 @@ mod tests {
             "unknown profile \"nope\" (known: baseline, ci-runner, permissive, restricted)"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn device_class_patterns_match_one_path_component() {
+        for (pattern, path, want) in [
+            ("/dev/nvidiactl", "/dev/nvidiactl", true),
+            ("/dev/nvidia[0-9]*", "/dev/nvidia0", true),
+            ("/dev/nvidia[0-9]*", "/dev/nvidia15", true),
+            ("/dev/nvidia[0-9]*", "/dev/nvidiactl", false),
+            ("/dev/nvidia[0-9]*", "/dev/nvidia-uvm", false),
+            ("/dev/nvidia[0-9]*", "/dev/nvidia", false),
+            (
+                "/dev/nvidia-caps/nvidia-cap*",
+                "/dev/nvidia-caps/nvidia-cap1",
+                true,
+            ),
+            ("/dev/nvidia*", "/dev/nvidia-caps/nvidia-cap1", false),
+            ("/dev/nvidia[!0-9]*", "/dev/nvidiactl", true),
+            ("/dev/nvidia[!0-9]*", "/dev/nvidia1", false),
+            ("/dev/dri/card*", "/dev/dri/card0", true),
+            ("/dev/sd[a", "/dev/sd[a", true),
+            ("/dev/*", "/dev/../etc/shadow", false),
+            ("/dev/x", "/dev/xy", false),
+        ] {
+            assert_eq!(glob_segment_match(pattern, path), want, "{pattern} {path}");
+        }
+    }
+
+    #[test]
+    fn broken_device_classes_are_named() {
+        let base = "name = \"x\"\n[[devices.classes]]\nname = \"gpu\"\n";
+        for (rest, want) in [
+            ("paths = []\nmajors = [\"195\"]\n", "f.toml: devices.classes[0].paths: names no device path"),
+            ("paths = [\"/etc/shadow\"]\nmajors = [\"195\"]\n", "f.toml: devices.classes[0].paths[0]: \"/etc/shadow\" is not a device path under /dev/"),
+            ("paths = [\"/dev/../etc\"]\nmajors = [\"195\"]\n", "is not a device path under /dev/"),
+            ("paths = [\"/dev/gpu*\"]\nmajors = []\n", "devices.classes[0].majors: names no major number"),
+            ("paths = [\"/dev/gpu*\"]\nmajors = [\"99999\"]\n", "devices.classes[0].majors[0]: \"99999\" is neither a major number"),
+            ("paths = [\"/dev/gpu*\"]\nmajors = [\"195\"]\ntype = \"p\"\n", "devices.classes[0].type: \"p\" is not a device type (c or b)"),
+            ("paths = [\"/dev/gpu*\"]\nmajors = [\"195\"]\n[[exceptions]]\nkind = \"device-class\"\nvalues = [\"tpu\"]\nnamespaces = [\"ml\"]\n", "exceptions[0].values: \"tpu\" is not a device class of this profile (devices.classes: gpu)"),
+            ("paths = [\"/dev/gpu*\"]\nmajors = [\"195\"]\n[[exceptions]]\nkind = \"device-class\"\nnamespaces = [\"ml\"]\n", "exceptions[0].values: names no device class"),
+        ] {
+            let err = Profile::parse(&format!("{base}{rest}"), "f.toml").unwrap_err().to_string();
+            assert!(err.contains(want), "{rest}: {err}");
+        }
+        let ok = format!("{base}paths = [\"/dev/gpu[0-9]*\"]\nmajors = [\"195\", \"nvidia-uvm\"]\n[[exceptions]]\nkind = \"device-class\"\nvalues = [\"gpu\"]\nnamespaces = [\"ml\"]\n");
+        Profile::parse(&ok, "f.toml").unwrap();
     }
 }

@@ -31,7 +31,7 @@
 
 use serde_json::{json, Value};
 
-use super::{Proposal, RuleCtx};
+use super::{GrantedDeviceClass, Proposal, RuleCtx};
 use crate::policy::edit::Edit;
 use crate::profile::Profile;
 
@@ -114,8 +114,24 @@ fn show_number(n: i64) -> String {
     }
 }
 
-/// Why a `linux.devices` entry is not allowed, or `None` when it is.
-fn device_problem(d: &Value, profile: &Profile) -> Option<String> {
+/// The normalized paths of the `linux.devices` entries that are neither in the default set nor in
+/// the profile's `devices.allow`: what a device class may ask for.
+pub fn extra_device_paths(spec: &Value, profile: &Profile) -> Vec<String> {
+    spec.pointer("/linux/devices")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|d| d.get("path").and_then(Value::as_str))
+                .map(super::mounts::normalize)
+                .filter(|p| !allowed_path(p, profile))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Why a `linux.devices` entry is not allowed, or `None` when it is. A device of a granted class
+/// (path, type and major of the class) is allowed.
+fn device_problem(d: &Value, profile: &Profile, granted: &[GrantedDeviceClass]) -> Option<String> {
     let raw = d.get("path").and_then(Value::as_str).unwrap_or("");
     let path = super::mounts::normalize(raw);
     let typ = d.get("type").and_then(Value::as_str).unwrap_or("");
@@ -130,6 +146,42 @@ fn device_problem(d: &Value, profile: &Profile) -> Option<String> {
         .chain(WELL_KNOWN)
         .find(|k| k.0 == path);
     if !allowed_path(&path, profile) {
+        if granted
+            .iter()
+            .any(|c| c.covers(&path, cgroup_type(typ), major))
+        {
+            return None;
+        }
+        // a class's path with other numbers (`/dev/nvidia0` that is really `c 1:1`, /dev/mem),
+        // or a class no exception authorizes: say which, so the owner knows what to ask for
+        if let Some(c) = granted.iter().find(|c| {
+            c.paths
+                .iter()
+                .any(|p| crate::profile::glob_segment_match(p, &path))
+        }) {
+            let majors: Vec<String> = c.majors.iter().map(i64::to_string).collect();
+            return Some(format!(
+                "{what}, which is not a {} device of class {} (majors {})",
+                kind(&c.typ),
+                c.name,
+                if majors.is_empty() {
+                    "none loaded".to_owned()
+                } else {
+                    majors.join(", ")
+                }
+            ));
+        }
+        if let Some(c) = profile
+            .devices
+            .classes
+            .iter()
+            .find(|c| c.matches_path(&path))
+        {
+            return Some(format!(
+                "{what}: device class {} needs a device-class exception of profile {} for this container",
+                c.name, profile.name
+            ));
+        }
         return Some(what);
     }
     match expected {
@@ -205,8 +257,9 @@ fn acceptable(r: &CgroupRule, kept: &[(String, i64, i64)]) -> bool {
             .any(|(t, ma, mi)| *t == r.typ && *ma == r.major && *mi == r.minor)
 }
 
-pub fn evaluate(spec: &Value, profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal> {
+pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
     let mut out = vec![];
+    let granted = &ctx.granted.device_classes;
 
     // linux.devices
     let devices = spec
@@ -217,9 +270,33 @@ pub fn evaluate(spec: &Value, profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal
     let mut kept_devices = vec![];
     let mut removed = vec![];
     for d in &devices {
-        match device_problem(d, profile) {
+        match device_problem(d, profile, granted) {
             Some(why) => removed.push(why),
             None => kept_devices.push(d.clone()),
+        }
+    }
+    // what a device-class exception kept: on record, as the host namespaces a pod shares are
+    for c in granted {
+        let kept: Vec<&str> = kept_devices
+            .iter()
+            .filter_map(|d| {
+                let path = super::mounts::normalize(d.get("path").and_then(Value::as_str)?);
+                let typ = cgroup_type(d.get("type").and_then(Value::as_str).unwrap_or(""));
+                (!allowed_path(&path, profile) && c.covers(&path, typ, number(d, "major")))
+                    .then(|| d.get("path").and_then(Value::as_str))
+                    .flatten()
+            })
+            .collect();
+        if !kept.is_empty() {
+            out.push(Proposal::note(
+                "/linux/devices",
+                format!(
+                    "device class {} kept ({}), authorized by a device-class exception of profile {}",
+                    c.name,
+                    kept.join(", "),
+                    profile.name
+                ),
+            ));
         }
     }
     if !removed.is_empty() {
@@ -540,5 +617,140 @@ mod tests {
             "resources": {"devices": [deny_all(), allow("c", 10, Some(1), "rwm")]}}});
         let out = fixed(evaluate, &spec, &p);
         assert_eq!(out["linux"]["resources"]["devices"], json!([deny_all()]));
+    }
+
+    /// A GPU pod's spec as containerd's CRI writes it from NVIDIA's device plugin: the nodes in
+    /// `linux.devices` and one cgroup rule per node.
+    fn gpu_pod(uvm_major: i64) -> Value {
+        let mut s = containerd_default();
+        let gpu = [
+            ("/dev/nvidiactl", 195, 255),
+            ("/dev/nvidia0", 195, 0),
+            ("/dev/nvidia-uvm", uvm_major, 0),
+            ("/dev/nvidia-uvm-tools", uvm_major, 1),
+        ];
+        for (path, ma, mi) in gpu {
+            s["linux"]["devices"]
+                .as_array_mut()
+                .unwrap()
+                .push(dev(path, "c", ma, mi));
+            s["linux"]["resources"]["devices"]
+                .as_array_mut()
+                .unwrap()
+                .push(allow("c", ma, Some(mi), "rw"));
+        }
+        s
+    }
+
+    fn granted_gpu(majors: &[i64]) -> super::super::Granted {
+        super::super::Granted {
+            device_classes: vec![GrantedDeviceClass {
+                name: "nvidia-gpu".into(),
+                typ: "c".into(),
+                paths: profile("restricted").devices.classes[0].paths.clone(),
+                majors: majors.to_vec(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn kept_paths(spec: &Value, proposals: &[Proposal]) -> Vec<String> {
+        let mut s = spec.clone();
+        for p in proposals {
+            for e in &p.edits {
+                crate::policy::edit::apply(&mut s, e).unwrap();
+            }
+        }
+        s["linux"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap().to_owned())
+            .filter(|p| p.contains("nvidia"))
+            .collect()
+    }
+
+    #[test]
+    fn a_device_class_is_kept_only_where_granted_and_only_with_its_numbers() {
+        let p = profile("restricted");
+        // no exception: every GPU node and its cgroup rule go, and the finding names the class
+        let spec = gpu_pod(508);
+        let r = run(evaluate, &spec, &p);
+        assert!(kept_paths(&spec, &r).is_empty(), "{r:?}");
+        let msg = &r[0].message;
+        assert!(
+            msg.contains("/dev/nvidia0 (c 195:0): device class nvidia-gpu needs a device-class exception of profile restricted"),
+            "{msg}"
+        );
+        assert!(
+            r.iter().any(|x| x.pointer == "/linux/resources/devices"),
+            "{r:?}"
+        );
+
+        // granted, the driver loaded (nvidia-uvm's major 508 read from /proc/devices): all kept,
+        // the cgroup rules for exactly those nodes kept, and a note on record
+        let r = run_granted(evaluate, &spec, &p, &granted_gpu(&[195, 508]));
+        assert_eq!(
+            kept_paths(&spec, &r),
+            [
+                "/dev/nvidiactl",
+                "/dev/nvidia0",
+                "/dev/nvidia-uvm",
+                "/dev/nvidia-uvm-tools"
+            ],
+            "{r:?}"
+        );
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert!(r[0].edits.is_empty(), "{r:?}");
+        assert!(r[0].message.contains("device class nvidia-gpu kept (/dev/nvidiactl, /dev/nvidia0, /dev/nvidia-uvm, /dev/nvidia-uvm-tools)"), "{}", r[0].message);
+
+        // granted, but nvidia-uvm's major is not the one the host gave the driver: those go
+        let r = run_granted(evaluate, &gpu_pod(509), &p, &granted_gpu(&[195, 508]));
+        assert_eq!(
+            kept_paths(&gpu_pod(509), &r),
+            ["/dev/nvidiactl", "/dev/nvidia0"],
+            "{r:?}"
+        );
+        let removed = r
+            .iter()
+            .find(|x| x.pointer == "/linux/devices" && !x.edits.is_empty())
+            .unwrap();
+        assert!(removed.message.contains("/dev/nvidia-uvm (c 509:0), which is not a character device of class nvidia-gpu (majors 195, 508)"), "{}", removed.message);
+
+        // a class's name on another device: /dev/nvidia0 that is really /dev/mem, or a block
+        // device, or a path no pattern of the class matches
+        for (path, typ, ma, mi) in [
+            ("/dev/nvidia0", "c", 1, 1),
+            ("/dev/nvidia0", "b", 195, 0),
+            ("/dev/nvidia", "c", 195, 0),
+            ("/dev/nvidia0/../sda", "b", 8, 0),
+        ] {
+            let mut s = containerd_default();
+            s["linux"]["devices"]
+                .as_array_mut()
+                .unwrap()
+                .push(dev(path, typ, ma, mi));
+            s["linux"]["resources"]["devices"]
+                .as_array_mut()
+                .unwrap()
+                .push(allow(typ, ma, Some(mi), "rw"));
+            let r = run_granted(evaluate, &s, &p, &granted_gpu(&[195, 508]));
+            let mut after = s.clone();
+            for x in &r {
+                for e in &x.edits {
+                    crate::policy::edit::apply(&mut after, e).unwrap();
+                }
+            }
+            let n = after["linux"]["devices"].as_array().unwrap().len();
+            assert_eq!(n, 6, "{path} {typ} {ma}:{mi} kept: {r:?}");
+            let rules = after["linux"]["resources"]["devices"].as_array().unwrap();
+            assert!(
+                !rules.iter().any(|x| x["major"] == json!(ma)
+                    && x["minor"] == json!(mi)
+                    && x["allow"] == json!(true)
+                    && ma != 1),
+                "{path}: cgroup rule kept: {rules:?}"
+            );
+        }
     }
 }

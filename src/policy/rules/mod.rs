@@ -108,6 +108,35 @@ pub struct Granted {
     /// "pod-cgroup"`: limits it leaves unset stay unset (see `rules::resources`)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pod_cgroup_limits: bool,
+    /// device classes of the profile whose devices the spec lists and that a `device-class`
+    /// exception authorized, with their majors resolved on the host at create (see
+    /// `rules::devices`)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_classes: Vec<GrantedDeviceClass>,
+}
+
+/// A device class granted to a container: `linux.devices` entries of type `typ` whose path
+/// matches one of `paths` and whose major is one of `majors` are kept.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantedDeviceClass {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub typ: String,
+    pub paths: Vec<String>,
+    pub majors: Vec<i64>,
+}
+
+impl GrantedDeviceClass {
+    /// Whether a device (normalized path, cgroup type, major) belongs to the class.
+    pub fn covers(&self, path: &str, typ: &str, major: i64) -> bool {
+        self.typ == typ
+            && self.majors.contains(&major)
+            && self
+                .paths
+                .iter()
+                .any(|p| crate::profile::glob_segment_match(p, path))
+    }
 }
 
 /// What a rule knows about the container.
