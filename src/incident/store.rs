@@ -405,12 +405,13 @@ fn new_id(dir: &Path, container_id: &str, now: DateTime<Utc>) -> String {
 
 /// Statistics of one duration over incidents, in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// incidents that have the duration (both stages)
     pub count: usize,
-    pub mean_s: Option<f64>,
-    pub median_s: Option<f64>,
-    pub max_s: Option<f64>,
+    pub mean_seconds: Option<f64>,
+    pub median_seconds: Option<f64>,
+    pub max_seconds: Option<f64>,
 }
 
 impl Stats {
@@ -424,15 +425,16 @@ impl Stats {
         };
         Stats {
             count: n,
-            mean_s: (n > 0).then(|| v.iter().sum::<f64>() / n as f64),
-            median_s: median,
-            max_s: v.last().copied(),
+            mean_seconds: (n > 0).then(|| v.iter().sum::<f64>() / n as f64),
+            median_seconds: median,
+            max_seconds: v.last().copied(),
         }
     }
 }
 
 /// The summary `incident list --format json` gives.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub total: usize,
     pub open: usize,
@@ -561,10 +563,10 @@ mod tests {
         let s = summarize(&[a, b, c]);
         assert_eq!((s.total, s.open, s.closed), (3, 2, 1));
         assert_eq!(s.time_to_detect.count, 2);
-        assert_eq!(s.time_to_detect.median_s, Some(20.0));
-        assert_eq!(s.time_to_detect.max_s, Some(30.0));
-        assert_eq!(s.time_to_respond.mean_s, Some(2.0));
-        assert_eq!(summarize(&[]).time_to_respond.median_s, None);
+        assert_eq!(s.time_to_detect.median_seconds, Some(20.0));
+        assert_eq!(s.time_to_detect.max_seconds, Some(30.0));
+        assert_eq!(s.time_to_respond.mean_seconds, Some(2.0));
+        assert_eq!(summarize(&[]).time_to_respond.median_seconds, None);
     }
 
     /// isolate without a detection adds `detected` first; a second stage goes to the same open

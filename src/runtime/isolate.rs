@@ -33,14 +33,14 @@ pub const MARKER: &str = "isolated.json";
 #[derive(Debug, thiserror::Error)]
 pub enum IsolateError {
     #[error(
-        "container {id:?} is already isolated (since {since}); `hardrun release {id}` lifts it"
+        "isolate container {id:?}: it is already isolated (since {since}); `hardrun release {id}` lifts it"
     )]
     Already { id: String, since: String },
-    #[error("container {0:?} is not isolated")]
+    #[error("release container {0:?}: it is not isolated")]
     NotIsolated(String),
-    #[error("container {id:?} is {status}, not running: only a running (or paused) container can be isolated")]
+    #[error("isolate container {id:?}: it is {status}, not running; only a running or paused container can be isolated")]
     NotRunning { id: String, status: Status },
-    #[error("container {0:?} has no init process")]
+    #[error("isolate container {0:?}: it has no init process")]
     NoPid(String),
     #[error(transparent)]
     Delegate(#[from] delegate::DelegateError),
