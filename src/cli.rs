@@ -135,7 +135,59 @@ pub enum Command {
     Monitor(MonitorArgs),
     /// write the monitor's metrics once, for node_exporter's textfile collector
     Metrics(MetricsArgs),
+    // --- incident response: isolate, release, incident (issue 16) ---
+    /// isolate a running container: freeze every process, cut its network (nftables in its
+    /// network namespace), refuse exec and update into it, open an incident
+    Isolate(IsolateArgs),
+    /// undo isolate: thaw, remove the network cut, allow exec and update again
+    Release(ReleaseArgs),
+    /// incidents and their timelines: list, show, close
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    // --- end incident response ---
 }
+
+// --- incident response: isolate, release, incident (issue 16) ---
+
+/// `hardrun isolate` (hardrun's own; not a runc command).
+#[derive(Args, Debug)]
+pub struct IsolateArgs {
+    /// why (recorded in the incident and shown when exec or update is refused)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    pub container_id: String,
+}
+
+/// `hardrun release` (hardrun's own; not a runc command).
+#[derive(Args, Debug)]
+pub struct ReleaseArgs {
+    pub container_id: String,
+}
+
+/// `hardrun incident …` (hardrun's own; not a runc command).
+#[derive(Subcommand, Debug)]
+pub enum IncidentCmd {
+    /// every incident, oldest first (json: with time to detect, time to respond and a summary)
+    List {
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// one incident and its timeline
+    Show {
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        id: String,
+    },
+    /// close an incident with a note (the last stage of its timeline)
+    Close {
+        /// what was found and done
+        #[arg(long, value_name = "TEXT", required = true)]
+        note: String,
+        id: String,
+    },
+}
+
+// --- end incident response ---
 
 /// `hardrun monitor` (hardrun's own; not a runc command).
 #[derive(Args, Debug)]

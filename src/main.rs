@@ -107,6 +107,9 @@ fn main() {
         Command::Setup(a) => cmd::setup::run(g, a),
         Command::Monitor(a) => cmd::monitor::run(g, a),
         Command::Metrics(a) => cmd::monitor::metrics(g, a),
+        Command::Isolate(a) => cmd::isolate::isolate(g, a),
+        Command::Release(a) => cmd::isolate::release(g, a),
+        Command::Incident(a) => cmd::incident::run(g, a),
     });
     match result {
         Ok(code) => std::process::exit(code),

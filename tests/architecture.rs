@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("audit", &["audit"]),
     ("report", &["report"]),
     ("runtime", &["runtime", "observability"]),
-    ("monitor", &["monitor"]),
+    ("monitor/incident", &["monitor", "incident"]),
     ("cli", &["cli"]),
     ("commands", &["commands"]),
 ];

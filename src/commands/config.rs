@@ -72,7 +72,7 @@ pub fn run(global: &GlobalOpts, cmd: &ConfigCmd) -> Result<i32> {
     Ok(0)
 }
 
-fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 7] {
+fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 8] {
     [
         ("default_profile", config.default_profile.clone()),
         ("mode", config.mode.to_string()),
@@ -91,6 +91,7 @@ fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 7] {
         ),
         ("audit_keep", config.audit_rotation.keep.to_string()),
         ("audit_key", config.audit_key.display().to_string()),
+        ("incidents_dir", config.incidents_dir.display().to_string()),
     ]
 }
 

@@ -195,7 +195,13 @@ pub fn delete_container(
     // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
     let left = crate::runtime::state_dir::read_record(container.dir())
         .and_then(|r| Some((r.rootfs, r.host_rootfs_mounts?)));
+    // an isolated container's network namespace may outlive it (`ip netns add`): held across
+    // the delete, its isolate table is removed once the delete went through
+    let isolated = crate::runtime::isolate::hold_for_delete(container);
     let warnings = delegate::delete(container, force)?;
+    if let Some(hold) = isolated {
+        crate::runtime::isolate::finish_delete(&id, hold);
+    }
     if let Some((rootfs, keep)) = left {
         crate::runtime::host_mounts::unmount_above(&rootfs, keep);
     }

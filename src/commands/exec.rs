@@ -18,6 +18,10 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     // The process joins every namespace of the container, its user namespace first, and gets its
     // seccomp filter (the patched libcontainer, third_party/libcontainer/HARDRUN-PATCHES.md).
     let (dir, container) = super::load(global, &args.container_id)?;
+    // an isolated container takes no new process (`hardrun release` lifts it)
+    if let Some(line) = crate::runtime::isolate::refusal(&dir, &args.container_id, "exec") {
+        bail!(line);
+    }
     // the container's stored spec, read once: the process's defaults and the policy's input
     let (stored_path, stored) = bundle::load_staged(&dir)?;
     let mut process = match &args.process {

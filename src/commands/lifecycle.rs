@@ -61,6 +61,8 @@ fn step_of(command: &Command) -> Option<(&'static str, &str)> {
         Command::Run(a) => ("run", a.container_id.as_str()),
         Command::Exec(a) => ("exec", a.container_id.as_str()),
         Command::Update(a) => ("update", a.container_id.as_str()),
+        Command::Isolate(a) => ("isolate", a.container_id.as_str()),
+        Command::Release(a) => ("release", a.container_id.as_str()),
         _ => return None,
     })
 }

@@ -9,6 +9,8 @@ pub mod delete;
 pub mod events;
 pub mod exec;
 pub mod features;
+pub mod incident;
+pub mod isolate;
 pub mod kill;
 pub mod lifecycle;
 pub mod list;

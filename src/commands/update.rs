@@ -15,6 +15,10 @@ use crate::runtime::state_dir::write_atomic;
 
 pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
     let (dir, container) = super::load(global, &args.container_id)?;
+    // an isolated container's limits stay as they are (`hardrun release` lifts it)
+    if let Some(line) = crate::runtime::isolate::refusal(&dir, &args.container_id, "update") {
+        return Err(anyhow!(line));
+    }
     let raw = match &args.resources {
         Some(path) => {
             let (name, bytes) = if path.as_os_str() == "-" {

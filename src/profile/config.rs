@@ -24,6 +24,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/hardrun/config.toml";
 pub const DEFAULT_AUDIT_LOG: &str = "/var/log/hardrun/audit.jsonl";
 /// The node key the audit log's records are MACed with (created by the first append).
 pub const DEFAULT_AUDIT_KEY: &str = "/var/lib/hardrun/audit.key";
+/// Where incidents are kept (`incidents_dir`), one JSON file each.
+pub const DEFAULT_INCIDENTS_DIR: &str = "/var/lib/hardrun/incidents";
 /// The drop-in directory's name, beside the configuration file.
 pub const DROPIN_DIR: &str = "config.d";
 
@@ -78,6 +80,9 @@ pub struct ConfigFile {
     /// the node key of the audit log's MACs (32 bytes, 0600; retired keys in `<path>.retired/`)
     #[serde(default)]
     pub audit_key: Option<String>,
+    /// the incident store (`hardrun incident`, isolate, the monitor): one JSON file per incident
+    #[serde(default)]
+    pub incidents_dir: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
 }
@@ -121,6 +126,8 @@ pub struct Config {
     pub audit_rotation: Rotation,
     /// the node key of the audit log (see `audit::key`)
     pub audit_key: PathBuf,
+    /// the incident store (see `incident::store`)
+    pub incidents_dir: PathBuf,
     pub catalog: Catalog,
 }
 
@@ -248,6 +255,10 @@ impl Config {
                 merged.audit_key = Some(v.clone());
                 origins.insert("audit_key", origin());
             }
+            if let Some(v) = &f.incidents_dir {
+                merged.incidents_dir = Some(v.clone());
+                origins.insert("incidents_dir", origin());
+            }
         }
         for key in [
             "default_profile",
@@ -256,6 +267,7 @@ impl Config {
             "audit_max_size",
             "audit_keep",
             "audit_key",
+            "incidents_dir",
         ] {
             origins.entry(key).or_insert(Origin::Default);
         }
@@ -310,6 +322,17 @@ impl Config {
                 })
             }
         };
+        let incidents_dir = match merged.incidents_dir.as_deref() {
+            None => PathBuf::from(DEFAULT_INCIDENTS_DIR),
+            Some(p) if p.starts_with('/') => PathBuf::from(p),
+            Some(p) => {
+                return Err(ProfileError::Invalid {
+                    file: file_of("incidents_dir"),
+                    key: "incidents_dir".into(),
+                    msg: format!("{p:?} is not an absolute path"),
+                })
+            }
+        };
         let mut audit_rotation = Rotation::default();
         if let Some(size) = merged.audit_max_size.as_deref() {
             audit_rotation.max_bytes =
@@ -337,6 +360,7 @@ impl Config {
                 audit_log,
                 audit_rotation,
                 audit_key,
+                incidents_dir,
                 catalog,
             },
             Sources {

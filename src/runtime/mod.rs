@@ -12,6 +12,7 @@ pub mod executor;
 pub mod fault;
 pub mod foreground;
 pub mod host_mounts;
+pub mod isolate;
 pub mod live;
 pub mod loopback;
 pub mod protect;
