@@ -1010,6 +1010,7 @@ mod tests {
             audit_rotation: Default::default(),
             audit_key: Default::default(),
             catalog: Catalog::builtin(),
+            monitor: Default::default(),
         }
     }
 
