@@ -41,6 +41,10 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
         .as_ref()
         .map_or("off".to_owned(), |l| l.display().to_string());
     let mut m = Monitor::new(opts, config, std::io::stdout()).map_err(|e| anyhow!(e))?;
+    eprintln!(
+        "hardrun monitor: sinks: {}",
+        sink_summary(&m.config_monitor())
+    );
     let socket = m
         .listen_tripwires()
         .map_err(|e| anyhow!("tripwires: {e}"))?;
@@ -55,10 +59,6 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
         );
         monitor::metrics::serve(l, m.metrics.clone());
     }
-    eprintln!(
-        "hardrun monitor: sinks: {}",
-        sink_summary(&m.config_monitor())
-    );
     eprintln!(
         "hardrun monitor: watching state root {}, audit log {log}, state {}",
         global.root.display(),
