@@ -608,3 +608,28 @@ fn the_alert_rules_pass_promtool() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS"), "{text}");
 }
+
+/// The Alertmanager route of docs/monitoring.md passes `amtool check-config`.
+#[test]
+fn the_documented_alertmanager_route_passes_amtool() {
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/monitoring.md"),
+    )
+    .unwrap();
+    let start = doc.find("```yaml\nglobal:\n").expect("the route example") + "```yaml\n".len();
+    let len = doc[start..].find("```").unwrap();
+    let w = World::new("alerts-route");
+    let cfg = w.dir.join("route.yml");
+    std::fs::write(&cfg, &doc[start..start + len]).unwrap();
+    let out = Command::new("amtool")
+        .args(["check-config"])
+        .arg(&cfg)
+        .output()
+        .expect("amtool is missing: apt-get install prometheus-alertmanager");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -97,10 +97,13 @@ pub fn alertname(kind: &str) -> String {
     s
 }
 
+/// What a digest alert stands for: (kind, container, profile, severity).
+type Group<'a> = (&'a str, &'a str, &'a str, Severity);
+
 /// The Alertmanager v2 alerts of one batch (`POST /api/v2/alerts` takes the array): one per
 /// (kind, container, profile, severity), in the batch's order of first appearance.
 pub fn alerts(batch: &[Event], node: &str) -> Vec<Value> {
-    let mut groups: Vec<((&str, &str, &str, Severity), Vec<&Event>)> = vec![];
+    let mut groups: Vec<(Group, Vec<&Event>)> = vec![];
     for ev in batch {
         let key = (
             ev.kind,
