@@ -210,6 +210,34 @@ pub struct MonitorArgs {
     /// how often each running container gets the live check (a duration: 5s, 500ms, 1m)
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub interval: GoDuration,
+    // the sinks (issue 15); each flag overrides its key of `[monitor]` in config.toml
+    /// push alerts to Alertmanager's v2 API at URL (http://HOST:PORT): critical at once, the
+    /// others batched per --alert-window ("" turns off the configured one)
+    #[arg(long, value_name = "URL")]
+    pub alertmanager: Option<String>,
+    /// POST each event as JSON to URL (http:// only; retried with backoff; "" turns off the
+    /// configured one)
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// send each event to syslog (RFC 5424)
+    #[arg(long)]
+    pub syslog: bool,
+    /// the syslog socket, a unix datagram socket [default: /dev/log]
+    #[arg(long = "syslog-socket", value_name = "PATH")]
+    pub syslog_socket: Option<PathBuf>,
+    /// the syslog facility (daemon, auth, authpriv, local0 … local7, …) [default: authpriv]
+    #[arg(long = "syslog-facility", value_name = "NAME")]
+    pub syslog_facility: Option<String>,
+    /// append each event as one JSON line to FILE (created 0600)
+    #[arg(long = "events-file", value_name = "FILE")]
+    pub events_file: Option<PathBuf>,
+    /// Alertmanager's batching windows, any subset [default: high=1h,medium=4h,low=24h]
+    #[arg(long = "alert-window", value_name = "SEVERITY=DURATION,...")]
+    pub alert_window: Option<String>,
+    /// events each network sink (Alertmanager, webhook) may hold unsent; more are dropped and
+    /// counted [default: 1000]
+    #[arg(long = "sink-queue", value_name = "N")]
+    pub sink_queue: Option<u64>,
 }
 
 /// `hardrun metrics` (hardrun's own; not a runc command).

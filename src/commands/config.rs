@@ -137,6 +137,14 @@ pub fn to_text(
             let value = if *k == "audit_keep" { v.clone() } else { q(v) };
             (format!("{k} = {value}"), origin(sources, k))
         })
+        // [monitor] as dotted keys: still a configuration file that reads back
+        .chain(
+            config
+                .monitor
+                .values()
+                .into_iter()
+                .map(|(k, v)| (format!("{k} = {v}"), origin(sources, k))),
+        )
         .collect();
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     for (line, from) in rows {
@@ -166,6 +174,12 @@ pub fn to_json(
 ) -> serde_json::Value {
     let mut vals = serde_json::Map::new();
     for (k, v) in values(config, sources) {
+        vals.insert(
+            k.to_owned(),
+            json!({ "value": v, "source": origin(sources, k) }),
+        );
+    }
+    for (k, v) in config.monitor.values() {
         vals.insert(
             k.to_owned(),
             json!({ "value": v, "source": origin(sources, k) }),
@@ -258,6 +272,9 @@ mod tests {
         let (c2, _) = Config::load_path(&again, true).unwrap();
         assert_eq!(c2.default_profile, "baseline");
         assert_eq!(c2.audit_log.as_deref(), Some(Path::new("/tmp/x.jsonl")));
+        assert_eq!(c2.monitor, c.monitor);
+        assert!(t.contains("\nmonitor.alertmanager = \"\""), "{t}");
+        assert!(t.contains("\nmonitor.queue = 1000 "), "{t}");
         let j = to_json(
             &c,
             &src,

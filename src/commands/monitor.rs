@@ -8,9 +8,11 @@ use anyhow::{anyhow, Result};
 
 use crate::cli::{GlobalOpts, MetricsArgs, MonitorArgs};
 use crate::monitor::{self, metrics::labels, Monitor, Options};
+use crate::profile::config::MonitorConfig;
 
 pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
-    let config = super::policy_config(global)?;
+    let mut config = super::policy_config(global)?;
+    sink_flags(&mut config.monitor, args)?;
     let interval = args
         .interval
         .positive()
@@ -39,6 +41,10 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
         .as_ref()
         .map_or("off".to_owned(), |l| l.display().to_string());
     let mut m = Monitor::new(opts, config, std::io::stdout()).map_err(|e| anyhow!(e))?;
+    eprintln!(
+        "hardrun monitor: sinks: {}",
+        sink_summary(&m.config_monitor())
+    );
     let socket = m
         .listen_tripwires()
         .map_err(|e| anyhow!("tripwires: {e}"))?;
@@ -60,6 +66,60 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
     );
     m.run().map_err(|e| anyhow!(e))?;
     Ok(0)
+}
+
+/// The sinks in one line, for the start-up log.
+fn sink_summary(c: &MonitorConfig) -> String {
+    let mut s = vec!["stdout".to_owned()];
+    if let Some(u) = &c.alertmanager {
+        s.push(format!("alertmanager {u} (windows {})", c.windows));
+    }
+    if let Some(u) = &c.webhook {
+        s.push(format!("webhook {u}"));
+    }
+    if c.syslog {
+        s.push(format!(
+            "syslog {} ({})",
+            c.syslog_socket.display(),
+            crate::profile::config::facility_name(c.syslog_facility)
+        ));
+    }
+    if let Some(p) = &c.events_file {
+        s.push(format!("file {}", p.display()));
+    }
+    s.join(", ")
+}
+
+/// The sink flags over `[monitor]` of config.toml (the flag wins), checked as the file is.
+fn sink_flags(c: &mut MonitorConfig, a: &MonitorArgs) -> Result<()> {
+    use crate::profile::config as cfg;
+    if let Some(u) = &a.alertmanager {
+        c.alertmanager = cfg::check_url(u).map_err(|e| anyhow!("--alertmanager: {e}"))?;
+    }
+    if let Some(u) = &a.webhook {
+        c.webhook = cfg::check_url(u).map_err(|e| anyhow!("--webhook: {e}"))?;
+    }
+    c.syslog |= a.syslog;
+    if let Some(p) = &a.syslog_socket {
+        c.syslog_socket = p.clone();
+    }
+    if let Some(f) = &a.syslog_facility {
+        c.syslog_facility =
+            cfg::parse_facility(f).map_err(|e| anyhow!("--syslog-facility: {e}"))?;
+    }
+    if let Some(p) = &a.events_file {
+        c.events_file = (!p.as_os_str().is_empty()).then(|| p.clone());
+    }
+    if let Some(w) = &a.alert_window {
+        c.windows = cfg::parse_windows(w, c.windows).map_err(|e| anyhow!("--alert-window: {e}"))?;
+    }
+    if let Some(q) = a.sink_queue {
+        c.queue = usize::try_from(q)
+            .ok()
+            .filter(|q| (1..=1_000_000).contains(q))
+            .ok_or_else(|| anyhow!("--sink-queue {q}: must be 1 to 1000000"))?;
+    }
+    Ok(())
 }
 
 /// `hardrun metrics --textfile DIR`: the running containers and their scores now, and what the

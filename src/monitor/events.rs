@@ -63,6 +63,28 @@ pub const ESCALATION_ATTEMPT: &str = "escalation-attempt";
 /// a process tried any other tripwire syscall: refused, reported
 pub const TRIPWIRE: &str = "tripwire";
 
+impl Severity {
+    pub fn parse(s: &str) -> Option<Severity> {
+        [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// The severity of `kind` for a container of `profile`: the profile's `[monitor.severity]`
+/// entry, else the default ([`KINDS`]).
+pub fn severity_in(kind: &str, profile: Option<&crate::profile::Profile>) -> Severity {
+    profile
+        .and_then(|p| p.monitor.severity.get(kind))
+        .and_then(|s| Severity::parse(s))
+        .unwrap_or_else(|| severity_of(kind))
+}
+
 pub fn severity_of(kind: &str) -> Severity {
     KINDS
         .iter()
@@ -178,6 +200,26 @@ pub fn findings(r: &Value) -> impl Iterator<Item = &Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profiles_kinds_are_the_monitors_and_override_the_defaults() {
+        let names: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, crate::profile::MONITOR_EVENT_KINDS);
+        let p: crate::profile::Profile = toml::from_str(
+            "name = \"p\"\n[monitor.severity]\nrefusal = \"high\"\ndrift = \"low\"\n",
+        )
+        .unwrap();
+        for (kind, profile, want) in [
+            (REFUSAL, Some(&p), Severity::High),
+            (DRIFT, Some(&p), Severity::Low),
+            (EXEC, Some(&p), Severity::Low),
+            (TRIPWIRE, Some(&p), Severity::High),
+            (REFUSAL, None, Severity::Medium),
+            (ESCALATION_ATTEMPT, None, Severity::Critical),
+        ] {
+            assert_eq!(severity_in(kind, profile), want, "{kind}");
+        }
+    }
 
     #[test]
     fn records_give_policy_events() {

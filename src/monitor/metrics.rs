@@ -23,7 +23,9 @@ pub struct Metrics {
     pub cis: Family<Labels, Gauge<f64, AtomicU64>>,
     pub chain_intact: Gauge,
     pub records: Counter,
-    pub dropped: Counter,
+    /// events a sink could not deliver, by sink (`stdout`, `alertmanager`, `webhook`, `syslog`,
+    /// `file`): its queue was full, its retries ran out or the write failed
+    pub dropped: Family<Labels, Counter>,
     /// a tripwire notification received -> its event written (seconds)
     pub tripwire_latency: Histogram,
 }
@@ -52,7 +54,7 @@ impl Metrics {
             cis: Family::default(),
             chain_intact: Gauge::default(),
             records: Counter::default(),
-            dropped: Counter::default(),
+            dropped: Family::default(),
             tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 8)),
         };
         registry.register(
@@ -87,7 +89,7 @@ impl Metrics {
         );
         registry.register(
             "hardrun_events_dropped",
-            "Security events that could not be written to any sink",
+            "Security events a sink could not deliver (queue full, retries exhausted, write failed), by sink",
             m.dropped.clone(),
         );
         registry.register(
@@ -96,6 +98,7 @@ impl Metrics {
             m.tripwire_latency.clone(),
         );
         m.chain_intact.set(1);
+        let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
         Metrics { registry, ..m }
     }
 

@@ -14,6 +14,7 @@ pub mod cgroups;
 pub mod events;
 pub mod follow;
 pub mod metrics;
+pub mod sinks;
 pub mod tripwires;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,6 +158,8 @@ pub struct Monitor<W: Write> {
     scores: BTreeMap<String, (f64, f64)>,
     /// tripwires reported by the listener's threads (see [`tripwires`])
     tripwires: Option<std::sync::mpsc::Receiver<tripwires::Tripwire>>,
+    /// Alertmanager, webhook, syslog, file (`config.monitor`)
+    sinks: sinks::Sinks,
 }
 
 impl<W: Write> Monitor<W> {
@@ -166,11 +169,18 @@ impl<W: Write> Monitor<W> {
             .audit_log
             .as_deref()
             .map(|log| follow::Follower::new(log, saved.audit));
+        let metrics = Metrics::new();
+        let sinks = sinks::Sinks::start(
+            &config.monitor,
+            metrics.dropped.clone(),
+            &sinks::node_name(),
+        )?;
         let mut m = Monitor {
             opts,
             config,
             out,
-            metrics: Arc::new(Mutex::new(Metrics::new())),
+            sinks,
+            metrics: Arc::new(Mutex::new(metrics)),
             follower,
             cgroups: BTreeMap::new(),
             drifts: BTreeSet::new(),
@@ -188,6 +198,11 @@ impl<W: Write> Monitor<W> {
         Ok(m)
     }
 
+    /// The sinks' settings (`[monitor]` with the flags over it).
+    pub fn config_monitor(&self) -> crate::profile::config::MonitorConfig {
+        self.config.monitor.clone()
+    }
+
     fn save(&self) -> Result<(), String> {
         let saved = Saved {
             audit: self.follower.as_ref().map(|f| f.cursor.clone()),
@@ -196,8 +211,13 @@ impl<W: Write> Monitor<W> {
     }
 
     /// Writes an event (one JSON line) and counts it; one that cannot be written is dropped and
-    /// counted as such.
-    fn emit(&mut self, ev: Event) {
+    /// counted as such. Then the sinks get it. Its severity is the one its container's profile
+    /// gives its kind (`[monitor.severity]`), else the default.
+    fn emit(&mut self, mut ev: Event) {
+        if !ev.profile.is_empty() {
+            ev.severity = events::severity_in(ev.kind, self.config.profile(Some(&ev.profile)).ok());
+        }
+        self.sinks.send(&ev);
         let mut line = serde_json::to_vec(&ev).unwrap_or_default();
         line.push(b'\n');
         let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
@@ -211,7 +231,9 @@ impl<W: Write> Monitor<W> {
                     .inc();
             }
             Err(e) => {
-                m.dropped.inc();
+                m.dropped
+                    .get_or_create(&labels(&[("sink", "stdout")]))
+                    .inc();
                 tracing::warn!("monitor: event dropped: cannot write it to stdout: {e}");
             }
         }

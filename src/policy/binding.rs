@@ -616,6 +616,7 @@ mod tests {
             audit_key: Default::default(),
             incidents_dir: Default::default(),
             catalog: Catalog::builtin(),
+            monitor: Default::default(),
         }
     }
 

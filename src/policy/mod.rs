@@ -1021,6 +1021,7 @@ mod tests {
             audit_key: Default::default(),
             incidents_dir: Default::default(),
             catalog: Catalog::builtin(),
+            monitor: Default::default(),
         }
     }
 

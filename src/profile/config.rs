@@ -85,6 +85,9 @@ pub struct ConfigFile {
     pub incidents_dir: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
+    /// `[monitor]`: the sinks of `hardrun monitor` (see [`MonitorFile`])
+    #[serde(default)]
+    pub monitor: Option<MonitorFile>,
 }
 
 /// Where a configuration value came from.
@@ -129,6 +132,8 @@ pub struct Config {
     /// the incident store (see `incident::store`)
     pub incidents_dir: PathBuf,
     pub catalog: Catalog,
+    /// `[monitor]`: the monitor's sinks (flags of `hardrun monitor` override them)
+    pub monitor: MonitorConfig,
 }
 
 /// Where a loaded [`Config`] came from (`hardrun config show`).
@@ -225,6 +230,7 @@ impl Config {
         // each key: the last file that sets it
         let mut origins = Origins::new();
         let mut merged = ConfigFile::default();
+        let mut merged_monitor = MonitorFile::default();
         for (file, f) in &layers {
             let origin = || Origin::File(file.clone());
             if let Some(v) = &f.default_profile {
@@ -259,6 +265,12 @@ impl Config {
                 merged.incidents_dir = Some(v.clone());
                 origins.insert("incidents_dir", origin());
             }
+            if let Some(m) = &f.monitor {
+                merge_monitor(&mut merged_monitor, m, &mut origins, origin());
+            }
+        }
+        for key in MONITOR_KEYS {
+            origins.entry(key).or_insert(Origin::Default);
         }
         for key in [
             "default_profile",
@@ -352,6 +364,13 @@ impl Config {
             }
             audit_rotation.keep = keep;
         }
+        let monitor = MonitorConfig::resolve(&merged_monitor).map_err(|(key, msg)| {
+            ProfileError::Invalid {
+                file: file_of(key),
+                key: key.into(),
+                msg,
+            }
+        })?;
         Ok((
             Config {
                 path,
@@ -362,6 +381,7 @@ impl Config {
                 audit_key,
                 incidents_dir,
                 catalog,
+                monitor,
             },
             Sources {
                 files: layers.into_iter().map(|(p, _)| p).collect(),
@@ -391,6 +411,408 @@ impl Config {
 
     pub fn profile(&self, name: Option<&str>) -> Result<&Profile, ProfileError> {
         self.catalog.get(name.unwrap_or(&self.default_profile))
+    }
+}
+
+// ---- [monitor]: the monitor's sinks (issue 15) -------------------------------------------------
+
+/// The keys of `[monitor]`, as `hardrun config show` names them.
+pub const MONITOR_KEYS: [&str; 8] = [
+    "monitor.alertmanager",
+    "monitor.webhook",
+    "monitor.syslog",
+    "monitor.syslog_socket",
+    "monitor.syslog_facility",
+    "monitor.events_file",
+    "monitor.alert_window",
+    "monitor.queue",
+];
+
+/// `[monitor]` as written in a file; each key a later file sets replaces the earlier value.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorFile {
+    /// Alertmanager's base URL (`http://127.0.0.1:9093`); `""`: none
+    #[serde(default)]
+    pub alertmanager: Option<String>,
+    /// a URL each event is POSTed to as JSON; `""`: none
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// send each event to syslog (RFC 5424)
+    #[serde(default)]
+    pub syslog: Option<bool>,
+    /// the syslog socket (a unix datagram socket; default `/dev/log`)
+    #[serde(default)]
+    pub syslog_socket: Option<String>,
+    /// the syslog facility by name (default `authpriv`)
+    #[serde(default)]
+    pub syslog_facility: Option<String>,
+    /// append each event as one JSON line to this file (0600); `""`: none
+    #[serde(default)]
+    pub events_file: Option<String>,
+    /// Alertmanager's batching windows: `high=1h,medium=4h,low=24h` (any subset)
+    #[serde(default)]
+    pub alert_window: Option<String>,
+    /// the queue of each network sink (events waiting to be sent; more are dropped and counted)
+    #[serde(default)]
+    pub queue: Option<u64>,
+}
+
+fn merge_monitor(into: &mut MonitorFile, f: &MonitorFile, origins: &mut Origins, o: Origin) {
+    macro_rules! take {
+        ($field:ident, $key:literal) => {
+            if let Some(v) = &f.$field {
+                into.$field = Some(v.clone());
+                origins.insert($key, o.clone());
+            }
+        };
+    }
+    take!(alertmanager, "monitor.alertmanager");
+    take!(webhook, "monitor.webhook");
+    take!(syslog, "monitor.syslog");
+    take!(syslog_socket, "monitor.syslog_socket");
+    take!(syslog_facility, "monitor.syslog_facility");
+    take!(events_file, "monitor.events_file");
+    take!(alert_window, "monitor.alert_window");
+    take!(queue, "monitor.queue");
+}
+
+/// Alertmanager's batching windows: critical events go at once; each lower severity is collected
+/// from its first event for its window, then sent as one batch. A zero window sends at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertWindows {
+    pub high: std::time::Duration,
+    pub medium: std::time::Duration,
+    pub low: std::time::Duration,
+}
+
+impl Default for AlertWindows {
+    fn default() -> Self {
+        let h = |n: u64| std::time::Duration::from_secs(n * 3600);
+        AlertWindows {
+            high: h(1),
+            medium: h(4),
+            low: h(24),
+        }
+    }
+}
+
+impl std::fmt::Display for AlertWindows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "high={},medium={},low={}",
+            format_window(self.high),
+            format_window(self.medium),
+            format_window(self.low)
+        )
+    }
+}
+
+/// A window: a whole number of `ms`, `s`, `m`, `h` or `d` (`90s`, `1h`, `0s`).
+pub fn parse_window(s: &str) -> Result<std::time::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (a number and ms, s, m, h or d: 90s, 1h)"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration (a number and ms, s, m, h or d: 90s, 1h)"
+            ))
+        }
+    };
+    n.checked_mul(ms)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+fn format_window(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, n) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= n && ms % n == 0 {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    if ms == 0 {
+        "0s".into()
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// `high=1h,medium=4h,low=24h`, any subset, applied over `base`.
+pub fn parse_windows(s: &str, base: AlertWindows) -> Result<AlertWindows, String> {
+    let mut w = base;
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (sev, d) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected SEVERITY=DURATION (high=1h)"))?;
+        let d = parse_window(d.trim())?;
+        match sev.trim() {
+            "high" => w.high = d,
+            "medium" => w.medium = d,
+            "low" => w.low = d,
+            other => {
+                return Err(format!(
+                    "unknown severity {other:?}: windows are for high, medium and low (critical goes at once)"
+                ))
+            }
+        }
+    }
+    Ok(w)
+}
+
+/// The syslog facilities by name (RFC 5424 section 6.2.1).
+pub const SYSLOG_FACILITIES: &[(&str, u8)] = &[
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("authpriv", 10),
+    ("ftp", 11),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+pub fn parse_facility(s: &str) -> Result<u8, String> {
+    SYSLOG_FACILITIES
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, f)| *f)
+        .ok_or_else(|| {
+            let names: Vec<&str> = SYSLOG_FACILITIES.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown syslog facility {s:?} (known: {})",
+                names.join(", ")
+            )
+        })
+}
+
+pub fn facility_name(f: u8) -> &'static str {
+    SYSLOG_FACILITIES
+        .iter()
+        .find(|(_, n)| *n == f)
+        .map_or("?", |(n, _)| n)
+}
+
+/// An `http://HOST[:PORT][/PATH]` URL (alerts and webhooks go over plain HTTP: `https://` is
+/// refused, see `monitor::sinks::http`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `host` or `[v6]`, as written
+    pub host: String,
+    pub port: u16,
+    /// starts with `/`
+    pub path: String,
+}
+
+impl HttpUrl {
+    pub fn parse(s: &str) -> Result<HttpUrl, String> {
+        if s.len() >= 8 && s[..8].eq_ignore_ascii_case("https://") {
+            return Err(format!(
+                "{s:?}: https is not supported (hardrun sends alerts over plain http; use a loopback address, or a local relay that speaks tls)"
+            ));
+        }
+        let rest = match s.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("http://") => &s[7..],
+            _ => return Err(format!("{s:?} is not an http:// URL")),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.contains('@') {
+            return Err(format!("{s:?}: credentials in the URL are not supported"));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("{s:?}: unclosed [ in the host"))?;
+            (format!("[{h}]"), after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (authority.to_owned(), None),
+            }
+        };
+        if host.is_empty() || host == "[]" {
+            return Err(format!("{s:?}: no host"));
+        }
+        let port = match port {
+            None => 80,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{s:?}: bad port {p:?}"))?,
+        };
+        if path
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        {
+            return Err(format!(
+                "{s:?}: the path holds spaces or control characters"
+            ));
+        }
+        Ok(HttpUrl {
+            host,
+            port,
+            path: path.to_owned(),
+        })
+    }
+
+    /// `host:port`, for `Host:` and for resolving
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// `[monitor]`, resolved and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    pub alertmanager: Option<String>,
+    pub webhook: Option<String>,
+    pub syslog: bool,
+    pub syslog_socket: PathBuf,
+    /// the facility's number (authpriv: 10)
+    pub syslog_facility: u8,
+    pub events_file: Option<PathBuf>,
+    pub windows: AlertWindows,
+    /// each network sink's queue
+    pub queue: usize,
+}
+
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+/// authpriv: security events name containers, processes and files; Debian's rsyslog writes this
+/// facility to /var/log/auth.log, which only root and adm read
+pub const DEFAULT_SYSLOG_FACILITY: u8 = 10;
+pub const DEFAULT_SINK_QUEUE: usize = 1000;
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            alertmanager: None,
+            webhook: None,
+            syslog: false,
+            syslog_socket: PathBuf::from(DEFAULT_SYSLOG_SOCKET),
+            syslog_facility: DEFAULT_SYSLOG_FACILITY,
+            events_file: None,
+            windows: AlertWindows::default(),
+            queue: DEFAULT_SINK_QUEUE,
+        }
+    }
+}
+
+/// A URL key: `""` is none; else an http:// URL.
+pub fn check_url(s: &str) -> Result<Option<String>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    HttpUrl::parse(s).map(|_| Some(s.to_owned()))
+}
+
+impl MonitorConfig {
+    /// Checks the merged section; an error names its key.
+    pub fn resolve(f: &MonitorFile) -> Result<MonitorConfig, (&'static str, String)> {
+        let mut c = MonitorConfig::default();
+        if let Some(u) = &f.alertmanager {
+            c.alertmanager = check_url(u).map_err(|e| ("monitor.alertmanager", e))?;
+        }
+        if let Some(u) = &f.webhook {
+            c.webhook = check_url(u).map_err(|e| ("monitor.webhook", e))?;
+        }
+        c.syslog = f.syslog.unwrap_or(false);
+        if let Some(p) = &f.syslog_socket {
+            if !p.starts_with('/') {
+                return Err((
+                    "monitor.syslog_socket",
+                    format!("{p:?} is not an absolute path"),
+                ));
+            }
+            c.syslog_socket = PathBuf::from(p);
+        }
+        if let Some(n) = &f.syslog_facility {
+            c.syslog_facility = parse_facility(n).map_err(|e| ("monitor.syslog_facility", e))?;
+        }
+        match f.events_file.as_deref() {
+            None | Some("") => {}
+            Some(p) if p.starts_with('/') && !p.ends_with('/') => {
+                c.events_file = Some(PathBuf::from(p))
+            }
+            Some(p) => {
+                return Err((
+                    "monitor.events_file",
+                    format!("{p:?} is not an absolute file path"),
+                ))
+            }
+        }
+        if let Some(w) = &f.alert_window {
+            c.windows = parse_windows(w, c.windows).map_err(|e| ("monitor.alert_window", e))?;
+        }
+        if let Some(q) = f.queue {
+            c.queue = usize::try_from(q)
+                .ok()
+                .filter(|q| (1..=1_000_000).contains(q))
+                .ok_or(("monitor.queue", format!("{q}: must be 1 to 1000000")))?;
+        }
+        Ok(c)
+    }
+
+    /// The values as `hardrun config show` prints them (JSON values: strings, a bool, a number).
+    pub fn values(&self) -> [(&'static str, serde_json::Value); 8] {
+        use serde_json::json;
+        let path = |p: &Option<PathBuf>| {
+            json!(p
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default())
+        };
+        [
+            (
+                "monitor.alertmanager",
+                json!(self.alertmanager.as_deref().unwrap_or("")),
+            ),
+            (
+                "monitor.webhook",
+                json!(self.webhook.as_deref().unwrap_or("")),
+            ),
+            ("monitor.syslog", json!(self.syslog)),
+            (
+                "monitor.syslog_socket",
+                json!(self.syslog_socket.display().to_string()),
+            ),
+            (
+                "monitor.syslog_facility",
+                json!(facility_name(self.syslog_facility)),
+            ),
+            ("monitor.events_file", path(&self.events_file)),
+            ("monitor.alert_window", json!(self.windows.to_string())),
+            ("monitor.queue", json!(self.queue)),
+        ]
     }
 }
 
@@ -613,6 +1035,136 @@ mod tests {
         assert_eq!(c.profile(Some("baseline")).unwrap().name, "baseline");
         assert_eq!(c.profile(None).unwrap().name, "ci-runner");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn monitor_section_merges_validates_and_names_file_and_key() {
+        let dir = tempdir("monitor");
+        let cfg = dir.join("config.toml");
+        let d = dir.join(DROPIN_DIR);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            &cfg,
+            "[monitor]\nalertmanager = \"http://127.0.0.1:9093\"\nsyslog = true\nalert_window = \"low=30s\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("10-hook.toml"),
+            "[monitor]\nwebhook = \"http://[::1]:8080/hook\"\nqueue = 5\n",
+        )
+        .unwrap();
+        let (c, src) = Config::load_with_sources(Some(&cfg)).unwrap();
+        assert_eq!(
+            c.monitor.alertmanager.as_deref(),
+            Some("http://127.0.0.1:9093")
+        );
+        assert_eq!(c.monitor.webhook.as_deref(), Some("http://[::1]:8080/hook"));
+        assert!(c.monitor.syslog);
+        assert_eq!(c.monitor.queue, 5);
+        assert_eq!(c.monitor.syslog_facility, DEFAULT_SYSLOG_FACILITY);
+        assert_eq!(c.monitor.windows.low, std::time::Duration::from_secs(30));
+        assert_eq!(c.monitor.windows.high, std::time::Duration::from_secs(3600));
+        assert_eq!(
+            src.origins["monitor.webhook"],
+            Origin::File(d.join("10-hook.toml"))
+        );
+        assert_eq!(src.origins["monitor.syslog"], Origin::File(cfg.clone()));
+        assert_eq!(src.origins["monitor.events_file"], Origin::Default);
+
+        for (text, key, msg) in [
+            (
+                "alertmanager = \"https://am:9093\"",
+                "monitor.alertmanager",
+                "https is not supported",
+            ),
+            (
+                "webhook = \"ftp://x\"",
+                "monitor.webhook",
+                "is not an http:// URL",
+            ),
+            (
+                "webhook = \"http://h:99999/\"",
+                "monitor.webhook",
+                "bad port",
+            ),
+            (
+                "syslog_facility = \"loud\"",
+                "monitor.syslog_facility",
+                "unknown syslog facility \"loud\"",
+            ),
+            (
+                "events_file = \"events.jsonl\"",
+                "monitor.events_file",
+                "not an absolute file path",
+            ),
+            (
+                "alert_window = \"critical=1s\"",
+                "monitor.alert_window",
+                "unknown severity \"critical\"",
+            ),
+            (
+                "alert_window = \"low=1y\"",
+                "monitor.alert_window",
+                "is not a duration",
+            ),
+            ("queue = 0", "monitor.queue", "must be 1 to 1000000"),
+        ] {
+            std::fs::write(d.join("20-bad.toml"), format!("[monitor]\n{text}\n")).unwrap();
+            let e = Config::load(Some(&cfg)).unwrap_err().to_string();
+            let want = format!("{}: {key}: ", d.join("20-bad.toml").display());
+            assert!(e.starts_with(&want) && e.contains(msg), "{text}: {e}");
+        }
+        // an unknown key in the section names its line
+        std::fs::write(d.join("20-bad.toml"), "[monitor]\nalertmanger = \"x\"\n").unwrap();
+        let e = Config::load(Some(&cfg)).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}:2:1:", d.join("20-bad.toml").display())),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn windows_and_urls_parse() {
+        let w = parse_windows("high=90s, low=2d", AlertWindows::default()).unwrap();
+        assert_eq!(w.high, std::time::Duration::from_secs(90));
+        assert_eq!(w.medium, std::time::Duration::from_secs(4 * 3600));
+        assert_eq!(w.to_string(), "high=90s,medium=4h,low=2d");
+        assert_eq!(
+            parse_windows(&w.to_string(), AlertWindows::default()).unwrap(),
+            w
+        );
+        assert_eq!(parse_window("0s").unwrap(), std::time::Duration::ZERO);
+        assert_eq!(
+            parse_window("250ms").unwrap(),
+            std::time::Duration::from_millis(250)
+        );
+        for bad in ["", "1", "h", "-1s", "1.5h"] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
+        for (url, host, port, path) in [
+            ("http://127.0.0.1:9093", "127.0.0.1", 9093, "/"),
+            ("http://localhost/hook?x=1", "localhost", 80, "/hook?x=1"),
+            ("HTTP://[::1]:8080/a/b", "[::1]", 8080, "/a/b"),
+        ] {
+            let u = HttpUrl::parse(url).unwrap();
+            assert_eq!(
+                (u.host.as_str(), u.port, u.path.as_str()),
+                (host, port, path),
+                "{url}"
+            );
+        }
+        for bad in [
+            "https://x",
+            "x:80",
+            "http://",
+            "http://:80/",
+            "http://u:p@h/",
+            "http://h:0/",
+            "http://h/a b",
+        ] {
+            assert!(HttpUrl::parse(bad).is_err(), "{bad}");
+        }
     }
 
     /// The package's /etc/hardrun/config.toml is all comments: it loads as the built-in

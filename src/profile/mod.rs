@@ -119,6 +119,9 @@ pub struct Profile {
     /// their values
     #[serde(default)]
     pub regulatory: Vec<String>,
+    /// `[monitor]`: how `hardrun monitor` rates the events of this profile's containers
+    #[serde(default, skip_serializing_if = "MonitorCfg::is_empty")]
+    pub monitor: MonitorCfg,
 
     /// where the profile came from (`builtin:restricted` or a path); not part of the TOML
     #[serde(skip)]
@@ -131,6 +134,39 @@ pub struct Profile {
     #[serde(skip)]
     pub text: String,
 }
+
+/// `[monitor]` of a profile: `severity = { refusal = "high", exec = "medium" }` replaces the
+/// monitor's default severity of those event kinds for this profile's containers.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorCfg {
+    #[serde(default)]
+    pub severity: BTreeMap<String, String>,
+}
+
+impl MonitorCfg {
+    pub fn is_empty(&self) -> bool {
+        self.severity.is_empty()
+    }
+}
+
+/// The monitor's event kinds (`monitor::events::KINDS` holds the same names, checked by its
+/// tests), for `[monitor.severity]`.
+pub const MONITOR_EVENT_KINDS: &[&str] = &[
+    "refusal",
+    "exception-used",
+    "exec",
+    "loosening-refused",
+    "oom-kill",
+    "pids-limit",
+    "memory-near-limit",
+    "drift",
+    "escalation-attempt",
+    "tripwire",
+];
+
+/// The severities of `[monitor.severity]`.
+pub const MONITOR_SEVERITIES: &[&str] = &["critical", "high", "medium", "low"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -867,6 +903,27 @@ impl Profile {
                 return Err(invalid(
                     &format!("seccomp.tripwires[{i}]"),
                     format!("{name:?} is not a syscall name libseccomp knows"),
+                ));
+            }
+        }
+        for (kind, sev) in &self.monitor.severity {
+            let key = format!("monitor.severity.{kind}");
+            if !MONITOR_EVENT_KINDS.contains(&kind.as_str()) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "unknown event kind {kind:?} (known: {})",
+                        MONITOR_EVENT_KINDS.join(", ")
+                    ),
+                ));
+            }
+            if !MONITOR_SEVERITIES.contains(&sev.as_str()) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "unknown severity {sev:?} (known: {})",
+                        MONITOR_SEVERITIES.join(", ")
+                    ),
                 ));
             }
         }
