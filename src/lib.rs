@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod compliance;
+pub mod incident;
 pub mod monitor;
 pub mod observability;
 pub mod policy;

@@ -107,6 +107,8 @@ fn main() {
         Command::Setup(a) => cmd::setup::run(g, a),
         Command::Monitor(a) => cmd::monitor::run(g, a),
         Command::Metrics(a) => cmd::monitor::metrics(g, a),
+        Command::Evidence(a) => cmd::evidence::run(g, a),
+        Command::Forensics(a) => cmd::forensics::run(g, a),
     });
     match result {
         Ok(code) => std::process::exit(code),

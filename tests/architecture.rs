@@ -14,7 +14,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("audit", &["audit"]),
     ("report", &["report"]),
     ("runtime", &["runtime", "observability"]),
-    ("monitor", &["monitor"]),
+    // incident (evidence, forensics) sits beside the monitor, above the runtime
+    ("monitor/incident", &["monitor", "incident"]),
     ("cli", &["cli"]),
     ("commands", &["commands"]),
 ];

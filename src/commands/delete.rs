@@ -195,7 +195,22 @@ pub fn delete_container(
     // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
     let left = crate::runtime::state_dir::read_record(container.dir())
         .and_then(|r| Some((r.rootfs, r.host_rootfs_mounts?)));
-    let warnings = delegate::delete(container, force)?;
+    // forensics: the specs and findings outlive the state directory (never fails the delete;
+    // taken back when the delete itself fails)
+    let kept = super::forensics::keep_on_delete(global, &id, container.dir());
+    let warnings = match delegate::delete(container, force) {
+        Ok(w) => w,
+        Err(e) => {
+            if let Some(k) = kept {
+                // the container stays: its evidence goes back where it was, the record goes
+                if let Some(f) = k.parent() {
+                    let _ = std::fs::rename(k.join("evidence"), f.join("evidence").join(&id));
+                }
+                let _ = std::fs::remove_dir_all(k);
+            }
+            return Err(e);
+        }
+    };
     if let Some((rootfs, keep)) = left {
         crate::runtime::host_mounts::unmount_above(&rootfs, keep);
     }

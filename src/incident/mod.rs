@@ -1,0 +1,2 @@
+pub mod evidence;
+pub mod forensics;
