@@ -2125,6 +2125,17 @@ fn check(found: Found, pinned: Option<&VerifyingKey>) -> Verified {
                 match (named, sig, s["algorithm"].as_str()) {
                     (Some(Ok(named)), Some(sig), Some("ed25519")) => {
                         v.key_id = Some(key_id(&named));
+                        // every field as the signer writes it: nothing in the file may vary
+                        if s["key_id"].as_str() != Some(key_id(&named).as_str())
+                            || s["public_key"].as_str() != Some(public_key_text(&named).as_str())
+                            || s["signature"].as_str() != Some(hex(&sig.to_bytes()).as_str())
+                            || s["signed"] != MANIFEST
+                            || s.as_object().is_none_or(|o| o.len() != 5)
+                        {
+                            v.problems.push(sig_problem(
+                                "its fields are not as signed (key_id, public_key, signature, signed): it was changed".into(),
+                            ));
+                        }
                         let key = match pinned {
                             Some(p) if p != &named => {
                                 v.problems.push(sig_problem(format!(
