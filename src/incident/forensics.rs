@@ -239,7 +239,8 @@ mod tests {
         ];
         let day = Duration::from_secs(86400);
         // (retention, max size) → pruned
-        let cases: Vec<(Duration, u64, Vec<(usize, Why)>)> = vec![
+        type Case = (Duration, u64, Vec<(usize, Why)>);
+        let cases: Vec<Case> = vec![
             (day, 1000, vec![]),
             (Duration::from_secs(60), 1000, vec![(0, Why::Age)]),
             (

@@ -614,6 +614,7 @@ mod tests {
             audit_log: None,
             audit_rotation: Default::default(),
             audit_key: Default::default(),
+            retention: Default::default(),
             catalog: Catalog::builtin(),
         }
     }
