@@ -18,7 +18,7 @@ fn world(name: &str, extra: &str) -> World {
     let cfg = w.dir.join("config.toml");
     let mut text = fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
-        "audit_key = \"{d}/audit.key\"\nevidence_key = \"{d}/keys/evidence.key\"\nforensics_dir = \"{d}/forensics\"\n{extra}",
+        "audit_key = \"{d}/audit.key\"\nevidence_key = \"{d}/keys/evidence.key\"\n{extra}",
         d = w.dir.display()
     ));
     fs::write(&cfg, text).unwrap();
