@@ -2271,6 +2271,16 @@ mod tests {
             p[0].to_string().starts_with("manifest.sig: signed by key"),
             "{p:?}"
         );
+        for i in 0..s.len() {
+            let mut bad = s.clone();
+            bad[i] ^= 0x20;
+            let p = check(found(&m, &bad), None).problems;
+            assert!(
+                p.iter().any(|p| p.to_string().starts_with("manifest.sig: ")
+                    || p.to_string().starts_with("manifest.json: bad signature")),
+                "sig byte {i}: {p:?}"
+            );
+        }
         for i in 0..m.len() {
             let mut bad = m.clone();
             bad[i] ^= 1;
