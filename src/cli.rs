@@ -145,6 +145,63 @@ pub enum Command {
     #[command(subcommand)]
     Incident(IncidentCmd),
     // --- end incident response ---
+    /// collect signed evidence of a running container (frozen while read); verify a bundle;
+    /// print the node's public key
+    Evidence(EvidenceArgs),
+    /// what delete kept of deleted containers: list, prune
+    #[command(subcommand)]
+    Forensics(ForensicsCmd),
+}
+
+/// `hardrun evidence …` (hardrun's own; not a runc command).
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct EvidenceArgs {
+    #[command(subcommand)]
+    pub command: Option<EvidenceCmd>,
+    /// the container (running, created or paused)
+    #[arg(required = true)]
+    pub container_id: Option<String>,
+    /// a new directory, or FILE.tar (default: <forensics_dir>/evidence/<id>/<time>)
+    #[arg(short = 'o', long = "output", value_name = "DIR|FILE.tar")]
+    pub output: Option<PathBuf>,
+    /// also dump the processes' memory with CRIU (criu dump --leave-running)
+    #[arg(long)]
+    pub checkpoint: bool,
+    /// the most bytes of file contents copied from writable places (default: evidence_max_size)
+    #[arg(long = "max-size", value_name = "SIZE")]
+    pub max_size: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvidenceCmd {
+    /// check every file's sha256 and the manifest's signature; name what differs
+    Verify {
+        /// the evidence directory or tar file
+        path: PathBuf,
+        /// the signer's public key (`hardrun evidence public-key` on the node) to pin
+        #[arg(long = "public-key", value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// print the node's evidence public key (created with the key on first use)
+    PublicKey,
+}
+
+/// `hardrun forensics …` (hardrun's own; not a runc command).
+#[derive(Subcommand, Debug)]
+pub enum ForensicsCmd {
+    /// the kept records of deleted containers, oldest first
+    List {
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
+    /// remove records older than the retention (or --older-than), then the oldest beyond
+    /// forensics_max_size
+    Prune {
+        /// an age: 0s, 30m, 12h, 7d (default: forensics_retention)
+        #[arg(long = "older-than", value_name = "AGE")]
+        older_than: Option<String>,
+    },
 }
 
 // --- incident response: isolate, release, incident (issue 16) ---
@@ -623,7 +680,7 @@ fn globals_shown(subcommand: &str) -> &'static [&'static str] {
     match subcommand {
         "create" | "run" | "exec" | "update" | "config" => &["config", "profile", "mode"],
         "check" | "monitor" | "metrics" => &["root", "config", "profile"],
-        "profile" | "audit" => &["config"],
+        "profile" | "audit" | "evidence" | "forensics" => &["config"],
         _ => &[],
     }
 }

@@ -110,6 +110,8 @@ fn main() {
         Command::Isolate(a) => cmd::isolate::isolate(g, a),
         Command::Release(a) => cmd::isolate::release(g, a),
         Command::Incident(a) => cmd::incident::run(g, a),
+        Command::Evidence(a) => cmd::evidence::run(g, a),
+        Command::Forensics(a) => cmd::forensics::run(g, a),
     });
     match result {
         Ok(code) => std::process::exit(code),

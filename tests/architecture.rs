@@ -14,6 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("audit", &["audit"]),
     ("report", &["report"]),
     ("runtime", &["runtime", "observability"]),
+    // monitor and incident (store, evidence, forensics) sit beside each other, above the runtime
     ("monitor/incident", &["monitor", "incident"]),
     ("cli", &["cli"]),
     ("commands", &["commands"]),

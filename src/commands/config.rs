@@ -72,7 +72,7 @@ pub fn run(global: &GlobalOpts, cmd: &ConfigCmd) -> Result<i32> {
     Ok(0)
 }
 
-fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 8] {
+fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 13] {
     [
         ("default_profile", config.default_profile.clone()),
         ("mode", config.mode.to_string()),
@@ -92,6 +92,32 @@ fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 8] {
         ("audit_keep", config.audit_rotation.keep.to_string()),
         ("audit_key", config.audit_key.display().to_string()),
         ("incidents_dir", config.incidents_dir.display().to_string()),
+        // evidence and forensics (docs/evidence.md): sizes in bytes, the retention in seconds
+        (
+            "evidence_key",
+            config.retention.evidence_key.display().to_string(),
+        ),
+        (
+            "evidence_max_size",
+            config.retention.evidence_max_size.to_string(),
+        ),
+        (
+            "forensics_dir",
+            config
+                .retention
+                .forensics_dir
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "forensics_retention",
+            format!("{}s", config.retention.forensics_retention.as_secs()),
+        ),
+        (
+            "forensics_max_size",
+            config.retention.forensics_max_size.to_string(),
+        ),
     ]
 }
 

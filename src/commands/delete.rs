@@ -198,7 +198,22 @@ pub fn delete_container(
     // an isolated container's network namespace may outlive it (`ip netns add`): held across
     // the delete, its isolate table is removed once the delete went through
     let isolated = crate::runtime::isolate::hold_for_delete(container);
-    let warnings = delegate::delete(container, force)?;
+    // forensics: the specs and findings outlive the state directory (never fails the delete;
+    // taken back when the delete itself fails)
+    let kept = super::forensics::keep_on_delete(global, &id, container.dir());
+    let warnings = match delegate::delete(container, force) {
+        Ok(w) => w,
+        Err(e) => {
+            if let Some(k) = kept {
+                // the container stays: its evidence goes back where it was, the record goes
+                if let Some(f) = k.parent() {
+                    let _ = std::fs::rename(k.join("evidence"), f.join("evidence").join(&id));
+                }
+                let _ = std::fs::remove_dir_all(k);
+            }
+            return Err(e);
+        }
+    };
     if let Some(hold) = isolated {
         crate::runtime::isolate::finish_delete(&id, hold);
     }

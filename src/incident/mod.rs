@@ -3,6 +3,8 @@
 //! forensics retention. This layer sits beside the monitor, above the runtime: the commands
 //! (`isolate`, `release`, `incident`), the monitor and evidence collection append stages here.
 
+pub mod evidence;
+pub mod forensics;
 pub mod store;
 
 pub use store::{append, Incident, Stage, StoreError};

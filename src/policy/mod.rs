@@ -1020,6 +1020,7 @@ mod tests {
             audit_rotation: Default::default(),
             audit_key: Default::default(),
             incidents_dir: Default::default(),
+            retention: Default::default(),
             catalog: Catalog::builtin(),
             monitor: Default::default(),
         }

@@ -83,6 +83,22 @@ pub struct ConfigFile {
     /// the incident store (`hardrun incident`, isolate, the monitor): one JSON file per incident
     #[serde(default)]
     pub incidents_dir: Option<String>,
+    // evidence and forensics retention (docs/evidence.md): see [`Retention`]
+    /// the node's ed25519 key evidence manifests are signed with (32 bytes, 0600)
+    #[serde(default)]
+    pub evidence_key: Option<String>,
+    /// the most bytes of writable files (tmpfs, writable binds, rootfs) one evidence bundle copies
+    #[serde(default)]
+    pub evidence_max_size: Option<String>,
+    /// where `delete` keeps a deleted container's specs, findings and evidence (`""`: nowhere)
+    #[serde(default)]
+    pub forensics_dir: Option<String>,
+    /// how long a deleted container's forensic record is kept (`7d`, `12h`, `30m`, `1s`)
+    #[serde(default)]
+    pub forensics_retention: Option<String>,
+    /// the most bytes all forensic records may take: the oldest are pruned beyond it (`1GiB`)
+    #[serde(default)]
+    pub forensics_max_size: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
     /// `[monitor]`: the sinks of `hardrun monitor` (see [`MonitorFile`])
@@ -131,6 +147,8 @@ pub struct Config {
     pub audit_key: PathBuf,
     /// the incident store (see `incident::store`)
     pub incidents_dir: PathBuf,
+    /// evidence bundles and the forensic records `delete` keeps (see [`Retention`])
+    pub retention: Retention,
     pub catalog: Catalog,
     /// `[monitor]`: the monitor's sinks (flags of `hardrun monitor` override them)
     pub monitor: MonitorConfig,
@@ -268,6 +286,12 @@ impl Config {
             if let Some(m) = &f.monitor {
                 merge_monitor(&mut merged_monitor, m, &mut origins, origin());
             }
+            for (key, value) in Retention::keys(f) {
+                if let Some(v) = value {
+                    Retention::set(&mut merged, key, v.clone());
+                    origins.insert(key, origin());
+                }
+            }
         }
         for key in MONITOR_KEYS {
             origins.entry(key).or_insert(Origin::Default);
@@ -280,7 +304,10 @@ impl Config {
             "audit_keep",
             "audit_key",
             "incidents_dir",
-        ] {
+        ]
+        .into_iter()
+        .chain(Retention::KEYS)
+        {
             origins.entry(key).or_insert(Origin::Default);
         }
         origins
@@ -297,6 +324,7 @@ impl Config {
             .clone()
             .unwrap_or_else(|| path.parent().unwrap_or(Path::new("/")).join("profiles"));
         let catalog = Catalog::load(Some(&profiles_dir))?;
+        let retention = Retention::resolve(&merged, &file_of)?;
         let default_profile = merged
             .default_profile
             .unwrap_or_else(|| DEFAULT_PROFILE.to_owned());
@@ -380,6 +408,7 @@ impl Config {
                 audit_rotation,
                 audit_key,
                 incidents_dir,
+                retention,
                 catalog,
                 monitor,
             },
@@ -835,9 +864,230 @@ impl Default for Rotation {
     }
 }
 
+/// The node's ed25519 evidence key (created by the first use).
+pub const DEFAULT_EVIDENCE_KEY: &str = "/var/lib/hardrun/evidence.key";
+/// Where `delete` keeps what incident response needs after the state directory is gone.
+pub const DEFAULT_FORENSICS_DIR: &str = "/var/lib/hardrun/forensics";
+
+/// Evidence bundles and forensic retention (`evidence_key`, `evidence_max_size`,
+/// `forensics_dir`, `forensics_retention`, `forensics_max_size`; see docs/evidence.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// the ed25519 key evidence manifests are signed with
+    pub evidence_key: PathBuf,
+    /// the most bytes of file contents one evidence bundle copies (default 64 MiB)
+    pub evidence_max_size: u64,
+    /// `None`: `forensics_dir = ""`, delete keeps nothing
+    pub forensics_dir: Option<PathBuf>,
+    /// how long a forensic record is kept (default 7 days)
+    pub forensics_retention: std::time::Duration,
+    /// the most bytes all forensic records together may take (default 1 GiB)
+    pub forensics_max_size: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            evidence_key: PathBuf::from(DEFAULT_EVIDENCE_KEY),
+            evidence_max_size: 64 << 20,
+            forensics_dir: Some(PathBuf::from(DEFAULT_FORENSICS_DIR)),
+            forensics_retention: std::time::Duration::from_secs(7 * 86400),
+            forensics_max_size: 1 << 30,
+        }
+    }
+}
+
+impl Retention {
+    pub const KEYS: [&'static str; 5] = [
+        "evidence_key",
+        "evidence_max_size",
+        "forensics_dir",
+        "forensics_retention",
+        "forensics_max_size",
+    ];
+
+    fn keys(f: &ConfigFile) -> [(&'static str, &Option<String>); 5] {
+        [
+            ("evidence_key", &f.evidence_key),
+            ("evidence_max_size", &f.evidence_max_size),
+            ("forensics_dir", &f.forensics_dir),
+            ("forensics_retention", &f.forensics_retention),
+            ("forensics_max_size", &f.forensics_max_size),
+        ]
+    }
+
+    fn set(merged: &mut ConfigFile, key: &str, v: String) {
+        let slot = match key {
+            "evidence_key" => &mut merged.evidence_key,
+            "evidence_max_size" => &mut merged.evidence_max_size,
+            "forensics_dir" => &mut merged.forensics_dir,
+            "forensics_retention" => &mut merged.forensics_retention,
+            _ => &mut merged.forensics_max_size,
+        };
+        *slot = Some(v);
+    }
+
+    fn resolve(
+        merged: &ConfigFile,
+        file_of: &dyn Fn(&str) -> String,
+    ) -> Result<Retention, ProfileError> {
+        let bad = |key: &str, msg: String| ProfileError::Invalid {
+            file: file_of(key),
+            key: key.into(),
+            msg,
+        };
+        let mut r = Retention::default();
+        if let Some(p) = merged.evidence_key.as_deref() {
+            if !p.starts_with('/') || p.ends_with('/') {
+                return Err(bad(
+                    "evidence_key",
+                    format!("{p:?} is not an absolute file path"),
+                ));
+            }
+            r.evidence_key = PathBuf::from(p);
+        }
+        if let Some(s) = merged.evidence_max_size.as_deref() {
+            r.evidence_max_size = parse_iec_size(s).map_err(|e| bad("evidence_max_size", e))?;
+        }
+        match merged.forensics_dir.as_deref() {
+            None => {}
+            Some("") => r.forensics_dir = None,
+            Some(p) if p.starts_with('/') && p != "/" => r.forensics_dir = Some(PathBuf::from(p)),
+            Some(p) => {
+                return Err(bad(
+                    "forensics_dir",
+                    format!("{p:?} is not an absolute directory path (\"\" keeps nothing)"),
+                ))
+            }
+        }
+        if let Some(s) = merged.forensics_retention.as_deref() {
+            r.forensics_retention = parse_age(s).map_err(|e| bad("forensics_retention", e))?;
+        }
+        if let Some(s) = merged.forensics_max_size.as_deref() {
+            r.forensics_max_size = parse_iec_size(s).map_err(|e| bad("forensics_max_size", e))?;
+        }
+        Ok(r)
+    }
+}
+
+/// A size: `64m`, `1g`, `1GiB`, `512KiB`, `1048576` (bytes).
+pub fn parse_iec_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let t = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('i'))
+        .unwrap_or(&lower);
+    super::parse_size(t).map_err(|_| format!("{s:?} is not a size (e.g. 64MiB, 1GiB, 512m)"))
+}
+
+/// An age: a whole number and a unit, `s`, `m`, `h`, `d` or `w` (`0s`, `90m`, `7d`).
+pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration (e.g. 7d, 12h, 30m, 1s)");
+    let t = s.trim();
+    let unit = t.chars().last().ok_or_else(bad)?;
+    let n: u64 = t[..t.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        'w' => 7 * 86400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_keys_validate_and_name_file_and_key() {
+        let dir = tempdir("retention");
+        let cfg = dir.join("config.toml");
+        std::fs::write(&cfg, "").unwrap();
+        assert_eq!(
+            Config::load(Some(&cfg)).unwrap().retention,
+            Retention::default()
+        );
+        std::fs::write(
+            &cfg,
+            "evidence_key = \"/k/e.key\"\nevidence_max_size = \"1MiB\"\nforensics_dir = \"/f\"\n\
+             forensics_retention = \"1s\"\nforensics_max_size = \"2k\"\n",
+        )
+        .unwrap();
+        let (c, src) = Config::load_with_sources(Some(&cfg)).unwrap();
+        let r = c.retention;
+        assert_eq!(r.evidence_key, Path::new("/k/e.key"));
+        assert_eq!(r.evidence_max_size, 1 << 20);
+        assert_eq!(r.forensics_dir.as_deref(), Some(Path::new("/f")));
+        assert_eq!(r.forensics_retention, std::time::Duration::from_secs(1));
+        assert_eq!(r.forensics_max_size, 2048);
+        assert_eq!(src.origins["forensics_dir"], Origin::File(cfg.clone()));
+        std::fs::write(&cfg, "forensics_dir = \"\"\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&cfg)).unwrap().retention.forensics_dir,
+            None
+        );
+        for (text, want) in [
+            (
+                "evidence_key = \"e.key\"",
+                "evidence_key: \"e.key\" is not an absolute file path",
+            ),
+            (
+                "evidence_max_size = \"lots\"",
+                "evidence_max_size: \"lots\" is not a size (e.g. 64MiB, 1GiB, 512m)",
+            ),
+            (
+                "forensics_dir = \"rel\"",
+                "forensics_dir: \"rel\" is not an absolute directory path (\"\" keeps nothing)",
+            ),
+            (
+                "forensics_retention = \"7y\"",
+                "forensics_retention: \"7y\" is not a duration (e.g. 7d, 12h, 30m, 1s)",
+            ),
+            (
+                "forensics_max_size = \"0\"",
+                "forensics_max_size: \"0\" is not a size (e.g. 64MiB, 1GiB, 512m)",
+            ),
+        ] {
+            std::fs::write(&cfg, format!("{text}\n")).unwrap();
+            let e = Config::load(Some(&cfg)).unwrap_err().to_string();
+            assert_eq!(e, format!("{}: {want}", cfg.display()), "{text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sizes_and_ages() {
+        for (s, want) in [
+            ("1GiB", Some(1u64 << 30)),
+            ("64MiB", Some(64 << 20)),
+            ("512m", Some(512 << 20)),
+            ("10", Some(10)),
+            ("1Ki", Some(1024)),
+            ("x", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_iec_size(s).ok(), want, "{s}");
+        }
+        for (s, want) in [
+            ("0s", Some(0u64)),
+            ("7d", Some(604800)),
+            ("2w", Some(1209600)),
+            ("90m", Some(5400)),
+            ("1h", Some(3600)),
+            ("d", None),
+            ("1.5h", None),
+            ("", None),
+            ("-1s", None),
+        ] {
+            assert_eq!(parse_age(s).ok().map(|d| d.as_secs()), want, "{s}");
+        }
+    }
 
     #[test]
     fn config_file_picks_profile_mode_and_log() {

@@ -101,12 +101,14 @@ impl World {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         let root = dir.join("state");
         // the existing runtime tests run under `permissive` (record, change nothing); hardening
-        // tests ask for a profile with --profile. Decisions go to a private audit log.
+        // tests ask for a profile with --profile. Decisions go to a private audit log; what
+        // delete keeps, to a private forensics directory.
         fs::write(
             dir.join("config.toml"),
             format!(
-                "default_profile = \"permissive\"\naudit_log = \"{}\"\n",
-                dir.join("audit.jsonl").display()
+                "default_profile = \"permissive\"\naudit_log = \"{}\"\nforensics_dir = \"{}\"\n",
+                dir.join("audit.jsonl").display(),
+                dir.join("forensics").display()
             ),
         )
         .unwrap();

@@ -1,0 +1,152 @@
+//! `hardrun forensics list [--format json]` and `hardrun forensics prune [--older-than AGE]`:
+//! the records `delete` kept of deleted containers (see `incident::forensics`).
+
+use anyhow::{anyhow, Result};
+use serde_json::json;
+
+use crate::cli::{ForensicsCmd, GlobalOpts};
+use crate::incident::forensics;
+use crate::profile::config::Config;
+
+pub fn run(global: &GlobalOpts, cmd: &ForensicsCmd) -> Result<i32> {
+    let config = super::policy_config(global)?;
+    let Some(dir) = config.retention.forensics_dir.clone() else {
+        anyhow::bail!("{}: forensics_dir is off (\"\")", config.path.display());
+    };
+    match cmd {
+        ForensicsCmd::List { format } => {
+            let records = forensics::list(&dir).map_err(|e| anyhow!(e))?;
+            let text = if format == "json" {
+                let v: Vec<_> = records
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "id": r.id,
+                            "dir": r.dir,
+                            "deleted_at": chrono::DateTime::<chrono::Utc>::from(r.deleted_at)
+                                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                            "size": r.size,
+                            "files": r.files,
+                        })
+                    })
+                    .collect();
+                format!("{}\n", serde_json::to_string_pretty(&v)?)
+            } else {
+                let mut t = format!(
+                    "{:<24} {:<28} {:>10} {:>6}  DIR\n",
+                    "ID", "DELETED", "BYTES", "FILES"
+                );
+                for r in &records {
+                    t.push_str(&format!(
+                        "{:<24} {:<28} {:>10} {:>6}  {}\n",
+                        r.id,
+                        chrono::DateTime::<chrono::Utc>::from(r.deleted_at)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        r.size,
+                        r.files,
+                        r.dir.display()
+                    ));
+                }
+                t
+            };
+            super::out(text.as_bytes())?;
+            Ok(0)
+        }
+        ForensicsCmd::Prune { older_than } => {
+            let age = match older_than {
+                Some(s) => crate::profile::config::parse_age(s)
+                    .map_err(|e| anyhow!("--older-than: {e}"))?,
+                None => config.retention.forensics_retention,
+            };
+            let pruned = prune(&config, age)?;
+            let mut t = String::new();
+            for (r, why) in &pruned {
+                t.push_str(&format!("pruned {} ({why})\n", r.dir.display()));
+            }
+            super::out(t.as_bytes())?;
+            Ok(0)
+        }
+    }
+}
+
+/// Prunes by age `age`, then by `forensics_max_size`; each removal is an audit record
+/// (`forensics-prune`, the record's directory as its bundle).
+pub fn prune(
+    config: &Config,
+    age: std::time::Duration,
+) -> Result<Vec<(forensics::Record, String)>> {
+    let Some(dir) = &config.retention.forensics_dir else {
+        return Ok(vec![]);
+    };
+    let pruned =
+        forensics::prune(dir, age, config.retention.forensics_max_size).map_err(|e| anyhow!(e))?;
+    let mut out = vec![];
+    for (r, why) in pruned {
+        let why = match why {
+            forensics::Why::Age => format!("older than {}s", age.as_secs()),
+            forensics::Why::Size => format!(
+                "forensics_max_size {} bytes exceeded",
+                config.retention.forensics_max_size
+            ),
+        };
+        tracing::info!(dir = %r.dir.display(), "forensics: pruned ({why})");
+        let step = crate::audit::Step {
+            command: "forensics-prune",
+            id: &r.id,
+            bundle: &r.dir,
+            workload: None,
+            profile: "",
+            profile_sha256: "",
+            mode: "",
+            failed: None,
+        };
+        if let Err(e) = crate::audit::record_step(crate::audit::Sink::of(config).as_ref(), &step) {
+            tracing::error!("forensics-prune {:?}: not recorded: {e}", r.id);
+        }
+        out.push((r, why));
+    }
+    Ok(out)
+}
+
+/// On delete, before the state directory goes: keep the container's record, then prune
+/// (cheap). Never fails: a failure is logged and recorded in the audit log.
+pub fn keep_on_delete(
+    global: &GlobalOpts,
+    id: &str,
+    state_dir: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    let config = match super::policy_config(global) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("delete {id:?}: forensic record not kept: configuration: {e:#}");
+            return None;
+        }
+    };
+    let dir = config.retention.forensics_dir.clone()?;
+    let kept = match forensics::keep(&dir, id, state_dir) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!("delete {id:?}: forensic record not kept: {e}");
+            let step = crate::audit::Step {
+                command: "forensics-keep",
+                id,
+                bundle: &dir,
+                workload: None,
+                profile: "",
+                profile_sha256: "",
+                mode: "",
+                failed: Some(&e),
+            };
+            if let Err(e) =
+                crate::audit::record_step(crate::audit::Sink::of(&config).as_ref(), &step)
+            {
+                tracing::error!("forensics-keep {id:?}: not recorded: {e}");
+            }
+            None
+        }
+    };
+    if let Err(e) = prune(&config, config.retention.forensics_retention) {
+        tracing::warn!("delete {id:?}: forensics prune: {e:#}");
+    }
+    kept
+}

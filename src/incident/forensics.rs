@@ -1,0 +1,273 @@
+//! Retention past delete: `delete` keeps a deleted container's original spec, hardened spec,
+//! findings and any evidence collected into the default location under `forensics_dir`
+//! (default `/var/lib/hardrun/forensics`), one directory per deleted container,
+//! `<id>@<UTC time>`. `hardrun forensics list|prune` show and prune them: by age
+//! (`forensics_retention`, default 7d), then by total size (`forensics_max_size`, default 1 GiB),
+//! oldest first. Keeping never makes delete fail; each pruning is an audit record.
+//!
+//! Evidence collected without `-o` goes to `<forensics_dir>/evidence/<id>/<time>/`; delete moves
+//! `<forensics_dir>/evidence/<id>` into the container's record.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+
+/// The directory evidence of container `id` goes to when `-o` is not given.
+pub fn default_evidence_dir(forensics: &Path, id: &str) -> PathBuf {
+    let t = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    forensics.join("evidence").join(id).join(t.to_string())
+}
+
+fn mkdir(p: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
+}
+
+/// Keeps what incident response needs of container `id` (state directory `state_dir`) under
+/// `forensics`; returns the record's directory. Files that are not there are left out.
+pub fn keep(forensics: &Path, id: &str, state_dir: &Path) -> Result<PathBuf, String> {
+    let now = chrono::Utc::now();
+    let name = format!("{id}@{}", now.format("%Y%m%dT%H%M%S%.6fZ"));
+    let dir = forensics.join(&name);
+    let err = |e: std::io::Error| format!("cannot keep {id:?} in {}: {e}", dir.display());
+    mkdir(forensics).map_err(err)?;
+    // written beside, renamed into place: a record is whole or not there
+    let tmp = forensics.join(format!(".{name}.partial"));
+    mkdir(&tmp).map_err(err)?;
+    let result = (|| -> std::io::Result<()> {
+        for (from, to) in [
+            ("config.orig.json", "config.orig.json"),
+            ("bundle/config.json", "config.json"),
+            ("hardrun.json", "hardrun.json"),
+        ] {
+            match std::fs::copy(state_dir.join(from), tmp.join(to)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let record = crate::runtime::state_dir::read_record(state_dir);
+        if let Some(r) = &record {
+            std::fs::write(
+                tmp.join("findings.json"),
+                serde_json::to_vec_pretty(&r.findings).unwrap_or_default(),
+            )?;
+        }
+        let evidence = forensics.join("evidence").join(id);
+        if evidence.is_dir() {
+            std::fs::rename(&evidence, tmp.join("evidence"))?;
+        }
+        std::fs::write(
+            tmp.join("meta.json"),
+            serde_json::to_vec_pretty(&json!({
+                "id": id,
+                "deleted_at": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "hardrun_version": env!("CARGO_PKG_VERSION"),
+                "bundle": record.as_ref().map(|r| r.bundle.display().to_string()),
+                "profile": record.as_ref().and_then(|r| r.profile.clone()),
+            }))
+            .unwrap_or_default(),
+        )?;
+        std::fs::rename(&tmp, &dir)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(err(e));
+    }
+    Ok(dir)
+}
+
+/// One kept record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub dir: PathBuf,
+    pub id: String,
+    pub deleted_at: SystemTime,
+    pub size: u64,
+    pub files: usize,
+}
+
+fn du(p: &Path) -> (u64, usize) {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return (0, 0);
+    };
+    if m.is_dir() {
+        let mut t = (0, 0);
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let (s, n) = du(&e.path());
+            t.0 += s;
+            t.1 += n;
+        }
+        t
+    } else {
+        (m.len(), 1)
+    }
+}
+
+/// The records under `forensics`, oldest first.
+pub fn list(forensics: &Path) -> Result<Vec<Record>, String> {
+    let entries = match std::fs::read_dir(forensics) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(format!("cannot read {}: {e}", forensics.display())),
+    };
+    let mut out = vec![];
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((id, _)) = name.split_once('@') else {
+            continue; // `evidence/`, partial records (leading dot)
+        };
+        if name.starts_with('.') || !e.path().is_dir() {
+            continue;
+        }
+        let meta: Option<Value> = std::fs::read(e.path().join("meta.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let deleted_at = meta
+            .as_ref()
+            .and_then(|m| m["deleted_at"].as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(SystemTime::from)
+            .or_else(|| e.metadata().and_then(|m| m.modified()).ok())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let (size, files) = du(&e.path());
+        out.push(Record {
+            dir: e.path(),
+            id: id.to_owned(),
+            deleted_at,
+            size,
+            files,
+        });
+    }
+    out.sort_by(|a, b| a.deleted_at.cmp(&b.deleted_at).then(a.dir.cmp(&b.dir)));
+    Ok(out)
+}
+
+/// Why a record was pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    Age,
+    Size,
+}
+
+/// Which records to prune (oldest first): those older than `older_than`, then the oldest of
+/// the rest until the total is at most `max_size`.
+pub fn plan(
+    records: &[Record],
+    now: SystemTime,
+    older_than: Duration,
+    max_size: u64,
+) -> Vec<(usize, Why)> {
+    let mut out = vec![];
+    let mut total: u64 = records.iter().map(|r| r.size).sum();
+    for (i, r) in records.iter().enumerate() {
+        let age = now.duration_since(r.deleted_at).unwrap_or_default();
+        if age >= older_than {
+            out.push((i, Why::Age));
+            total -= r.size;
+        }
+    }
+    for (i, r) in records.iter().enumerate() {
+        if total <= max_size {
+            break;
+        }
+        if !out.iter().any(|(j, _)| *j == i) {
+            out.push((i, Why::Size));
+            total -= r.size;
+        }
+    }
+    out
+}
+
+/// Prunes under a lock (`<forensics>/.lock`); returns what was removed.
+pub fn prune(
+    forensics: &Path,
+    older_than: Duration,
+    max_size: u64,
+) -> Result<Vec<(Record, Why)>, String> {
+    if !forensics.is_dir() {
+        return Ok(vec![]);
+    }
+    let lock_path = forensics.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let _lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let records = list(forensics)?;
+    let mut out = vec![];
+    for (i, why) in plan(&records, SystemTime::now(), older_than, max_size) {
+        let r = &records[i];
+        match std::fs::remove_dir_all(&r.dir) {
+            Ok(()) => out.push((r.clone(), why)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot prune {}: {e}", r.dir.display())),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(age_s: u64, size: u64, now: SystemTime) -> Record {
+        Record {
+            dir: PathBuf::from(format!("/f/c@{age_s}")),
+            id: "c".into(),
+            deleted_at: now - Duration::from_secs(age_s),
+            size,
+            files: 1,
+        }
+    }
+
+    #[test]
+    fn prune_plan_by_age_then_size_oldest_first() {
+        let now = SystemTime::now();
+        let rs = vec![
+            rec(100, 10, now),
+            rec(50, 10, now),
+            rec(10, 10, now),
+            rec(1, 10, now),
+        ];
+        let day = Duration::from_secs(86400);
+        // (retention, max size) → pruned
+        type Case = (Duration, u64, Vec<(usize, Why)>);
+        let cases: Vec<Case> = vec![
+            (day, 1000, vec![]),
+            (Duration::from_secs(60), 1000, vec![(0, Why::Age)]),
+            (
+                Duration::from_secs(0),
+                1000,
+                vec![(0, Why::Age), (1, Why::Age), (2, Why::Age), (3, Why::Age)],
+            ),
+            (day, 25, vec![(0, Why::Size), (1, Why::Size)]),
+            (
+                Duration::from_secs(60),
+                15,
+                vec![(0, Why::Age), (1, Why::Size), (2, Why::Size)],
+            ),
+            (day, 40, vec![]),
+            (
+                day,
+                5,
+                vec![
+                    (0, Why::Size),
+                    (1, Why::Size),
+                    (2, Why::Size),
+                    (3, Why::Size),
+                ],
+            ),
+        ];
+        for (ret, max, want) in cases {
+            assert_eq!(plan(&rs, now, ret, max), want, "{ret:?} {max}");
+        }
+    }
+}
