@@ -3,6 +3,8 @@
 #   1. install what the tests need (scripts/install-deps.sh; quick when it is all there)
 #   2. cargo fmt --check and cargo clippy --all-targets -- -D warnings
 #   3. cargo test: unit tests and the integration tests in tests/ (real busybox containers)
+#   3a. scripts/cgroup2-vm.sh: the limits, device cgroup and lifecycle tests again in a qemu VM
+#       that mounts cgroup v2 only (this machine is v1 hybrid; ~2-3 min)
 #   3b. scripts/fuzz.sh 40: the fuzz targets in fuzz/ for 40 s each (plus their build, ~2-5 min)
 #   4. cargo build --release and integration/clients/run.sh: containerd (ctr and CRI), dockerd
 #      and podman driving the release binary
@@ -28,6 +30,9 @@ cargo clippy --locked --all-targets -- -D warnings
 
 step "cargo test (unit + container integration tests)"
 cargo test --locked
+
+step "cgroup v2 lane: limits, devices_cgroup, lifecycle in a cgroup2-only VM (scripts/cgroup2-vm.sh)"
+scripts/cgroup2-vm.sh --tests limits,devices_cgroup,lifecycle --timeout 900
 
 step "fuzz: every cargo-fuzz target for 40 s (scripts/fuzz.sh; stable Rust, no sanitizer)"
 scripts/fuzz.sh 40
