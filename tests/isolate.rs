@@ -253,6 +253,22 @@ fn isolate_freezes_cuts_network_refuses_exec_and_release_restores() {
     ok(&w, &["update", "--memory", "64m", id]);
     drop(peer_listener);
 
+    // the refused exec and update are on record as failed attempts, naming the isolation
+    let attempts: Vec<String> = w
+        .audit()
+        .iter()
+        .filter(|r| r["id"] == id && (r["command"] == "exec" || r["command"] == "update"))
+        .filter(|r| r["decision"] == "failed")
+        .map(|r| r["reason"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert!(
+        attempts
+            .iter()
+            .all(|r| r.contains("the container is isolated")),
+        "{attempts:?}"
+    );
+
     // both are audit records
     let steps: Vec<(String, String)> = w
         .audit()

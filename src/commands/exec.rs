@@ -20,6 +20,8 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     let (dir, container) = super::load(global, &args.container_id)?;
     // an isolated container takes no new process (`hardrun release` lifts it)
     if let Some(line) = crate::runtime::isolate::refusal(&dir, &args.container_id, "exec") {
+        // no policy decision is made: the attempt is recorded as a failed step
+        super::lifecycle::refused_before_deciding();
         bail!(line);
     }
     // the container's stored spec, read once: the process's defaults and the policy's input

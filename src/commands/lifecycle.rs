@@ -49,6 +49,16 @@ pub fn allowed_unrecorded() {
     }
 }
 
+/// Set by exec and update when they refuse before any policy decision (an isolated container):
+/// the refusal is then recorded here as a `failed` step, so the log shows the attempt.
+static REFUSED_BEFORE_DECIDING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Called by a deciding command (exec, update) that refuses before the policy runs.
+pub fn refused_before_deciding() {
+    REFUSED_BEFORE_DECIDING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The step a command is, and the container it changes; `None` for commands that change none.
 fn step_of(command: &Command) -> Option<(&'static str, &str)> {
     Some(match command {
@@ -97,7 +107,8 @@ pub fn recorded(
     if workload.is_none() {
         workload = allowed.as_ref().and_then(|a| a.workload.clone());
     }
-    if decides(step) && (failed.is_none() || allowed.is_none()) {
+    let refused = REFUSED_BEFORE_DECIDING.load(std::sync::atomic::Ordering::Relaxed);
+    if decides(step) && (failed.is_none() || (allowed.is_none() && !refused)) {
         // the decision is the record: allowed and done, or denied (or failed before deciding)
         return result;
     }

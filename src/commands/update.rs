@@ -17,6 +17,8 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
     let (dir, container) = super::load(global, &args.container_id)?;
     // an isolated container's limits stay as they are (`hardrun release` lifts it)
     if let Some(line) = crate::runtime::isolate::refusal(&dir, &args.container_id, "update") {
+        // no policy decision is made: the attempt is recorded as a failed step
+        super::lifecycle::refused_before_deciding();
         return Err(anyhow!(line));
     }
     let raw = match &args.resources {
