@@ -4,128 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::monitor::{is, Monitor};
 use common::*;
 use serde_json::{json, Value};
-
-/// A running `hardrun monitor`: its events as they come, its metrics address.
-struct Monitor {
-    child: Child,
-    events: Receiver<Value>,
-    addr: String,
-}
-
-impl Monitor {
-    fn start(w: &World, state: &Path) -> Monitor {
-        let mut c = Command::new(bin());
-        c.arg("--root").arg(&w.root).args([
-            "monitor",
-            "--metrics-address",
-            "127.0.0.1:0",
-            "--interval",
-            "200ms",
-            "--state",
-        ]);
-        c.arg(state);
-        w.env(&mut c);
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("monitor printed a non-JSON line ({e}): {line}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        // the metrics address is printed once the audit position is fixed and saved
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut addr = None;
-        let mut seen = String::new();
-        for _ in 0..10 {
-            let mut line = String::new();
-            if stderr.read_line(&mut line).unwrap() == 0 {
-                break;
-            }
-            seen.push_str(&line);
-            if let Some(rest) = line
-                .trim()
-                .strip_prefix("hardrun monitor: metrics at http://")
-            {
-                addr = Some(rest.trim_end_matches("/metrics").to_owned());
-                break;
-            }
-        }
-        let addr = addr.unwrap_or_else(|| panic!("monitor did not start: {seen}"));
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-        });
-        Monitor {
-            child,
-            events,
-            addr,
-        }
-    }
-
-    /// Events until one matches `want`; panics after 20 s without it. Returns all read.
-    fn until(&self, what: &str, want: impl Fn(&Value) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut got = vec![];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(v) => {
-                    let done = want(&v);
-                    got.push(v);
-                    if done {
-                        return got;
-                    }
-                }
-                Err(_) => panic!("no {what} event; got: {got:#?}"),
-            }
-        }
-    }
-
-    fn scrape(&self) -> String {
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-        body.to_owned()
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn is(v: &Value, kind: &str, container: &str) -> bool {
-    v["kind"] == kind && v["container"] == container
-}
 
 /// A spec with the signature of `docker run --privileged` (the `privileged` rule refuses it).
 fn privileged(w: &World, name: &str) -> PathBuf {
@@ -179,7 +65,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 fn policy_events_are_printed_once_and_a_restart_loses_and_repeats_nothing() {
     let w = World::new("mon-policy");
     let state = w.dir.join("monitor/state.json");
-    let m = Monitor::start(&w, &state);
+    let m = Monitor::start(&w, &state, &[]);
 
     refuse(&w, "bad1");
     let b = w.bundle("ok", &["sleep", "1000"]);
@@ -290,7 +176,7 @@ fn policy_events_are_printed_once_and_a_restart_loses_and_repeats_nothing() {
     // stopped: what happens meanwhile is reported after the restart, and nothing twice
     m.stop();
     refuse(&w, "bad2");
-    let m = Monitor::start(&w, &state);
+    let m = Monitor::start(&w, &state, &[]);
     refuse(&w, "bad3");
     let got = m.until("refusal of bad3", |v| is(v, "refusal", "bad3"));
     let kinds: Vec<(String, String)> = got
@@ -320,7 +206,7 @@ fn policy_events_are_printed_once_and_a_restart_loses_and_repeats_nothing() {
 #[test]
 fn oom_kills_and_the_pids_limit_are_cgroup_events() {
     let w = World::new("mon-cgroup");
-    let m = Monitor::start(&w, &w.dir.join("state.json"));
+    let m = Monitor::start(&w, &w.dir.join("state.json"), &[]);
     // dd's 64 MiB buffer in a 16 MiB cgroup: the OOM killer kills dd, sh goes on
     let b = w.bundle_with(
         "oom",
@@ -374,7 +260,7 @@ fn a_process_in_a_containers_namespaces_outside_its_cgroup_is_one_critical_drift
     let out = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), "d1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let pid = w.state("d1")["pid"].as_i64().unwrap().to_string();
-    let m = Monitor::start(&w, &w.dir.join("state.json"));
+    let m = Monitor::start(&w, &w.dir.join("state.json"), &[]);
     // a host process joins the container's pid and mount namespaces, not its cgroup
     let mut intruder = Command::new("nsenter")
         .args(["-t", &pid, "-p", "-m", "--", "/bin/sleep", "1000"])
@@ -430,7 +316,7 @@ fn the_monitor_follows_the_audit_log_across_rotation() {
     text.push_str("audit_max_size = \"1k\"\naudit_keep = 20\n");
     std::fs::write(&cfg, text).unwrap();
     let state = w.dir.join("state.json");
-    let m = Monitor::start(&w, &state);
+    let m = Monitor::start(&w, &state, &[]);
     for id in ["r1", "r2", "r3"] {
         refuse(&w, id);
     }
@@ -549,7 +435,7 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
 #[test]
 fn a_real_prometheus_scrapes_the_monitor() {
     let w = World::new("mon-prom");
-    let m = Monitor::start(&w, &w.dir.join("state.json"));
+    let m = Monitor::start(&w, &w.dir.join("state.json"), &[]);
     refuse(&w, "p1");
     m.until("refusal of p1", |v| is(v, "refusal", "p1"));
     let port = free_port();
@@ -627,7 +513,7 @@ fn exec_sh(w: &World, id: &str, script: &str) -> (bool, String) {
 fn a_tripwire_is_refused_as_before_reported_and_never_let_through_when_the_monitor_dies() {
     let w = World::new("mon-tripwire");
     let state = w.dir.join("monitor-state.json");
-    let m = Monitor::start(&w, &state);
+    let m = Monitor::start(&w, &state, &[]);
     // the init tries a mount whenever /tmp/go appears, and says how it went
     let b = w.bundle(
         "b",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -13,106 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
+use common::monitor::{is, Monitor};
 use common::*;
 use serde_json::{json, Value};
-
-/// A running `hardrun monitor` with extra flags: its events as they come, its metrics address,
-/// what it logged before it was ready.
-struct Monitor {
-    child: Child,
-    events: Receiver<Value>,
-    addr: String,
-    startup: String,
-}
-
-impl Monitor {
-    fn start(w: &World, extra: &[&str]) -> Monitor {
-        let mut c = Command::new(bin());
-        c.arg("--root").arg(&w.root).args([
-            "monitor",
-            "--metrics-address",
-            "127.0.0.1:0",
-            "--interval",
-            "200ms",
-            "--state",
-        ]);
-        c.arg(w.dir.join("monitor-state.json")).args(extra);
-        w.env(&mut c);
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("monitor printed a non-JSON line ({e}): {line}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut addr = None;
-        let mut startup = String::new();
-        for _ in 0..20 {
-            let mut line = String::new();
-            if stderr.read_line(&mut line).unwrap() == 0 {
-                break;
-            }
-            startup.push_str(&line);
-            if let Some(rest) = line
-                .trim()
-                .strip_prefix("hardrun monitor: metrics at http://")
-            {
-                addr = Some(rest.trim_end_matches("/metrics").to_owned());
-                break;
-            }
-        }
-        let addr = addr.unwrap_or_else(|| panic!("monitor did not start: {startup}"));
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-        });
-        Monitor {
-            child,
-            events,
-            addr,
-            startup,
-        }
-    }
-
-    /// Events until one matches `want`; panics after 20 s without it.
-    fn until(&self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20 * u64::from(time_scale()));
-        let mut got = vec![];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(v) if want(&v) => return v,
-                Ok(v) => got.push(v),
-                Err(_) => panic!("no {what} event; got: {got:#?}"),
-            }
-        }
-    }
-
-    fn scrape(&self) -> String {
-        http_get(&self.addr, "/metrics").expect("the monitor's metrics")
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn is(v: &Value, kind: &str, container: &str) -> bool {
-    v["kind"] == kind && v["container"] == container
-}
 
 /// A `docker run --privileged` look-alike: `restricted` refuses it (a medium `refusal`).
 fn refuse(w: &World, id: &str) {
@@ -232,7 +135,11 @@ fn alertmanager_gets_critical_alerts_at_once_and_the_rest_when_their_window_clos
     let window = Duration::from_secs(8 * u64::from(time_scale()));
     let url = format!("http://{}", am.web);
     let windows = format!("high={0}s,medium={0}s,low={0}s", window.as_secs());
-    let m = Monitor::start(&w, &["--alertmanager", &url, "--alert-window", &windows]);
+    let m = Monitor::start(
+        &w,
+        &w.dir.join("monitor-state.json"),
+        &["--alertmanager", &url, "--alert-window", &windows],
+    );
     assert!(
         m.startup
             .contains(&format!("sinks: stdout, alertmanager {url}")),
@@ -242,7 +149,7 @@ fn alertmanager_gets_critical_alerts_at_once_and_the_rest_when_their_window_clos
 
     // a medium event: it opens the medium window
     refuse(&w, "bad1");
-    m.until("refusal of bad1", |v| is(v, "refusal", "bad1"));
+    m.next("refusal of bad1", |v| is(v, "refusal", "bad1"));
     let refused = Instant::now();
 
     // a critical one: an escalation attempt caught by a tripwire
@@ -259,7 +166,7 @@ fn alertmanager_gets_critical_alerts_at_once_and_the_rest_when_their_window_clos
     assert!(out.status.success(), "{}", stderr(&out));
     let out = w.hr(&["exec", "tw1", "unshare", "-U", "true"]);
     assert!(!out.status.success(), "{}", stdout(&out));
-    m.until("escalation attempt", |v| {
+    m.next("escalation attempt", |v| {
         is(v, "escalation-attempt", "tw1") && v["details"]["syscall"] == "unshare"
     });
     let deadline = Instant::now() + Duration::from_secs(5 * u64::from(time_scale()));
@@ -348,6 +255,7 @@ fn syslog_gets_rfc5424_and_the_events_file_one_json_line_per_event() {
     // no socket yet: the monitor starts anyway and says so
     let m = Monitor::start(
         &w,
+        &w.dir.join("monitor-state.json"),
         &[
             "--syslog",
             "--syslog-socket",
@@ -362,7 +270,7 @@ fn syslog_gets_rfc5424_and_the_events_file_one_json_line_per_event() {
         m.startup
     );
     refuse(&w, "early");
-    m.until("refusal of early", |v| is(v, "refusal", "early"));
+    m.next("refusal of early", |v| is(v, "refusal", "early"));
     let text = m.scrape();
     assert_eq!(
         sample(&text, "hardrun_events_dropped_total{sink=\"syslog\"}"),
@@ -374,7 +282,7 @@ fn syslog_gets_rfc5424_and_the_events_file_one_json_line_per_event() {
     let rx = UnixDatagram::bind(&sock).unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     refuse(&w, "s1");
-    let ev = m.until("refusal of s1", |v| is(v, "refusal", "s1"));
+    let ev = m.next("refusal of s1", |v| is(v, "refusal", "s1"));
     let mut buf = vec![0u8; 65536];
     let n = rx.recv(&mut buf).expect("no syslog message");
     let msg = String::from_utf8(buf[..n].to_vec()).unwrap();
@@ -387,7 +295,7 @@ fn syslog_gets_rfc5424_and_the_events_file_one_json_line_per_event() {
     assert!(ts.ends_with('Z') && ts.len() == "2026-12-05T09:15:18.891358Z".len());
     assert_eq!(f.next(), Some(hostname().as_str()), "{msg}");
     assert_eq!(f.next(), Some("hardrun"), "{msg}");
-    assert_eq!(f.next(), Some(m.child.id().to_string().as_str()), "{msg}");
+    assert_eq!(f.next(), Some(m.pid().to_string().as_str()), "{msg}");
     assert_eq!(f.next(), Some("refusal"), "{msg}");
     let rest = f.next().unwrap();
     let (sd, text) = rest.split_once("] ").unwrap();
@@ -471,9 +379,9 @@ fn webhook_server(fail: usize) -> (String, Receiver<(u16, Value)>) {
 fn the_webhook_retries_until_delivered_and_counts_what_overflows_its_queue() {
     let w = World::new("alerts-hook");
     let (url, got) = webhook_server(2);
-    let m = Monitor::start(&w, &["--webhook", &url]);
+    let m = Monitor::start(&w, &w.dir.join("monitor-state.json"), &["--webhook", &url]);
     refuse(&w, "h1");
-    let ev = m.until("refusal of h1", |v| is(v, "refusal", "h1"));
+    let ev = m.next("refusal of h1", |v| is(v, "refusal", "h1"));
     let mut tries = vec![];
     loop {
         let (status, body) = got
@@ -497,11 +405,15 @@ fn the_webhook_retries_until_delivered_and_counts_what_overflows_its_queue() {
     // a receiver that always fails keeps the sender busy retrying one event: with a queue of
     // one, the others are dropped and counted, and the monitor goes on
     let (url, got) = webhook_server(usize::MAX);
-    let m = Monitor::start(&w, &["--webhook", &url, "--sink-queue", "1"]);
+    let m = Monitor::start(
+        &w,
+        &w.dir.join("monitor-state.json"),
+        &["--webhook", &url, "--sink-queue", "1"],
+    );
     for i in 0..5 {
         refuse(&w, &format!("q{i}"));
     }
-    m.until("refusal of q4", |v| is(v, "refusal", "q4"));
+    m.next("refusal of q4", |v| is(v, "refusal", "q4"));
     let text = m.scrape();
     let dropped = sample(&text, "hardrun_events_dropped_total{sink=\"webhook\"}")
         .unwrap_or_else(|| panic!("no webhook drop counter:\n{text}"));

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod monitor;
+
 pub fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
