@@ -8,6 +8,7 @@
 //! it (`<audit_key>.retired/<kid>.key`) and writes a new one; `audit verify` looks up each record's
 //! `kid` among the current and the retired keys, so logs written under an old key still verify.
 
+use crate::base::hex::{hex, unhex};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -64,20 +65,6 @@ impl Key {
         m.update(data);
         m.verify_slice(&want).is_ok()
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The keyring directory of a key file: `<audit_key>.retired`.

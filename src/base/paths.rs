@@ -18,7 +18,7 @@ pub fn default_cgroups_path(root: &Path, id: &str) -> String {
     use sha2::Digest;
     use std::os::unix::ffi::OsStrExt;
     let digest = sha2::Sha256::digest(root.as_os_str().as_bytes());
-    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = super::hex::hex(&digest[..6]);
     format!("/hardrun/{id}@{hash}")
 }
 

@@ -27,6 +27,7 @@
 //! following symlinks (each path walked one component at a time from the container's root,
 //! never resolved by the host) and with `O_NOATIME`.
 
+use crate::base::hex::{hex, unhex};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -60,20 +61,6 @@ pub enum EvidenceError {
     /// what was given to verify cannot be read (names the path)
     #[error("{0}")]
     Input(String),
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {

@@ -391,10 +391,7 @@ fn new_id(dir: &Path, container_id: &str, now: DateTime<Utc>) -> String {
         h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
         h.update(std::process::id().to_le_bytes());
         h.update(n.to_le_bytes());
-        let hex: String = h.finalize()[..4]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::base::hex::hex(&h.finalize()[..4]);
         let id = format!("{stamp}-{hex}");
         if !dir.join(format!("{id}.json")).exists() {
             return id;
