@@ -1458,27 +1458,6 @@ const PSEUDO: &[&str] = &[
     "rpc_pipefs",
 ];
 
-/// A mountinfo path with its octal escapes decoded.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Ok(n) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 4]).unwrap_or(""), 8)
-            {
-                out.push(n);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A mount the container can write to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Writable {
@@ -1495,43 +1474,38 @@ pub struct Writable {
 pub fn writable_mounts(mountinfo: &str) -> (Vec<Writable>, BTreeSet<String>) {
     let mut out = vec![];
     let mut points = BTreeSet::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let f: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        let (Some(mp), Some(opts), Some(fstype)) = (f.get(4), f.get(5), r.first()) else {
-            continue;
-        };
-        let mp = unescape(mp);
+    // line by line: a line that does not parse is skipped, not the whole table
+    for m in mountinfo
+        .lines()
+        .filter_map(|l| crate::runtime::live::parse_mountinfo(l).ok()?.pop())
+    {
+        let mp = m.mount_point;
         points.insert(mp.clone());
-        let source = unescape(r.get(1).unwrap_or(&""));
-        let sopts = r.get(2).unwrap_or(&"");
-        let rw = opts.split(',').any(|o| o == "rw") && !sopts.split(',').any(|o| o == "ro");
+        let rw = m.options.iter().any(|o| o == "rw") && !m.super_options.iter().any(|o| o == "ro");
         let under = |p: &str| mp == p || mp.starts_with(&format!("{p}/"));
-        if !rw || PSEUDO.contains(fstype) || under("/proc") || under("/sys") {
+        let fstype = m.fstype.as_str();
+        if !rw || PSEUDO.contains(&fstype) || under("/proc") || under("/sys") {
             continue;
         }
-        let kind = if *fstype == "tmpfs" {
+        let kind = if fstype == "tmpfs" {
             "tmpfs"
         } else if mp == "/" {
             "rootfs"
         } else {
             "bind"
         };
-        let upperdir = (*fstype == "overlay")
+        let upperdir = (fstype == "overlay")
             .then(|| {
-                sopts
-                    .split(',')
+                m.super_options
+                    .iter()
                     .find_map(|o| o.strip_prefix("upperdir="))
-                    .map(unescape)
+                    .map(crate::runtime::live::unescape)
             })
             .flatten();
         out.push(Writable {
             mount_point: mp,
-            fstype: fstype.to_string(),
-            source,
+            fstype: fstype.to_owned(),
+            source: m.source,
             kind,
             upperdir,
         });

@@ -39,32 +39,12 @@ pub fn hierarchies_in(mountinfo: &str) -> Vec<PathBuf> {
         let (Some(&"/"), Some(mount_point)) = (fields.get(3), fields.get(4)) else {
             continue;
         };
-        let p = PathBuf::from(unescape(mount_point));
+        let p = PathBuf::from(super::live::unescape(mount_point));
         if !out.contains(&p) {
             out.push(p);
         }
     }
     out
-}
-
-/// A mountinfo path with its octal escapes (`\040` for a space …) decoded.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            let digits = std::str::from_utf8(&b[i + 1..i + 4]).unwrap_or("");
-            if let Ok(n) = u8::from_str_radix(digits, 8) {
-                out.push(n);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The directories of cgroup `cgroup_path` (absolute, as in `linux.cgroupsPath`) in every

@@ -183,21 +183,29 @@ impl Mount {
     }
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
+/// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash); a backslash
+/// not followed by three octal digits of a byte stays as it is.
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
+        let code = (b[i] == b'\\')
+            .then(|| b.get(i + 1..i + 4))
+            .flatten()
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .and_then(|d| {
+                u8::try_from(d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0'))).ok()
+            });
+        match code {
+            Some(n) => {
+                out.push(n);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -2312,4 +2320,21 @@ nonvoluntary_ctxt_switches:\t1
             assert_eq!(resolve_in(r, p).as_deref(), want, "{p}");
         }
     }
+
+    #[test]
+    fn mountinfo_escapes_are_undone_and_nothing_else() {
+        for (raw, want) in [
+            (r"/a\040b", "/a b"),
+            (r"/tab\011x\012y", "/tab\tx\ny"),
+            (r"/back\134slash", r"/back\slash"),
+            (r"/end\04", r"/end\04"),
+            (r"/end\", r"/end\"),
+            (r"/not\08x", r"/not\08x"),
+            (r"/big\777", r"/big\777"),
+            ("/plain", "/plain"),
+        ] {
+            assert_eq!(unescape(raw), want, "{raw}");
+        }
+    }
 }
+
