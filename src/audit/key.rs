@@ -9,14 +9,13 @@
 //! `kid` among the current and the retired keys, so logs written under an old key still verify.
 
 use crate::base::hex::{hex, unhex};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use crate::base::keyfile;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 
 /// The key length, in bytes.
-pub const KEY_LEN: usize = 32;
+pub use crate::base::keyfile::KEY_LEN;
 
 /// A node key and its id.
 #[derive(Clone)]
@@ -44,9 +43,7 @@ impl Key {
 
     /// A new random key (from the kernel's random pool).
     pub fn generate() -> std::io::Result<Key> {
-        let mut bytes = [0u8; KEY_LEN];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        Ok(Key::from_bytes(bytes))
+        Ok(Key::from_bytes(keyfile::random()?))
     }
 
     /// HMAC-SHA256 of `data`, hex.
@@ -77,95 +74,18 @@ pub fn retired_dir(key: &Path) -> PathBuf {
 /// Reads a key file: exactly 32 bytes, that group and others can neither read nor write (mode
 /// 0600 or tighter). `Ok(None)`: it does not exist.
 pub fn read(path: &Path) -> Result<Option<Key>, String> {
-    let mut f = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read the audit key {}: {e}", path.display())),
-    };
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot read the audit key {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("audit key {}: not a regular file", path.display()));
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "audit key {}: mode {mode:04o} lets others read or change it: chmod 600 it",
-            path.display()
-        ));
-    }
-    let mut bytes = vec![];
-    Read::by_ref(&mut f)
-        .take(KEY_LEN as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the audit key {}: {e}", path.display()))?;
-    let bytes: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
-        format!(
-            "audit key {}: {} bytes, expected {KEY_LEN}",
-            path.display(),
-            bytes.len()
-        )
-    })?;
-    Ok(Some(Key::from_bytes(bytes)))
+    Ok(keyfile::read(path, "audit key")?.map(Key::from_bytes))
 }
 
-/// Writes `key` to `path` (0600, synced) by temp file + rename; `replace`: over an existing file,
-/// else only where none exists (`Ok(false)`: one was there).
+/// Writes `key` to `path` (see [`keyfile::write`]).
 fn write(path: &Path, key: &Key, replace: bool) -> std::io::Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.new-"))
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)?;
-    tmp.write_all(&key.bytes)?;
-    tmp.as_file().sync_all()?;
-    if replace {
-        tmp.persist(path).map_err(|e| e.error)?;
-        return Ok(true);
-    }
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e.error),
-    }
+    keyfile::write(path, &key.bytes, replace)
 }
 
 /// The current key, created (32 random bytes, 0600) where there is none yet. Concurrent first
 /// uses agree on one key: the loser of the race reads the winner's.
 pub fn load_or_create(path: &Path) -> Result<Key, String> {
-    if let Some(k) = read(path)? {
-        return Ok(k);
-    }
-    let key = Key::generate()
-        .map_err(|e| format!("cannot create the audit key {}: {e}", path.display()))?;
-    match write(path, &key, false) {
-        Ok(true) => Ok(key),
-        Ok(false) => read(path)?.ok_or_else(|| {
-            format!(
-                "cannot create the audit key {}: it vanished while created",
-                path.display()
-            )
-        }),
-        Err(e) => Err(format!(
-            "cannot create the audit key {}: {e}",
-            path.display()
-        )),
-    }
+    keyfile::load_or_create(path, "audit key").map(Key::from_bytes)
 }
 
 /// The keys a verifier may need: the current one and the retired ones, by id.
@@ -248,6 +168,7 @@ pub fn rotate(path: &Path) -> Result<(Option<String>, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn mac_is_hmac_sha256() {

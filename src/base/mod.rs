@@ -10,6 +10,7 @@ pub mod caps;
 pub mod hex;
 pub mod host;
 pub mod json;
+pub mod keyfile;
 pub mod paths;
 pub mod rule;
 

@@ -28,10 +28,11 @@
 //! never resolved by the host) and with `O_NOATIME`.
 
 use crate::base::hex::{hex, unhex};
+use crate::base::keyfile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -94,102 +95,15 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
 /// Reads the signing key at `path`: 32 bytes (the ed25519 seed), mode 0600 or tighter.
 /// `Ok(None)`: there is none.
 pub fn read_key(path: &Path) -> Result<Option<SigningKey>, EvidenceError> {
-    let err = |m: String| EvidenceError::Key(m);
-    let mut f = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(err(format!(
-                "cannot read the evidence key {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let meta = f.metadata().map_err(|e| {
-        err(format!(
-            "cannot read the evidence key {}: {e}",
-            path.display()
-        ))
-    })?;
-    if !meta.is_file() {
-        return Err(err(format!(
-            "evidence key {}: not a regular file",
-            path.display()
-        )));
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(err(format!(
-            "evidence key {}: mode {mode:04o} lets others read or change it: chmod 600 it",
-            path.display()
-        )));
-    }
-    let mut bytes = vec![];
-    Read::by_ref(&mut f)
-        .take(33)
-        .read_to_end(&mut bytes)
-        .map_err(|e| {
-            err(format!(
-                "cannot read the evidence key {}: {e}",
-                path.display()
-            ))
-        })?;
-    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-        err(format!(
-            "evidence key {}: {} bytes, expected 32",
-            path.display(),
-            bytes.len()
-        ))
-    })?;
-    Ok(Some(SigningKey::from_bytes(&seed)))
+    let seed = keyfile::read(path, "evidence key").map_err(EvidenceError::Key)?;
+    Ok(seed.map(|s| SigningKey::from_bytes(&s)))
 }
 
 /// The node's signing key, created (32 random bytes, 0600, in a 0700 directory) where there is
 /// none yet; concurrent first uses agree on one key.
 pub fn load_or_create_key(path: &Path) -> Result<SigningKey, EvidenceError> {
-    if let Some(k) = read_key(path)? {
-        return Ok(k);
-    }
-    let err = |e: std::io::Error| {
-        EvidenceError::Key(format!(
-            "cannot create the evidence key {}: {e}",
-            path.display()
-        ))
-    };
-    let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut seed))
-        .map_err(err)?;
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(err)?;
-    }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".evidence.key.new-")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(&seed).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(SigningKey::from_bytes(&seed)),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => read_key(path)?
-            .ok_or_else(|| {
-                EvidenceError::Key(format!(
-                    "cannot create the evidence key {}: it vanished while created",
-                    path.display()
-                ))
-            }),
-        Err(e) => Err(err(e.error)),
-    }
+    let seed = keyfile::load_or_create(path, "evidence key").map_err(EvidenceError::Key)?;
+    Ok(SigningKey::from_bytes(&seed))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2337,4 +2337,3 @@ nonvoluntary_ctxt_switches:\t1
         }
     }
 }
-
