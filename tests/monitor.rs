@@ -5,36 +5,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::monitor::{is, Monitor};
+use common::monitor::{is, refuse, Monitor};
 use common::*;
 use serde_json::{json, Value};
-
-/// A spec with the signature of `docker run --privileged` (the `privileged` rule refuses it).
-fn privileged(w: &World, name: &str) -> PathBuf {
-    w.bundle_with(name, &["true"], |s| {
-        s["process"]["capabilities"]["bounding"] =
-            json!(["CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO"]);
-        s["linux"]["maskedPaths"] = json!([]);
-        s["linux"]["readonlyPaths"] = json!([]);
-    })
-}
-
-fn refuse(w: &World, id: &str) {
-    let b = privileged(w, id);
-    let out = w.hr(&[
-        "--profile",
-        "restricted",
-        "create",
-        "--bundle",
-        b.to_str().unwrap(),
-        id,
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-}
 
 fn promtool_check(text: &str) {
     let mut p = Command::new("promtool")

@@ -13,28 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use common::monitor::{is, Monitor};
+use common::monitor::{is, refuse, Monitor};
 use common::*;
 use serde_json::{json, Value};
-
-/// A `docker run --privileged` look-alike: `restricted` refuses it (a medium `refusal`).
-fn refuse(w: &World, id: &str) {
-    let b = w.bundle_with(id, &["true"], |s| {
-        s["process"]["capabilities"]["bounding"] =
-            json!(["CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO"]);
-        s["linux"]["maskedPaths"] = json!([]);
-        s["linux"]["readonlyPaths"] = json!([]);
-    });
-    let out = w.hr(&[
-        "--profile",
-        "restricted",
-        "create",
-        "--bundle",
-        b.to_str().unwrap(),
-        id,
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

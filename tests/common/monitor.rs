@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{bin, time_scale, World};
+use super::{bin, stderr, time_scale, World};
 
 pub struct Monitor {
     child: Child,
@@ -137,4 +137,28 @@ impl Drop for Monitor {
 /// Whether event `v` is of `kind` about `container`.
 pub fn is(v: &Value, kind: &str, container: &str) -> bool {
     v["kind"] == kind && v["container"] == container
+}
+
+/// A spec with the signature of `docker run --privileged` (the `privileged` rule refuses it).
+pub fn privileged(w: &World, name: &str) -> std::path::PathBuf {
+    w.bundle_with(name, &["true"], |s| {
+        s["process"]["capabilities"]["bounding"] =
+            json!(["CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO"]);
+        s["linux"]["maskedPaths"] = json!([]);
+        s["linux"]["readonlyPaths"] = json!([]);
+    })
+}
+
+/// `create` of [`privileged`] under `restricted`: refused (exit 1), a medium `refusal` event.
+pub fn refuse(w: &World, id: &str) {
+    let b = privileged(w, id);
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        id,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
