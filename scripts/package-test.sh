@@ -130,6 +130,17 @@ done
 check "examples/docker-daemon.json is JSON" python3 -m json.tool /usr/share/doc/hardrun/examples/docker-daemon.json
 check "examples/podman-containers.conf is TOML" python3 -c 'import sys, tomllib; tomllib.load(open(sys.argv[1], "rb"))' \
     /usr/share/doc/hardrun/examples/podman-containers.conf
+for u in hardrun-monitor.service hardrun-monitor@.service; do
+    check "systemd unit $u" test -s "/lib/systemd/system/$u"
+done
+# the units as systemd reads them (offline: no systemd needs to run), the template with the
+# instance containerd's shim root gives
+check "systemd-analyze verify the monitor units" systemd-analyze verify \
+    /lib/systemd/system/hardrun-monitor.service \
+    "/lib/systemd/system/hardrun-monitor@$(systemd-escape --path /run/containerd/runc/k8s.io).service"
+check "the monitor unit is not enabled by the package" \
+    test ! -e /etc/systemd/system/multi-user.target.wants/hardrun-monitor.service
+check "docs: monitoring.md" test -s /usr/share/doc/hardrun/monitoring.md
 check "bash completion" test -s /usr/share/bash-completion/completions/hardrun
 check "bash completion loads and completes subcommands" bash -c \
     '. /usr/share/bash-completion/completions/hardrun && COMP_WORDS=(hardrun set); COMP_CWORD=1; _hardrun hardrun set hardrun && printf "%s\n" "${COMPREPLY[@]}" | grep -qx setup'
@@ -305,7 +316,7 @@ if [ "$RC" = 0 ]; then pass "dpkg --purge hardrun"; else fail "dpkg --purge hard
 check_eq "dpkg knows no hardrun" "" "$(dpkg-query -W -f='${Status}' hardrun 2>/dev/null || true)"
 left=$(ls -d /usr/bin/hardrun* /etc/hardrun /var/log/hardrun /usr/share/doc/hardrun \
     /usr/share/man/man1/hardrun* /usr/share/bash-completion/completions/hardrun \
-    /usr/share/zsh/vendor-completions/_hardrun /usr/share/fish/vendor_completions.d/hardrun.fish 2>/dev/null || true)
+    /usr/share/zsh/vendor-completions/_hardrun /usr/share/fish/vendor_completions.d/hardrun.fish /lib/systemd/system/hardrun-monitor* 2>/dev/null || true)
 check_eq "nothing of the package left" "" "$left"
 
 echo

@@ -16,6 +16,9 @@
 //!   probe whoami                        print "uid euid" (run through the setuid copy)
 //!   probe syscall NR [ARG…]             make one raw syscall with integer arguments (decimal
 //!                                       or 0x…) and print `ok RET` or the errno's name
+//!   probe storm NR COUNT RATE [ARG…]    COUNT such syscalls at RATE/s (0: back to back), each
+//!                                       line `<realtime ns before> <result>` (monitor bench)
+//!   probe spin NR COUNT [ARG…]          COUNT such syscalls back to back, prints the seconds
 //!   probe list [--all]                  print the probe names (--all: with the extra ones that
 //!                                       need a mount the test adds: write-*-rbind)
 
@@ -1238,6 +1241,54 @@ fn raw_syscall(args: &[String]) -> String {
     }
 }
 
+/// `probe storm NR COUNT RATE [ARG…]`: COUNT raw syscalls NR (arguments as `probe syscall`), at
+/// RATE calls a second (0: back to back), for the monitor bench. Prints one line per call:
+/// `<CLOCK_REALTIME ns before the call> <errno name or ok>`, then `done COUNT SECONDS`.
+fn storm(args: &[String]) {
+    let count: u64 = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .expect("probe storm NR COUNT RATE [ARG...]");
+    let rate: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut call = vec![args[0].clone()];
+    call.extend(args.iter().skip(3).cloned());
+    let mut out = String::with_capacity(count as usize * 32);
+    let start = Instant::now();
+    for i in 0..count {
+        if rate > 0 {
+            let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let r = raw_syscall(&call);
+        let _ = writeln!(out, "{t} {r}");
+    }
+    let _ = writeln!(out, "done {count} {:.3}", start.elapsed().as_secs_f64());
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
+/// `probe spin NR COUNT [ARG…]`: COUNT raw syscalls NR back to back; prints only
+/// `done COUNT SECONDS` (a syscall-heavy benign workload for the monitor bench).
+fn spin(args: &[String]) {
+    let count: u64 = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .expect("probe spin NR COUNT [ARG...]");
+    let mut call = vec![args[0].clone()];
+    call.extend(args.iter().skip(2).cloned());
+    let start = Instant::now();
+    for _ in 0..count {
+        std::hint::black_box(raw_syscall(&call));
+    }
+    println!("done {count} {:.6}", start.elapsed().as_secs_f64());
+}
+
 /// request_key(2) of a key that does not exist: ENOKEY means the call reached the key
 /// subsystem (Docker's profile refuses it, with keyctl and add_key).
 fn p_request_key() -> Res {
@@ -1742,6 +1793,14 @@ fn main() {
         }
         Some("syscall") => {
             println!("{}", raw_syscall(&args[1..]));
+            return;
+        }
+        Some("storm") => {
+            storm(&args[1..]);
+            return;
+        }
+        Some("spin") => {
+            spin(&args[1..]);
             return;
         }
         Some("list") => {
