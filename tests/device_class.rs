@@ -159,6 +159,58 @@ fn run_pod(
         .into_iter()
         .rfind(|r| r["id"] == id && (r["command"] == "run" || r["command"] == "create"))
         .unwrap_or_else(|| panic!("{id}: no run record"));
+    // a process exec'd into the container gets what its init got: the same answer to the probe,
+    // and (read from the host) the same device cgroup and a non-root host uid
+    let ex = w.hr_in(&root, &["exec", id, "sh", "-c", PROBE]);
+    assert!(ex.status.success(), "{id}: exec: {}", stderr(&ex));
+    assert_eq!(
+        stdout(&ex),
+        text,
+        "{id}: the exec'd probe saw another device set than init"
+    );
+    let pidfile = w.dir.join(format!("{id}.exec.pid"));
+    let ex = w.hr_in(
+        &root,
+        &[
+            "exec",
+            "-d",
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            id,
+            "sleep",
+            "1000",
+        ],
+    );
+    assert!(ex.status.success(), "{id}: exec -d: {}", stderr(&ex));
+    let epid: i64 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let devices_of = |p: i64| {
+        fs::read_to_string(format!("/proc/{p}/cgroup"))
+            .unwrap()
+            .lines()
+            .find(|l| l.contains(":devices:") || l.starts_with("0::"))
+            .map(str::to_owned)
+            .unwrap()
+    };
+    assert_eq!(
+        devices_of(epid),
+        devices_of(pid),
+        "{id}: the exec'd process is not in the container's device cgroup"
+    );
+    let status = fs::read_to_string(format!("/proc/{epid}/status")).unwrap();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        uid, "0",
+        "{id}: the exec'd process runs as host root: {status}"
+    );
     let o = w.hr_in(&root, &["delete", "--force", id]);
     assert!(o.status.success(), "{}", stderr(&o));
     (text, list, record)
