@@ -18,7 +18,7 @@
 //!                                       or 0x…) and print `ok RET` or the errno's name
 //!   probe storm NR COUNT RATE [ARG…]    COUNT such syscalls at RATE/s (0: back to back), each
 //!                                       line `<realtime ns before> <result>` (monitor bench)
-//!   probe spin NR COUNT [ARG…]          COUNT such syscalls back to back, prints the seconds
+//!   probe spin NR COUNT [ARG…]          COUNT such syscalls back to back, prints wall and CPU s
 //!   probe list [--all]                  print the probe names (--all: with the extra ones that
 //!                                       need a mount the test adds: write-*-rbind)
 
@@ -1274,7 +1274,8 @@ fn storm(args: &[String]) {
 }
 
 /// `probe spin NR COUNT [ARG…]`: COUNT raw syscalls NR back to back; prints only
-/// `done COUNT SECONDS` (a syscall-heavy benign workload for the monitor bench).
+/// `done COUNT WALL_SECONDS CPU_SECONDS` (a syscall-heavy benign workload for the monitor bench;
+/// CPU time, user + system, is what a filter costs, whatever else the machine runs).
 fn spin(args: &[String]) {
     let count: u64 = args
         .get(1)
@@ -1282,11 +1283,22 @@ fn spin(args: &[String]) {
         .expect("probe spin NR COUNT [ARG...]");
     let mut call = vec![args[0].clone()];
     call.extend(args.iter().skip(2).cloned());
-    let start = Instant::now();
+    let cpu = || {
+        // SAFETY: getrusage fills the zeroed struct it is given; both live on this stack.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+        t(ru.ru_utime) + t(ru.ru_stime)
+    };
+    let (start, cpu0) = (Instant::now(), cpu());
     for _ in 0..count {
         std::hint::black_box(raw_syscall(&call));
     }
-    println!("done {count} {:.6}", start.elapsed().as_secs_f64());
+    println!(
+        "done {count} {:.6} {:.6}",
+        start.elapsed().as_secs_f64(),
+        cpu() - cpu0
+    );
 }
 
 /// request_key(2) of a key that does not exist: ENOKEY means the call reached the key
