@@ -64,7 +64,9 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
         global.root.display(),
         args.state.display()
     );
+    monitor::stop_on_signals().map_err(|e| anyhow!(e))?;
     m.run().map_err(|e| anyhow!(e))?;
+    eprintln!("hardrun monitor: stopped, audit position saved");
     Ok(0)
 }
 

@@ -35,6 +35,30 @@ use crate::runtime::state_dir::Root;
 /// How often the audit log and the cgroups are read.
 const TICK: Duration = Duration::from_millis(200);
 
+/// Set by SIGTERM/SIGINT: [`Monitor::run`] stops at its next tick.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: nix::libc::c_int) {
+    // only an atomic store: async-signal-safe
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// SIGTERM (systemd's stop, `kill`) and SIGINT (^C) ask [`Monitor::run`] to stop cleanly.
+pub fn stop_on_signals() -> Result<(), String> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe; it
+        // replaces the default disposition of a signal this process does not otherwise use.
+        unsafe { sigaction(sig, &act) }.map_err(|e| format!("cannot handle {sig}: {e}"))?;
+    }
+    Ok(())
+}
+
 pub struct Options {
     /// the state root (`--root`)
     pub root: PathBuf,
@@ -411,10 +435,17 @@ impl<W: Write> Monitor<W> {
         self.tripwires = Some(rx);
     }
 
-    /// Runs until killed.
+    /// Runs until SIGTERM or SIGINT (see [`stop_on_signals`]), then returns once the batch in
+    /// hand is written and the audit position saved: a stopped monitor, started again, repeats
+    /// and loses nothing. Killed outright (SIGKILL, a crash) between writing a batch's events
+    /// and saving its position, it writes that batch again at the next start: at least once,
+    /// never lost.
     pub fn run(&mut self) -> Result<(), String> {
         let mut last_scan: Option<Instant> = None;
         loop {
+            if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+                return self.save();
+            }
             self.audit_tick()?;
             let seen = self.cgroup_tick();
             if last_scan.is_none_or(|t| t.elapsed() >= self.opts.interval) {

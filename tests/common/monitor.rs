@@ -125,6 +125,21 @@ impl Monitor {
     }
 
     pub fn stop(self) {}
+
+    /// SIGTERM, as systemd stops it: the monitor saves its position and exits 0.
+    pub fn terminate(mut self) {
+        // SAFETY: kill(2) of our own child, which has not been waited for yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10 * u64::from(time_scale()));
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                assert_eq!(st.code(), Some(0), "monitor after SIGTERM: {st:?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the monitor ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Monitor {
