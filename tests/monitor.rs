@@ -314,6 +314,60 @@ fn the_monitor_follows_the_audit_log_across_rotation() {
     m.stop();
 }
 
+/// Limits the `resources` rule changed are visible outside the audit log (issue 18: what the
+/// cluster asked for is not what runs): one `limit-changed` event per cgroup limit, a counter per
+/// profile and resource, and the decisions by command, profile and decision.
+#[test]
+fn changed_limits_and_decisions_are_events_and_metrics() {
+    let w = World::new("mon-limits");
+    let state = w.dir.join("state.json");
+    let m = Monitor::start(&w, &state, &[]);
+    // 16 GiB asked, restricted's ceiling is 8 GiB; cpu and pids unset: defaulted
+    let b = w.bundle_with("big", &["true"], |s| {
+        s["linux"]["resources"] = json!({"memory": {"limit": 17179869184u64}});
+    });
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "--bundle",
+        b.to_str().unwrap(),
+        "big1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = m.until("limit-changed pids of big1", |v| {
+        is(v, "limit-changed", "big1") && v["details"]["resource"] == "pids.limit"
+    });
+    let mem = got
+        .iter()
+        .find(|v| is(v, "limit-changed", "big1") && v["details"]["resource"] == "memory.limit")
+        .unwrap_or_else(|| panic!("no memory limit-changed event: {got:#?}"));
+    assert_eq!(mem["severity"], "low", "{mem}");
+    assert_eq!(mem["profile"], "restricted", "{mem}");
+    assert_eq!(mem["details"]["set"], json!(8u64 << 30), "{mem}");
+    refuse(&w, "big2");
+    m.next("refusal of big2", |v| is(v, "refusal", "big2"));
+    let text = m.scrape();
+    promtool_check(&text);
+    for (series, want) in [
+        (
+            "hardrun_decisions_total{command=\"run\",profile=\"restricted\",decision=\"allowed\"}",
+            1.0,
+        ),
+        (
+            "hardrun_decisions_total{command=\"create\",profile=\"restricted\",decision=\"denied\"}",
+            1.0,
+        ),
+        (
+            "hardrun_limits_changed_total{profile=\"restricted\",resource=\"memory.limit\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series}\n{text}");
+    }
+    m.stop();
+}
+
 /// A monitor stopped (SIGTERM) while the log rotates (every record rotates it here) and started
 /// again reports exactly what was written while it was down: nothing lost, nothing repeated.
 #[test]

@@ -165,7 +165,7 @@ pub fn metrics(global: &GlobalOpts, args: &MetricsArgs) -> Result<i32> {
                     continue;
                 }
                 m.records.inc();
-                m.count_findings(&r);
+                m.count_record(&r);
                 for ev in monitor::events::of_record(&r) {
                     m.events
                         .get_or_create(&labels(&[

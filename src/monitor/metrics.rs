@@ -28,6 +28,10 @@ pub struct Metrics {
     pub dropped: Family<Labels, Counter>,
     /// a tripwire notification received -> its event written (seconds)
     pub tripwire_latency: Histogram,
+    /// policy decisions in the audit log, by command, profile and decision
+    pub decisions: Family<Labels, Counter>,
+    /// cgroup limits the `resources` rule changed, by profile and resource
+    pub limits_changed: Family<Labels, Counter>,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -56,6 +60,8 @@ impl Metrics {
             records: Counter::default(),
             dropped: Family::default(),
             tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 8)),
+            decisions: Family::default(),
+            limits_changed: Family::default(),
         };
         registry.register(
             "hardrun_containers_running",
@@ -97,9 +103,46 @@ impl Metrics {
             "Time from a tripwire syscall's notification to its event being written",
             m.tripwire_latency.clone(),
         );
+        registry.register(
+            "hardrun_decisions",
+            "Policy decisions read from the audit log (create, run, exec, update), by command, profile and decision (allowed, denied)",
+            m.decisions.clone(),
+        );
+        registry.register(
+            "hardrun_limits_changed",
+            "cgroup limits the resources rule changed (lowered to the profile's ceiling or defaulted), by profile and resource",
+            m.limits_changed.clone(),
+        );
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
         Metrics { registry, ..m }
+    }
+
+    /// Counts one audit record: its decision, the limits it changed and its findings.
+    pub fn count_record(&self, record: &serde_json::Value) {
+        let s = |k: &str| record.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        let (command, profile, decision) = (s("command"), s("profile"), s("decision"));
+        if matches!(decision, "allowed" | "denied")
+            && matches!(command, "create" | "run" | "exec" | "update")
+        {
+            self.decisions
+                .get_or_create(&labels(&[
+                    ("command", command),
+                    ("profile", profile),
+                    ("decision", decision),
+                ]))
+                .inc();
+        }
+        if decision == "allowed" {
+            for f in super::events::findings(record) {
+                if let Some(resource) = super::events::changed_limit(f) {
+                    self.limits_changed
+                        .get_or_create(&labels(&[("profile", profile), ("resource", &resource)]))
+                        .inc();
+                }
+            }
+        }
+        self.count_findings(record);
     }
 
     /// Counts the findings of one audit record.

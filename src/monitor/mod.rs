@@ -297,7 +297,7 @@ impl<W: Write> Monitor<W> {
                     continue;
                 }
                 m.records.inc();
-                m.count_findings(&r);
+                m.count_record(&r);
                 evs.extend(events::of_record(&r));
             }
         }

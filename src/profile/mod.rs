@@ -163,6 +163,7 @@ pub const MONITOR_EVENT_KINDS: &[&str] = &[
     "drift",
     "escalation-attempt",
     "tripwire",
+    "limit-changed",
 ];
 
 /// The severities of `[monitor.severity]`.
