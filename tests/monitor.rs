@@ -276,6 +276,21 @@ fn a_process_in_a_containers_namespaces_outside_its_cgroup_is_one_critical_drift
         drifts.len(),
         "a drift printed twice: {got:#?}"
     );
+    // a restarted monitor remembers what it reported: the intruder is still there, and after a
+    // few scans of the new monitor no drift of d1 is printed again
+    m.terminate();
+    let m = Monitor::start(&w, &w.dir.join("state.json"), &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    refuse(&w, "bad2");
+    let again: Vec<Value> = m
+        .until("refusal", |v| is(v, "refusal", "bad2"))
+        .into_iter()
+        .filter(|v| is(v, "drift", "d1"))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "drifts reported again after a restart: {again:#?}"
+    );
     let _ = intruder.kill();
     let _ = intruder.wait();
     m.stop();

@@ -75,6 +75,21 @@ pub struct Options {
 pub struct Saved {
     #[serde(default)]
     pub audit: Option<follow::Cursor>,
+    /// the drifts already reported (see [`DriftKey`]), so a restart does not report them again
+    #[serde(default)]
+    pub drifts: Vec<DriftKey>,
+}
+
+/// A drift reported once: (container instance, rule, field, actual, expected). The instance is
+/// `<id>@<inode of its state directory>`, so a container deleted and made again under the same
+/// id while the monitor was down is a new one.
+pub type DriftKey = (String, String, String, String, String);
+
+/// `<id>@<inode of its state directory>` (see [`DriftKey`]).
+fn instance(c: &Seen) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&c.dir).map(|m| m.ino()).unwrap_or(0);
+    format!("{}@{ino}", c.id)
 }
 
 pub fn load_saved(path: &Path) -> Result<Saved, String> {
@@ -177,8 +192,8 @@ pub struct Monitor<W: Write> {
     follower: Option<follow::Follower>,
     /// cgroup readings and whether memory was near its limit, per container
     cgroups: BTreeMap<String, (cgroups::Reading, bool)>,
-    /// drifts already reported: (container, rule, field, actual, expected)
-    drifts: BTreeSet<(String, String, String, String, String)>,
+    /// drifts already reported (kept in the state file)
+    drifts: BTreeSet<DriftKey>,
     scores: BTreeMap<String, (f64, f64)>,
     /// tripwires reported by the listener's threads (see [`tripwires`])
     tripwires: Option<std::sync::mpsc::Receiver<tripwires::Tripwire>>,
@@ -207,7 +222,7 @@ impl<W: Write> Monitor<W> {
             metrics: Arc::new(Mutex::new(metrics)),
             follower,
             cgroups: BTreeMap::new(),
-            drifts: BTreeSet::new(),
+            drifts: saved.drifts.into_iter().collect(),
             scores: BTreeMap::new(),
             tripwires: None,
         };
@@ -230,6 +245,7 @@ impl<W: Write> Monitor<W> {
     fn save(&self) -> Result<(), String> {
         let saved = Saved {
             audit: self.follower.as_ref().map(|f| f.cursor.clone()),
+            drifts: self.drifts.iter().cloned().collect(),
         };
         save(&self.opts.state, &saved)
     }
@@ -341,7 +357,12 @@ impl<W: Write> Monitor<W> {
     /// event.
     pub fn drift_tick(&mut self, seen: &[Seen]) {
         let mut evs = vec![];
-        for c in seen.iter().filter(|c| c.status == "running") {
+        let before = self.drifts.len();
+        let instances: Vec<String> = seen.iter().map(instance).collect();
+        for (c, inst) in seen.iter().zip(&instances) {
+            if c.status != "running" {
+                continue;
+            }
             let profile = (!c.profile.is_empty())
                 .then(|| self.config.profile(Some(&c.profile)).ok())
                 .flatten();
@@ -355,7 +376,7 @@ impl<W: Write> Monitor<W> {
             for p in &report.processes {
                 for d in &p.drifts {
                     let key = (
-                        c.id.clone(),
+                        inst.clone(),
                         d.kind.code().to_owned(),
                         d.field.clone(),
                         d.actual.clone(),
@@ -376,9 +397,15 @@ impl<W: Write> Monitor<W> {
                 }
             }
         }
-        self.drifts.retain(|k| seen.iter().any(|c| c.id == k.0));
+        self.drifts.retain(|k| instances.contains(&k.0));
+        let changed = !evs.is_empty() || self.drifts.len() != before;
         for ev in evs {
             self.emit(ev);
+        }
+        if changed {
+            if let Err(e) = self.save() {
+                tracing::error!("monitor: {e}");
+            }
         }
     }
 
