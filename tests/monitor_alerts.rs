@@ -220,6 +220,32 @@ fn alertmanager_gets_critical_alerts_at_once_and_the_rest_when_their_window_clos
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// Stopped with SIGTERM (as systemd stops it), the monitor sends what waits in open windows
+/// before it exits: an hour-long medium window loses nothing.
+#[test]
+fn a_stopped_monitor_sends_its_open_windows_first() {
+    let w = World::new("alerts-stop");
+    let am = Alertmanager::start(&w);
+    let url = format!("http://{}", am.web);
+    let m = Monitor::start(
+        &w,
+        &w.dir.join("monitor-state.json"),
+        &["--alertmanager", &url, "--alert-window", "medium=1h"],
+    );
+    refuse(&w, "held1");
+    m.next("refusal of held1", |v| is(v, "refusal", "held1"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        am.find("refusal", "held1").is_none(),
+        "sent before its window closed"
+    );
+    m.terminate();
+    let a = am
+        .find("refusal", "held1")
+        .unwrap_or_else(|| panic!("the open window was lost: {:#?}", am.alerts()));
+    assert_eq!(a["labels"]["severity"], "medium", "{a:#}");
+}
+
 #[test]
 fn syslog_gets_rfc5424_and_the_events_file_one_json_line_per_event() {
     let w = World::new("alerts-syslog");

@@ -463,15 +463,18 @@ impl<W: Write> Monitor<W> {
     }
 
     /// Runs until SIGTERM or SIGINT (see [`stop_on_signals`]), then returns once the batch in
-    /// hand is written and the audit position saved: a stopped monitor, started again, repeats
-    /// and loses nothing. Killed outright (SIGKILL, a crash) between writing a batch's events
+    /// hand is written, the audit position saved and the sinks have sent what they held (the
+    /// Alertmanager windows' batches included): a stopped monitor, started again, repeats and
+    /// loses nothing. Killed outright (SIGKILL, a crash) between writing a batch's events
     /// and saving its position, it writes that batch again at the next start: at least once,
     /// never lost.
     pub fn run(&mut self) -> Result<(), String> {
         let mut last_scan: Option<Instant> = None;
         loop {
             if STOP.load(std::sync::atomic::Ordering::SeqCst) {
-                return self.save();
+                let saved = self.save();
+                self.sinks.close();
+                return saved;
             }
             self.audit_tick()?;
             let seen = self.cgroup_tick();
