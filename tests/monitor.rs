@@ -380,6 +380,26 @@ fn changed_limits_and_decisions_are_events_and_metrics() {
     ] {
         assert_eq!(sample(&text, series), Some(want), "{series}\n{text}");
     }
+    // the two decisions' times, from their records (runtime start -> decision)
+    let recorded: Vec<f64> = w
+        .audit()
+        .iter()
+        .filter(|r| r["id"] == "big1" || r["id"] == "big2")
+        .filter_map(|r| r["decision_ms"].as_f64())
+        .collect();
+    assert_eq!(recorded.len(), 2, "decision_ms in both records");
+    assert!(
+        recorded.iter().all(|ms| *ms > 0.0 && *ms < 60_000.0),
+        "{recorded:?}"
+    );
+    assert_eq!(
+        sample(&text, "hardrun_policy_decision_seconds_count"),
+        Some(2.0),
+        "{text}"
+    );
+    let sum = sample(&text, "hardrun_policy_decision_seconds_sum").unwrap();
+    let want: f64 = recorded.iter().sum::<f64>() / 1000.0;
+    assert!((sum - want).abs() < 1e-6, "sum {sum} vs {want}");
     m.stop();
 }
 

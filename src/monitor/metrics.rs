@@ -32,6 +32,8 @@ pub struct Metrics {
     pub decisions: Family<Labels, Counter>,
     /// cgroup limits the `resources` rule changed, by profile and resource
     pub limits_changed: Family<Labels, Counter>,
+    /// a decision's `decision_ms` (runtime start -> decision recorded), in seconds
+    pub decision_time: Histogram,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -62,6 +64,7 @@ impl Metrics {
             tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 8)),
             decisions: Family::default(),
             limits_changed: Family::default(),
+            decision_time: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
         };
         registry.register(
             "hardrun_containers_running",
@@ -113,6 +116,11 @@ impl Metrics {
             "cgroup limits the resources rule changed (lowered to the profile's ceiling or defaulted), by profile and resource",
             m.limits_changed.clone(),
         );
+        registry.register(
+            "hardrun_policy_decision_seconds",
+            "Time from a runtime call's start to its recorded policy decision (config, spec and profile loaded, rules evaluated, the stages before libcontainer passed), from the audit records",
+            m.decision_time.clone(),
+        );
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
         Metrics { registry, ..m }
@@ -132,6 +140,9 @@ impl Metrics {
                     ("decision", decision),
                 ]))
                 .inc();
+            if let Some(ms) = record.get("decision_ms").and_then(|v| v.as_f64()) {
+                self.decision_time.observe(ms / 1000.0);
+            }
         }
         if decision == "allowed" {
             for f in super::events::findings(record) {
