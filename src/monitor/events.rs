@@ -39,6 +39,9 @@ pub const KINDS: &[(&str, Severity)] = &[
     (DRIFT, Severity::Critical),
     (ESCALATION_ATTEMPT, Severity::Critical),
     (TRIPWIRE, Severity::High),
+    (ISOLATED, Severity::High),
+    (ISOLATION_FAILED, Severity::Critical),
+    (AUDIT_HEAD, Severity::Low),
 ];
 
 /// the policy refused a container (create/run) or a request into one (exec/update)
@@ -62,6 +65,13 @@ pub const DRIFT: &str = "drift";
 pub const ESCALATION_ATTEMPT: &str = "escalation-attempt";
 /// a process tried any other tripwire syscall: refused, reported
 pub const TRIPWIRE: &str = "tripwire";
+/// the monitor isolated a container by itself (its profile's `[response] isolate_on`), see
+/// `monitor::response`
+pub const ISOLATED: &str = "isolated";
+/// the monitor's automatic isolation of a container failed
+pub const ISOLATION_FAILED: &str = "isolation-failed";
+/// the audit log's head (last sequence number and hash) advanced: its copy outside the node
+pub const AUDIT_HEAD: &str = "audit-head";
 
 impl Severity {
     pub fn parse(s: &str) -> Option<Severity> {

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub dropped: Family<Labels, Counter>,
     /// a tripwire notification received -> its event written (seconds)
     pub tripwire_latency: Histogram,
+    /// incidents, time to detect and to respond, automatic isolations (see `response`)
+    pub incidents: super::response::IncidentMetrics,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -56,6 +58,7 @@ impl Metrics {
             records: Counter::default(),
             dropped: Family::default(),
             tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 8)),
+            incidents: super::response::IncidentMetrics::new(),
         };
         registry.register(
             "hardrun_containers_running",
@@ -97,6 +100,7 @@ impl Metrics {
             "Time from a tripwire syscall's notification to its event being written",
             m.tripwire_latency.clone(),
         );
+        m.incidents.register(&mut registry);
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
         Metrics { registry, ..m }
