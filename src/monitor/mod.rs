@@ -264,11 +264,17 @@ impl<W: Write> Monitor<W> {
         }
     }
 
-    /// The audit log's head as an event, when it advanced (at most once per `--interval`).
+    /// The audit log's head as an event to the sinks that keep a copy (events file, syslog,
+    /// webhook; not stdout, not Alertmanager) and as `hardrun_audit_head_sequence`, when it
+    /// advanced (at most once per `--interval`).
     pub fn head_tick(&mut self) {
         let every = self.opts.interval;
         if let Some(ev) = self.head.as_mut().and_then(|h| h.tick(every)) {
-            self.emit_at(ev, None);
+            self.sinks.send(&ev);
+            let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(seq) = ev.details["seq"].as_i64() {
+                m.incidents.audit_head.set(seq);
+            }
         }
     }
 

@@ -50,6 +50,8 @@ pub struct IncidentMetrics {
     pub time_to_respond: Histogram,
     /// `hardrun_auto_isolations_total{result="done"|"failed"}`
     pub isolations: Family<Labels, Counter>,
+    /// `hardrun_audit_head_sequence`: the last audit head sent to the sinks (see [`HeadWatch`])
+    pub audit_head: Gauge,
 }
 
 /// 0.05 s to about 3.6 h, by 4: a tripwire isolated within a second, an operator's response in
@@ -71,6 +73,7 @@ impl IncidentMetrics {
             time_to_detect: Histogram::new(duration_buckets()),
             time_to_respond: Histogram::new(duration_buckets()),
             isolations: Family::default(),
+            audit_head: Gauge::default(),
         };
         for result in ["done", "failed"] {
             let _ = m.isolations.get_or_create(&labels(&[("result", result)]));
@@ -98,6 +101,11 @@ impl IncidentMetrics {
             "hardrun_auto_isolations",
             "Isolations the monitor attempted by itself (a profile's [response] isolate_on), by result",
             self.isolations.clone(),
+        );
+        r.register(
+            "hardrun_audit_head_sequence",
+            "Sequence number of the last audit log head the monitor sent to its sinks (0: none yet)",
+            self.audit_head.clone(),
         );
     }
 }
