@@ -255,10 +255,12 @@ impl<W: Write> Monitor<W> {
                 tracing::warn!("monitor: event dropped: cannot write it to stdout: {e}");
             }
         }
+        // the isolation (a freeze, nft) runs without the lock the metrics endpoint waits on
+        let incidents = m.incidents.clone();
+        drop(m);
         let answers = self
             .response
-            .respond(&self.config, &ev, occurred, &m.incidents);
-        drop(m);
+            .respond(&self.config, &ev, occurred, &incidents);
         for a in answers {
             self.emit_at(a, None);
         }

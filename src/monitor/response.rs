@@ -40,7 +40,8 @@ pub const RETRY: Duration = Duration::from_secs(30);
 
 type Labels = Vec<(String, String)>;
 
-/// The incident metric families.
+/// The incident metric families (a clone shares the same series).
+#[derive(Clone)]
 pub struct IncidentMetrics {
     /// `hardrun_incidents_open`
     pub open: Gauge,

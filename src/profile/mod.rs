@@ -193,13 +193,41 @@ pub struct ResponseCfg {
 }
 
 /// When the monitor isolates a container by itself.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum IsolateOn {
     /// `"off"`, or a severity: events of that severity or above
     Severity(String),
     /// events of these kinds, whatever their severity
     Kinds(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for IsolateOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<IsolateOn, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = IsolateOn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "\"off\", a severity (critical, high, medium, low) or a list of event kinds",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IsolateOn, E> {
+                Ok(IsolateOn::Severity(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<IsolateOn, A::Error> {
+                let mut kinds = vec![];
+                while let Some(k) = seq.next_element::<String>()? {
+                    kinds.push(k);
+                }
+                Ok(IsolateOn::Kinds(kinds))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Default for IsolateOn {
