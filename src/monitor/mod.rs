@@ -231,7 +231,13 @@ impl<W: Write> Monitor<W> {
     }
 
     /// [`Monitor::emit`] of an event that happened at `occurred` (`None`: when it was seen).
-    fn emit_at(&mut self, mut ev: Event, occurred: Option<chrono::DateTime<chrono::Utc>>) {
+    fn emit_at(&mut self, ev: Event, occurred: Option<chrono::DateTime<chrono::Utc>>) {
+        let ev = self.write(ev);
+        self.answer(&ev, occurred);
+    }
+
+    /// The event with its profile's severity, to stdout and the sinks; returns it as written.
+    fn write(&mut self, mut ev: Event) -> Event {
         if !ev.profile.is_empty() {
             ev.severity = events::severity_in(ev.kind, self.config.profile(Some(&ev.profile)).ok());
         }
@@ -255,12 +261,22 @@ impl<W: Write> Monitor<W> {
                 tracing::warn!("monitor: event dropped: cannot write it to stdout: {e}");
             }
         }
-        // the isolation (a freeze, nft) runs without the lock the metrics endpoint waits on
-        let incidents = m.incidents.clone();
         drop(m);
+        ev
+    }
+
+    /// The monitor's response to an event written ([`response`]), and its events.
+    fn answer(&mut self, ev: &Event, occurred: Option<chrono::DateTime<chrono::Utc>>) {
+        // the isolation (a freeze, nft) runs without the lock the metrics endpoint waits on
+        let incidents = self
+            .metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .incidents
+            .clone();
         let answers = self
             .response
-            .respond(&self.config, &ev, occurred, &incidents);
+            .respond(&self.config, ev, occurred, &incidents);
         for a in answers {
             self.emit_at(a, None);
         }
@@ -429,14 +445,18 @@ impl<W: Write> Monitor<W> {
                    "exe": t.exe, "errno": errno,
                    "args": t.args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>()}),
         );
+        let ev = self.write(ev);
+        let latency = t.received.elapsed();
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tripwire_latency
+            .observe(latency.as_secs_f64());
         // it happened when the kernel notified the monitor
-        let notified = chrono::Duration::from_std(t.received.elapsed())
+        let notified = chrono::Duration::from_std(latency)
             .ok()
             .map(|d| chrono::Utc::now() - d);
-        self.emit_at(ev, notified);
-        let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        m.tripwire_latency
-            .observe(t.received.elapsed().as_secs_f64());
+        self.answer(&ev, notified);
     }
 
     /// Waits up to `d` for tripwires, reporting each as it comes.
