@@ -1,6 +1,7 @@
 //! Automatic isolation by `hardrun monitor` (issue 16): a container whose profile asks for it in
 //! `[response] isolate_on` is isolated by the monitor itself when a matching event arrives, with
-//! the same effects as `hardrun isolate` (read from the host: the freezer, `exec` refused), an
+//! the same effects as `hardrun isolate` (read from the host: the freezer, the nftables table in
+//! its network namespace, `exec` refused), an
 //! incident whose first-event and detected times come from the event, an `isolated` event and
 //! the incident metrics; a container without the setting is left alone by the same event.
 
@@ -155,6 +156,18 @@ fn a_critical_event_isolates_a_container_whose_profile_asks_and_no_other() {
     assert!(
         w.dir.join("state/auto/isolated.json").exists(),
         "no isolation marker"
+    );
+    // and its network cut: the isolate table in the container's own network namespace
+    let pid = w.state("auto")["pid"].as_i64().unwrap().to_string();
+    let out = Command::new("nsenter")
+        .args(["-t", &pid, "-n", "nft", "list", "tables"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("table inet hardrun_isolate"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
     );
     // the other one runs on: not frozen, exec works
     assert!(!w.cgroup_frozen("plain"), "plain was frozen");
