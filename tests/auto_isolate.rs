@@ -1,9 +1,9 @@
 //! Automatic isolation by `hardrun monitor` (issue 16): a container whose profile asks for it in
 //! `[response] isolate_on` is isolated by the monitor itself when a matching event arrives, with
 //! the same effects as `hardrun isolate` (read from the host: the freezer, the nftables table in
-//! its network namespace, `exec` refused), an
-//! incident whose first-event and detected times come from the event, an `isolated` event and
-//! the incident metrics; a container without the setting is left alone by the same event.
+//! its network namespace, `exec` refused), an incident whose first-event and detected times come
+//! from the event, an `isolated` event and the incident metrics; a container without the setting
+//! is left alone by the same event.
 
 mod common;
 
