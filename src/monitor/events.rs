@@ -40,6 +40,9 @@ pub const KINDS: &[(&str, Severity)] = &[
     (ESCALATION_ATTEMPT, Severity::Critical),
     (TRIPWIRE, Severity::High),
     (LIMIT_CHANGED, Severity::Low),
+    (ISOLATED, Severity::High),
+    (ISOLATION_FAILED, Severity::Critical),
+    (AUDIT_HEAD, Severity::Low),
 ];
 
 /// the policy refused a container (create/run) or a request into one (exec/update)
@@ -77,6 +80,13 @@ pub fn changed_limit(f: &Value) -> Option<String> {
     let rest = f["pointer"].as_str()?.strip_prefix("/linux/resources/")?;
     Some(rest.replace("~1", "/").replace("~0", "~").replace('/', "."))
 }
+/// the monitor isolated a container by itself (its profile's `[response] isolate_on`), see
+/// `monitor::response`
+pub const ISOLATED: &str = "isolated";
+/// the monitor's automatic isolation of a container failed
+pub const ISOLATION_FAILED: &str = "isolation-failed";
+/// the audit log's head (last sequence number and hash) advanced: its copy outside the node
+pub const AUDIT_HEAD: &str = "audit-head";
 
 impl Severity {
     pub fn parse(s: &str) -> Option<Severity> {

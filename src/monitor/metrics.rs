@@ -34,6 +34,8 @@ pub struct Metrics {
     pub limits_changed: Family<Labels, Counter>,
     /// a decision's `decision_ms` (runtime start -> decision recorded), in seconds
     pub decision_time: Histogram,
+    /// incidents, time to detect and to respond, automatic isolations (see `response`)
+    pub incidents: super::response::IncidentMetrics,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -65,6 +67,7 @@ impl Metrics {
             decisions: Family::default(),
             limits_changed: Family::default(),
             decision_time: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
+            incidents: super::response::IncidentMetrics::new(),
         };
         registry.register(
             "hardrun_containers_running",
@@ -121,6 +124,7 @@ impl Metrics {
             "Time from a runtime call's start to its recorded policy decision (config, spec and profile loaded, rules evaluated, the stages before libcontainer passed), from the audit records",
             m.decision_time.clone(),
         );
+        m.incidents.register(&mut registry);
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
         Metrics { registry, ..m }

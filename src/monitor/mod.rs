@@ -8,12 +8,15 @@
 //! - cgroup events of every container in the state root ([`cgroups`]);
 //! - live drift: `check --running --live` on each running container every interval, each drift
 //!   reported once;
-//! - Prometheus metrics ([`metrics`]).
+//! - Prometheus metrics ([`metrics`]);
+//! - its own response ([`response`]): automatic isolation where a container's profile asks for
+//!   it, incident metrics, the audit log's head as an event.
 
 pub mod cgroups;
 pub mod events;
 pub mod follow;
 pub mod metrics;
+pub mod response;
 pub mod sinks;
 pub mod tripwires;
 
@@ -199,6 +202,10 @@ pub struct Monitor<W: Write> {
     tripwires: Option<std::sync::mpsc::Receiver<tripwires::Tripwire>>,
     /// Alertmanager, webhook, syslog, file (`config.monitor`)
     sinks: sinks::Sinks,
+    /// automatic isolation and incident metrics
+    response: response::Response,
+    /// the audit log's head, sent as an event when it advances
+    head: Option<response::HeadWatch>,
 }
 
 impl<W: Write> Monitor<W> {
@@ -214,7 +221,11 @@ impl<W: Write> Monitor<W> {
             metrics.dropped.clone(),
             &sinks::node_name(),
         )?;
+        let response = response::Response::new(&opts.root, &config.incidents_dir);
+        let head = opts.audit_log.as_deref().map(response::HeadWatch::new);
         let mut m = Monitor {
+            response,
+            head,
             opts,
             config,
             out,
@@ -252,8 +263,21 @@ impl<W: Write> Monitor<W> {
 
     /// Writes an event (one JSON line) and counts it; one that cannot be written is dropped and
     /// counted as such. Then the sinks get it. Its severity is the one its container's profile
-    /// gives its kind (`[monitor.severity]`), else the default.
-    fn emit(&mut self, mut ev: Event) {
+    /// gives its kind (`[monitor.severity]`), else the default. Then the monitor's response
+    /// ([`response`]): it happened at the audit record's time, where it has one.
+    fn emit(&mut self, ev: Event) {
+        let at = response::occurred(&ev);
+        self.emit_at(ev, at);
+    }
+
+    /// [`Monitor::emit`] of an event that happened at `occurred` (`None`: when it was seen).
+    fn emit_at(&mut self, ev: Event, occurred: Option<chrono::DateTime<chrono::Utc>>) {
+        let ev = self.write(ev);
+        self.answer(&ev, occurred);
+    }
+
+    /// The event with its profile's severity, to stdout and the sinks; returns it as written.
+    fn write(&mut self, mut ev: Event) -> Event {
         if !ev.profile.is_empty() {
             ev.severity = events::severity_in(ev.kind, self.config.profile(Some(&ev.profile)).ok());
         }
@@ -275,6 +299,39 @@ impl<W: Write> Monitor<W> {
                     .get_or_create(&labels(&[("sink", "stdout")]))
                     .inc();
                 tracing::warn!("monitor: event dropped: cannot write it to stdout: {e}");
+            }
+        }
+        drop(m);
+        ev
+    }
+
+    /// The monitor's response to an event written ([`response`]), and its events.
+    fn answer(&mut self, ev: &Event, occurred: Option<chrono::DateTime<chrono::Utc>>) {
+        // the isolation (a freeze, nft) runs without the lock the metrics endpoint waits on
+        let incidents = self
+            .metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .incidents
+            .clone();
+        let answers = self
+            .response
+            .respond(&self.config, ev, occurred, &incidents);
+        for a in answers {
+            self.emit_at(a, None);
+        }
+    }
+
+    /// The audit log's head as an event to the sinks that keep a copy (events file, syslog,
+    /// webhook; not stdout, not Alertmanager) and as `hardrun_audit_head_sequence`, when it
+    /// advanced (at most once per `--interval`).
+    pub fn head_tick(&mut self) {
+        let every = self.opts.interval;
+        if let Some(ev) = self.head.as_mut().and_then(|h| h.tick(every)) {
+            self.sinks.send(&ev);
+            let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(seq) = ev.details["seq"].as_i64() {
+                m.incidents.audit_head.set(seq);
             }
         }
     }
@@ -439,10 +496,18 @@ impl<W: Write> Monitor<W> {
                    "exe": t.exe, "errno": errno,
                    "args": t.args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>()}),
         );
-        self.emit(ev);
-        let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        m.tripwire_latency
-            .observe(t.received.elapsed().as_secs_f64());
+        let ev = self.write(ev);
+        let latency = t.received.elapsed();
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tripwire_latency
+            .observe(latency.as_secs_f64());
+        // it happened when the kernel notified the monitor
+        let notified = chrono::Duration::from_std(latency)
+            .ok()
+            .map(|d| chrono::Utc::now() - d);
+        self.answer(&ev, notified);
     }
 
     /// Waits up to `d` for tripwires, reporting each as it comes.
@@ -477,12 +542,16 @@ impl<W: Write> Monitor<W> {
                 return saved;
             }
             self.audit_tick()?;
+            self.head_tick();
             let seen = self.cgroup_tick();
             if last_scan.is_none_or(|t| t.elapsed() >= self.opts.interval) {
                 last_scan = Some(Instant::now());
                 self.drift_tick(&seen);
                 let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
                 set_container_gauges(&m, &seen, &mut self.scores);
+                self.response.scan(&m.incidents);
+                let ids: Vec<&str> = seen.iter().map(|c| c.id.as_str()).collect();
+                self.response.retain(&ids);
             }
             self.wait_tripwires(TICK);
         }
