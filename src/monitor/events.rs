@@ -40,6 +40,7 @@ pub const KINDS: &[(&str, Severity)] = &[
     (ESCALATION_ATTEMPT, Severity::Critical),
     (TRIPWIRE, Severity::High),
     (LIMIT_CHANGED, Severity::Low),
+    (EGRESS_DENIED, Severity::High),
 ];
 
 /// the policy refused a container (create/run) or a request into one (exec/update)
@@ -77,6 +78,10 @@ pub fn changed_limit(f: &Value) -> Option<String> {
     let rest = f["pointer"].as_str()?.strip_prefix("/linux/resources/")?;
     Some(rest.replace("~1", "/").replace("~0", "~").replace('/', "."))
 }
+/// packets to a destination the profile's `[egress]` refuses were dropped (the metadata
+/// address, a deny entry, the default): counted by the table in the container's network
+/// namespace (see `monitor::egress`)
+pub const EGRESS_DENIED: &str = "egress-denied";
 
 impl Severity {
     pub fn parse(s: &str) -> Option<Severity> {

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub limits_changed: Family<Labels, Counter>,
     /// a decision's `decision_ms` (runtime start -> decision recorded), in seconds
     pub decision_time: Histogram,
+    /// packets the `[egress]` tables dropped, by profile and entry (`metadata`, `deny[0]`, ...)
+    pub egress_packets: Family<Labels, Counter>,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -65,6 +67,7 @@ impl Metrics {
             decisions: Family::default(),
             limits_changed: Family::default(),
             decision_time: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
+            egress_packets: Family::default(),
         };
         registry.register(
             "hardrun_containers_running",
@@ -120,6 +123,11 @@ impl Metrics {
             "hardrun_policy_decision_seconds",
             "Time from a runtime call's start to its recorded policy decision (config, spec and profile loaded, rules evaluated, the stages before libcontainer passed), from the audit records",
             m.decision_time.clone(),
+        );
+        registry.register(
+            "hardrun_egress_denied_packets",
+            "Packets the containers' egress tables dropped, by profile and profile entry (metadata, deny[N], default)",
+            m.egress_packets.clone(),
         );
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));

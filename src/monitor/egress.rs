@@ -1,0 +1,159 @@
+//! `egress-denied` events: the drop counters of the `[egress]` table (`inet hardrun_egress`, see
+//! `policy::egress`) in each running container's network namespace, read every scan. A counter
+//! that grew is an event naming the container, the profile entry (`metadata`, `deny[0]`,
+//! `default`), the destination set and the packets dropped since the last reading.
+//!
+//! Containers that share a network namespace (a pod's) share its table: it is read once, and
+//! its drops are reported for the first of them (the others are listed in the details). A
+//! namespace seen when the monitor starts keeps what it counted before (as with cgroups); one
+//! seen later is new and counted from zero. A counter that went down (the table was loaded
+//! again) counts from zero again.
+
+use std::collections::BTreeMap;
+
+use crate::policy::egress::{parse_counters, Counter, TABLE};
+
+/// A network namespace's nsfs identity (device, inode).
+pub type NetNs = (u64, u64);
+
+/// The last reading of each namespace's counters: counter name -> packets.
+pub type Readings = BTreeMap<NetNs, BTreeMap<String, u64>>;
+
+/// Drops since the last reading of one counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// the container the event names
+    pub container: String,
+    pub profile: String,
+    /// every container of the namespace
+    pub containers: Vec<String>,
+    pub netns: NetNs,
+    pub counter: Counter,
+    pub delta: u64,
+}
+
+/// The counters of one namespace: `None` where there is no table (or the process is gone, or
+/// shares the host's namespace).
+fn read(pid: i32) -> Option<(NetNs, Vec<Counter>)> {
+    match crate::runtime::nft::counters(pid, TABLE) {
+        Ok(Some((ns, json))) => match parse_counters(&json) {
+            Ok(c) => Some((ns, c)),
+            Err(e) => {
+                tracing::debug!("monitor: egress counters of pid {pid}: {e}");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            tracing::debug!("monitor: egress counters of pid {pid}: {e}");
+            None
+        }
+    }
+}
+
+/// Reads every namespace of `running` ((id, profile, pid)) once; returns what grew since
+/// `last`, and keeps the new readings there (namespaces no longer seen are forgotten).
+/// `baseline`: only record (the monitor's start).
+pub fn tick(last: &mut Readings, running: &[(String, String, i32)], baseline: bool) -> Vec<Denied> {
+    // one reading per namespace: the first container of each names it
+    let mut by_ns: BTreeMap<NetNs, (Vec<Counter>, Vec<(String, String)>)> = BTreeMap::new();
+    for (id, profile, pid) in running {
+        // a container whose namespace was read already (its pod's) is added to it
+        let ident = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+            .ok()
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino())
+            });
+        if let Some(ident) = ident.filter(|i| by_ns.contains_key(i)) {
+            if let Some(e) = by_ns.get_mut(&ident) {
+                e.1.push((id.clone(), profile.clone()));
+            }
+            continue;
+        }
+        if let Some((ns, counters)) = read(*pid) {
+            by_ns.insert(ns, (counters, vec![(id.clone(), profile.clone())]));
+        }
+    }
+    let mut out = vec![];
+    for (ns, (counters, members)) in &by_ns {
+        let before = last.get(ns);
+        let mut now = BTreeMap::new();
+        for c in counters {
+            now.insert(c.name.clone(), c.packets);
+            let prev = before.and_then(|b| b.get(&c.name)).copied().unwrap_or(0);
+            // a counter that went down: the table was loaded again, counting from zero
+            let delta = if c.packets >= prev {
+                c.packets - prev
+            } else {
+                c.packets
+            };
+            if delta == 0 || baseline {
+                continue;
+            }
+            let (container, profile) = members[0].clone();
+            out.push(Denied {
+                container,
+                profile,
+                containers: members.iter().map(|m| m.0.clone()).collect(),
+                netns: *ns,
+                counter: c.clone(),
+                delta,
+            });
+        }
+        last.insert(*ns, now);
+    }
+    last.retain(|ns, _| by_ns.contains_key(ns));
+    out
+}
+
+/// The event's message.
+pub fn message(d: &Denied) -> String {
+    format!(
+        "{}: egress to {} refused ({}): {} packet{} dropped",
+        d.container,
+        if d.counter.destination.is_empty() {
+            "a refused destination"
+        } else {
+            &d.counter.destination
+        },
+        d.counter.rule,
+        d.delta,
+        if d.delta == 1 { "" } else { "s" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_destination_rule_and_packets() {
+        let d = Denied {
+            container: "c1".into(),
+            profile: "restricted".into(),
+            containers: vec!["c1".into()],
+            netns: (4, 4026532000),
+            counter: Counter {
+                name: "metadata_0".into(),
+                rule: "metadata".into(),
+                destination: "169.254.169.254/32".into(),
+                packets: 3,
+            },
+            delta: 1,
+        };
+        assert_eq!(
+            message(&d),
+            "c1: egress to 169.254.169.254/32 refused (metadata): 1 packet dropped"
+        );
+    }
+
+    #[test]
+    fn processes_without_a_table_give_nothing() {
+        // this test process is in the host's namespace: never read, nothing reported
+        let mut last = Readings::new();
+        let me = std::process::id() as i32;
+        assert!(tick(&mut last, &[("c".into(), "p".into(), me)], false).is_empty());
+        assert!(last.is_empty());
+    }
+}
