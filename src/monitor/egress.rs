@@ -19,6 +19,9 @@ pub type NetNs = (u64, u64);
 /// The last reading of each namespace's counters: counter name -> packets.
 pub type Readings = BTreeMap<NetNs, BTreeMap<String, u64>>;
 
+/// One namespace's counters and its containers ((id, profile), the first names its events).
+type Namespace = (Vec<Counter>, Vec<(String, String)>);
+
 /// Drops since the last reading of one counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denied {
@@ -56,7 +59,7 @@ fn read(pid: i32) -> Option<(NetNs, Vec<Counter>)> {
 /// `baseline`: only record (the monitor's start).
 pub fn tick(last: &mut Readings, running: &[(String, String, i32)], baseline: bool) -> Vec<Denied> {
     // one reading per namespace: the first container of each names it
-    let mut by_ns: BTreeMap<NetNs, (Vec<Counter>, Vec<(String, String)>)> = BTreeMap::new();
+    let mut by_ns: BTreeMap<NetNs, Namespace> = BTreeMap::new();
     for (id, profile, pid) in running {
         // a container whose namespace was read already (its pod's) is added to it
         let ident = std::fs::metadata(format!("/proc/{pid}/ns/net"))

@@ -130,9 +130,12 @@ pub fn load_table(
     })
 }
 
+/// A network namespace's nsfs identity (device, inode) and what nft printed there.
+pub type NsOutput = ((u64, u64), String);
+
 /// `nft -j list counters table inet <table>` in the network namespace of process `pid`, with
 /// the namespace's identity; `Ok(None)` when the process is in the host's namespace.
-pub fn counters(pid: i32, table: &str) -> Result<Option<((u64, u64), String)>, String> {
+pub fn counters(pid: i32, table: &str) -> Result<Option<NsOutput>, String> {
     let (ns, ident) = open_netns(&format!("/proc/{pid}/ns/net"))?;
     if shares_host_netns(&ident) {
         return Ok(None);
