@@ -271,9 +271,16 @@ fn egress_allows_drops_reports_and_keeps_the_metadata_rule() {
         !connects(&w, id, net.p_ip, 7002),
         "a port no allow entry names was reached"
     );
+    let refused_at = Instant::now();
     let ev = m.next("egress-denied (default)", |v| {
         is(v, "egress-denied", id) && v["details"]["rule"] == "default"
     });
+    // within a few seconds of the attempt (the monitor reads the counters every 200 ms here)
+    assert!(
+        refused_at.elapsed() < Duration::from_secs(5),
+        "egress-denied came {:?} after the attempt",
+        refused_at.elapsed()
+    );
     assert_eq!(ev["severity"], "high", "{ev}");
     assert_eq!(ev["profile"], "egress-test", "{ev}");
     assert!(ev["details"]["packets"].as_u64().unwrap() >= 1, "{ev}");

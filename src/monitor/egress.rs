@@ -80,34 +80,48 @@ pub fn tick(last: &mut Readings, running: &[(String, String, i32)], baseline: bo
     }
     let mut out = vec![];
     for (ns, (counters, members)) in &by_ns {
-        let before = last.get(ns);
-        let mut now = BTreeMap::new();
-        for c in counters {
-            now.insert(c.name.clone(), c.packets);
-            let prev = before.and_then(|b| b.get(&c.name)).copied().unwrap_or(0);
-            // a counter that went down: the table was loaded again, counting from zero
-            let delta = if c.packets >= prev {
-                c.packets - prev
-            } else {
-                c.packets
-            };
-            if delta == 0 || baseline {
-                continue;
-            }
+        let grown = grew(last.get(ns), counters);
+        last.insert(
+            *ns,
+            counters
+                .iter()
+                .map(|c| (c.name.clone(), c.packets))
+                .collect(),
+        );
+        if baseline {
+            continue;
+        }
+        for (counter, delta) in grown {
             let (container, profile) = members[0].clone();
             out.push(Denied {
                 container,
                 profile,
                 containers: members.iter().map(|m| m.0.clone()).collect(),
                 netns: *ns,
-                counter: c.clone(),
+                counter,
                 delta,
             });
         }
-        last.insert(*ns, now);
     }
     last.retain(|ns, _| by_ns.contains_key(ns));
     out
+}
+
+/// The counters that grew since `before` (none: a namespace seen for the first time, counted
+/// from zero), with how much. A counter that went down was loaded again: counted from zero.
+pub fn grew(before: Option<&BTreeMap<String, u64>>, counters: &[Counter]) -> Vec<(Counter, u64)> {
+    counters
+        .iter()
+        .filter_map(|c| {
+            let prev = before.and_then(|b| b.get(&c.name)).copied().unwrap_or(0);
+            let delta = if c.packets >= prev {
+                c.packets - prev
+            } else {
+                c.packets
+            };
+            (delta > 0).then(|| (c.clone(), delta))
+        })
+        .collect()
 }
 
 /// The event's message.
@@ -149,6 +163,33 @@ mod tests {
             message(&d),
             "c1: egress to 169.254.169.254/32 refused (metadata): 1 packet dropped"
         );
+    }
+
+    #[test]
+    fn counters_that_grew_and_reloaded_tables() {
+        let c = |name: &str, packets| Counter {
+            name: name.into(),
+            rule: name.into(),
+            destination: String::new(),
+            packets,
+        };
+        let now = [c("metadata_0", 0), c("deny_0", 5), c("default_deny", 2)];
+        // first seen: from zero
+        let g: Vec<(String, u64)> = grew(None, &now)
+            .into_iter()
+            .map(|(c, d)| (c.name, d))
+            .collect();
+        assert_eq!(g, [("deny_0".into(), 5), ("default_deny".into(), 2)]);
+        let before: BTreeMap<String, u64> =
+            [("deny_0".to_owned(), 3), ("default_deny".to_owned(), 7)].into();
+        let g: Vec<(String, u64)> = grew(Some(&before), &now)
+            .into_iter()
+            .map(|(c, d)| (c.name, d))
+            .collect();
+        // deny_0 grew by 2; default_deny went down (reloaded): its 2 are new
+        assert_eq!(g, [("deny_0".into(), 2), ("default_deny".into(), 2)]);
+        let same: BTreeMap<String, u64> = now.iter().map(|c| (c.name.clone(), c.packets)).collect();
+        assert!(grew(Some(&same), &now).is_empty());
     }
 
     #[test]
