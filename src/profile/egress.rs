@@ -77,6 +77,14 @@ impl EgressCfg {
                 Entry::parse(e).map_err(|m| (format!("egress.{name}[{i}]"), m))?;
             }
         }
+        // allow entries only open holes in a default deny: under allow they would read as a
+        // restriction that is not there
+        if self.default == Verdict::Allow && !self.allow.is_empty() {
+            return Err((
+                "egress.allow".into(),
+                "has no effect while egress.default is \"allow\" (everything is allowed already): set default = \"deny\", or list refusals in egress.deny".into(),
+            ));
+        }
         if self.metadata == Verdict::Allow && METADATA_ALWAYS_DENIED.contains(&profile) {
             return Err((
                 "egress.metadata".into(),
@@ -288,12 +296,23 @@ mod tests {
     #[test]
     fn validate_names_the_field_and_holds_restricted_to_the_metadata_refusal() {
         let cfg = EgressCfg {
+            default: Verdict::Deny,
             allow: vec!["10.0.0.0/8:443".into(), "bad".into()],
             ..EgressCfg::default()
         };
         let (key, msg) = cfg.validate("p").unwrap_err();
         assert_eq!(key, "egress.allow[1]");
         assert!(msg.starts_with("\"bad\" is not a destination"), "{msg}");
+        let cfg = EgressCfg {
+            allow: vec!["10.0.0.0/8:443".into()],
+            ..EgressCfg::default()
+        };
+        let (key, msg) = cfg.validate("p").unwrap_err();
+        assert_eq!(key, "egress.allow");
+        assert!(
+            msg.starts_with("has no effect while egress.default is \"allow\""),
+            "{msg}"
+        );
         let open = EgressCfg {
             metadata: Verdict::Allow,
             ..EgressCfg::default()
