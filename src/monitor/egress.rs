@@ -35,49 +35,85 @@ pub struct Denied {
     pub delta: u64,
 }
 
-/// The counters of one namespace: `None` where there is no table (or the process is gone, or
-/// shares the host's namespace).
-fn read(pid: i32) -> Option<(NetNs, Vec<Counter>)> {
+/// What one read of a namespace found.
+enum Read {
+    Counters(NetNs, Vec<Counter>),
+    /// no table there, or the host's namespace: not read again for this container
+    NoTable,
+    /// the process went away, or nft failed: tried again next time
+    Failed,
+}
+
+fn read(pid: i32) -> Read {
     match crate::runtime::nft::counters(pid, TABLE) {
         Ok(Some((ns, json))) => match parse_counters(&json) {
-            Ok(c) => Some((ns, c)),
+            Ok(c) => Read::Counters(ns, c),
             Err(e) => {
                 tracing::debug!("monitor: egress counters of pid {pid}: {e}");
-                None
+                Read::Failed
             }
         },
-        Ok(None) => None,
+        Ok(None) => Read::NoTable,
+        Err(e) if e.contains("No such file or directory") && !e.starts_with("cannot open") => {
+            Read::NoTable
+        }
         Err(e) => {
             tracing::debug!("monitor: egress counters of pid {pid}: {e}");
-            None
+            Read::Failed
         }
     }
 }
 
-/// Reads every namespace of `running` ((id, profile, pid)) once; returns what grew since
-/// `last`, and keeps the new readings there (namespaces no longer seen are forgotten).
+/// What the monitor keeps between scans.
+#[derive(Debug, Default)]
+pub struct State {
+    /// the last reading of each namespace's counters
+    pub last: Readings,
+    /// (container, namespace) pairs found without a table (a profile without `[egress]`, the
+    /// host's namespace): a table is only ever loaded at create, so they are not read again
+    pub no_table: std::collections::BTreeSet<(String, NetNs)>,
+}
+
+/// Reads every namespace of `running` ((id, profile, pid)) once; returns what grew since the
+/// last reading, and keeps the new readings (namespaces no longer seen are forgotten).
 /// `baseline`: only record (the monitor's start).
-pub fn tick(last: &mut Readings, running: &[(String, String, i32)], baseline: bool) -> Vec<Denied> {
+pub fn tick(state: &mut State, running: &[(String, String, i32)], baseline: bool) -> Vec<Denied> {
     // one reading per namespace: the first container of each names it
     let mut by_ns: BTreeMap<NetNs, Namespace> = BTreeMap::new();
+    let mut no_table = std::collections::BTreeSet::new();
+    // every namespace still there: a reading that failed this time is kept for the next
+    let mut seen = std::collections::BTreeSet::new();
     for (id, profile, pid) in running {
-        // a container whose namespace was read already (its pod's) is added to it
         let ident = std::fs::metadata(format!("/proc/{pid}/ns/net"))
             .ok()
             .map(|m| {
                 use std::os::unix::fs::MetadataExt;
                 (m.dev(), m.ino())
             });
-        if let Some(ident) = ident.filter(|i| by_ns.contains_key(i)) {
-            if let Some(e) = by_ns.get_mut(&ident) {
-                e.1.push((id.clone(), profile.clone()));
-            }
+        let Some(ident) = ident else { continue };
+        seen.insert(ident);
+        // a container whose namespace was read already (its pod's) is added to it
+        if let Some(e) = by_ns.get_mut(&ident) {
+            e.1.push((id.clone(), profile.clone()));
             continue;
         }
-        if let Some((ns, counters)) = read(*pid) {
-            by_ns.insert(ns, (counters, vec![(id.clone(), profile.clone())]));
+        let key = (id.clone(), ident);
+        if state.no_table.contains(&key) {
+            no_table.insert(key);
+            continue;
+        }
+        match read(*pid) {
+            Read::Counters(ns, counters) => {
+                by_ns.insert(ns, (counters, vec![(id.clone(), profile.clone())]));
+            }
+            Read::NoTable => {
+                no_table.insert(key);
+            }
+            Read::Failed => {}
         }
     }
+    state.no_table = no_table;
+    let last = &mut state.last;
     let mut out = vec![];
     for (ns, (counters, members)) in &by_ns {
         let grown = grew(last.get(ns), counters);
@@ -103,7 +139,7 @@ pub fn tick(last: &mut Readings, running: &[(String, String, i32)], baseline: bo
             });
         }
     }
-    last.retain(|ns, _| by_ns.contains_key(ns));
+    last.retain(|ns, _| seen.contains(ns));
     out
 }
 
@@ -195,9 +231,11 @@ mod tests {
     #[test]
     fn processes_without_a_table_give_nothing() {
         // this test process is in the host's namespace: never read, nothing reported
-        let mut last = Readings::new();
+        let mut state = State::default();
         let me = std::process::id() as i32;
-        assert!(tick(&mut last, &[("c".into(), "p".into(), me)], false).is_empty());
-        assert!(last.is_empty());
+        assert!(tick(&mut state, &[("c".into(), "p".into(), me)], false).is_empty());
+        assert!(state.last.is_empty());
+        // and it is not read again
+        assert_eq!(state.no_table.len(), 1);
     }
 }

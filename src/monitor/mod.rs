@@ -213,7 +213,7 @@ pub struct Monitor<W: Write> {
     /// Alertmanager, webhook, syslog, file (`config.monitor`)
     sinks: sinks::Sinks,
     /// the egress drop counters of each network namespace, as last read
-    egress: egress::Readings,
+    egress: egress::State,
 }
 
 impl<W: Write> Monitor<W> {
@@ -240,7 +240,7 @@ impl<W: Write> Monitor<W> {
             drifts: saved.drifts.into_iter().collect(),
             scores: BTreeMap::new(),
             tripwires: None,
-            egress: egress::Readings::new(),
+            egress: egress::State::default(),
         };
         // the containers there now: what their cgroups counted before the monitor is theirs
         for c in containers(&m.opts.root) {
