@@ -501,14 +501,16 @@ fn a_bad_entry_names_file_and_field() {
     w.assert_nothing_left(id);
 }
 
-/// A pod: the sandbox's create loads the table; a container of the pod joining the sandbox's
-/// namespace keeps it (one table per namespace, its counters go on).
+/// A pod under restricted, as containerd's CRI runs it: the sandbox joins the pod's network
+/// namespace (the test's, standing in for CNI's) and its create loads the table; a container of
+/// the pod joins the sandbox's namespaces (and so its user namespace) and keeps the table (one
+/// table per namespace, its counters go on).
 #[test]
 fn a_pods_containers_keep_the_sandboxs_table() {
     let w = World::new("egress-pod");
     profile(
         &w,
-        "permissive",
+        "restricted",
         "egress-pod",
         "deny = [\"10.200.0.0/16:7003/tcp\"]\n",
     );
@@ -612,6 +614,39 @@ fn a_pods_containers_keep_the_sandboxs_table() {
     assert!(out.status.success(), "{}", stderr(&out));
     // kept, not loaded again: the counter went on
     assert_eq!(counted(sandbox_pid), before);
+    let st = w.hr_in(&root, &["state", "egress-app"]);
+    let app_pid = serde_json::from_slice::<Value>(&st.stdout).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    let ns = |pid: i64| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(
+        ns(app_pid),
+        ns(sandbox_pid),
+        "the app is not in the pod's namespace"
+    );
+    // and it holds the app container too
+    let out = w.hr_in(
+        &root,
+        &[
+            "exec",
+            "egress-app",
+            "nc",
+            "-w",
+            "1",
+            &net.p_ip.to_string(),
+            "7003",
+            "-e",
+            "true",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "the denied port was reached from the app"
+    );
+    assert!(
+        counted(sandbox_pid) > before,
+        "the app's attempt was not counted"
+    );
     let tables = stdout(
         &Command::new("ip")
             .args(["netns", "exec", &net.cns, "nft", "list", "tables"])
