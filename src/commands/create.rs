@@ -109,6 +109,12 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
         policy::rules::resources::notices(&outcome.findings, &outcome.value, &outcome.profile);
     // exec and update are judged against this, never against the flags of their own caller
     let bound = policy::binding::Bound::new(&outcome, config.catalog.get(&outcome.profile)?);
+    // `[egress]`: the nftables table loaded into the container's network namespace below
+    let egress = policy::egress::plan(
+        config.catalog.get(&outcome.profile)?,
+        outcome.mode,
+        &outcome.value,
+    );
     let mut spec = std::mem::take(&mut outcome.value);
     // whatever the mode: libcontainer mounts the objects that were judged, not paths relative
     // to the caller's working directory
@@ -234,6 +240,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
             if let Some(pid) = container.pid() {
                 crate::runtime::loopback::bring_up(pid.as_raw())
                     .map_err(|e| anyhow::anyhow!("container {:?}: {e}", a.id))?;
+            }
+        }
+        // before the process starts; a table that cannot be loaded refuses the container
+        if let (Some(plan), Some(pid)) = (&egress, container.pid()) {
+            if let Some(line) = crate::runtime::nft::apply_egress(pid.as_raw(), plan, a.id)
+                .map_err(anyhow::Error::msg)?
+            {
+                super::notice(global, &line);
             }
         }
         let bundle = staging.finish(&container_dir)?;

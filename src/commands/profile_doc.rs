@@ -180,7 +180,25 @@ pub fn json(p: &Profile, toml: &str) -> Value {
             "automatic_isolation": p.response.describe(),
             "comments": notes.get(&("response".to_owned(), String::new())).cloned().unwrap_or_default(),
         },
+        "egress": egress_json(p),
         "hardrun_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// `[egress]` (not a rule: a table loaded at create, see `docs/egress.md`); null without one.
+fn egress_json(p: &Profile) -> Value {
+    use crate::profile::egress::{Verdict, METADATA};
+    let Some(e) = &p.egress else {
+        return Value::Null;
+    };
+    json!({
+        "table": format!("inet {}", crate::policy::egress::TABLE),
+        "default": e.default,
+        "metadata": e.metadata,
+        "metadata_addresses": if e.metadata == Verdict::Deny { METADATA } else { &[] },
+        "deny": e.deny,
+        "allow": e.allow,
+        "comment": e.comment,
     })
 }
 
@@ -285,7 +303,37 @@ pub fn markdown(p: &Profile, toml: &str) -> String {
             _ => {}
         }
     }
+    out.push_str("\n## Egress\n\n");
+    let e = &doc["egress"];
+    if e.is_null() {
+        out.push_str(
+            "No `[egress]`: no table is loaded; the containers' egress is not filtered.\n",
+        );
+    } else {
+        out.push_str(&format!(
+            "nftables table `{}` in each container's network namespace, loaded before its process starts; every refused packet is counted and reported by `hardrun monitor` (`egress-denied`).\n\n| | |\n|---|---|\n| Cloud metadata addresses | {} |\n| Refused (`deny`) | {} |\n| Default | {} |\n| Allowed (`allow`) | {} |\n",
+            value_text(&e["table"]),
+            match list(&e["metadata_addresses"]) {
+                l if l.is_empty() => "allowed".to_owned(),
+                l => format!("refused: {l}"),
+            },
+            cell(&or_none(list(&e["deny"]))),
+            value_text(&e["default"]),
+            cell(&or_none(list(&e["allow"]))),
+        ));
+        if let Some(c) = e["comment"].as_str() {
+            out.push_str(&format!("\nProfile notes: {c}\n"));
+        }
+    }
     out
+}
+
+fn or_none(s: String) -> String {
+    if s.is_empty() {
+        "—".to_owned()
+    } else {
+        s
+    }
 }
 
 fn cis_list(v: &Value) -> String {
@@ -390,5 +438,19 @@ mod tests {
         assert!(markdown(&p, &p.text).contains(
             "| Automatic isolation | on any monitor event of severity critical or above (`[response] isolate_on`"
         ));
+        // [egress]: the metadata refusal (restricted's document)
+        let restricted = cat.get("restricted").unwrap();
+        let rtoml = BUILTIN.iter().find(|(n, _)| *n == "restricted").unwrap().1;
+        assert_eq!(json(restricted, rtoml)["egress"]["metadata"], "deny");
+        assert!(
+            md.contains(
+                "| Cloud metadata addresses | refused: 169.254.169.254/32, fd00:ec2::254/128 |"
+            ),
+            "{md}"
+        );
+        let p = cat.get("permissive").unwrap();
+        let toml = BUILTIN.iter().find(|(n, _)| *n == "permissive").unwrap().1;
+        assert!(json(p, toml)["egress"].is_null());
+        assert!(markdown(p, toml).contains("No `[egress]`: no table is loaded"));
     }
 }

@@ -43,6 +43,7 @@ pub const KINDS: &[(&str, Severity)] = &[
     (ISOLATED, Severity::High),
     (ISOLATION_FAILED, Severity::Critical),
     (AUDIT_HEAD, Severity::Low),
+    (EGRESS_DENIED, Severity::High),
 ];
 
 /// the policy refused a container (create/run) or a request into one (exec/update)
@@ -87,6 +88,10 @@ pub const ISOLATED: &str = "isolated";
 pub const ISOLATION_FAILED: &str = "isolation-failed";
 /// the audit log's head (last sequence number and hash) advanced: its copy outside the node
 pub const AUDIT_HEAD: &str = "audit-head";
+/// packets to a destination the profile's `[egress]` refuses were dropped (the metadata
+/// address, a deny entry, the default): counted by the table in the container's network
+/// namespace (see `monitor::egress`)
+pub const EGRESS_DENIED: &str = "egress-denied";
 
 impl Severity {
     pub fn parse(s: &str) -> Option<Severity> {

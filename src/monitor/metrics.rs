@@ -36,6 +36,8 @@ pub struct Metrics {
     pub decision_time: Histogram,
     /// incidents, time to detect and to respond, automatic isolations (see `response`)
     pub incidents: super::response::IncidentMetrics,
+    /// packets the `[egress]` tables dropped, by profile and entry (`metadata`, `deny[0]`, ...)
+    pub egress_packets: Family<Labels, Counter>,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -68,6 +70,7 @@ impl Metrics {
             limits_changed: Family::default(),
             decision_time: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
             incidents: super::response::IncidentMetrics::new(),
+            egress_packets: Family::default(),
         };
         registry.register(
             "hardrun_containers_running",
@@ -125,6 +128,11 @@ impl Metrics {
             m.decision_time.clone(),
         );
         m.incidents.register(&mut registry);
+        registry.register(
+            "hardrun_egress_denied_packets",
+            "Packets the containers' egress tables dropped, by profile and profile entry (metadata, deny[N], default)",
+            m.egress_packets.clone(),
+        );
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
         Metrics { registry, ..m }

@@ -8,11 +8,13 @@
 //! - cgroup events of every container in the state root ([`cgroups`]);
 //! - live drift: `check --running --live` on each running container every interval, each drift
 //!   reported once;
+//! - egress: drops of each running container's `[egress]` table, every interval ([`egress`]);
 //! - Prometheus metrics ([`metrics`]);
 //! - its own response ([`response`]): automatic isolation where a container's profile asks for
 //!   it, incident metrics, the audit log's head as an event.
 
 pub mod cgroups;
+pub mod egress;
 pub mod events;
 pub mod follow;
 pub mod metrics;
@@ -126,6 +128,8 @@ pub struct Seen {
     pub status: String,
     pub profile: String,
     pub cgroup: Option<PathBuf>,
+    /// the init process
+    pub pid: Option<i32>,
 }
 
 /// Every container in the state root (those that cannot be loaded are skipped).
@@ -143,12 +147,21 @@ pub fn containers(root: &Path) -> Vec<Seen> {
         out.push(Seen {
             status: c.status().to_string().to_lowercase(),
             cgroup: c.cgroup_path(),
+            pid: c.pid().map(|p| p.as_raw()),
             id,
             dir,
             profile,
         });
     }
     out
+}
+
+/// The running containers with an init process: (id, profile, pid).
+fn running(seen: &[Seen]) -> Vec<(String, String, i32)> {
+    seen.iter()
+        .filter(|c| c.status == "running")
+        .filter_map(|c| Some((c.id.clone(), c.profile.clone(), c.pid?)))
+        .collect()
 }
 
 /// The CIS score of a container's staged spec: (level 1, level 2), as ratios.
@@ -206,6 +219,8 @@ pub struct Monitor<W: Write> {
     response: response::Response,
     /// the audit log's head, sent as an event when it advances
     head: Option<response::HeadWatch>,
+    /// the egress drop counters of each network namespace, as last read
+    egress: egress::State,
 }
 
 impl<W: Write> Monitor<W> {
@@ -236,6 +251,7 @@ impl<W: Write> Monitor<W> {
             drifts: saved.drifts.into_iter().collect(),
             scores: BTreeMap::new(),
             tripwires: None,
+            egress: egress::State::default(),
         };
         // the containers there now: what their cgroups counted before the monitor is theirs
         for c in containers(&m.opts.root) {
@@ -244,6 +260,8 @@ impl<W: Write> Monitor<W> {
                 m.cgroups.insert(c.id.clone(), (r, cgroups::near(&r)));
             }
         }
+        // and what their egress tables dropped before
+        egress::tick(&mut m.egress, &running(&containers(&m.opts.root)), true);
         m.save()?;
         Ok(m)
     }
@@ -466,6 +484,34 @@ impl<W: Write> Monitor<W> {
         }
     }
 
+    /// The egress drop counters of each running container's network namespace: each counter
+    /// that grew is an `egress-denied` event (see [`egress`]).
+    pub fn egress_tick(&mut self, seen: &[Seen]) {
+        let denied = egress::tick(&mut self.egress, &running(seen), false);
+        for d in denied {
+            {
+                let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+                m.egress_packets
+                    .get_or_create(&labels(&[
+                        ("profile", &d.profile),
+                        ("rule", &d.counter.rule),
+                    ]))
+                    .inc_by(d.delta);
+            }
+            let ev = Event::new(
+                events::EGRESS_DENIED,
+                &d.container,
+                &d.profile,
+                egress::message(&d),
+                json!({"rule": d.counter.rule, "destination": d.counter.destination,
+                       "counter": d.counter.name, "packets": d.delta,
+                       "packets_total": d.counter.packets, "containers": d.containers,
+                       "netns_inode": d.netns.1}),
+            );
+            self.emit(ev);
+        }
+    }
+
     /// Listens for seccomp tripwires on the state root's socket (see [`tripwires`]); returns
     /// its path.
     pub fn listen_tripwires(&mut self) -> Result<PathBuf, String> {
@@ -547,6 +593,7 @@ impl<W: Write> Monitor<W> {
             if last_scan.is_none_or(|t| t.elapsed() >= self.opts.interval) {
                 last_scan = Some(Instant::now());
                 self.drift_tick(&seen);
+                self.egress_tick(&seen);
                 let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
                 set_container_gauges(&m, &seen, &mut self.scores);
                 self.response.scan(&m.incidents);

@@ -16,6 +16,7 @@
 
 pub mod binding;
 pub mod edit;
+pub mod egress;
 pub mod exceptions;
 pub mod finding;
 pub mod rules;

@@ -6,6 +6,7 @@
 //! name the file, line, column and key. Any table may carry a `comment`.
 
 pub mod config;
+pub mod egress;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,6 +127,10 @@ pub struct Profile {
     /// (automatic isolation; off unless the profile asks)
     #[serde(default, skip_serializing_if = "ResponseCfg::is_off")]
     pub response: ResponseCfg,
+    /// `[egress]`: where the container may send (an nftables table in its network namespace);
+    /// absent: no table (see `docs/egress.md`)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<egress::EgressCfg>,
 
     /// where the profile came from (`builtin:restricted` or a path); not part of the TOML
     #[serde(skip)]
@@ -171,6 +176,7 @@ pub const MONITOR_EVENT_KINDS: &[&str] = &[
     "isolated",
     "isolation-failed",
     "audit-head",
+    "egress-denied",
 ];
 
 /// The severities of `[monitor.severity]`.
@@ -1043,6 +1049,9 @@ impl Profile {
                     format!("{name:?} is not a syscall name libseccomp knows"),
                 ));
             }
+        }
+        if let Some(e) = &self.egress {
+            e.validate(&self.name).map_err(|(k, m)| invalid(&k, m))?;
         }
         for (kind, sev) in &self.monitor.severity {
             let key = format!("monitor.severity.{kind}");

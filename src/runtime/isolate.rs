@@ -13,16 +13,13 @@
 //! accept. A container that shares the host's network namespace is frozen only: the host's
 //! ruleset is never touched, and the marker says so.
 
-use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::delegate::{self, Container, Status};
+use crate::runtime::nft::{nft_in, open_netns, shares_host_netns};
 use crate::runtime::state_dir::write_atomic;
 
 /// The nftables table isolate adds in the container's network namespace.
@@ -295,80 +292,6 @@ fn spec_netns_path(config: &Path) -> Option<String> {
         .as_str()
         .filter(|p| !p.is_empty())
         .map(str::to_owned)
-}
-
-/// Opens a network namespace file; its nsfs identity (device, inode).
-fn open_netns(path: &str) -> Result<(OwnedFd, (u64, u64)), String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
-    let md = f
-        .metadata()
-        .map_err(|e| format!("cannot stat {path}: {e}"))?;
-    Ok((f.into(), (md.dev(), md.ino())))
-}
-
-/// Whether the namespace is hardrun's own or pid 1's: the host's, whose ruleset isolate never
-/// touches.
-fn shares_host_netns(ident: &(u64, u64)) -> bool {
-    ["/proc/self/ns/net", "/proc/1/ns/net"]
-        .iter()
-        .any(|p| std::fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == *ident))
-}
-
-/// Debian's `nft`, where a runtime's restricted PATH may not reach it.
-fn nft_binary() -> Result<PathBuf, String> {
-    for p in ["/usr/sbin/nft", "/sbin/nft", "/usr/local/sbin/nft"] {
-        if Path::new(p).is_file() {
-            return Ok(PathBuf::from(p));
-        }
-    }
-    Err(
-        "nft not found in /usr/sbin, /sbin or /usr/local/sbin (Debian: apt-get install nftables)"
-            .into(),
-    )
-}
-
-/// Runs `nft -f -` with `script` inside the network namespace `ns`.
-fn nft_in(ns: BorrowedFd<'_>, script: &str) -> Result<(), String> {
-    let nft = nft_binary()?;
-    let raw = ns.as_raw_fd();
-    let mut cmd = Command::new(&nft);
-    cmd.args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // SAFETY: the closure runs in the forked child before exec and only calls setns(2), which is
-    // async-signal-safe; `raw` is a descriptor the parent keeps open (borrowed for this call)
-    // and fork duplicates.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(raw);
-            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", nft.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| format!("cannot write to {}: {e}", nft.display()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{}: {e}", nft.display()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        Err(format!(
-            "{} -f - failed ({}): {}",
-            nft.display(),
-            out.status,
-            first.trim()
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod host_mounts;
 pub mod isolate;
 pub mod live;
 pub mod loopback;
+pub mod nft;
 pub mod protect;
 pub mod state_dir;
 pub mod tripwire;
