@@ -136,6 +136,9 @@ BASELINE_CAPS = CRI_DEFAULT_CAPS - {'NET_RAW'}
 #   caps: CapEff exactly; caps_max: CapEff a subset; seccomp: Seccomp mode; nnp: NoNewPrivs
 PROMISES = {
     'restricted': dict(uid='userns', caps={'NET_BIND_SERVICE'}, seccomp=2, nnp=1),
+    # restricted with a granted host PID (or IPC) namespace: no user namespace of its own (the
+    # kernel mounts proc only for a pid namespace the user namespace owns), uid 65534 on the host
+    'restricted (host pid)': dict(uid=65534, caps={'NET_BIND_SERVICE'}, seccomp=2, nnp=1),
     # ci-runner: "the job gets an empty network namespace: it cannot join the host's or a pod's";
     # every CRI sandbox joins the network namespace containerd made for the CNI, so the sandbox
     # is refused (what the profile promises; its containers would get uid/caps/seccomp below)
@@ -412,7 +415,7 @@ def profile_pods():
         what = f'profile {profile} (handler {handler})'
         cfg = pod_config(f'itest-{profile}')
         if PROMISES[profile].get('refused'):
-            refused_pod(cfg, handler, what, PROMISES[profile]['refused'])
+            refused_pod(cfg, handler, f'profile {profile}', PROMISES[profile]['refused'])
             continue
         sid = run_pod(cfg, handler, what)
         if sid is None:
@@ -429,6 +432,7 @@ def profile_pods():
             exec_hardened(cid, profile, what)
         if remove_pod(sid, what, cids):
             check_nothing_left(what, sid, cids, netns, veths)
+
 
 def exception_pod(name, network=pb.POD, pid=pb.POD, ipc=pb.POD):
     """A kube-system pod asking for host namespaces, authorized by the host-namespaces exception
@@ -451,7 +455,7 @@ def exception_pod(name, network=pb.POD, pid=pb.POD, ipc=pb.POD):
             same = {k: os.readlink(f'/proc/{pid_}/ns/{k}') == os.readlink(f'/proc/self/ns/{k}') for k in ('net', 'pid', 'ipc')}
             result(all(same[k] == (k in host) for k in same),
                    f"{what}: the container is in the host's {'+'.join(host)} namespace(s) only", same)
-            check_promises(pid_, 'restricted', what)
+            check_promises(pid_, 'restricted (host pid)' if pid == pb.NODE or ipc == pb.NODE else 'restricted', what)
     if remove_pod(sid, what, cids):
         check_nothing_left(what, sid, cids, netns, veths)
 
@@ -662,7 +666,7 @@ try:
         refused_pod(pod_config(f'itest-hostipc-{uid}', ipc=pb.NODE), args.handler, 'hostIPC', 'ipc')
         if args.exception_namespace:
             exception_pod('itest-agent-net', network=pb.NODE)
-            exception_pod('itest-agent-pid-ipc', pid=pb.NODE, ipc=pb.NODE)
+            exception_pod('itest-agent-pid', pid=pb.NODE)
         oom_pod()
         profile_pods()
         sys.exit(1 if failed else 0)
