@@ -419,16 +419,19 @@ make_runtime() {
   # authorizes host network/PID/IPC namespaces for CRI pods of Kubernetes namespace kube-system
   rm -rf "${WORK:?}/profiles"
   mkdir -p "$WORK/profiles"
-  HARDRUN_CONFIG=/dev/null "$HARDRUN_BIN" profile show restricted >"$WORK/profiles/restricted.toml.new"
-  cat >>"$WORK/profiles/restricted.toml.new" <<'EOF'
+  if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
+    HARDRUN_CONFIG=/dev/null "$HARDRUN_BIN" profile show restricted >"$WORK/profiles/restricted.toml.new" ||
+      die "$HARDRUN_BIN profile show restricted failed"
+    cat >>"$WORK/profiles/restricted.toml.new" <<'EOF'
 
 [[exceptions]]
 kind = "host-namespaces"
 values = ["network", "pid", "ipc"]
 namespaces = ["kube-system"]
-comment = "hardrun client harness: node agents (the kube-system pod of cri_test.py)"
+comment = "hardrun client harness: node agents (the kube-system pods of cri_test.py)"
 EOF
-  mv "$WORK/profiles/restricted.toml.new" "$WORK/profiles/restricted.toml"
+    mv "$WORK/profiles/restricted.toml.new" "$WORK/profiles/restricted.toml"
+  fi
   printf 'default_profile = "%s"\naudit_log = "%s"\nprofiles_dir = "%s"\n' "${HARDRUN_TEST_PROFILE:-permissive}" \
     "$LOGS/audit.jsonl" "$WORK/profiles" >"$HARDRUN_CONFIG"
   export HARDRUN_CONFIG
@@ -981,8 +984,9 @@ make_bridge() {
     [ -x "/usr/lib/cni/$p" ] || { echo "/usr/lib/cni/$p missing (apt-get install containernetworking-plugins)"; return 1; }
   done
   if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then echo "a link $CNI_BRIDGE exists already"; return 1; fi
-  p=$(ip -4 route show | grep -v '^default' | grep -F "$CNI_SUBNET." || true)
-  if [ -n "$p" ]; then echo "the host already routes $CNI_SUBNET.0/24: $p"; return 1; fi
+  # any route covering the subnet but the default one, or an address in it: someone uses it
+  p=$({ ip -4 route show match "$CNI_SUBNET.0/24" | grep -v '^default'; ip -4 -o addr show | grep -F " $CNI_SUBNET."; } || true)
+  if [ -n "$p" ]; then echo "$CNI_SUBNET.0/24 is in use on the host: $p"; return 1; fi
   ip link add "$CNI_BRIDGE" type bridge || return 1
   BRIDGE_MADE=1
   ip addr add "$CNI_SUBNET.1/24" dev "$CNI_BRIDGE" && ip link set "$CNI_BRIDGE" up
