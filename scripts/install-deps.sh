@@ -5,7 +5,8 @@
 # libelf-dev and zlib1g-dev (libbpf, built from source for the cgroup v2 device filter).
 # Tests: busybox-static (the rootfs of every test container), runc (the reference runtime the
 # bench and some tests compare with), containerd, docker.io, podman, umoci, jq, python3-venv
-# (the real-client harness), hyperfine (bench), prometheus (promtool and a real Prometheus for
+# (the real-client harness), containernetworking-plugins (the CRI lane's bridge + host-local pod
+# network), hyperfine (bench), prometheus (promtool and a real Prometheus for
 # tests/monitor.rs), prometheus-alertmanager (the monitor's alert sink, tested against a real
 # one), nftables (isolate and egress rules inside a container's network namespace), criu
 # (evidence --checkpoint), time (GNU time: the hostile tests' peak RSS), openscap-scanner (oscap
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 PKGS=(build-essential pkg-config libseccomp-dev libelf-dev zlib1g-dev busybox-static runc containerd docker.io podman
-      umoci jq python3-venv hyperfine git ca-certificates curl procps iproute2 util-linux man-db
+      umoci jq python3-venv containernetworking-plugins hyperfine git ca-certificates curl procps iproute2 util-linux man-db
       prometheus prometheus-alertmanager nftables criu time openscap-scanner)
 
 if [ "$(id -u)" != 0 ]; then

@@ -58,6 +58,9 @@ T=$WORK/tmp
 CRI_DIR=$WORK/cri                     # kept between runs (proto, generated code)
 VENV=$WORK/venv                       # kept between runs
 DOCKER=/usr/bin/docker                # Debian's docker.io client (not some other docker in PATH)
+CNI_BRIDGE=hrtest0                    # the CRI pods' bridge, made and removed by section_cri
+CNI_SUBNET=10.237.0                   # its /24: private, checked unused on the host first
+BRIDGE_MADE=0
 
 PASSED=0
 FAILED=0
@@ -412,7 +415,25 @@ make_runtime() {
   # HARDRUN_TEST_PROFILE (default permissive: every finding recorded in $LOGS/audit.jsonl,
   # nothing changed). Exported, so daemons, shims and conmon pass it on even without the wrapper.
   HARDRUN_CONFIG=$WORK/hardrun-config.toml
-  printf 'default_profile = "%s"\naudit_log = "%s"\n' "${HARDRUN_TEST_PROFILE:-permissive}" "$LOGS/audit.jsonl" >"$HARDRUN_CONFIG"
+  # a copy of the restricted profile (as an operator makes one in /etc/hardrun/profiles) that
+  # authorizes host network/PID/IPC namespaces for CRI pods of Kubernetes namespace kube-system
+  rm -rf "${WORK:?}/profiles"
+  mkdir -p "$WORK/profiles"
+  if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
+    HARDRUN_CONFIG=/dev/null "$HARDRUN_BIN" profile show restricted >"$WORK/profiles/restricted.toml.new" ||
+      die "$HARDRUN_BIN profile show restricted failed"
+    cat >>"$WORK/profiles/restricted.toml.new" <<'EOF'
+
+[[exceptions]]
+kind = "host-namespaces"
+values = ["network", "pid", "ipc"]
+namespaces = ["kube-system"]
+comment = "hardrun client harness: node agents (the kube-system pods of cri_test.py)"
+EOF
+    mv "$WORK/profiles/restricted.toml.new" "$WORK/profiles/restricted.toml"
+  fi
+  printf 'default_profile = "%s"\naudit_log = "%s"\nprofiles_dir = "%s"\n' "${HARDRUN_TEST_PROFILE:-permissive}" \
+    "$LOGS/audit.jsonl" "$WORK/profiles" >"$HARDRUN_CONFIG"
   export HARDRUN_CONFIG
   if [ "$HARDRUN_WRAP" = 1 ]; then
     RT=$WORK/bin/hardrun
@@ -464,6 +485,11 @@ EOF
   RR=$WORK/bin/hardrun-restricted
   printf '#!/bin/sh\nexec %s --profile=restricted "$@"\n' "$RT" >"$RR"
   chmod 755 "$RR"
+  # the CRI's per-profile handlers hardrun-baseline and hardrun-ci (the names `hardrun setup
+  # containerd` gives them; the package's program-name links, here wrappers keeping the argv log)
+  printf '#!/bin/sh\nexec %s --profile=baseline "$@"\n' "$RT" >"$WORK/bin/hardrun-baseline"
+  printf '#!/bin/sh\nexec %s --profile=ci-runner "$@"\n' "$RT" >"$WORK/bin/hardrun-ci"
+  chmod 755 "$WORK/bin/hardrun-baseline" "$WORK/bin/hardrun-ci"
 }
 
 build_rootfs() {
@@ -544,30 +570,20 @@ prepare_cri_client() {
 }
 
 write_containerd_config() {
-  # the only CNI network: "itest-dummy", a plugin of this harness that gives the pod's network
-  # namespace (made and pinned by containerd) an eth0 with an address (a veth pair, both ends in
-  # the pod's namespace; this kernel has no dummy driver): a real pod network namespace, and
-  # nothing on the host's network (no bridge, no host-side veth, no route, no sysctl)
+  # the only CNI network: "hardrun-itest", Debian's bridge + host-local plugins on the bridge
+  # $CNI_BRIDGE that section_cri makes ($CNI_SUBNET.1/24, a subnet nothing else on the machine
+  # routes; checked first) and removes again. isGateway false and ipMasq false: the plugins set
+  # no sysctl (ip_forward), no iptables rule, no default route; the host reaches pod IPs over the
+  # bridge's connected route. host-local keeps its leases under the work dir.
   mkdir -p "$CTRD_DIR/cni/net.d" "$CTRD_DIR/cni/bin"
-  ln -sf /usr/lib/cni/loopback "$CTRD_DIR/cni/bin/loopback"
-  cat >"$CTRD_DIR/cni/bin/itest-dummy" <<'EOF'
-#!/bin/sh
-# CNI plugin of the hardrun client harness: ADD makes $CNI_IFNAME in $CNI_NETNS (a veth pair
-# whose both ends stay in that namespace)
-cat >/dev/null
-case "$CNI_COMMAND" in
-  ADD)
-    nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type veth peer name itest-peer 2>/dev/null || true
-    nsenter --net="$CNI_NETNS" ip addr add 10.237.0.2/24 dev "$CNI_IFNAME" 2>/dev/null || true
-    nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME" up
-    printf '{"cniVersion": "0.4.0", "interfaces": [{"name": "%s", "sandbox": "%s"}], "ips": [{"version": "4", "address": "10.237.0.2/24", "interface": 0}]}\n' "$CNI_IFNAME" "$CNI_NETNS" ;;
-  VERSION) printf '{"cniVersion": "0.4.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0"]}\n' ;;
-  *) ;;
-esac
+  local p
+  for p in loopback bridge host-local; do ln -sf "/usr/lib/cni/$p" "$CTRD_DIR/cni/bin/$p"; done
+  cat >"$CTRD_DIR/cni/net.d/10-itest.conflist" <<EOF
+{"cniVersion": "0.4.0", "name": "hardrun-itest", "plugins": [{"type": "bridge", "bridge": "$CNI_BRIDGE",
+  "isGateway": false, "ipMasq": false, "hairpinMode": false,
+  "ipam": {"type": "host-local", "dataDir": "$CTRD_DIR/cni/ipam",
+           "ranges": [[{"subnet": "$CNI_SUBNET.0/24", "rangeStart": "$CNI_SUBNET.10", "rangeEnd": "$CNI_SUBNET.250"}]]}}]}
 EOF
-  chmod 755 "$CTRD_DIR/cni/bin/itest-dummy"
-  printf '{"cniVersion": "0.4.0", "name": "hardrun-itest", "plugins": [{"type": "itest-dummy"}]}\n' \
-    >"$CTRD_DIR/cni/net.d/10-itest.conflist"
   cat >"$CTRD_DIR/config.toml" <<EOF
 version = 2
 root = "$CTRD_DIR/root"
@@ -608,6 +624,16 @@ state = "$CTRD_DIR/state"
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun-restricted.options]
           BinaryName = "$RR"
+          Root = "$CTRD_DIR/cri-runtime-root"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun-baseline]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun-baseline.options]
+          BinaryName = "$WORK/bin/hardrun-baseline"
+          Root = "$CTRD_DIR/cri-runtime-root"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun-ci]
+        runtime_type = "io.containerd.runc.v2"
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hardrun-ci.options]
+          BinaryName = "$WORK/bin/hardrun-ci"
           Root = "$CTRD_DIR/cri-runtime-root"
 EOF
 }
@@ -845,6 +871,7 @@ on_exit() {
     trap - INT TERM
     say "cleaning up after an interrupted run (exit $rc)"
     stop_everything || true
+    remove_bridge || true
     umount_work || true
     our_cgroups | xargs -r rmdir 2>/dev/null || true
     tidy_outside
@@ -949,16 +976,65 @@ section_containerd() {
   fi
 }
 
+# the CRI pods' network: a bridge with $CNI_SUBNET.1/24, so the host reaches pod IPs (the CNI
+# bridge plugin adds one veth per pod to it, host-local hands out $CNI_SUBNET.10-250)
+make_bridge() {
+  local p
+  for p in bridge host-local loopback; do
+    [ -x "/usr/lib/cni/$p" ] || { echo "/usr/lib/cni/$p missing (apt-get install containernetworking-plugins)"; return 1; }
+  done
+  if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then echo "a link $CNI_BRIDGE exists already"; return 1; fi
+  # any route covering the subnet but the default one, or an address in it: someone uses it
+  p=$({ ip -4 route show match "$CNI_SUBNET.0/24" | grep -v '^default'; ip -4 -o addr show | grep -F " $CNI_SUBNET."; } || true)
+  if [ -n "$p" ]; then echo "$CNI_SUBNET.0/24 is in use on the host: $p"; return 1; fi
+  ip link add "$CNI_BRIDGE" type bridge || return 1
+  BRIDGE_MADE=1
+  ip addr add "$CNI_SUBNET.1/24" dev "$CNI_BRIDGE" && ip link set "$CNI_BRIDGE" up
+}
+
+remove_bridge() {
+  [ "$BRIDGE_MADE" = 1 ] || return 0
+  ip link del "$CNI_BRIDGE" 2>/dev/null || true
+  BRIDGE_MADE=0
+}
+
+host_veths() { ls /sys/class/net | grep '^veth' | sort || true; }
+
 section_cri() {
   if ! start_containerd; then fail "containerd starts"; return 0; fi
+  local veths_before out
+  veths_before=$(host_veths)
+  if ! make_bridge >"$T/bridge.out" 2>&1; then
+    fail "bridge $CNI_BRIDGE with $CNI_SUBNET.1/24 made (subnet unused)" "$(cat "$T/bridge.out")"
+    remove_bridge
+    return 0
+  fi
+  pass "bridge $CNI_BRIDGE with $CNI_SUBNET.1/24 made (subnet unused on the host)"
+  section_cri_runs
+  remove_bridge
+  # what the pods and the bridge added to the host's network is gone again
+  if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then fail "bridge $CNI_BRIDGE removed"; else pass "bridge $CNI_BRIDGE removed"; fi
+  out=$(ip -4 route show | grep -F "$CNI_SUBNET." || true)
+  check_eq "no route to $CNI_SUBNET.0/24 left" "" "$out" || true
+  out=$(comm -13 <(echo "$veths_before") <(host_veths) | tr '\n' ' ')
+  check_eq "no veth left on the host by the CRI pods" "" "${out% }" || true
+}
+
+section_cri_runs() {
   begin_check
   local out
   if ! out=$(prepare_cri_client 2>&1); then fail "CRI client prepared (venv, proto)" "$out"; return 0; fi
   capture "$CTR" -n k8s.io image import --base-name "${IMG_CTR%:*}" "$WORK/images/busybox-oci.tar"
   if [ "$RC" != 0 ]; then fail "ctr -n k8s.io image import" "$OUT\n$ERR"; return 0; fi
   begin_check
-  timeout -k 5 300 "$VENV/bin/python" "$HERE/cri_test.py" --socket "$CTRD_SOCK" --handler hardrun \
-    --image "$IMG_CTR" --sandbox-image "$IMG_PAUSE" --gen-dir "$CRI_DIR/gen" --log-dir "$WORK/cri-logs" --cgroup-parent "/$NS-cri" \
+  # the pods' processes are read from the host and compared with what the handler's profile
+  # promises; after each pod is removed, "list -q" of the handlers' root must be empty
+  local common=(--socket "$CTRD_SOCK" --image "$IMG_CTR" --sandbox-image "$IMG_PAUSE" --gen-dir "$CRI_DIR/gen"
+                --log-dir "$WORK/cri-logs" --cgroup-parent "/$NS-cri" --bridge "$CNI_BRIDGE"
+                --runtime-bin "$HARDRUN_BIN" --runtime-root "$CTRD_DIR/cri-runtime-root")
+  local perm=()
+  [ "${HARDRUN_TEST_PROFILE:-permissive}" != permissive ] || perm=(--profile-handler hardrun=permissive)
+  timeout -k 5 300 "$VENV/bin/python" "$HERE/cri_test.py" "${common[@]}" --handler hardrun "${perm[@]}" \
     >"$T/cri.out" 2>&1 || true
   cat "$T/cri.out" >>"$LOGS/client-cri.log"
   local line n=0
@@ -978,9 +1054,12 @@ section_cri() {
   # hardening through the CRI: a runtime handler whose binary runs hardrun --profile=restricted
   if [ "$(basename "$HARDRUN_BIN")" = hardrun ]; then
     begin_check
-    timeout -k 5 300 "$VENV/bin/python" "$HERE/cri_test.py" --socket "$CTRD_SOCK" --handler hardrun-restricted \
-      --restricted --image "$IMG_CTR" --sandbox-image "$IMG_PAUSE" --gen-dir "$CRI_DIR/gen" --log-dir "$WORK/cri-logs" \
-      --cgroup-parent "/$NS-cri" >"$T/cri-restricted.out" 2>&1 || true
+    # one handler per profile (hardrun-restricted, -baseline, -ci); hostPID/hostIPC pods refused,
+    # a kube-system pod with all three host namespaces authorized by $WORK/profiles/restricted.toml
+    timeout -k 5 400 "$VENV/bin/python" "$HERE/cri_test.py" "${common[@]}" --handler hardrun-restricted --restricted \
+      --profile-handler hardrun-restricted=restricted --profile-handler hardrun-baseline=baseline \
+      --profile-handler hardrun-ci=ci-runner --exception-namespace kube-system \
+      >"$T/cri-restricted.out" 2>&1 || true
     cat "$T/cri-restricted.out" >>"$LOGS/client-cri.log"
     n=0
     while IFS= read -r line; do

@@ -409,7 +409,13 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
     let mut decided = decided;
     // a namespace the spec leaves out is the host's: authorized host namespaces are granted here
     // (the `namespaces` rule refuses the others)
-    let omitted = rules::namespaces::omitted_host_kinds(spec);
+    // (or joins by a path that is the host's: the containers of such a pod join its sandbox's)
+    let mut omitted = rules::namespaces::omitted_host_kinds(spec);
+    for k in rules::namespaces::host_joined_kinds(spec, ctx.host) {
+        if !omitted.contains(&k) {
+            omitted.push(k);
+        }
+    }
     let (host_ns, host_used) = exceptions::host_namespaces(&omitted, &identity, base);
     decided.granted.host_namespaces = host_ns;
     for i in host_used {

@@ -54,6 +54,39 @@ pub fn omitted_host_kinds(spec: &Value) -> Vec<&'static str> {
         .collect()
 }
 
+/// The kinds of [`HOST_NAMESPACE_KINDS`] that `spec` joins by a path naming the host's
+/// namespace: the containers of a `hostNetwork`/`hostPID`/`hostIPC` pod, which containerd's CRI
+/// points at the sandbox's namespaces (`/proc/<pause>/ns/uts`), the host's once the sandbox
+/// runs in them. A host-namespaces exception that authorized the sandbox covers them too.
+pub fn host_joined_kinds(spec: &Value, host: &dyn crate::base::host::Host) -> Vec<&'static str> {
+    let list = spec
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    HOST_NAMESPACE_KINDS
+        .iter()
+        .copied()
+        .filter(|k| {
+            list.iter().any(|n| {
+                n.get("type").and_then(Value::as_str) == Some(k)
+                    && n.get("path")
+                        .and_then(Value::as_str)
+                        .filter(|p| !p.is_empty())
+                        .is_some_and(|p| joins_host(p, k, host))
+            })
+        })
+        .collect()
+}
+
+/// `path` names the host's namespace of `kind`: `/proc/1/ns/*` whatever this process can stat,
+/// or the same inode as the host's.
+fn joins_host(path: &str, kind: &str, host: &dyn crate::base::host::Host) -> bool {
+    let names_pid1 = path.trim_end_matches('/').starts_with("/proc/1/ns/");
+    let h = host.host_ns(proc_name(kind));
+    names_pid1 || (h.is_some() && h == host.ns_at(path))
+}
+
 /// The Kubernetes pod field that asks for the host's namespace of this kind.
 fn pod_field(kind: &str) -> &'static str {
     match kind {
@@ -175,11 +208,24 @@ pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal>
                     continue;
                 };
                 let pointer = format!("/linux/namespaces/{i}/path");
-                let host = ctx.host.host_ns(proc_name(kind));
-                let target = ctx.host.ns_at(path);
-                // /proc/1/ns/* names the host's namespace whatever this process can stat
-                let names_pid1 = path.trim_end_matches('/').starts_with("/proc/1/ns/");
-                if names_pid1 || (host.is_some() && host == target) {
+                let host_kind = HOST_NAMESPACE_KINDS.contains(&kind.as_str());
+                if joins_host(path, kind, ctx.host)
+                    && host_kind
+                    && ctx.granted.host_namespaces.contains(kind)
+                {
+                    // a container of an authorized host-namespace pod joining its sandbox's
+                    let who = pod.as_deref().unwrap_or("the spec");
+                    out.push(
+                        Proposal::note(
+                            pointer,
+                            format!(
+                                "{kind} namespace {path} is the host's: {who} runs in it, authorized by a host-namespaces exception of profile {}",
+                                profile.name
+                            ),
+                        )
+                        .tagged(cis_of(kind)),
+                    );
+                } else if joins_host(path, kind, ctx.host) {
                     out.push(
                         Proposal::refuse(pointer, format!("{kind} namespace {path} is the host's"))
                             .tagged(cis_of(kind)),
@@ -314,5 +360,56 @@ mod tests {
         assert_eq!(r.iter().filter(|p| p.noted).count(), 2, "{r:?}");
         assert!(r[0].message.contains("runs in the host's (hostNetwork)"));
         assert_eq!(r.iter().filter(|p| !p.edits.is_empty()).count(), 1);
+    }
+
+    /// The containers of a host-namespace pod join the sandbox's namespaces by path, which are
+    /// the host's: refused, unless the exception that authorized the sandbox grants the kind.
+    #[test]
+    fn a_pod_container_joining_the_hosts_namespace_by_path() {
+        use std::collections::BTreeMap;
+        let p = profile("restricted");
+        let spec = json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"},
+            {"type": "ipc"}, {"type": "uts", "path": "/proc/1/ns/uts"}, {"type": "mount"},
+            {"type": "network", "path": "/proc/4242/ns/net"}, {"type": "cgroup"}]}});
+        assert_eq!(host_joined_kinds(&spec, &TestHost), ["pid", "uts"]);
+        assert!(omitted_host_kinds(&spec).is_empty());
+        let ann: BTreeMap<String, String> = [
+            ("io.kubernetes.cri.container-type", "container"),
+            ("io.kubernetes.cri.sandbox-namespace", "kube-system"),
+            ("io.kubernetes.cri.sandbox-name", "agent"),
+            ("io.kubernetes.cri.container-name", "main"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let eval = |granted: &Granted| {
+            let ctx = RuleCtx {
+                id: "t",
+                annotations: &ann,
+                granted,
+                host: &TestHost,
+                userns: None,
+                sources: Sources::none(),
+                tripwires: None,
+            };
+            evaluate(&spec, &p, &ctx)
+        };
+        let r = eval(&Granted::default());
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r.iter().all(|p| !p.fixable && !p.noted), "{r:?}");
+        assert_eq!(r[0].message, "pid namespace /proc/1/ns/pid is the host's");
+        // only pid granted: uts is still refused
+        let granted = Granted {
+            host_namespaces: vec!["pid".into()],
+            ..Default::default()
+        };
+        let r = eval(&granted);
+        assert!(r[0].noted && r[0].fixable, "{r:?}");
+        assert_eq!(
+            r[0].message,
+            "pid namespace /proc/1/ns/pid is the host's: pod kube-system/agent (container main) runs in it, authorized by a host-namespaces exception of profile restricted"
+        );
+        assert!(!r[1].fixable && !r[1].noted, "{r:?}");
+        assert_eq!(r[1].message, "uts namespace /proc/1/ns/uts is the host's");
     }
 }
