@@ -165,6 +165,13 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Medium,
     },
     RuleInfo {
+        code: "image-scan",
+        description: "the image has a scanner's report (Trivy, Grype) with no finding at or above the profile's [scan] deny_at, not older than max_age",
+        cis: &[],
+        cis_exec: &[],
+        severity: Severity::High,
+    },
+    RuleInfo {
         code: "exception",
         description: "an exception requested by annotation that the profile does not authorize",
         cis: &[],
