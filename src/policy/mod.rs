@@ -503,13 +503,18 @@ impl Selected<'_> {
             tripwires: ctx.tripwires,
         };
         let claims = self.claims();
-        // create, run and check read the image's scan report here (never exec or update)
         if only.is_none() {
-            rules::image_scan::preload(&ctx.config.scan_reports_dir, &self.annotations);
+            self.preload_scan(ctx);
         }
         let pre = if only.is_none() { self.pre } else { vec![] };
         let out = evaluate(input, &run, pre).map_err(|d| with_claims(d, &claims))?;
         Ok((with_identity(out, self.identity, claims), self.used))
+    }
+
+    /// Create, run and check: the image's scan report is read here, for the `image-scan` rule
+    /// (exec and update never run it, and never read it).
+    fn preload_scan(&self, ctx: &Context) {
+        rules::image_scan::preload(&ctx.config.scan_reports_dir, &self.annotations);
     }
 
     /// Findings that record the spec's identity annotations as claims nobody vouched for.
@@ -558,6 +563,7 @@ impl Selected<'_> {
         ctx: &Context,
     ) -> Result<(Outcome, Vec<String>), PolicyDenied> {
         let others = code::ungated();
+        self.preload_scan(ctx);
         // a placeholder range exactly where create would lease one (see `userns_pool`): a
         // profile that only audits `userns` maps nothing at create, so check maps nothing either
         let leases = self.mode != Mode::Audit

@@ -199,6 +199,22 @@ pub enum Lookup {
     },
 }
 
+/// An i/o error as one lower-case phrase (`does not exist`, `permission denied`).
+pub fn io_msg(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            let mut c = s.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => s,
+            }
+        }
+    }
+}
+
 fn mtime_of(dir: &Path) -> std::io::Result<String> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(dir)?;
@@ -214,7 +230,8 @@ fn vulns_file(file: &str) -> String {
 /// the findings of each report in memory and returns them too.
 pub fn load(dir: &Path) -> Result<(Index, BTreeMap<String, Vec<Vuln>>), String> {
     let shown = dir.display();
-    let mtime = mtime_of(dir).map_err(|e| format!("scan reports directory {shown}: {e}"))?;
+    let mtime =
+        mtime_of(dir).map_err(|e| format!("scan reports directory {shown}: {}", io_msg(&e)))?;
     let idx_path = dir.join(INDEX_DIR).join(INDEX_FILE);
     if let Ok(text) = std::fs::read_to_string(&idx_path) {
         if let Ok(idx) = serde_json::from_str::<Index>(&text) {
@@ -234,10 +251,13 @@ pub fn rebuild(dir: &Path) -> Result<(Index, BTreeMap<String, Vec<Vuln>>), Strin
     // the index's own directory first: creating it changes the reports directory's mtime, what
     // is written inside it later does not
     let _ = std::fs::create_dir(&index_dir);
-    let mtime = mtime_of(dir).map_err(|e| format!("scan reports directory {shown}: {e}"))?;
+    let mtime =
+        mtime_of(dir).map_err(|e| format!("scan reports directory {shown}: {}", io_msg(&e)))?;
     let mut names = vec![];
-    for e in std::fs::read_dir(dir).map_err(|e| format!("scan reports directory {shown}: {e}"))? {
-        let e = e.map_err(|e| format!("scan reports directory {shown}: {e}"))?;
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| format!("scan reports directory {shown}: {}", io_msg(&e)))?
+    {
+        let e = e.map_err(|e| format!("scan reports directory {shown}: {}", io_msg(&e)))?;
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || !name.ends_with(".json") {
             continue;
@@ -286,8 +306,10 @@ pub fn read_report(path: &Path) -> Result<Report, String> {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     let shown = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
-    let meta = f.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    let f = std::fs::File::open(path).map_err(|e| format!("{shown}: {}", io_msg(&e)))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("{shown}: {}", io_msg(&e)))?;
     if meta.len() > MAX_REPORT_BYTES {
         return Err(format!(
             "{shown}: {} bytes, more than the {} a report may have",
@@ -298,7 +320,7 @@ pub fn read_report(path: &Path) -> Result<Report, String> {
     let mut text = String::new();
     f.take(MAX_REPORT_BYTES + 1)
         .read_to_string(&mut text)
-        .map_err(|e| format!("{shown}: {e}"))?;
+        .map_err(|e| format!("{shown}: {}", io_msg(&e)))?;
     parse(&text, &shown, meta.mtime())
 }
 

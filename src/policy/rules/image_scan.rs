@@ -184,7 +184,7 @@ pub fn judge(image: Option<&Image>, lookup: &Lookup, cfg: &ScanCfg, now: i64) ->
             out.push(Proposal::refuse(
                 pointer,
                 format!(
-                    "image {name}: {} — the worst of {} finding{} at or above {at} in the {source}{expired}",
+                    "image {name}: {}; the worst of {} finding{} at or above {at} in the {source}{expired}",
                     describe(worst),
                     over.len(),
                     if over.len() == 1 { "" } else { "s" },
