@@ -159,7 +159,7 @@ pub const RULES: &[RuleInfo] = &[
     },
     RuleInfo {
         code: "secrets",
-        description: "no credentials in the process environment (reported masked, never logged)",
+        description: "no credentials in the process environment or arguments (reported masked, never logged)",
         cis: &[],
         cis_exec: &[],
         severity: Severity::Medium,
