@@ -303,3 +303,32 @@ fn import_refuses_a_malformed_report_and_writes_nothing() {
     assert_eq!(v["reports"].as_array().unwrap().len(), 1);
     assert_eq!(v["reports"][0]["counts"]["critical"], 1);
 }
+
+#[test]
+fn a_trivy_sarif_report_gates_as_its_json_does() {
+    let w = world("scan-sarif");
+    import(&w, &fixture("trivy-busybox.sarif"));
+    let out = run(&w, &bundle(&w, "b1", Some("busybox:1.36")), "sa1");
+    refused(
+        &w,
+        &out,
+        "sa1",
+        &format!("{CRITICAL} in libcrypto3 3.1.4-r0 is critical (fixed in 3.1.4-r1)"),
+    );
+    // grype's SARIF names no image: refused at import, nothing written
+    let g = w.dir.join("grype.sarif");
+    fs::write(
+        &g,
+        r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "grype"}}, "results": []}]}"#,
+    )
+    .unwrap();
+    let before = fs::read_dir(w.dir.join("scans")).unwrap().count();
+    let out = w.hr(&["scan", "import", g.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("a sarif report of grype names no image"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_dir(w.dir.join("scans")).unwrap().count(), before);
+}

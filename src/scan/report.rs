@@ -1,4 +1,4 @@
-//! Reading one scanner report: Trivy's JSON (`trivy image -f json`, `SchemaVersion` 2) and
+//! Reading one scanner report: Trivy's JSON (`trivy image -f json`, `SchemaVersion` 2) and SARIF, and
 //! Grype's (`grype -o json`). Every error names the file and the field (`Results[1].
 //! Vulnerabilities[0].Severity`), in one lower-case line.
 
@@ -128,9 +128,7 @@ pub fn parse(text: &str, file: &str, fallback_time: i64) -> Result<Report, Strin
     } else if obj.contains_key("matches") {
         grype(&doc, file, fallback_time)
     } else if obj.contains_key("runs") {
-        Err(format!(
-            "{file}: a sarif report names no image; use trivy's json (trivy image -f json) or grype's (grype -o json)"
-        ))
+        sarif(&doc, file, fallback_time)
     } else {
         Err(format!(
             "{file}: neither trivy's report (no SchemaVersion) nor grype's (no matches)"
@@ -341,6 +339,80 @@ fn grype(doc: &Value, file: &str, fallback_time: i64) -> Result<Report, String> 
     })
 }
 
+/// Trivy's SARIF (`trivy image -f sarif`): the image in `runs[0].properties` (`imageName`,
+/// `repoTags`, `repoDigests`, `imageID`, written for container images), one result per
+/// vulnerability whose message has `Package:`, `Installed Version:`, `Severity:` and `Fixed
+/// Version:` lines (misconfiguration, secret and license results have none and are skipped).
+/// Grype's SARIF names no image and is refused.
+fn sarif(doc: &Value, file: &str, fallback_time: i64) -> Result<Report, String> {
+    let run = match &doc["runs"] {
+        Value::Array(a) if !a.is_empty() => &a[0],
+        _ => return Err(err(file, "runs", "not an array with a run")),
+    };
+    let tool = run["tool"]["driver"]["name"].as_str().unwrap_or_default();
+    if !tool.eq_ignore_ascii_case("trivy") {
+        return Err(format!(
+            "{file}: a sarif report of {} names no image; use its json (grype -o json, trivy image -f json)",
+            if tool.is_empty() { "an unnamed tool" } else { tool }
+        ));
+    }
+    let props = &run["properties"];
+    let artifact = string(&props["imageName"], file, "runs[0].properties.imageName")
+        .map_err(|e| format!("{e} (trivy writes it for container images only)"))?
+        .to_owned();
+    let mut keys = vec![];
+    add_keys(&mut keys, &artifact);
+    for k in ["repoTags", "repoDigests"] {
+        let field = format!("runs[0].properties.{k}");
+        for (i, d) in array(&props[k], file, &field)?.iter().enumerate() {
+            add_keys(&mut keys, string(d, file, &format!("{field}[{i}]"))?);
+        }
+    }
+    if let Some(id) = opt_string(&props["imageID"], file, "runs[0].properties.imageID")? {
+        add_keys(&mut keys, &id);
+    }
+    let mut vulns = vec![];
+    for (i, r) in array(&run["results"], file, "runs[0].results")?
+        .iter()
+        .enumerate()
+    {
+        let f = |k: &str| format!("runs[0].results[{i}].{k}");
+        let text = string(&r["message"]["text"], file, &f("message.text"))?;
+        let line = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
+        };
+        let Some(package) = line("Package: ") else {
+            continue;
+        };
+        let sev = line("Severity: ").unwrap_or_default();
+        let vuln = Vuln {
+            id: string(&r["ruleId"], file, &f("ruleId"))?.to_owned(),
+            package,
+            installed: line("Installed Version: ").unwrap_or_default(),
+            fixed: line("Fixed Version: ").filter(|v| !v.is_empty()),
+            severity: Level::parse(&sev).ok_or_else(|| {
+                err(
+                    file,
+                    &f("message.text"),
+                    &format!("severity {sev:?} is not a severity"),
+                )
+            })?,
+        };
+        // one result per location of the same finding
+        if !vulns.contains(&vuln) {
+            vulns.push(vuln);
+        }
+    }
+    Ok(Report {
+        scanner: "trivy".into(),
+        artifact,
+        keys,
+        created: fallback_time,
+        vulns,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +462,30 @@ mod tests {
     }
 
     #[test]
+    fn trivy_sarif_report() {
+        let r = parse(&fixture("trivy-busybox.sarif"), "t.sarif", 7).unwrap();
+        assert_eq!(r.scanner, "trivy");
+        assert_eq!(r.created, 7, "sarif carries no time: the file's");
+        assert!(r
+            .keys
+            .contains(&"docker.io/library/busybox:1.36".to_owned()));
+        assert!(r.keys.iter().any(|k| k.starts_with("sha256:9ae9")));
+        // the misconfiguration result is no vulnerability; the second location counts once
+        assert_eq!(r.vulns.len(), 2, "{:?}", r.vulns);
+        assert_eq!(
+            r.vulns[0],
+            Vuln {
+                id: "CVE-2099-0001".into(),
+                package: "libcrypto3".into(),
+                installed: "3.1.4-r0".into(),
+                fixed: Some("3.1.4-r1".into()),
+                severity: Level::Critical,
+            }
+        );
+        assert_eq!(r.vulns[1].fixed, None);
+    }
+
+    #[test]
     fn malformed_reports_name_file_and_field() {
         for (text, want) in [
             ("not json", "x.json: not json"),
@@ -415,7 +511,15 @@ mod tests {
                 r#"{"matches": [{"vulnerability": {"id": "CVE-1"}, "artifact": {"name": "p"}}], "source": {"target": {"userInput": "a"}}}"#,
                 "field matches[0].vulnerability.severity: missing",
             ),
-            (r#"{"runs": []}"#, "a sarif report names no image"),
+            (r#"{"runs": []}"#, "field runs: not an array with a run"),
+            (
+                r#"{"runs": [{"tool": {"driver": {"name": "grype"}}}]}"#,
+                "a sarif report of grype names no image",
+            ),
+            (
+                r#"{"runs": [{"tool": {"driver": {"name": "Trivy"}}}]}"#,
+                "field runs[0].properties.imageName: missing",
+            ),
         ] {
             let e = parse(text, "x.json", 0).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
