@@ -102,8 +102,12 @@ fn refused(w: &World, out: &std::process::Output, id: &str, want: &str) -> Value
 fn a_critical_finding_refuses_the_image_and_names_the_cve() {
     let w = world("scan-critical");
     import(&w, &fixture("trivy-busybox.json"));
+    let index = w.dir.join("scans/.index/index.json");
+    let built = fs::metadata(&index).unwrap().modified().unwrap();
     let b = bundle(&w, "b1", Some("busybox:1.36"));
     let out = run(&w, &b, "sc1");
+    // the index import wrote is used as it is: the directory has not changed since
+    assert_eq!(fs::metadata(&index).unwrap().modified().unwrap(), built);
     let last = refused(
         &w,
         &out,

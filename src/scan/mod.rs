@@ -13,7 +13,7 @@ pub mod cfg;
 pub mod report;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -405,11 +405,6 @@ pub fn file_name_for(r: &Report) -> String {
         })
         .collect();
     format!("{safe}.{}.json", r.scanner)
-}
-
-/// The configured directory, as a path.
-pub fn dir_or_default(dir: Option<&PathBuf>) -> PathBuf {
-    dir.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
 }
 
 #[cfg(test)]
