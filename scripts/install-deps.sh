@@ -8,13 +8,14 @@
 # (the real-client harness), hyperfine (bench), prometheus (promtool and a real Prometheus for
 # tests/monitor.rs), prometheus-alertmanager (the monitor's alert sink, tested against a real
 # one), nftables (isolate and egress rules inside a container's network namespace), criu
-# (evidence --checkpoint), time (GNU time: the hostile tests' peak RSS). Daemons the packages would start are kept from
+# (evidence --checkpoint), time (GNU time: the hostile tests' peak RSS), openscap-scanner (oscap
+# validates and renders check --format xccdf). Daemons the packages would start are kept from
 # starting (policy-rc.d): the harness starts its own private instances.
 set -euo pipefail
 
 PKGS=(build-essential pkg-config libseccomp-dev libelf-dev zlib1g-dev busybox-static runc containerd docker.io podman
       umoci jq python3-venv hyperfine git ca-certificates curl procps iproute2 util-linux man-db
-      prometheus prometheus-alertmanager nftables criu time)
+      prometheus prometheus-alertmanager nftables criu time openscap-scanner)
 
 if [ "$(id -u)" != 0 ]; then
     echo "install-deps.sh: must run as root" >&2

@@ -396,8 +396,9 @@ pub struct CheckArgs {
     /// with --running: only these containers (default: all in the state root)
     #[arg(value_name = "ID", requires = "running")]
     pub ids: Vec<String>,
-    /// text, json, or sarif (SARIF 2.1.0, for code-scanning uploads)
-    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
+    /// text, json, sarif (SARIF 2.1.0, for code-scanning uploads) or xccdf (XCCDF 1.2 results
+    /// for OpenSCAP; not with --live)
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif", "xccdf"])]
     pub format: String,
     /// the gate: exit 1 when the score (as hardrun would run it) is below this percentage
     /// (default: the profile's `[compliance] min_score`, 85 unless it says otherwise)

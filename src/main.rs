@@ -9,6 +9,7 @@ fn main() {
     // a process re-executed from the read-only binding (protect): back to the caller's mount
     // namespace, before anything else touches descriptors or starts a thread
     let returned = hardrun::runtime::protect::return_to_caller_namespace();
+    hardrun::base::clock::mark_start();
     let cli = match hardrun::cli::try_parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {

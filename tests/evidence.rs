@@ -489,3 +489,89 @@ fn a_broken_or_missing_key_is_a_clear_error() {
     );
     assert!(w.hr(&["delete", "-f", "ev5"]).status.success());
 }
+
+/// A container under a `regulatory = ["gdpr"]` profile: its forensic record says so and goes
+/// after `forensics_retention_gdpr`, while the record of a container of the same kind under the
+/// plain profile keeps the (longer) `forensics_retention`.
+#[test]
+fn a_gdpr_profiles_record_is_pruned_after_the_shorter_gdpr_retention() {
+    let w = world(
+        "ev-gdpr",
+        "forensics_retention = \"7d\"\nforensics_retention_gdpr = \"2s\"\n",
+    );
+    let profiles = w.dir.join("profiles");
+    fs::create_dir_all(&profiles).unwrap();
+    let permissive =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/permissive.toml"))
+            .unwrap();
+    let gdpr = permissive.replacen(
+        "name = \"permissive\"",
+        "name = \"permissive-gdpr\"\nregulatory = [\"gdpr\"]",
+        1,
+    );
+    assert_ne!(gdpr, permissive);
+    fs::write(profiles.join("permissive-gdpr.toml"), gdpr).unwrap();
+    let cfg = w.dir.join("config.toml");
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("profiles_dir = \"{}\"\n", profiles.display()));
+    fs::write(&cfg, text).unwrap();
+
+    for (id, profile) in [("plain", "permissive"), ("personal", "permissive-gdpr")] {
+        let b = w.bundle(id, &["sleep", "1000"]);
+        let out = w.hr(&[
+            "--profile",
+            profile,
+            "run",
+            "-d",
+            "--bundle",
+            b.to_str().unwrap(),
+            id,
+        ]);
+        assert!(out.status.success(), "run {id}: {}", stderr(&out));
+        assert!(w.hr(&["delete", "-f", id]).status.success());
+    }
+    let list = forensics(&w);
+    let regulatory: Vec<(&str, Value)> = list
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["regulatory"].clone()))
+        .collect();
+    assert_eq!(
+        regulatory,
+        [("plain", json!([])), ("personal", json!(["gdpr"]))],
+        "{list:#?}"
+    );
+    // inside its retention: nothing goes
+    let out = w.hr(&["forensics", "prune"]);
+    assert!(
+        out.status.success() && stdout(&out).is_empty(),
+        "{}",
+        stdout(&out)
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    // past the gdpr retention, well inside the plain one (an explicit --older-than too)
+    let out = w.hr(&["forensics", "prune", "--older-than", "1d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("personal@")
+            && stdout(&out).contains("(gdpr profile: older than forensics_retention_gdpr 2s)")
+            && !stdout(&out).contains("plain@"),
+        "{}",
+        stdout(&out)
+    );
+    let left: Vec<String> = forensics(&w)
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, ["plain"]);
+    assert!(w
+        .audit()
+        .iter()
+        .any(|r| r["command"] == "forensics-prune" && r["id"] == "personal"));
+    // `config show` lists the key with its effective value
+    let out = w.hr(&["config", "show"]);
+    assert!(
+        stdout(&out).contains("forensics_retention_gdpr = \"2s\""),
+        "{}",
+        stdout(&out)
+    );
+}

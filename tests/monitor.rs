@@ -276,6 +276,21 @@ fn a_process_in_a_containers_namespaces_outside_its_cgroup_is_one_critical_drift
         drifts.len(),
         "a drift printed twice: {got:#?}"
     );
+    // a restarted monitor remembers what it reported: the intruder is still there, and after a
+    // few scans of the new monitor no drift of d1 is printed again
+    m.terminate();
+    let m = Monitor::start(&w, &w.dir.join("state.json"), &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    refuse(&w, "bad2");
+    let again: Vec<Value> = m
+        .until("refusal", |v| is(v, "refusal", "bad2"))
+        .into_iter()
+        .filter(|v| is(v, "drift", "d1"))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "drifts reported again after a restart: {again:#?}"
+    );
     let _ = intruder.kill();
     let _ = intruder.wait();
     m.stop();
@@ -311,6 +326,80 @@ fn the_monitor_follows_the_audit_log_across_rotation() {
         Some(1.0),
         "{text}"
     );
+    m.stop();
+}
+
+/// Limits the `resources` rule changed are visible outside the audit log (issue 18: what the
+/// cluster asked for is not what runs): one `limit-changed` event per cgroup limit, a counter per
+/// profile and resource, and the decisions by command, profile and decision.
+#[test]
+fn changed_limits_and_decisions_are_events_and_metrics() {
+    let w = World::new("mon-limits");
+    let state = w.dir.join("state.json");
+    let m = Monitor::start(&w, &state, &[]);
+    // 16 GiB asked, restricted's ceiling is 8 GiB; cpu and pids unset: defaulted
+    let b = w.bundle_with("big", &["true"], |s| {
+        s["linux"]["resources"] = json!({"memory": {"limit": 17179869184u64}});
+    });
+    let out = w.hr(&[
+        "--profile",
+        "restricted",
+        "run",
+        "--bundle",
+        b.to_str().unwrap(),
+        "big1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = m.until("limit-changed pids of big1", |v| {
+        is(v, "limit-changed", "big1") && v["details"]["resource"] == "pids.limit"
+    });
+    let mem = got
+        .iter()
+        .find(|v| is(v, "limit-changed", "big1") && v["details"]["resource"] == "memory.limit")
+        .unwrap_or_else(|| panic!("no memory limit-changed event: {got:#?}"));
+    assert_eq!(mem["severity"], "low", "{mem}");
+    assert_eq!(mem["profile"], "restricted", "{mem}");
+    assert_eq!(mem["details"]["set"], json!(8u64 << 30), "{mem}");
+    refuse(&w, "big2");
+    m.next("refusal of big2", |v| is(v, "refusal", "big2"));
+    let text = m.scrape();
+    promtool_check(&text);
+    for (series, want) in [
+        (
+            "hardrun_decisions_total{command=\"run\",profile=\"restricted\",decision=\"allowed\"}",
+            1.0,
+        ),
+        (
+            "hardrun_decisions_total{command=\"create\",profile=\"restricted\",decision=\"denied\"}",
+            1.0,
+        ),
+        (
+            "hardrun_limits_changed_total{profile=\"restricted\",resource=\"memory.limit\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series}\n{text}");
+    }
+    // the two decisions' times, from their records (runtime start -> decision)
+    let recorded: Vec<f64> = w
+        .audit()
+        .iter()
+        .filter(|r| r["id"] == "big1" || r["id"] == "big2")
+        .filter_map(|r| r["decision_ms"].as_f64())
+        .collect();
+    assert_eq!(recorded.len(), 2, "decision_ms in both records");
+    assert!(
+        recorded.iter().all(|ms| *ms > 0.0 && *ms < 60_000.0),
+        "{recorded:?}"
+    );
+    assert_eq!(
+        sample(&text, "hardrun_policy_decision_seconds_count"),
+        Some(2.0),
+        "{text}"
+    );
+    let sum = sample(&text, "hardrun_policy_decision_seconds_sum").unwrap();
+    let want: f64 = recorded.iter().sum::<f64>() / 1000.0;
+    assert!((sum - want).abs() < 1e-6, "sum {sum} vs {want}");
     m.stop();
 }
 

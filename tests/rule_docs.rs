@@ -216,3 +216,32 @@ fn rule_tables_give_exactly_the_registry_cis_tags() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The index's `[response]` row gives each built-in profile's automatic isolation as it is.
+#[test]
+fn the_index_gives_each_builtins_automatic_isolation() {
+    let index = read(&dir().join("README.md"));
+    let header = index
+        .lines()
+        .find(|l| l.starts_with("| setting | "))
+        .expect("no `| setting |` header in docs/rules/README.md");
+    let row = index
+        .lines()
+        .find(|l| l.starts_with("| `[response] isolate_on` |"))
+        .expect("no `[response] isolate_on` row in docs/rules/README.md");
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_matches('|')
+            .split('|')
+            .skip(1)
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let cat = hardrun::profile::Catalog::builtin();
+    let names = cells(header);
+    let values = cells(row);
+    assert_eq!(names.len(), hardrun::profile::BUILTIN.len(), "{header}");
+    for (name, value) in names.iter().zip(&values) {
+        let p = cat.get(name).unwrap();
+        assert_eq!(&p.response.describe(), value, "{name}");
+    }
+}

@@ -60,6 +60,11 @@ pub struct Entry<'a> {
     /// create/run: the CIS score of the spec that runs
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<&'a crate::compliance::Summary>,
+    /// a decision (`allowed`/`denied`): milliseconds from the runtime's start to this record
+    /// (config, spec and profile loaded, rules run, and for `allowed` every stage before
+    /// libcontainer passed)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_ms: Option<f64>,
     /// sha256 of the previous record's line (hex; empty for the first record); then `seq`,
     /// `kid`, the head's state when the writer found it broken (`anchor_broken`) and `mac`,
     /// added by the writer (see [`Link`])
@@ -206,6 +211,8 @@ pub fn append_decision(
             Decision::Allowed(o) => o.score.as_ref(),
             Decision::Denied(_) => None,
         },
+        decision_ms: crate::base::clock::since_start()
+            .map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
         prev: String::new(),
     };
     append_entry(sink, entry)
@@ -259,6 +266,7 @@ pub fn record_step(sink: Option<&Sink>, step: &Step) -> Result<(), AuditError> {
         findings: &[],
         exceptions_used: &[],
         score: None,
+        decision_ms: None,
         prev: String::new(),
     };
     append_entry(sink, entry)

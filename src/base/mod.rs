@@ -7,6 +7,7 @@
 //! commands → runtime glue → report → audit → policy → compliance → profile, bundle → base.
 
 pub mod caps;
+pub mod clock;
 pub mod hex;
 pub mod host;
 pub mod json;

@@ -118,6 +118,11 @@ fn selected(root: &Root, args: &CheckArgs) -> Result<Vec<String>> {
 /// `--running --live`: the live check of each container, as text (one line per drift, then a
 /// summary per container), JSON (one [`LiveReport`] per container) or SARIF.
 fn live(global: &GlobalOpts, args: &CheckArgs) -> Result<i32> {
+    if args.format == "xccdf" {
+        anyhow::bail!(
+            "--format xccdf scores CIS controls: use it without --live (text, json or sarif for the live check)"
+        );
+    }
     let config = super::policy_config(global)?;
     let root = Root::new(&global.root);
     let mut reports = vec![];

@@ -72,7 +72,7 @@ pub fn run(global: &GlobalOpts, cmd: &ConfigCmd) -> Result<i32> {
     Ok(0)
 }
 
-fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 14] {
+fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 15] {
     [
         ("default_profile", config.default_profile.clone()),
         ("mode", config.mode.to_string()),
@@ -117,6 +117,10 @@ fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 14] {
         (
             "forensics_retention",
             format!("{}s", config.retention.forensics_retention.as_secs()),
+        ),
+        (
+            "forensics_retention_gdpr",
+            format!("{}s", config.retention.forensics_retention_gdpr.as_secs()),
         ),
         (
             "forensics_max_size",

@@ -27,6 +27,7 @@ pub fn run(global: &GlobalOpts, cmd: &ForensicsCmd) -> Result<i32> {
                                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                             "size": r.size,
                             "files": r.files,
+                            "regulatory": r.regulatory,
                         })
                     })
                     .collect();
@@ -78,12 +79,21 @@ pub fn prune(
     let Some(dir) = &config.retention.forensics_dir else {
         return Ok(vec![]);
     };
-    let pruned =
-        forensics::prune(dir, age, config.retention.forensics_max_size).map_err(|e| anyhow!(e))?;
+    let pruned = forensics::prune(
+        dir,
+        age,
+        config.retention.forensics_retention_gdpr,
+        config.retention.forensics_max_size,
+    )
+    .map_err(|e| anyhow!(e))?;
     let mut out = vec![];
     for (r, why) in pruned {
         let why = match why {
             forensics::Why::Age => format!("older than {}s", age.as_secs()),
+            forensics::Why::Gdpr => format!(
+                "gdpr profile: older than forensics_retention_gdpr {}s",
+                config.retention.forensics_retention_gdpr.as_secs()
+            ),
             forensics::Why::Size => format!(
                 "forensics_max_size {} bytes exceeded",
                 config.retention.forensics_max_size

@@ -17,18 +17,16 @@ pub fn isolate(global: &GlobalOpts, args: &IsolateArgs) -> Result<i32> {
     // the configuration first: a bad one stops the isolate before anything changed
     let config = crate::profile::config::Config::load(global.config.as_deref())?;
     let (dir, mut container) = super::load(global, id)?;
-    let isolation = isolate::isolate(&mut container, args.reason.as_deref())?;
     let profile = crate::runtime::state_dir::read_record(&dir).and_then(|r| r.profile);
     let subject = Subject {
         container_id: id,
         profile: profile.as_deref(),
         reason: args.reason.as_deref(),
     };
+    // the same code the monitor's automatic isolation runs (`incident::isolation`)
+    let (isolation, incident) =
+        crate::incident::isolation::isolate(&config.incidents_dir, &mut container, &subject, None)?;
     let text = isolation.describe();
-    let incident =
-        store::record(&config.incidents_dir, &subject, Stage::Isolated, &text).map_err(|e| {
-            anyhow!("container {id:?} is isolated ({text}), but its incident was not recorded: {e}")
-        })?;
     super::out(
         format!(
             "container {id:?} isolated: {text}; incident {}\n",

@@ -137,6 +137,7 @@ pub fn metrics(global: &GlobalOpts, args: &MetricsArgs) -> Result<i32> {
     let m = monitor::metrics::Metrics::new();
     let seen = monitor::containers(&global.root);
     monitor::set_container_gauges(&m, &seen, &mut BTreeMap::new());
+    monitor::response::Response::new(&global.root, &config.incidents_dir).scan(&m.incidents);
     if let Some(log) = &config.audit_log {
         let files = crate::audit::chain_files(log);
         let mut texts = vec![];
@@ -165,7 +166,7 @@ pub fn metrics(global: &GlobalOpts, args: &MetricsArgs) -> Result<i32> {
                     continue;
                 }
                 m.records.inc();
-                m.count_findings(&r);
+                m.count_record(&r);
                 for ev in monitor::events::of_record(&r) {
                     m.events
                         .get_or_create(&labels(&[

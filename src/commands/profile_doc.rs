@@ -175,6 +175,11 @@ pub fn json(p: &Profile, toml: &str) -> Value {
             "action": p.action("cis-score"),
         },
         "rules": rules,
+        "response": {
+            "isolate_on": p.response.isolate_on,
+            "automatic_isolation": p.response.describe(),
+            "comments": notes.get(&("response".to_owned(), String::new())).cloned().unwrap_or_default(),
+        },
         "hardrun_version": env!("CARGO_PKG_VERSION"),
     })
 }
@@ -203,12 +208,13 @@ pub fn markdown(p: &Profile, toml: &str) -> String {
         out.push_str(&format!("{}\n", value_text(c)));
     }
     out.push_str(&format!(
-        "\n| | |\n|---|---|\n| Source | `{}` |\n| SHA-256 | `{}` |\n| CIS gate | Level {} score ≥ {} % (rule `cis-score`: {}) |\n| Rendered by | hardrun {} |\n\n",
+        "\n| | |\n|---|---|\n| Source | `{}` |\n| SHA-256 | `{}` |\n| CIS gate | Level {} score ≥ {} % (rule `cis-score`: {}) |\n| Automatic isolation | {} (`[response] isolate_on`, acted on by `hardrun monitor`) |\n| Rendered by | hardrun {} |\n\n",
         p.source,
         p.sha256,
         p.compliance.level,
         p.compliance.min_score,
         p.action("cis-score"),
+        p.response.describe(),
         env!("CARGO_PKG_VERSION")
     ));
     out.push_str("Actions: **enforce** — the spec is rewritten to comply and the change recorded; **audit** — the deviation is recorded, nothing changed; **deny** — the container is refused. Every decision is recorded in the audit log with the rule code, CIS control, JSON pointer, value before and after.\n\n");
@@ -361,5 +367,28 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| `uid` | `65534` |"), "{md}");
+        // automatic isolation: off in every built-in, said so in the document
+        for (name, toml) in BUILTIN {
+            let p = cat.get(name).unwrap();
+            assert_eq!(json(p, toml)["response"]["automatic_isolation"], "off");
+            assert!(
+                markdown(p, toml).contains("| Automatic isolation | off (`[response] isolate_on`"),
+                "{name}"
+            );
+        }
+        let p = crate::profile::Profile::parse(
+            "name = \"auto\"\n# contain first, ask later\n[response]\nisolate_on = \"critical\"\n",
+            "auto.toml",
+        )
+        .unwrap();
+        let doc = json(&p, &p.text);
+        assert_eq!(doc["response"]["isolate_on"], "critical");
+        assert_eq!(
+            doc["response"]["comments"],
+            json!(["contain first, ask later"])
+        );
+        assert!(markdown(&p, &p.text).contains(
+            "| Automatic isolation | on any monitor event of severity critical or above (`[response] isolate_on`"
+        ));
     }
 }

@@ -2,8 +2,10 @@
 //! findings and any evidence collected into the default location under `forensics_dir`
 //! (default `/var/lib/hardrun/forensics`), one directory per deleted container,
 //! `<id>@<UTC time>`. `hardrun forensics list|prune` show and prune them: by age
-//! (`forensics_retention`, default 7d), then by total size (`forensics_max_size`, default 1 GiB),
-//! oldest first. Keeping never makes delete fail; each pruning is an audit record.
+//! (`forensics_retention`, default 7d; at most `forensics_retention_gdpr`, default 72h, for a
+//! container whose profile names the `gdpr` regulatory pack), then by total size
+//! (`forensics_max_size`, default 1 GiB), oldest first. Keeping never makes delete fail; each
+//! pruning is an audit record.
 //!
 //! Evidence collected without `-o` goes to `<forensics_dir>/evidence/<id>/<time>/`; delete moves
 //! `<forensics_dir>/evidence/<id>` into the container's record.
@@ -69,6 +71,7 @@ pub fn keep(forensics: &Path, id: &str, state_dir: &Path) -> Result<PathBuf, Str
                 "hardrun_version": env!("CARGO_PKG_VERSION"),
                 "bundle": record.as_ref().map(|r| r.bundle.display().to_string()),
                 "profile": record.as_ref().and_then(|r| r.profile.clone()),
+                "regulatory": record.as_ref().map(regulatory_of).unwrap_or_default(),
             }))
             .unwrap_or_default(),
         )?;
@@ -81,6 +84,17 @@ pub fn keep(forensics: &Path, id: &str, state_dir: &Path) -> Result<PathBuf, Str
     Ok(dir)
 }
 
+/// The regulatory packs of the profile a container ran under: the stored policy's profile
+/// (as created); a record from before stored policies names none.
+pub fn regulatory_of(record: &crate::runtime::state_dir::Record) -> Vec<String> {
+    record
+        .policy
+        .as_ref()
+        .and_then(|b| crate::profile::Profile::parse(&b.profile_toml, "hardrun.json").ok())
+        .map(|p| p.regulatory)
+        .unwrap_or_default()
+}
+
 /// One kept record.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -89,6 +103,14 @@ pub struct Record {
     pub deleted_at: SystemTime,
     pub size: u64,
     pub files: usize,
+    /// the regulatory packs of the container's profile (`gdpr` shortens its retention)
+    pub regulatory: Vec<String>,
+}
+
+impl Record {
+    pub fn is_gdpr(&self) -> bool {
+        self.regulatory.iter().any(|r| r == "gdpr")
+    }
 }
 
 fn du(p: &Path) -> (u64, usize) {
@@ -135,12 +157,26 @@ pub fn list(forensics: &Path) -> Result<Vec<Record>, String> {
             .or_else(|| e.metadata().and_then(|m| m.modified()).ok())
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let (size, files) = du(&e.path());
+        // meta.json says; a record kept before it did: the kept hardrun.json's stored profile
+        let regulatory = match meta.as_ref().map(|m| &m["regulatory"]) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => std::fs::read(e.path().join("hardrun.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .map(|r| regulatory_of(&r))
+                .unwrap_or_default(),
+        };
         out.push(Record {
             dir: e.path(),
             id: id.to_owned(),
             deleted_at,
             size,
             files,
+            regulatory,
         });
     }
     out.sort_by(|a, b| a.deleted_at.cmp(&b.deleted_at).then(a.dir.cmp(&b.dir)));
@@ -151,15 +187,19 @@ pub fn list(forensics: &Path) -> Result<Vec<Record>, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
     Age,
+    /// older than `forensics_retention_gdpr`, under a `gdpr` profile
+    Gdpr,
     Size,
 }
 
-/// Which records to prune (oldest first): those older than `older_than`, then the oldest of
-/// the rest until the total is at most `max_size`.
+/// Which records to prune (oldest first): those older than `older_than` (a `gdpr` record: older
+/// than `gdpr` where that is shorter), then the oldest of the rest until the total is at most
+/// `max_size`.
 pub fn plan(
     records: &[Record],
     now: SystemTime,
     older_than: Duration,
+    gdpr: Duration,
     max_size: u64,
 ) -> Vec<(usize, Why)> {
     let mut out = vec![];
@@ -168,6 +208,9 @@ pub fn plan(
         let age = now.duration_since(r.deleted_at).unwrap_or_default();
         if age >= older_than {
             out.push((i, Why::Age));
+            total -= r.size;
+        } else if r.is_gdpr() && age >= gdpr {
+            out.push((i, Why::Gdpr));
             total -= r.size;
         }
     }
@@ -187,6 +230,7 @@ pub fn plan(
 pub fn prune(
     forensics: &Path,
     older_than: Duration,
+    gdpr: Duration,
     max_size: u64,
 ) -> Result<Vec<(Record, Why)>, String> {
     if !forensics.is_dir() {
@@ -203,7 +247,7 @@ pub fn prune(
         .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
     let records = list(forensics)?;
     let mut out = vec![];
-    for (i, why) in plan(&records, SystemTime::now(), older_than, max_size) {
+    for (i, why) in plan(&records, SystemTime::now(), older_than, gdpr, max_size) {
         let r = &records[i];
         match std::fs::remove_dir_all(&r.dir) {
             Ok(()) => out.push((r.clone(), why)),
@@ -225,7 +269,52 @@ mod tests {
             deleted_at: now - Duration::from_secs(age_s),
             size,
             files: 1,
+            regulatory: vec![],
         }
+    }
+
+    /// A `gdpr` record goes after `gdpr` where that is shorter than the retention; the others
+    /// keep the retention; sizes still count.
+    #[test]
+    fn gdpr_records_are_pruned_after_the_shorter_retention() {
+        let now = SystemTime::now();
+        let gdpr = |mut r: Record| {
+            r.regulatory = vec!["hipaa".into(), "gdpr".into()];
+            r
+        };
+        let rs = vec![
+            gdpr(rec(100, 10, now)),
+            rec(50, 10, now),
+            gdpr(rec(10, 10, now)),
+            rec(1, 10, now),
+        ];
+        let (day, min) = (Duration::from_secs(86400), Duration::from_secs(60));
+        assert!(rs[0].is_gdpr() && !rs[1].is_gdpr());
+        assert_eq!(plan(&rs, now, day, min, 1000), vec![(0, Why::Gdpr)]);
+        assert_eq!(
+            plan(&rs, now, day, Duration::from_secs(5), 1000),
+            vec![(0, Why::Gdpr), (2, Why::Gdpr)]
+        );
+        // the retention shorter than the gdpr limit: plain age
+        assert_eq!(
+            plan(&rs, now, Duration::from_secs(30), day, 1000),
+            vec![(0, Why::Age), (1, Why::Age)]
+        );
+        // then by size, oldest first among the rest
+        assert_eq!(
+            plan(&rs, now, day, min, 15),
+            vec![(0, Why::Gdpr), (1, Why::Size), (2, Why::Size)]
+        );
+        // nothing special about a record without the pack
+        let plain: Vec<Record> = rs
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.regulatory.clear();
+                r
+            })
+            .collect();
+        assert_eq!(plan(&plain, now, day, Duration::ZERO, 1000), vec![]);
     }
 
     #[test]
@@ -267,7 +356,7 @@ mod tests {
             ),
         ];
         for (ret, max, want) in cases {
-            assert_eq!(plan(&rs, now, ret, max), want, "{ret:?} {max}");
+            assert_eq!(plan(&rs, now, ret, ret, max), want, "{ret:?} {max}");
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod evidence;
 pub mod forensics;
+pub mod isolation;
 pub mod store;
 
 pub use store::{append, Incident, Stage, StoreError};

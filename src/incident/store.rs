@@ -251,6 +251,49 @@ fn record_at(
     now: DateTime<Utc>,
 ) -> Result<Incident, StoreError> {
     let _lock = lock(dir)?;
+    let mut incident = open_or_new(dir, subject, now)?;
+    incident.push(stage, text, now);
+    save(dir, &incident)?;
+    Ok(incident)
+}
+
+/// What detected an incident, with its times: `first-event` (when it happened: the audit
+/// record's time, the tripwire's notification) and `detected` (when the monitor reported it).
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub first_event: DateTime<Utc>,
+    pub detected: DateTime<Utc>,
+    pub text: String,
+}
+
+/// Adds `first-event` and `detected` at the detection's times to the container's open incident
+/// (each only where the incident has none yet), or opens one with them. What the monitor calls
+/// before it responds, so time to detect and time to respond are measured from the event.
+pub fn record_detection(
+    dir: &Path,
+    subject: &Subject,
+    d: &Detection,
+) -> Result<Incident, StoreError> {
+    let _lock = lock(dir)?;
+    let mut incident = open_or_new(dir, subject, d.first_event)?;
+    for (stage, at) in [
+        (Stage::FirstEvent, d.first_event),
+        (Stage::Detected, d.detected),
+    ] {
+        if incident.first(stage).is_none() {
+            incident.timeline.push(Event {
+                stage,
+                time: rfc3339(at),
+                text: d.text.clone(),
+            });
+        }
+    }
+    save(dir, &incident)?;
+    Ok(incident)
+}
+
+/// The container's open incident (profile and reason filled in where it has none), or a new one.
+fn open_or_new(dir: &Path, subject: &Subject, now: DateTime<Utc>) -> Result<Incident, StoreError> {
     let mut incident = match list_unlocked(dir)?
         .into_iter()
         .rev()
@@ -271,8 +314,6 @@ fn record_at(
     if incident.reason.is_none() {
         incident.reason = subject.reason.map(str::to_owned);
     }
-    incident.push(stage, text, now);
-    save(dir, &incident)?;
     Ok(incident)
 }
 
@@ -564,6 +605,44 @@ mod tests {
         assert_eq!(s.time_to_detect.max_seconds, Some(30.0));
         assert_eq!(s.time_to_respond.mean_seconds, Some(2.0));
         assert_eq!(summarize(&[]).time_to_respond.median_seconds, None);
+    }
+
+    /// the monitor's detection: first-event and detected at the event's times, once each; the
+    /// isolation after it measures time to respond from the detection.
+    #[test]
+    fn detection_times_come_from_the_event() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("incidents");
+        let s = Subject {
+            container_id: "web",
+            profile: Some("restricted"),
+            reason: Some("escalation-attempt"),
+        };
+        let det = Detection {
+            first_event: t("2026-12-05T10:00:00Z"),
+            detected: t("2026-12-05T10:00:00.250Z"),
+            text: "unshare".into(),
+        };
+        let a = record_detection(&dir, &s, &det).unwrap();
+        assert_eq!(a.time_to_detect().map(seconds), Some(0.25));
+        let later = Detection {
+            first_event: t("2026-12-05T10:00:05Z"),
+            detected: t("2026-12-05T10:00:06Z"),
+            text: "again".into(),
+        };
+        let b = record_detection(&dir, &s, &later).unwrap();
+        assert_eq!(b.id, a.id);
+        assert_eq!(b.timeline.len(), 2, "{b:?}");
+        let c = record_at(
+            &dir,
+            &s,
+            Stage::Isolated,
+            "isolated",
+            t("2026-12-05T10:00:01Z"),
+        )
+        .unwrap();
+        assert_eq!(c.time_to_respond().map(seconds), Some(0.75));
+        assert_eq!(c.time_to_detect().map(seconds), Some(0.25));
     }
 
     /// isolate without a detection adds `detected` first; a second stage goes to the same open

@@ -39,6 +39,10 @@ pub const KINDS: &[(&str, Severity)] = &[
     (DRIFT, Severity::Critical),
     (ESCALATION_ATTEMPT, Severity::Critical),
     (TRIPWIRE, Severity::High),
+    (LIMIT_CHANGED, Severity::Low),
+    (ISOLATED, Severity::High),
+    (ISOLATION_FAILED, Severity::Critical),
+    (AUDIT_HEAD, Severity::Low),
 ];
 
 /// the policy refused a container (create/run) or a request into one (exec/update)
@@ -62,6 +66,27 @@ pub const DRIFT: &str = "drift";
 pub const ESCALATION_ATTEMPT: &str = "escalation-attempt";
 /// a process tried any other tripwire syscall: refused, reported
 pub const TRIPWIRE: &str = "tripwire";
+/// the `resources` rule changed a cgroup limit of the container (a limit above the profile's
+/// ceiling lowered, an unset one defaulted): what the cluster asked for is not what runs
+pub const LIMIT_CHANGED: &str = "limit-changed";
+
+/// The cgroup limit a `resources` finding changed, as its path under `linux.resources` with
+/// dots (`memory.limit`, `memory.swap`, `cpu.quota`, `pids`, `unified.memory.max`, ...); `None`
+/// for findings that change no cgroup limit (rlimits, OOM score) or only record.
+pub fn changed_limit(f: &Value) -> Option<String> {
+    if f["code"] != "resources" || f["action"] != "enforce" {
+        return None;
+    }
+    let rest = f["pointer"].as_str()?.strip_prefix("/linux/resources/")?;
+    Some(rest.replace("~1", "/").replace("~0", "~").replace('/', "."))
+}
+/// the monitor isolated a container by itself (its profile's `[response] isolate_on`), see
+/// `monitor::response`
+pub const ISOLATED: &str = "isolated";
+/// the monitor's automatic isolation of a container failed
+pub const ISOLATION_FAILED: &str = "isolation-failed";
+/// the audit log's head (last sequence number and hash) advanced: its copy outside the node
+pub const AUDIT_HEAD: &str = "audit-head";
 
 impl Severity {
     pub fn parse(s: &str) -> Option<Severity> {
@@ -164,6 +189,21 @@ pub fn of_record(r: &Value) -> Vec<Event> {
                     ));
                 }
             }
+            if command == "create" || command == "run" || command == "update" {
+                for f in findings(r) {
+                    if let Some(resource) = changed_limit(f) {
+                        out.push(base(
+                            LIMIT_CHANGED,
+                            format!(
+                                "{command} {id:?}: {}",
+                                f["message"].as_str().unwrap_or_default()
+                            ),
+                            json!({"resource": resource, "pointer": f["pointer"],
+                                   "asked": f["before"], "set": f["after"]}),
+                        ));
+                    }
+                }
+            }
             if command == "exec" {
                 out.push(base(
                     EXEC,
@@ -249,6 +289,36 @@ mod tests {
                 (LOOSENING_REFUSED, Severity::High)
             ]
         );
+        // a create whose limits the resources rule lowered and defaulted: one event per cgroup
+        // limit changed; rlimits, audit-only findings and other rules give none
+        let create = json!({"id": "c3", "command": "create", "profile": "restricted",
+            "decision": "allowed", "findings": [
+                {"code": "resources", "action": "enforce", "pointer": "/linux/resources/memory/limit",
+                 "message": "memory limit 16 GiB above the profile's ceiling 8 GiB; clamped",
+                 "before": 17179869184u64, "after": 8589934592u64},
+                {"code": "resources", "action": "enforce", "pointer": "/linux/resources/pids/limit",
+                 "message": "pids limit unset; set to 1024", "before": null, "after": {"limit": 1024}},
+                {"code": "resources", "action": "enforce", "pointer": "/process/rlimits/0/hard",
+                 "message": "rlimit clamped"},
+                {"code": "resources", "action": "audit", "pointer": "/linux/resources/cpu",
+                 "message": "cpu unset"},
+                {"code": "user", "action": "enforce", "pointer": "/process/user/uid"}]});
+        let ev = of_record(&create);
+        let got: Vec<_> = ev
+            .iter()
+            .map(|e| (e.kind, e.severity, e.details["resource"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (LIMIT_CHANGED, Severity::Low, "memory.limit"),
+                (LIMIT_CHANGED, Severity::Low, "pids.limit")
+            ]
+        );
+        assert_eq!(ev[0].details["asked"], 17179869184u64);
+        assert_eq!(ev[0].details["set"], 8589934592u64);
+        assert!(ev[0].message.contains("clamped"), "{}", ev[0].message);
+
         let step = json!({"id": "c1", "command": "start", "decision": "done", "findings": []});
         assert!(of_record(&step).is_empty());
         assert!(of_record(&json!({"rotated_from": "a.1", "prev": ""})).is_empty());

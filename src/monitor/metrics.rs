@@ -28,6 +28,14 @@ pub struct Metrics {
     pub dropped: Family<Labels, Counter>,
     /// a tripwire notification received -> its event written (seconds)
     pub tripwire_latency: Histogram,
+    /// policy decisions in the audit log, by command, profile and decision
+    pub decisions: Family<Labels, Counter>,
+    /// cgroup limits the `resources` rule changed, by profile and resource
+    pub limits_changed: Family<Labels, Counter>,
+    /// a decision's `decision_ms` (runtime start -> decision recorded), in seconds
+    pub decision_time: Histogram,
+    /// incidents, time to detect and to respond, automatic isolations (see `response`)
+    pub incidents: super::response::IncidentMetrics,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -56,6 +64,10 @@ impl Metrics {
             records: Counter::default(),
             dropped: Family::default(),
             tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 8)),
+            decisions: Family::default(),
+            limits_changed: Family::default(),
+            decision_time: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
+            incidents: super::response::IncidentMetrics::new(),
         };
         registry.register(
             "hardrun_containers_running",
@@ -97,9 +109,55 @@ impl Metrics {
             "Time from a tripwire syscall's notification to its event being written",
             m.tripwire_latency.clone(),
         );
+        registry.register(
+            "hardrun_decisions",
+            "Policy decisions read from the audit log (create, run, exec, update), by command, profile and decision (allowed, denied)",
+            m.decisions.clone(),
+        );
+        registry.register(
+            "hardrun_limits_changed",
+            "cgroup limits the resources rule changed (lowered to the profile's ceiling or defaulted), by profile and resource",
+            m.limits_changed.clone(),
+        );
+        registry.register(
+            "hardrun_policy_decision_seconds",
+            "Time from a runtime call's start to its recorded policy decision (config, spec and profile loaded, rules evaluated, the stages before libcontainer passed), from the audit records",
+            m.decision_time.clone(),
+        );
+        m.incidents.register(&mut registry);
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
         Metrics { registry, ..m }
+    }
+
+    /// Counts one audit record: its decision, the limits it changed and its findings.
+    pub fn count_record(&self, record: &serde_json::Value) {
+        let s = |k: &str| record.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+        let (command, profile, decision) = (s("command"), s("profile"), s("decision"));
+        if matches!(decision, "allowed" | "denied")
+            && matches!(command, "create" | "run" | "exec" | "update")
+        {
+            self.decisions
+                .get_or_create(&labels(&[
+                    ("command", command),
+                    ("profile", profile),
+                    ("decision", decision),
+                ]))
+                .inc();
+            if let Some(ms) = record.get("decision_ms").and_then(|v| v.as_f64()) {
+                self.decision_time.observe(ms / 1000.0);
+            }
+        }
+        if decision == "allowed" {
+            for f in super::events::findings(record) {
+                if let Some(resource) = super::events::changed_limit(f) {
+                    self.limits_changed
+                        .get_or_create(&labels(&[("profile", profile), ("resource", &resource)]))
+                        .inc();
+                }
+            }
+        }
+        self.count_findings(record);
     }
 
     /// Counts the findings of one audit record.

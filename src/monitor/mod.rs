@@ -8,12 +8,15 @@
 //! - cgroup events of every container in the state root ([`cgroups`]);
 //! - live drift: `check --running --live` on each running container every interval, each drift
 //!   reported once;
-//! - Prometheus metrics ([`metrics`]).
+//! - Prometheus metrics ([`metrics`]);
+//! - its own response ([`response`]): automatic isolation where a container's profile asks for
+//!   it, incident metrics, the audit log's head as an event.
 
 pub mod cgroups;
 pub mod events;
 pub mod follow;
 pub mod metrics;
+pub mod response;
 pub mod sinks;
 pub mod tripwires;
 
@@ -75,6 +78,21 @@ pub struct Options {
 pub struct Saved {
     #[serde(default)]
     pub audit: Option<follow::Cursor>,
+    /// the drifts already reported (see [`DriftKey`]), so a restart does not report them again
+    #[serde(default)]
+    pub drifts: Vec<DriftKey>,
+}
+
+/// A drift reported once: (container instance, rule, field, actual, expected). The instance is
+/// `<id>@<inode of its state directory>`, so a container deleted and made again under the same
+/// id while the monitor was down is a new one.
+pub type DriftKey = (String, String, String, String, String);
+
+/// `<id>@<inode of its state directory>` (see [`DriftKey`]).
+fn instance(c: &Seen) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(&c.dir).map(|m| m.ino()).unwrap_or(0);
+    format!("{}@{ino}", c.id)
 }
 
 pub fn load_saved(path: &Path) -> Result<Saved, String> {
@@ -177,13 +195,17 @@ pub struct Monitor<W: Write> {
     follower: Option<follow::Follower>,
     /// cgroup readings and whether memory was near its limit, per container
     cgroups: BTreeMap<String, (cgroups::Reading, bool)>,
-    /// drifts already reported: (container, rule, field, actual, expected)
-    drifts: BTreeSet<(String, String, String, String, String)>,
+    /// drifts already reported (kept in the state file)
+    drifts: BTreeSet<DriftKey>,
     scores: BTreeMap<String, (f64, f64)>,
     /// tripwires reported by the listener's threads (see [`tripwires`])
     tripwires: Option<std::sync::mpsc::Receiver<tripwires::Tripwire>>,
     /// Alertmanager, webhook, syslog, file (`config.monitor`)
     sinks: sinks::Sinks,
+    /// automatic isolation and incident metrics
+    response: response::Response,
+    /// the audit log's head, sent as an event when it advances
+    head: Option<response::HeadWatch>,
 }
 
 impl<W: Write> Monitor<W> {
@@ -199,7 +221,11 @@ impl<W: Write> Monitor<W> {
             metrics.dropped.clone(),
             &sinks::node_name(),
         )?;
+        let response = response::Response::new(&opts.root, &config.incidents_dir);
+        let head = opts.audit_log.as_deref().map(response::HeadWatch::new);
         let mut m = Monitor {
+            response,
+            head,
             opts,
             config,
             out,
@@ -207,7 +233,7 @@ impl<W: Write> Monitor<W> {
             metrics: Arc::new(Mutex::new(metrics)),
             follower,
             cgroups: BTreeMap::new(),
-            drifts: BTreeSet::new(),
+            drifts: saved.drifts.into_iter().collect(),
             scores: BTreeMap::new(),
             tripwires: None,
         };
@@ -230,14 +256,28 @@ impl<W: Write> Monitor<W> {
     fn save(&self) -> Result<(), String> {
         let saved = Saved {
             audit: self.follower.as_ref().map(|f| f.cursor.clone()),
+            drifts: self.drifts.iter().cloned().collect(),
         };
         save(&self.opts.state, &saved)
     }
 
     /// Writes an event (one JSON line) and counts it; one that cannot be written is dropped and
     /// counted as such. Then the sinks get it. Its severity is the one its container's profile
-    /// gives its kind (`[monitor.severity]`), else the default.
-    fn emit(&mut self, mut ev: Event) {
+    /// gives its kind (`[monitor.severity]`), else the default. Then the monitor's response
+    /// ([`response`]): it happened at the audit record's time, where it has one.
+    fn emit(&mut self, ev: Event) {
+        let at = response::occurred(&ev);
+        self.emit_at(ev, at);
+    }
+
+    /// [`Monitor::emit`] of an event that happened at `occurred` (`None`: when it was seen).
+    fn emit_at(&mut self, ev: Event, occurred: Option<chrono::DateTime<chrono::Utc>>) {
+        let ev = self.write(ev);
+        self.answer(&ev, occurred);
+    }
+
+    /// The event with its profile's severity, to stdout and the sinks; returns it as written.
+    fn write(&mut self, mut ev: Event) -> Event {
         if !ev.profile.is_empty() {
             ev.severity = events::severity_in(ev.kind, self.config.profile(Some(&ev.profile)).ok());
         }
@@ -259,6 +299,39 @@ impl<W: Write> Monitor<W> {
                     .get_or_create(&labels(&[("sink", "stdout")]))
                     .inc();
                 tracing::warn!("monitor: event dropped: cannot write it to stdout: {e}");
+            }
+        }
+        drop(m);
+        ev
+    }
+
+    /// The monitor's response to an event written ([`response`]), and its events.
+    fn answer(&mut self, ev: &Event, occurred: Option<chrono::DateTime<chrono::Utc>>) {
+        // the isolation (a freeze, nft) runs without the lock the metrics endpoint waits on
+        let incidents = self
+            .metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .incidents
+            .clone();
+        let answers = self
+            .response
+            .respond(&self.config, ev, occurred, &incidents);
+        for a in answers {
+            self.emit_at(a, None);
+        }
+    }
+
+    /// The audit log's head as an event to the sinks that keep a copy (events file, syslog,
+    /// webhook; not stdout, not Alertmanager) and as `hardrun_audit_head_sequence`, when it
+    /// advanced (at most once per `--interval`).
+    pub fn head_tick(&mut self) {
+        let every = self.opts.interval;
+        if let Some(ev) = self.head.as_mut().and_then(|h| h.tick(every)) {
+            self.sinks.send(&ev);
+            let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(seq) = ev.details["seq"].as_i64() {
+                m.incidents.audit_head.set(seq);
             }
         }
     }
@@ -297,7 +370,7 @@ impl<W: Write> Monitor<W> {
                     continue;
                 }
                 m.records.inc();
-                m.count_findings(&r);
+                m.count_record(&r);
                 evs.extend(events::of_record(&r));
             }
         }
@@ -341,7 +414,12 @@ impl<W: Write> Monitor<W> {
     /// event.
     pub fn drift_tick(&mut self, seen: &[Seen]) {
         let mut evs = vec![];
-        for c in seen.iter().filter(|c| c.status == "running") {
+        let before = self.drifts.len();
+        let instances: Vec<String> = seen.iter().map(instance).collect();
+        for (c, inst) in seen.iter().zip(&instances) {
+            if c.status != "running" {
+                continue;
+            }
             let profile = (!c.profile.is_empty())
                 .then(|| self.config.profile(Some(&c.profile)).ok())
                 .flatten();
@@ -355,7 +433,7 @@ impl<W: Write> Monitor<W> {
             for p in &report.processes {
                 for d in &p.drifts {
                     let key = (
-                        c.id.clone(),
+                        inst.clone(),
                         d.kind.code().to_owned(),
                         d.field.clone(),
                         d.actual.clone(),
@@ -376,9 +454,15 @@ impl<W: Write> Monitor<W> {
                 }
             }
         }
-        self.drifts.retain(|k| seen.iter().any(|c| c.id == k.0));
+        self.drifts.retain(|k| instances.contains(&k.0));
+        let changed = !evs.is_empty() || self.drifts.len() != before;
         for ev in evs {
             self.emit(ev);
+        }
+        if changed {
+            if let Err(e) = self.save() {
+                tracing::error!("monitor: {e}");
+            }
         }
     }
 
@@ -412,10 +496,18 @@ impl<W: Write> Monitor<W> {
                    "exe": t.exe, "errno": errno,
                    "args": t.args.iter().map(|a| format!("{a:#x}")).collect::<Vec<_>>()}),
         );
-        self.emit(ev);
-        let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        m.tripwire_latency
-            .observe(t.received.elapsed().as_secs_f64());
+        let ev = self.write(ev);
+        let latency = t.received.elapsed();
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tripwire_latency
+            .observe(latency.as_secs_f64());
+        // it happened when the kernel notified the monitor
+        let notified = chrono::Duration::from_std(latency)
+            .ok()
+            .map(|d| chrono::Utc::now() - d);
+        self.answer(&ev, notified);
     }
 
     /// Waits up to `d` for tripwires, reporting each as it comes.
@@ -436,23 +528,30 @@ impl<W: Write> Monitor<W> {
     }
 
     /// Runs until SIGTERM or SIGINT (see [`stop_on_signals`]), then returns once the batch in
-    /// hand is written and the audit position saved: a stopped monitor, started again, repeats
-    /// and loses nothing. Killed outright (SIGKILL, a crash) between writing a batch's events
+    /// hand is written, the audit position saved and the sinks have sent what they held (the
+    /// Alertmanager windows' batches included): a stopped monitor, started again, repeats and
+    /// loses nothing. Killed outright (SIGKILL, a crash) between writing a batch's events
     /// and saving its position, it writes that batch again at the next start: at least once,
     /// never lost.
     pub fn run(&mut self) -> Result<(), String> {
         let mut last_scan: Option<Instant> = None;
         loop {
             if STOP.load(std::sync::atomic::Ordering::SeqCst) {
-                return self.save();
+                let saved = self.save();
+                self.sinks.close();
+                return saved;
             }
             self.audit_tick()?;
+            self.head_tick();
             let seen = self.cgroup_tick();
             if last_scan.is_none_or(|t| t.elapsed() >= self.opts.interval) {
                 last_scan = Some(Instant::now());
                 self.drift_tick(&seen);
                 let m = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
                 set_container_gauges(&m, &seen, &mut self.scores);
+                self.response.scan(&m.incidents);
+                let ids: Vec<&str> = seen.iter().map(|c| c.id.as_str()).collect();
+                self.response.retain(&ids);
             }
             self.wait_tripwires(TICK);
         }

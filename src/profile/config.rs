@@ -96,6 +96,10 @@ pub struct ConfigFile {
     /// how long a deleted container's forensic record is kept (`7d`, `12h`, `30m`, `1s`)
     #[serde(default)]
     pub forensics_retention: Option<String>,
+    /// how long the record of a container whose profile names the `gdpr` pack is kept at most
+    /// (default `72h`; shorter than `forensics_retention` wins)
+    #[serde(default)]
+    pub forensics_retention_gdpr: Option<String>,
     /// the most bytes all forensic records may take: the oldest are pruned beyond it (`1GiB`)
     #[serde(default)]
     pub forensics_max_size: Option<String>,
@@ -890,6 +894,9 @@ impl Default for Rotation {
 pub const DEFAULT_EVIDENCE_KEY: &str = "/var/lib/hardrun/evidence.key";
 /// Where `delete` keeps what incident response needs after the state directory is gone.
 pub const DEFAULT_FORENSICS_DIR: &str = "/var/lib/hardrun/forensics";
+/// How long a `gdpr` profile's forensic record is kept at most: 72 hours.
+pub const DEFAULT_FORENSICS_RETENTION_GDPR: std::time::Duration =
+    std::time::Duration::from_secs(72 * 3600);
 
 /// Evidence bundles and forensic retention (`evidence_key`, `evidence_max_size`,
 /// `forensics_dir`, `forensics_retention`, `forensics_max_size`; see docs/evidence.md).
@@ -903,6 +910,10 @@ pub struct Retention {
     pub forensics_dir: Option<PathBuf>,
     /// how long a forensic record is kept (default 7 days)
     pub forensics_retention: std::time::Duration,
+    /// how long, at most, the record of a container under a `regulatory = ["gdpr"]` profile is
+    /// kept (default 72 h: GDPR art. 33's window to notify a breach; art. 5(1)(e) storage
+    /// limitation for what may be personal data in its spec)
+    pub forensics_retention_gdpr: std::time::Duration,
     /// the most bytes all forensic records together may take (default 1 GiB)
     pub forensics_max_size: u64,
 }
@@ -914,26 +925,29 @@ impl Default for Retention {
             evidence_max_size: 64 << 20,
             forensics_dir: Some(PathBuf::from(DEFAULT_FORENSICS_DIR)),
             forensics_retention: std::time::Duration::from_secs(7 * 86400),
+            forensics_retention_gdpr: DEFAULT_FORENSICS_RETENTION_GDPR,
             forensics_max_size: 1 << 30,
         }
     }
 }
 
 impl Retention {
-    pub const KEYS: [&'static str; 5] = [
+    pub const KEYS: [&'static str; 6] = [
         "evidence_key",
         "evidence_max_size",
         "forensics_dir",
         "forensics_retention",
+        "forensics_retention_gdpr",
         "forensics_max_size",
     ];
 
-    fn keys(f: &ConfigFile) -> [(&'static str, &Option<String>); 5] {
+    fn keys(f: &ConfigFile) -> [(&'static str, &Option<String>); 6] {
         [
             ("evidence_key", &f.evidence_key),
             ("evidence_max_size", &f.evidence_max_size),
             ("forensics_dir", &f.forensics_dir),
             ("forensics_retention", &f.forensics_retention),
+            ("forensics_retention_gdpr", &f.forensics_retention_gdpr),
             ("forensics_max_size", &f.forensics_max_size),
         ]
     }
@@ -944,6 +958,7 @@ impl Retention {
             "evidence_max_size" => &mut merged.evidence_max_size,
             "forensics_dir" => &mut merged.forensics_dir,
             "forensics_retention" => &mut merged.forensics_retention,
+            "forensics_retention_gdpr" => &mut merged.forensics_retention_gdpr,
             _ => &mut merged.forensics_max_size,
         };
         *slot = Some(v);
@@ -984,6 +999,10 @@ impl Retention {
         }
         if let Some(s) = merged.forensics_retention.as_deref() {
             r.forensics_retention = parse_age(s).map_err(|e| bad("forensics_retention", e))?;
+        }
+        if let Some(s) = merged.forensics_retention_gdpr.as_deref() {
+            r.forensics_retention_gdpr =
+                parse_age(s).map_err(|e| bad("forensics_retention_gdpr", e))?;
         }
         if let Some(s) = merged.forensics_max_size.as_deref() {
             r.forensics_max_size = parse_iec_size(s).map_err(|e| bad("forensics_max_size", e))?;
@@ -1038,7 +1057,8 @@ mod tests {
         std::fs::write(
             &cfg,
             "evidence_key = \"/k/e.key\"\nevidence_max_size = \"1MiB\"\nforensics_dir = \"/f\"\n\
-             forensics_retention = \"1s\"\nforensics_max_size = \"2k\"\n",
+             forensics_retention = \"1s\"\nforensics_max_size = \"2k\"\n\
+             forensics_retention_gdpr = \"12h\"\n",
         )
         .unwrap();
         let (c, src) = Config::load_with_sources(Some(&cfg)).unwrap();
@@ -1048,6 +1068,10 @@ mod tests {
         assert_eq!(r.forensics_dir.as_deref(), Some(Path::new("/f")));
         assert_eq!(r.forensics_retention, std::time::Duration::from_secs(1));
         assert_eq!(r.forensics_max_size, 2048);
+        assert_eq!(
+            r.forensics_retention_gdpr,
+            std::time::Duration::from_secs(12 * 3600)
+        );
         assert_eq!(src.origins["forensics_dir"], Origin::File(cfg.clone()));
         std::fs::write(&cfg, "forensics_dir = \"\"\n").unwrap();
         assert_eq!(
@@ -1070,6 +1094,10 @@ mod tests {
             (
                 "forensics_retention = \"7y\"",
                 "forensics_retention: \"7y\" is not a duration (e.g. 7d, 12h, 30m, 1s)",
+            ),
+            (
+                "forensics_retention_gdpr = \"3 days\"",
+                "forensics_retention_gdpr: \"3 days\" is not a duration (e.g. 7d, 12h, 30m, 1s)",
             ),
             (
                 "forensics_max_size = \"0\"",

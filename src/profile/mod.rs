@@ -125,6 +125,10 @@ pub struct Profile {
     /// `[scan]`: when a scanner's report refuses a container (the `image-scan` rule)
     #[serde(default, skip_serializing_if = "crate::scan::cfg::ScanCfg::is_default")]
     pub scan: crate::scan::cfg::ScanCfg,
+    /// `[response]`: what `hardrun monitor` does by itself about this profile's containers
+    /// (automatic isolation; off unless the profile asks)
+    #[serde(default, skip_serializing_if = "ResponseCfg::is_off")]
+    pub response: ResponseCfg,
 
     /// where the profile came from (`builtin:restricted` or a path); not part of the TOML
     #[serde(skip)]
@@ -166,10 +170,144 @@ pub const MONITOR_EVENT_KINDS: &[&str] = &[
     "drift",
     "escalation-attempt",
     "tripwire",
+    "limit-changed",
+    "isolated",
+    "isolation-failed",
+    "audit-head",
 ];
 
 /// The severities of `[monitor.severity]`.
 pub const MONITOR_SEVERITIES: &[&str] = &["critical", "high", "medium", "low"];
+
+/// The event kinds the monitor's own response produces (automatic isolation, the audit head):
+/// never a trigger of `[response] isolate_on`.
+pub const RESPONSE_EVENT_KINDS: &[&str] = &["isolated", "isolation-failed", "audit-head"];
+
+/// `[response]` of a profile: `isolate_on = "critical"` (any event of that severity or above,
+/// as the profile rates it) or `isolate_on = ["escalation-attempt", "drift"]` (those kinds)
+/// makes `hardrun monitor` isolate the container by itself, as `hardrun isolate` does. `"off"`
+/// (the default, and every built-in profile's) leaves isolation to the operator.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseCfg {
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub isolate_on: IsolateOn,
+}
+
+/// When the monitor isolates a container by itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum IsolateOn {
+    /// `"off"`, or a severity: events of that severity or above
+    Severity(String),
+    /// events of these kinds, whatever their severity
+    Kinds(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for IsolateOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<IsolateOn, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = IsolateOn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "\"off\", a severity (critical, high, medium, low) or a list of event kinds",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IsolateOn, E> {
+                Ok(IsolateOn::Severity(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<IsolateOn, A::Error> {
+                let mut kinds = vec![];
+                while let Some(k) = seq.next_element::<String>()? {
+                    kinds.push(k);
+                }
+                Ok(IsolateOn::Kinds(kinds))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Default for IsolateOn {
+    fn default() -> Self {
+        IsolateOn::Severity("off".into())
+    }
+}
+
+impl ResponseCfg {
+    pub fn is_off(&self) -> bool {
+        self.comment.is_none()
+            && match &self.isolate_on {
+                IsolateOn::Severity(s) => s == "off",
+                IsolateOn::Kinds(k) => k.is_empty(),
+            }
+    }
+
+    /// Whether an event of `kind` rated `severity` makes the monitor isolate the container.
+    pub fn isolates(&self, kind: &str, severity: &str) -> bool {
+        if RESPONSE_EVENT_KINDS.contains(&kind) {
+            return false;
+        }
+        let rank = |s: &str| MONITOR_SEVERITIES.iter().position(|v| *v == s);
+        match &self.isolate_on {
+            IsolateOn::Severity(at) => match (rank(at), rank(severity)) {
+                // MONITOR_SEVERITIES runs from critical down
+                (Some(at), Some(sev)) => sev <= at,
+                _ => false,
+            },
+            IsolateOn::Kinds(kinds) => kinds.iter().any(|k| k == kind),
+        }
+    }
+
+    /// One line for documents: what triggers automatic isolation.
+    pub fn describe(&self) -> String {
+        match &self.isolate_on {
+            IsolateOn::Severity(s) if s == "off" => "off".to_owned(),
+            IsolateOn::Severity(s) => format!("on any monitor event of severity {s} or above"),
+            IsolateOn::Kinds(k) if k.is_empty() => "off".to_owned(),
+            IsolateOn::Kinds(k) => format!("on monitor events of kind {}", k.join(", ")),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match &self.isolate_on {
+            IsolateOn::Severity(s) if s == "off" || MONITOR_SEVERITIES.contains(&s.as_str()) => {
+                Ok(())
+            }
+            IsolateOn::Severity(s) => Err(format!(
+                "{s:?} is neither \"off\" nor a severity ({}) nor a list of event kinds",
+                MONITOR_SEVERITIES.join(", ")
+            )),
+            IsolateOn::Kinds(kinds) => {
+                for k in kinds {
+                    if RESPONSE_EVENT_KINDS.contains(&k.as_str()) {
+                        return Err(format!(
+                            "{k:?} is the monitor's own response, not a trigger"
+                        ));
+                    }
+                    if !MONITOR_EVENT_KINDS.contains(&k.as_str()) {
+                        let known: Vec<&str> = MONITOR_EVENT_KINDS
+                            .iter()
+                            .filter(|k| !RESPONSE_EVENT_KINDS.contains(k))
+                            .copied()
+                            .collect();
+                        return Err(format!(
+                            "unknown event kind {k:?} (known: {})",
+                            known.join(", ")
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -933,6 +1071,9 @@ impl Profile {
                 ));
             }
         }
+        self.response
+            .validate()
+            .map_err(|m| invalid("response.isolate_on", m))?;
         for (i, r) in self.regulatory.iter().enumerate() {
             if !REGULATORY_PACKS.contains(&r.as_str()) {
                 return Err(invalid(
@@ -1201,6 +1342,63 @@ mod tests {
         assert!(code::RULES
             .iter()
             .all(|r| permissive.action(r.code) == Action::Audit));
+    }
+
+    /// `[response] isolate_on`: off in every built-in; a severity isolates at or above it, a list
+    /// on exactly those kinds; the monitor's own response kinds never trigger it; bad values
+    /// name the file and the field.
+    #[test]
+    fn response_isolate_on() {
+        let cat = Catalog::builtin();
+        for (name, _) in BUILTIN {
+            let p = cat.get(name).unwrap();
+            assert!(p.response.is_off(), "{name}");
+            assert!(
+                !p.response.isolates("escalation-attempt", "critical"),
+                "{name}"
+            );
+            assert_eq!(p.response.describe(), "off");
+        }
+        let parse = |t: &str| Profile::parse(&format!("name = \"x\"\n[response]\n{t}\n"), "f.toml");
+        let high = parse("isolate_on = \"high\"").unwrap().response;
+        for (kind, sev, want) in [
+            ("drift", "critical", true),
+            ("tripwire", "high", true),
+            ("oom-kill", "medium", false),
+            ("exec", "low", false),
+            ("isolation-failed", "critical", false),
+            ("audit-head", "critical", false),
+        ] {
+            assert_eq!(high.isolates(kind, sev), want, "{kind} {sev}");
+        }
+        let kinds = parse("isolate_on = [\"escalation-attempt\"]")
+            .unwrap()
+            .response;
+        assert!(kinds.isolates("escalation-attempt", "low"));
+        assert!(!kinds.isolates("drift", "critical"));
+        assert!(parse("isolate_on = \"off\"").unwrap().response.is_off());
+        for (t, want) in [
+            (
+                "isolate_on = \"urgent\"",
+                "f.toml: response.isolate_on: \"urgent\" is neither",
+            ),
+            (
+                "isolate_on = [\"nope\"]",
+                "f.toml: response.isolate_on: unknown event kind \"nope\"",
+            ),
+            (
+                "isolate_on = [\"isolated\"]",
+                "f.toml: response.isolate_on: \"isolated\" is the monitor's own response",
+            ),
+            (
+                "isolate_after = \"high\"",
+                "f.toml:3:1: unknown field `isolate_after`",
+            ),
+        ] {
+            let e = parse(t).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{t}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
     }
 
     #[test]

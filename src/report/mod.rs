@@ -1,5 +1,6 @@
 //! How `hardrun check` shows what it found: text for a terminal ([`text`]), JSON for scripts
-//! ([`json`]) and SARIF 2.1.0 for code-scanning uploads ([`sarif`]). The command decides; this
+//! ([`json`]), SARIF 2.1.0 for code-scanning uploads ([`sarif`]) and XCCDF 1.2 for OpenSCAP
+//! ([`xccdf`]). The command decides; this
 //! layer only renders what it is handed, so a new format is one file here and one arm in
 //! [`check`] and [`live`].
 //!
@@ -10,6 +11,7 @@
 pub mod json;
 pub mod sarif;
 pub mod text;
+pub mod xccdf;
 
 use std::path::PathBuf;
 
@@ -51,6 +53,7 @@ pub fn check(
     match format {
         "sarif" => json::pretty(&sarif::check(results, exit_code)),
         "json" => json::pretty(&json::check(results)),
+        "xccdf" => Ok(xccdf::check(results)),
         _ => Ok(results.iter().map(|c| text::check(c, color)).collect()),
     }
 }

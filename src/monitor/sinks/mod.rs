@@ -108,6 +108,8 @@ impl EventsFile {
 struct Net {
     name: &'static str,
     tx: SyncSender<Event>,
+    /// the sink's thread: it sends what it holds once `tx` is dropped, then ends
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// All the configured sinks.
@@ -195,6 +197,18 @@ impl Sinks {
             .inc_by(n);
     }
 
+    /// Closes the network sinks and waits for their threads: what the Alertmanager sink holds
+    /// in open windows is sent now, the webhook's queue is delivered (each with its retries).
+    /// For a monitor that stops: killed, it would lose them.
+    pub fn close(&mut self) {
+        for Net { name, tx, thread } in self.net.drain(..) {
+            drop(tx);
+            if thread.join().is_err() {
+                tracing::error!("monitor: {name}: the sink's thread panicked");
+            }
+        }
+    }
+
     /// Hands an event to every sink; never waits for a network.
     pub fn send(&mut self, ev: &Event) {
         if let Some(f) = self.file.as_mut() {
@@ -209,6 +223,10 @@ impl Sinks {
             }
         }
         for n in &self.net {
+            // the audit head is a record to keep, not an alert to page anyone with
+            if n.name == "alertmanager" && ev.kind == super::events::AUDIT_HEAD {
+                continue;
+            }
             match n.tx.try_send(ev.clone()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
@@ -248,7 +266,7 @@ fn alertmanager(
     dropped: Dropped,
 ) -> Net {
     let (tx, rx) = sync_channel::<Event>(queue);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("sink-alertmanager".into())
         .spawn(move || {
             let mut b = batch::Batcher::new(windows);
@@ -292,13 +310,14 @@ fn alertmanager(
     Net {
         name: "alertmanager",
         tx,
+        thread,
     }
 }
 
 /// The webhook's thread: each event POSTed as its JSON object, retried ([`BACKOFF`]).
 fn webhook(url: HttpUrl, queue: usize, dropped: Dropped) -> Net {
     let (tx, rx) = sync_channel::<Event>(queue);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("sink-webhook".into())
         .spawn(move || {
             for ev in rx {
@@ -313,6 +332,7 @@ fn webhook(url: HttpUrl, queue: usize, dropped: Dropped) -> Net {
     Net {
         name: "webhook",
         tx,
+        thread,
     }
 }
 
