@@ -151,6 +151,27 @@ pub enum Command {
     /// what delete kept of deleted containers: list, prune
     #[command(subcommand)]
     Forensics(ForensicsCmd),
+    /// scanners' reports of images (the image-scan rule): import, list
+    #[command(subcommand)]
+    Scan(ScanCmd),
+}
+
+/// `hardrun scan …` (hardrun's own; not a runc command; see docs/scanning.md).
+#[derive(Subcommand, Debug)]
+pub enum ScanCmd {
+    /// validate a Trivy or Grype JSON report and file it in scan_reports_dir, named by the
+    /// image's digest (or reference) and the scanner
+    Import {
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// the report (trivy image -f json, grype -o json)
+        file: PathBuf,
+    },
+    /// the reports in scan_reports_dir: image, scanner, date, findings per severity
+    List {
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
 }
 
 /// `hardrun evidence …` (hardrun's own; not a runc command).

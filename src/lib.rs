@@ -16,6 +16,7 @@ pub mod policy;
 pub mod profile;
 pub mod report;
 pub mod runtime;
+pub mod scan;
 
 /// `hardrun --version`, in runc's shape.
 pub fn version_text() -> String {

@@ -113,6 +113,7 @@ fn main() {
         Command::Incident(a) => cmd::incident::run(g, a),
         Command::Evidence(a) => cmd::evidence::run(g, a),
         Command::Forensics(a) => cmd::forensics::run(g, a),
+        Command::Scan(a) => cmd::scan::run(g, a),
     });
     match result {
         Ok(code) => std::process::exit(code),

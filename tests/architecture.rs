@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// libcontainer and the host, which the commands drive.
 const LAYERS: &[(&str, &[&str])] = &[
     ("base", &["base"]),
-    ("bundle/profile", &["bundle", "profile"]),
+    ("bundle/profile", &["bundle", "profile", "scan"]),
     ("compliance", &["compliance"]),
     ("policy", &["policy"]),
     ("audit", &["audit"]),

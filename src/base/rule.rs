@@ -159,10 +159,17 @@ pub const RULES: &[RuleInfo] = &[
     },
     RuleInfo {
         code: "secrets",
-        description: "no credentials in the process environment (reported masked, never logged)",
+        description: "no credentials in the process environment or arguments (reported masked, never logged)",
         cis: &[],
         cis_exec: &[],
         severity: Severity::Medium,
+    },
+    RuleInfo {
+        code: "image-scan",
+        description: "the image has a scanner's report (Trivy, Grype) with no finding at or above the profile's [scan] deny_at, not older than max_age",
+        cis: &[],
+        cis_exec: &[],
+        severity: Severity::High,
     },
     RuleInfo {
         code: "exception",

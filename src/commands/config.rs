@@ -72,7 +72,7 @@ pub fn run(global: &GlobalOpts, cmd: &ConfigCmd) -> Result<i32> {
     Ok(0)
 }
 
-fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 14] {
+fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 15] {
     [
         ("default_profile", config.default_profile.clone()),
         ("mode", config.mode.to_string()),
@@ -92,6 +92,10 @@ fn values(config: &Config, sources: &Sources) -> [(&'static str, String); 14] {
         ("audit_keep", config.audit_rotation.keep.to_string()),
         ("audit_key", config.audit_key.display().to_string()),
         ("incidents_dir", config.incidents_dir.display().to_string()),
+        (
+            "scan_reports_dir",
+            config.scan_reports_dir.display().to_string(),
+        ),
         // evidence and forensics (docs/evidence.md): sizes in bytes, the retention in seconds
         (
             "evidence_key",

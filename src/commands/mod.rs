@@ -22,6 +22,7 @@ pub mod profile;
 pub mod profile_doc;
 pub mod ps;
 pub mod run;
+pub mod scan;
 pub mod setup;
 pub mod spec;
 pub mod start;

@@ -618,6 +618,7 @@ mod tests {
             retention: Default::default(),
             catalog: Catalog::builtin(),
             monitor: Default::default(),
+            scan_reports_dir: Default::default(),
         }
     }
 

@@ -386,9 +386,11 @@ pub fn decide(
                     ));
                 }
             }
+            // names the image for the `image-scan` rule; no exception
+            "image" => {}
             _ => {
                 return Err(format!(
-                    "unknown annotation {key} (known: {PREFIX}profile, {PREFIX}allow-capabilities, {PREFIX}allow-root, {PREFIX}writable-rootfs)"
+                    "unknown annotation {key} (known: {PREFIX}profile, {PREFIX}allow-capabilities, {PREFIX}allow-root, {PREFIX}writable-rootfs, {PREFIX}image)"
                 ))
             }
         }

@@ -108,6 +108,9 @@ pub struct ConfigFile {
     /// `[monitor]`: the sinks of `hardrun monitor` (see [`MonitorFile`])
     #[serde(default)]
     pub monitor: Option<MonitorFile>,
+    /// where scanners' reports are kept (the `image-scan` rule; docs/scanning.md)
+    #[serde(default)]
+    pub scan_reports_dir: Option<String>,
 }
 
 /// Where a configuration value came from.
@@ -156,6 +159,8 @@ pub struct Config {
     pub catalog: Catalog,
     /// `[monitor]`: the monitor's sinks (flags of `hardrun monitor` override them)
     pub monitor: MonitorConfig,
+    /// scanners' reports and their index (see `scan`)
+    pub scan_reports_dir: PathBuf,
 }
 
 /// Where a loaded [`Config`] came from (`hardrun config show`).
@@ -287,6 +292,10 @@ impl Config {
                 merged.incidents_dir = Some(v.clone());
                 origins.insert("incidents_dir", origin());
             }
+            if let Some(v) = &f.scan_reports_dir {
+                merged.scan_reports_dir = Some(v.clone());
+                origins.insert("scan_reports_dir", origin());
+            }
             if let Some(m) = &f.monitor {
                 merge_monitor(&mut merged_monitor, m, &mut origins, origin());
             }
@@ -308,6 +317,7 @@ impl Config {
             "audit_keep",
             "audit_key",
             "incidents_dir",
+            "scan_reports_dir",
         ]
         .into_iter()
         .chain(Retention::KEYS)
@@ -377,6 +387,17 @@ impl Config {
                 })
             }
         };
+        let scan_reports_dir = match merged.scan_reports_dir.as_deref() {
+            None => PathBuf::from(crate::scan::DEFAULT_DIR),
+            Some(p) if p.starts_with('/') => PathBuf::from(p),
+            Some(p) => {
+                return Err(ProfileError::Invalid {
+                    file: file_of("scan_reports_dir"),
+                    key: "scan_reports_dir".into(),
+                    msg: format!("{p:?} is not an absolute path"),
+                })
+            }
+        };
         let mut audit_rotation = Rotation::default();
         if let Some(size) = merged.audit_max_size.as_deref() {
             audit_rotation.max_bytes =
@@ -415,6 +436,7 @@ impl Config {
                 retention,
                 catalog,
                 monitor,
+                scan_reports_dir,
             },
             Sources {
                 files: layers.into_iter().map(|(p, _)| p).collect(),

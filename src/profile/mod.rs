@@ -123,6 +123,9 @@ pub struct Profile {
     /// `[monitor]`: how `hardrun monitor` rates the events of this profile's containers
     #[serde(default, skip_serializing_if = "MonitorCfg::is_empty")]
     pub monitor: MonitorCfg,
+    /// `[scan]`: when a scanner's report refuses a container (the `image-scan` rule)
+    #[serde(default, skip_serializing_if = "crate::scan::cfg::ScanCfg::is_default")]
+    pub scan: crate::scan::cfg::ScanCfg,
     /// `[response]`: what `hardrun monitor` does by itself about this profile's containers
     /// (automatic isolation; off unless the profile asks)
     #[serde(default, skip_serializing_if = "ResponseCfg::is_off")]
@@ -892,6 +895,9 @@ impl Profile {
                 ));
             }
         }
+        self.scan
+            .validate()
+            .map_err(|(k, m)| invalid(&format!("scan{k}"), m))?;
         for (i, c) in self.devices.classes.iter().enumerate() {
             validate_device_class(c)
                 .map_err(|(k, m)| invalid(&format!("devices.classes[{i}]{k}"), m))?;

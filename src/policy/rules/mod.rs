@@ -19,6 +19,7 @@ pub mod capabilities;
 pub mod cis_score;
 pub mod devices;
 pub mod hooks;
+pub mod image_scan;
 pub mod mounts;
 pub mod namespaces;
 pub mod no_new_privileges;
@@ -177,6 +178,7 @@ pub fn lookup(code: &str) -> Option<RuleFn> {
         "sysctls" => sysctls::evaluate,
         "hooks" => hooks::evaluate,
         "secrets" => secrets::evaluate,
+        "image-scan" => image_scan::evaluate,
         "cis-score" => cis_score::evaluate,
         _ => return None,
     })

@@ -143,7 +143,7 @@ fn url_password(v: &str) -> bool {
 }
 
 /// The kind of credential `v` looks like, by its format.
-fn value_kind(v: &str) -> Option<&'static str> {
+pub(super) fn value_kind(v: &str) -> Option<&'static str> {
     if v.contains("-----BEGIN ") && v.contains("PRIVATE KEY") {
         return Some("private key");
     }
@@ -182,7 +182,7 @@ fn value_kind(v: &str) -> Option<&'static str> {
 }
 
 /// The kind of credential a variable named `name` holds, by its name.
-fn name_kind(name: &str) -> Option<&'static str> {
+pub(super) fn name_kind(name: &str) -> Option<&'static str> {
     let up = name.to_ascii_uppercase();
     if POINTERS.iter().any(|s| up.ends_with(s)) {
         return None;
@@ -201,7 +201,7 @@ fn name_kind(name: &str) -> Option<&'static str> {
     None
 }
 
-fn trivial(v: &str) -> bool {
+pub(super) fn trivial(v: &str) -> bool {
     [
         "true", "false", "yes", "no", "on", "off", "enabled", "disabled", "none", "null",
     ]
@@ -224,7 +224,7 @@ fn shown(name: &str, i: usize) -> String {
     }
 }
 
-fn chars(v: &str) -> String {
+pub(super) fn chars(v: &str) -> String {
     match v.chars().count() {
         1 => "1 char".into(),
         n => format!("{n} chars"),
@@ -232,10 +232,10 @@ fn chars(v: &str) -> String {
 }
 
 pub fn evaluate(spec: &Value, profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal> {
+    let mut out = args::findings(spec, profile);
     let Some(env) = spec.pointer("/process/env").and_then(Value::as_array) else {
-        return vec![];
+        return out;
     };
-    let mut out = vec![];
     for (i, entry) in env.iter().enumerate().rev() {
         let Some((name, value)) = entry.as_str().and_then(|e| e.split_once('=')) else {
             continue;
@@ -265,6 +265,9 @@ pub fn evaluate(spec: &Value, profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal
     }
     out
 }
+
+/// `process.args`: the same detectors, on the arguments
+mod args;
 
 #[cfg(test)]
 mod tests {
