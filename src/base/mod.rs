@@ -16,5 +16,5 @@ pub mod rule;
 
 #[cfg(test)]
 pub use host::TestHost;
-pub use host::{Host, RealHost};
+pub use host::{Host, HostLimits, Lsm, RealHost};
 pub use json::{at, strings};

@@ -21,6 +21,17 @@ use nix::unistd::Pid;
 /// process stuck in the kernel may take longer), and how long an `EBUSY` rmdir is retried.
 const SETTLE: Duration = Duration::from_secs(3);
 
+/// Whether a cgroup directory already exists for `path` (then a failed create must not remove it).
+pub fn exists(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() || path.contains(':') {
+        return true; // a systemd slice, or the root: never ours to remove
+    }
+    ["memory", "pids", "cpu", "devices", "freezer", ""]
+        .iter()
+        .any(|c| PathBuf::from("/sys/fs/cgroup").join(c).join(rel).is_dir())
+}
+
 /// The mount points of the cgroup hierarchies (`cgroup` and `cgroup2`) in `mountinfo`, where
 /// the whole hierarchy is mounted.
 pub fn hierarchies_in(mountinfo: &str) -> Vec<PathBuf> {
