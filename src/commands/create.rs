@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use crate::cli::GlobalOpts;
+use crate::runtime::console::ConsoleSocket;
 use crate::runtime::delegate::{self, Container, CreateRequest};
 use crate::runtime::state_dir::{self, Record, Root};
 use crate::runtime::{preflight, specconv};
@@ -54,6 +55,17 @@ pub use crate::base::paths::default_cgroups_path;
 /// audit record → delegate. Every stage before `delegate` can refuse; a refusal leaves nothing
 /// behind (the staging directory and the lease go with their guards).
 pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Container> {
+    create_with_terminal(global, a, false).map(|(c, _)| c)
+}
+
+/// [`create_container`] for a foreground `run` (`own_terminal`): when the loaded spec asks for a
+/// terminal (`process.terminal`; no rule of any profile changes it), hardrun takes the pty on a
+/// console socket of its own and returns it, to relay. The spec is read once, here.
+pub fn create_with_terminal(
+    global: &GlobalOpts,
+    a: &CreateRequest,
+    own_terminal: bool,
+) -> Result<(Container, Option<ConsoleSocket>)> {
     state_dir::validate_id(a.id)?;
     check_systemd(global)?;
     let root = Root::for_create(&global.root)?;
@@ -66,6 +78,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     let loaded = bundle::load(a.bundle)?;
     loaded.require_sources()?;
     super::warn_ignored_caps(&loaded.ignored_caps);
+    let console = match own_terminal && wants_terminal(&loaded.raw) {
+        true => Some(ConsoleSocket::new().map_err(anyhow::Error::msg)?),
+        false => None,
+    };
+    let a = &CreateRequest {
+        console_socket: console.as_ref().map(|c| c.path()).or(a.console_socket),
+        ..*a
+    };
     let config = super::policy_config(global)?;
     // a monitor listening on the state root's tripwire socket: the profile's tripwires are armed
     let tripwires = crate::base::paths::tripwire_socket(&root.path);
@@ -253,7 +273,14 @@ pub fn create_container(global: &GlobalOpts, a: &CreateRequest) -> Result<Contai
     for line in &limit_notices {
         super::notice(global, line);
     }
-    Ok(container)
+    Ok((container, console))
+}
+
+/// Whether the spec asks for a terminal (`process.terminal`).
+fn wants_terminal(spec: &serde_json::Value) -> bool {
+    spec.pointer("/process/terminal")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// In a user namespace, libcontainer builds the rootfs as the mapped root, which can neither
