@@ -118,6 +118,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         ignore_paused: args.ignore_paused,
         sub_cgroup: args.cgroup.clone(),
         seccomp: exec_seccomp(&stored),
+        spec: &stored,
     })?;
     drop(process_file);
     if let Some(pid_file) = &args.pid_file {
