@@ -642,16 +642,21 @@ pub fn oci_version() -> &'static str {
 }
 
 /// A parsed `LinuxResources` from JSON, with the field that failed named.
-pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String> {
-    crate::bundle::typed(raw).map_err(|e| e.to_string())
+pub fn parse_resources(
+    raw: &serde_json::Value,
+) -> Result<LinuxResources, crate::bundle::FieldError> {
+    crate::bundle::typed(raw)
 }
 
 /// Whether libcontainer can read `process` as a process JSON (`exec`): `field <path>: <why>`
 /// when it cannot.
-pub fn check_process(process: &serde_json::Value) -> Result<(), String> {
+pub fn check_process(process: &serde_json::Value) -> Result<(), crate::bundle::FieldError> {
     serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(process)
         .map(|_| ())
-        .map_err(|e| format!("field {}: {}", e.path(), e.inner()))
+        .map_err(|e| crate::bundle::FieldError {
+            field: e.path().to_string(),
+            msg: e.inner().to_string(),
+        })
 }
 
 /// Why libcontainer would refuse `spec`'s user namespace at create (a new one without uid or gid
