@@ -293,9 +293,9 @@ fn mapped_root_spec(spec: &serde_json::Value, rootfs: &Path) -> Result<Option<se
     let Some((uid, gid)) = userns_mounts::mapped_root(spec) else {
         return Ok(None);
     };
-    userns_mounts::check_rootfs_searchable(rootfs, uid, gid).map_err(anyhow::Error::msg)?;
-    userns_mounts::create_mountpoints(rootfs, spec).map_err(anyhow::Error::msg)?;
-    let mut runtime = userns_mounts::reach(spec, rootfs, uid, gid).map_err(anyhow::Error::msg)?;
+    userns_mounts::check_rootfs_searchable(rootfs, uid, gid)?;
+    userns_mounts::create_mountpoints(rootfs, spec)?;
+    let mut runtime = userns_mounts::reach(spec, rootfs, uid, gid)?;
     // sysfs cannot be mounted in a network namespace another user namespace owns
     if userns_mounts::sysfs_needs_bind(spec) {
         let r = runtime.get_or_insert_with(|| spec.clone());

@@ -25,16 +25,12 @@ use nix::sys::termios::{self, SetArg, Termios};
 /// Why the terminal could not be taken from the container's process.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    #[error("cannot create {}: {source}", dir.display())]
-    Create {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot listen on {}: {source}", path.display())]
-    Listen {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    // the cause is in the message, so it is not also the error's source (`{e:#}` would name it
+    // twice)
+    #[error("cannot create {}: {err}", dir.display())]
+    Create { dir: PathBuf, err: std::io::Error },
+    #[error("cannot listen on {}: {err}", path.display())]
+    Listen { path: PathBuf, err: std::io::Error },
     #[error("cannot receive the terminal from the container's process on {}: {why}", path.display())]
     Receive { path: PathBuf, why: String },
 }
@@ -58,16 +54,16 @@ impl ConsoleSocket {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(|source| ConsoleError::Create {
+            .map_err(|err| ConsoleError::Create {
                 dir: dir.clone(),
-                source,
+                err,
             })?;
         let path = dir.join("tty.sock");
         let listener = match UnixListener::bind(&path) {
             Ok(l) => l,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(ConsoleError::Listen { path, source: e });
+                return Err(ConsoleError::Listen { path, err: e });
             }
         };
         Ok(ConsoleSocket {

@@ -49,13 +49,14 @@ pub enum ProtectError {
     Readlink(std::io::Error),
     #[error("the runtime binary {} was replaced or removed while starting", .0.display())]
     Replaced(PathBuf),
-    #[error("cannot protect the runtime binary {}: {what}: {source}", exe.display())]
+    // the cause is in the message, so it is not also the error's source
+    #[error("cannot protect the runtime binary {}: {what}: {err}", exe.display())]
     Protect {
         exe: PathBuf,
         what: String,
-        source: nix::Error,
+        err: nix::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Nul(#[from] std::ffi::NulError),
 }
 
@@ -120,7 +121,7 @@ pub fn ensure_read_only_exe() -> Result<(), ProtectError> {
     let fail = |what: String, e: nix::Error| ProtectError::Protect {
         exe: exe.clone(),
         what,
-        source: e,
+        err: e,
     };
     // the way back for the re-executed process: the caller's mount namespace, root and working
     // directory, as descriptors that survive the execve (see return_to_caller_namespace)
