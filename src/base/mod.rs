@@ -6,6 +6,7 @@
 //! Layers import downward only (see `docs/architecture.md`; `tests/architecture.rs` checks it):
 //! commands → runtime glue → report → audit → policy → compliance → profile, bundle → base.
 
+pub mod atomic_file;
 pub mod caps;
 pub mod hex;
 pub mod host;
