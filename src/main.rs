@@ -61,7 +61,7 @@ fn main() {
         }
     };
     if let Err(msg) = returned {
-        fail(&msg, logging);
+        fail(&msg.to_string(), logging);
     }
     let Some(command) = cli.command else {
         // `--debug` & co. with no subcommand: runc prints its help and exits 0
@@ -80,7 +80,7 @@ fn main() {
         // disposition back right before its execve (executor::reset_signals), hooks get it
         // from std's Command.
         if let Err(msg) = hardrun::runtime::protect::ensure_read_only_exe() {
-            fail(&msg, logging);
+            fail(&msg.to_string(), logging);
         }
     }
 

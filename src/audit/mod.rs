@@ -415,9 +415,10 @@ fn problems(keys: &key::Keyring) -> String {
     }
 }
 
-/// Writes the head (temp file beside it, renamed over it: a reader sees the old or the new one).
+/// Writes the head (temp file beside it, renamed over it: a reader sees the old or the new one;
+/// not synced, as before: the log it vouches for is the durable record).
 fn write_head(log: &Path, key: &key::Key, seq: u64, hash: String) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use crate::base::atomic_file::{AtomicFile, Durability};
     let path = head_path(log);
     let head = Head {
         seq,
@@ -427,16 +428,7 @@ fn write_head(log: &Path, key: &key::Key, seq: u64, hash: String) -> std::io::Re
     };
     let mut line = seal(key, serde_json::to_vec(&head).unwrap_or_default());
     line.push(b'\n');
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}-"))
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(path.parent().unwrap_or(Path::new(".")))?;
-    tmp.write_all(&line)?;
-    tmp.persist(&path).map(drop).map_err(|e| e.error)
+    AtomicFile::new(Durability::None).write(&path, &line)
 }
 
 /// The range `a..=b` of sequence numbers, in words.

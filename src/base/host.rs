@@ -1,5 +1,6 @@
-//! What rules and the CIS catalogue may know about the host ([`Host`]), the real host (namespace
-//! inodes from /proc, rlimits from getrlimit) and a fixed one for unit tests.
+//! What rules, the CIS catalogue and the preflight may know about the host ([`Host`]: namespaces,
+//! limits, LSMs), the real host (namespace inodes from /proc, rlimits from getrlimit, LSMs from
+//! /sys) and a fixed one for unit tests.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -28,6 +29,107 @@ pub trait Host {
     fn device_major(&self, _typ: &str, _name: &str) -> Option<i64> {
         None
     }
+    /// what the runtime process may hand a container's process (oomScoreAdj, rlimits) without
+    /// CAP_SYS_RESOURCE; a host that says nothing refuses nothing
+    fn limits(&self) -> HostLimits {
+        HostLimits::unrestricted()
+    }
+    /// whether a Linux security module is enabled, so that a spec's AppArmor profile or SELinux
+    /// label is applied; a host that says nothing has none
+    fn lsm_enabled(&self, _lsm: Lsm) -> bool {
+        false
+    }
+}
+
+/// The Linux security modules a spec names a confinement for (`process.apparmorProfile`,
+/// `process.selinuxLabel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lsm {
+    AppArmor,
+    SELinux,
+}
+
+/// What the runtime process may hand a container without CAP_SYS_RESOURCE.
+pub struct HostLimits {
+    /// CAP_SYS_RESOURCE in hardrun's effective set
+    pub sys_resource: bool,
+    /// hardrun's own /proc/self/oom_score_adj
+    pub oom_score_adj: Option<i64>,
+    /// whether the kernel lets this process set oom_score_adj to a value below its own (it may
+    /// go back down to the lowest a privileged process gave it, which /proc does not show)
+    pub may_lower_oom_score_adj: fn(i64) -> bool,
+    /// hardrun's hard limit of an rlimit (`RLIMIT_NOFILE` …), None when unknown
+    pub hard_limit: fn(&str) -> Option<u64>,
+}
+
+impl HostLimits {
+    /// hardrun's own, read from the kernel (what [`RealHost::limits`] gives)
+    pub fn read() -> HostLimits {
+        HostLimits {
+            sys_resource: ::caps::has_cap(
+                None,
+                ::caps::CapSet::Effective,
+                ::caps::Capability::CAP_SYS_RESOURCE,
+            )
+            .unwrap_or(false),
+            oom_score_adj: std::fs::read_to_string("/proc/self/oom_score_adj")
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
+            may_lower_oom_score_adj: try_oom_score_adj,
+            hard_limit: hard_limit_of,
+        }
+    }
+
+    /// A runtime with CAP_SYS_RESOURCE: the kernel refuses it no limit (a test host's)
+    pub fn unrestricted() -> HostLimits {
+        HostLimits {
+            sys_resource: true,
+            oom_score_adj: None,
+            may_lower_oom_score_adj: |_| true,
+            hard_limit: |_| None,
+        }
+    }
+}
+
+/// Tries `want` on hardrun's own oom_score_adj and puts the old value back (raising is always
+/// allowed). Only EACCES/EPERM say no; anything else is left for libcontainer to report.
+fn try_oom_score_adj(want: i64) -> bool {
+    let path = "/proc/self/oom_score_adj";
+    let Ok(own) = std::fs::read_to_string(path) else {
+        return true;
+    };
+    match std::fs::write(path, want.to_string()) {
+        Ok(()) => {
+            let _ = std::fs::write(path, own.trim());
+            true
+        }
+        Err(e) => !matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)),
+    }
+}
+
+/// hardrun's hard limit of the rlimit `name` (`RLIMIT_NOFILE` …), from getrlimit
+pub fn hard_limit_of(name: &str) -> Option<u64> {
+    use nix::sys::resource::{getrlimit, Resource};
+    let r = match name {
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+        _ => return None,
+    };
+    getrlimit(r).ok().map(|(_, hard)| hard)
 }
 
 /// The major of driver `name` among the `typ` devices (`c`: "Character devices:", `b`: "Block
@@ -112,6 +214,13 @@ pub fn apparmor_enabled() -> bool {
         .get_or_init(|| std::fs::read_to_string(APPARMOR_ENABLED).is_ok_and(|v| v.starts_with('Y')))
 }
 
+/// Whether SELinux is enabled on this host (selinuxfs mounted; read once per process).
+pub fn selinux_enabled() -> bool {
+    use std::sync::OnceLock;
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::path::Path::new("/sys/fs/selinux/enforce").exists())
+}
+
 pub struct RealHost;
 
 impl Host for RealHost {
@@ -137,6 +246,18 @@ impl Host for RealHost {
             _ => return None,
         };
         getrlimit(r).ok().map(|(_, hard)| hard)
+    }
+
+    fn limits(&self) -> HostLimits {
+        HostLimits::read()
+    }
+
+    fn lsm_enabled(&self, lsm: Lsm) -> bool {
+        match lsm {
+            // as create and `features` see it (securityfs may be mounted where the module is off)
+            Lsm::AppArmor => apparmor_enabled(),
+            Lsm::SELinux => selinux_enabled(),
+        }
     }
 
     fn process_exe(&self, pid: u32) -> Option<std::path::PathBuf> {
@@ -224,5 +345,39 @@ mod device_tests {
         ] {
             assert_eq!(parse_proc_devices(text, typ, name), want, "{typ} {name}");
         }
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use super::{Host, HostLimits, Lsm, RealHost, TestHost};
+
+    #[test]
+    fn the_real_hosts_limits_and_lsms_are_the_kernels() {
+        let own = RealHost.limits();
+        assert_eq!(
+            (own.hard_limit)("RLIMIT_NOFILE"),
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .ok()
+                .map(|(_, hard)| hard)
+        );
+        assert_eq!((own.hard_limit)("RLIMIT_BOGUS"), None);
+        let adj: Option<i64> = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        assert_eq!(own.oom_score_adj, adj);
+        assert_eq!(
+            RealHost.lsm_enabled(Lsm::AppArmor),
+            super::apparmor_enabled()
+        );
+        assert_eq!(
+            RealHost.lsm_enabled(Lsm::SELinux),
+            std::path::Path::new("/sys/fs/selinux/enforce").exists()
+        );
+        // a host that says nothing refuses nothing and confines nothing
+        let test = TestHost.limits();
+        assert!(test.sys_resource && (test.hard_limit)("RLIMIT_NOFILE").is_none());
+        assert!(!TestHost.lsm_enabled(Lsm::AppArmor) && !TestHost.lsm_enabled(Lsm::SELinux));
+        let _: HostLimits = HostLimits::unrestricted();
     }
 }

@@ -3,8 +3,8 @@
 //! rename in a 0700 directory, created on first use. The bytes are never printed; errors name the
 //! key (`what`, e.g. "audit key") and its path.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// A key's length, in bytes.
@@ -51,31 +51,12 @@ pub fn read(path: &Path, what: &str) -> Result<Option<[u8; KEY_LEN]>, String> {
 /// needed; `replace`: over an existing file, else only where none exists (`Ok(false)`: one was
 /// there).
 pub fn write(path: &Path, key: &[u8; KEY_LEN], replace: bool) -> std::io::Result<bool> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.new-"))
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)?;
-    tmp.write_all(key)?;
-    tmp.as_file().sync_all()?;
+    use super::atomic_file::{AtomicFile, Durability};
+    let file = AtomicFile::new(Durability::All).make_dir(0o700);
     if replace {
-        tmp.persist(path).map_err(|e| e.error)?;
-        return Ok(true);
-    }
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e.error),
+        file.write(path, key).map(|()| true)
+    } else {
+        file.write_new(path, key)
     }
 }
 

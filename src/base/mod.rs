@@ -6,6 +6,7 @@
 //! Layers import downward only (see `docs/architecture.md`; `tests/architecture.rs` checks it):
 //! commands → runtime glue → report → audit → policy → compliance → profile, bundle → base.
 
+pub mod atomic_file;
 pub mod caps;
 pub mod clock;
 pub mod hex;
@@ -17,5 +18,5 @@ pub mod rule;
 
 #[cfg(test)]
 pub use host::TestHost;
-pub use host::{Host, RealHost};
+pub use host::{Host, HostLimits, Lsm, RealHost};
 pub use json::{at, strings};

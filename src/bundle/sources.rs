@@ -134,11 +134,25 @@ pub fn is_bind(m: &Value) -> bool {
 /// A source that could not be resolved for another reason than its absence (a symlink loop,
 /// a path that is not UTF-8, a directory hardrun may not search).
 #[derive(Debug, thiserror::Error)]
-#[error("field mounts[{index}].source: cannot resolve {given}: {msg}")]
+#[error("field mounts[{index}].source: cannot resolve {given}: {why}")]
 pub struct SourceError {
     pub index: usize,
     pub given: String,
-    pub msg: String,
+    pub why: ResolveError,
+}
+
+/// Why one source path could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// the kernel's answer, lower-case as every hardrun error ("too many levels of symbolic
+    /// links (os error 40)")
+    #[error("{}", lower(.0))]
+    Io(io::Error),
+    /// the resolved object's type could not be read: the kernel's text as it is
+    #[error("{0}")]
+    Stat(io::Error),
+    #[error("it resolves to {0}, which is not UTF-8")]
+    NotUtf8(String),
 }
 
 /// Resolves the source of every bind mount of `spec` (raw JSON) against `bundle` (canonical).
@@ -156,10 +170,10 @@ pub fn resolve(bundle: &Path, spec: &Value) -> Result<Sources, SourceError> {
         if !is_bind(m) || given.is_empty() {
             continue;
         }
-        let resolved = resolve_one(bundle, given).map_err(|e| SourceError {
+        let resolved = resolve_one(bundle, given).map_err(|why| SourceError {
             index,
             given: given.to_owned(),
-            msg: e,
+            why,
         })?;
         entries.push(Entry {
             index,
@@ -176,20 +190,20 @@ pub fn resolve(bundle: &Path, spec: &Value) -> Result<Sources, SourceError> {
 }
 
 /// Resolves one source: relative to `bundle`, symlinks followed.
-pub fn resolve_one(bundle: &Path, given: &str) -> Result<Resolved, String> {
+pub fn resolve_one(bundle: &Path, given: &str) -> Result<Resolved, ResolveError> {
     let joined = bundle.join(given);
     let (real, kind) = match fs::canonicalize(&joined) {
         Ok(real) => {
-            let kind = kind_of(&real).map_err(|e| e.to_string())?;
+            let kind = kind_of(&real).map_err(ResolveError::Stat)?;
             (real, kind)
         }
         Err(e) if absent(&e) => (resolve_missing(&joined)?, Kind::Missing),
-        Err(e) => return Err(lower(e)),
+        Err(e) => return Err(ResolveError::Io(e)),
     };
     let real = real
         .into_os_string()
         .into_string()
-        .map_err(|p| format!("it resolves to {}, which is not UTF-8", p.to_string_lossy()))?;
+        .map_err(|p| ResolveError::NotUtf8(p.to_string_lossy().into_owned()))?;
     Ok(Resolved { real, kind })
 }
 
@@ -197,7 +211,7 @@ fn absent(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
 }
 
-fn lower(e: io::Error) -> String {
+fn lower(e: &io::Error) -> String {
     let s = e.to_string();
     // "Too many levels of symbolic links (os error 40)" → lower-case, as every hardrun error
     let mut c = s.chars();
@@ -226,7 +240,7 @@ fn kind_of(real: &Path) -> io::Result<Kind> {
 
 /// The path a missing source would have: its deepest existing ancestor resolved, the missing
 /// components appended (a `..` among them goes up lexically: nothing below it exists to follow).
-fn resolve_missing(joined: &Path) -> Result<PathBuf, String> {
+fn resolve_missing(joined: &Path) -> Result<PathBuf, ResolveError> {
     let mut rest: Vec<Component> = vec![];
     let mut base = joined;
     let real_base = loop {
@@ -240,7 +254,7 @@ fn resolve_missing(joined: &Path) -> Result<PathBuf, String> {
         match fs::canonicalize(base) {
             Ok(p) => break p,
             Err(e) if absent(&e) => continue,
-            Err(e) => return Err(lower(e)),
+            Err(e) => return Err(ResolveError::Io(e)),
         }
     };
     let mut out = real_base;

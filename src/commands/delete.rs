@@ -129,7 +129,7 @@ fn clear_torn_state(root: &Root, id: &str, dir: &Path) -> Result<()> {
     if !rel.is_empty() && !cgroups_path.contains(':') {
         for attempt in 0..RETRIES {
             delegate::remove_cgroup(id, Path::new(&cgroups_path));
-            if !super::create::cgroup_exists(&cgroups_path) {
+            if !crate::runtime::cgroup_tree::exists(&cgroups_path) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50) * (attempt + 1));

@@ -61,20 +61,17 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
     if let Err(e) = delegate::check_process(&outcome.value) {
         bail!("exec {:?}: invalid process: {e}", args.container_id);
     }
+    // specconv, as at create: libcontainer gets the process in its dialect
     let mut process = outcome.value.clone();
-    // as at create (see create::normalize_for_runtime): libcontainer 0.7 takes a present
-    // `noNewPrivileges: false` for true when it orders seccomp and capabilities
-    if let Some(p) = process.as_object_mut() {
-        if p.get("noNewPrivileges") == Some(&serde_json::Value::Bool(false)) {
-            p.remove("noNewPrivileges");
-        }
-    }
-    // what the kernel would refuse at the process's execve, or at setrlimit before it, is
-    // named here (as at create), not left to a bare exit status or an `EPERM`
-    super::create::check_arg_list("process", &process, super::create::stack_limit_of(&process))?;
-    super::create::preflight(
-        &serde_json::json!({ "process": &process }),
-        &super::create::HostLimits::read(),
+    crate::runtime::specconv::process(&mut process);
+    // preflight, as at create: what the kernel would refuse at the process's execve, or at
+    // setrlimit before it, is named here, not left to a bare exit status or an `EPERM`
+    use crate::base::Host as _;
+    use crate::runtime::preflight;
+    preflight::check_arg_list("process", &process, preflight::stack_limit_of(&process))?;
+    preflight::preflight(
+        &json!({ "process": &process }),
+        &crate::base::RealHost.limits(),
     )
     .map_err(|e| anyhow!("exec {:?}: {e}", args.container_id))?;
     // libcontainer only warns when it cannot write the pid file; runc fails the exec
@@ -121,6 +118,7 @@ pub fn run(global: &GlobalOpts, args: &Exec) -> Result<i32> {
         ignore_paused: args.ignore_paused,
         sub_cgroup: args.cgroup.clone(),
         seccomp: exec_seccomp(&stored),
+        spec: &stored,
     })?;
     drop(process_file);
     if let Some(pid_file) = &args.pid_file {

@@ -92,25 +92,37 @@ pub fn recorded(
     let Some((step, id)) = step_of(command) else {
         return f();
     };
-    // read before the step: delete removes the record
     let dir = global.root.join(id);
-    let record = crate::runtime::state_dir::read_record(&dir);
-    let mut workload = record
-        .as_ref()
-        .and_then(|_| crate::audit::Workload::of_container(&dir));
+    let read = || {
+        let record = crate::runtime::state_dir::read_record(&dir);
+        let workload = record
+            .as_ref()
+            .and_then(|_| crate::audit::Workload::of_container(&dir));
+        (record, workload)
+    };
+    // read before the step: delete removes the record. The deciding commands read nothing here
+    // unless a failure is to be recorded: exec and update read the container's stored spec once
+    // themselves, and create and run have no container before the step.
+    let before = (!decides(step)).then(read);
     let result = f();
     let failed = match &result {
         Ok(_) => None,
         Err(e) => Some(format!("{e:#}")),
     };
     let allowed = ALLOWED.lock().ok().and_then(|mut a| a.take());
-    if workload.is_none() {
-        workload = allowed.as_ref().and_then(|a| a.workload.clone());
-    }
     let refused = REFUSED_BEFORE_DECIDING.load(std::sync::atomic::Ordering::Relaxed);
     if decides(step) && (failed.is_none() || (allowed.is_none() && !refused)) {
         // the decision is the record: allowed and done, or denied (or failed before deciding)
         return result;
+    }
+    let (record, mut workload) = match before {
+        Some(b) => b,
+        // exec and update leave the container's directory as it was
+        None if matches!(step, "exec" | "update") => read(),
+        None => (None, None),
+    };
+    if workload.is_none() {
+        workload = allowed.as_ref().and_then(|a| a.workload.clone());
     }
     // the failure goes under the command its decision was made as; the caller's bundle from the
     // container's record, else from the decision (a create that failed has no record)

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Result};
 
-use super::create::create_container;
+use super::create::{create_container, create_with_terminal};
 use crate::cli::GlobalOpts;
 use crate::runtime::delegate::{self, CreateRequest};
 use crate::runtime::foreground::Foreground;
@@ -13,21 +13,11 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
         // runc's rule: the caller's socket is for a detached terminal only
         bail!("cannot use console socket if hardrun will not detach or allocate tty");
     }
-    // a terminal in the foreground: hardrun takes the pty and relays it (see console); no rule
-    // of any profile changes `process.terminal`, so the caller's spec says
-    let own_console = if !args.detach && wants_terminal(&args.bundle) {
-        Some(crate::runtime::console::ConsoleSocket::new().map_err(|e| anyhow!(e))?)
-    } else {
-        None
-    };
     let create = CreateRequest {
         id: &args.container_id,
         bundle: &args.bundle,
         pid_file: args.pid_file.as_deref(),
-        console_socket: own_console
-            .as_ref()
-            .map(|c| c.path())
-            .or(args.console_socket.as_deref()),
+        console_socket: args.console_socket.as_deref(),
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         detach: args.detach,
@@ -40,7 +30,9 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
 
     // Handlers go in before the container exists, so its exit can never be missed.
     let fg = Foreground::install().map_err(|e| anyhow!(e))?;
-    let mut container = create_container(global, &create)?;
+    // a terminal in the foreground: hardrun takes the pty and relays it (see console), when the
+    // spec create loaded asks for one
+    let (mut container, own_console) = create_with_terminal(global, &create, true)?;
     start_or_clean(global, &mut container)?;
     let pid = container.pid().ok_or_else(|| {
         anyhow!(
@@ -76,14 +68,4 @@ fn start_or_clean(global: &GlobalOpts, container: &mut delegate::Container) -> R
         return Err(e.into());
     }
     Ok(())
-}
-
-/// Whether the bundle's spec asks for a terminal (`process.terminal`); false when it cannot be
-/// read (create names that).
-fn wants_terminal(bundle: &std::path::Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.pointer("/process/terminal")?.as_bool())
-        .unwrap_or(false)
 }

@@ -56,7 +56,7 @@ pub fn run(global: &GlobalOpts, args: &Update) -> Result<i32> {
         &stored,
     )?;
     let outcome = &decision.outcome;
-    super::create::check_unified(outcome.value.get("unified"), delegate::cgroup_v2())
+    crate::runtime::preflight::check_unified(outcome.value.get("unified"), delegate::cgroup_v2())
         .map_err(|e| anyhow!("update container {:?}: {e}", args.container_id))?;
     let resources = delegate::parse_resources(&outcome.value)
         .map_err(|e| anyhow!("update container {:?}: resources: {e}", args.container_id))?;

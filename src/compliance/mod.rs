@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::base::caps::DOCKER_CAPS;
-use crate::base::{at, strings, Host};
+use crate::base::{at, strings, Host, Lsm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -103,17 +103,6 @@ fn bind_mounts(spec: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
-/// Whether an LSM is enabled on this host (read once per process).
-fn lsm_enabled(which: &str) -> bool {
-    use std::sync::OnceLock;
-    static SELINUX: OnceLock<bool> = OnceLock::new();
-    match which {
-        // as create and `features` see it (securityfs may be mounted where the module is off)
-        "apparmor" => crate::base::host::apparmor_enabled(),
-        _ => *SELINUX.get_or_init(|| std::path::Path::new("/sys/fs/selinux/enforce").exists()),
-    }
-}
-
 const SENSITIVE: &[&str] = &[
     "/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr",
 ];
@@ -134,8 +123,8 @@ pub const CONTROLS: &[Control] = &[
         id: "5.2",
         title: "AppArmor profile enabled",
         level: 1,
-        decide: Some(|s, _| {
-            if !lsm_enabled("apparmor") {
+        decide: Some(|s, host| {
+            if !host.lsm_enabled(Lsm::AppArmor) {
                 return (
                     Verdict::NotApplicable,
                     "AppArmor is not enabled on this host".into(),
@@ -151,8 +140,8 @@ pub const CONTROLS: &[Control] = &[
         id: "5.3",
         title: "SELinux security options set",
         level: 2,
-        decide: Some(|s, _| {
-            if !lsm_enabled("selinux") {
+        decide: Some(|s, host| {
+            if !host.lsm_enabled(Lsm::SELinux) {
                 return (
                     Verdict::NotApplicable,
                     "SELinux is not enabled on this host".into(),
@@ -684,6 +673,51 @@ mod tests {
     use super::*;
     use crate::base::TestHost;
     use serde_json::json;
+
+    /// 5.2 and 5.3 are judged by the host's LSMs, as the `Host` says: without root, and
+    /// whatever this machine runs.
+    #[test]
+    fn lsm_controls_follow_the_hosts_lsms() {
+        struct Confined(Lsm);
+        impl Host for Confined {
+            fn host_ns(&self, kind: &str) -> Option<u64> {
+                TestHost.host_ns(kind)
+            }
+            fn ns_at(&self, path: &str) -> Option<u64> {
+                TestHost.ns_at(path)
+            }
+            fn hard_rlimit(&self, resource: &str) -> Option<u64> {
+                TestHost.hard_rlimit(resource)
+            }
+            fn seccomp_arch(&self) -> &'static str {
+                TestHost.seccomp_arch()
+            }
+            fn lsm_enabled(&self, lsm: Lsm) -> bool {
+                lsm == self.0
+            }
+        }
+        let verdict = |spec: &Value, host: &dyn Host, id: &str| {
+            let c = CONTROLS.iter().find(|c| c.id == id).unwrap();
+            (c.decide.unwrap())(spec, host).0
+        };
+        let bare = json!({"process": {}});
+        let labelled = json!({"process": {"apparmorProfile": "docker-default", "selinuxLabel": "system_u:system_r:container_t:s0"}});
+        for id in ["5.2", "5.3"] {
+            assert_eq!(
+                verdict(&bare, &TestHost, id),
+                Verdict::NotApplicable,
+                "{id}"
+            );
+        }
+        let apparmor = Confined(Lsm::AppArmor);
+        assert_eq!(verdict(&bare, &apparmor, "5.2"), Verdict::Fail);
+        assert_eq!(verdict(&labelled, &apparmor, "5.2"), Verdict::Pass);
+        assert_eq!(verdict(&labelled, &apparmor, "5.3"), Verdict::NotApplicable);
+        let selinux = Confined(Lsm::SELinux);
+        assert_eq!(verdict(&bare, &selinux, "5.3"), Verdict::Fail);
+        assert_eq!(verdict(&labelled, &selinux, "5.3"), Verdict::Pass);
+        assert_eq!(verdict(&labelled, &selinux, "5.2"), Verdict::NotApplicable);
+    }
 
     #[test]
     fn exec_controls() {

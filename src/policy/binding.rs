@@ -94,20 +94,34 @@ pub struct Stored {
     pub note: Option<String>,
 }
 
+/// Why the policy stored with a container cannot hold it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredError {
+    /// the stored profile text does not parse (or the built-in fallback is missing)
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    #[error("{file}: policy.profileToml is not profile {profile} with sha256 {sha256}: the stored policy was altered")]
+    Altered {
+        file: String,
+        profile: String,
+        sha256: String,
+    },
+}
+
 impl Stored {
     /// The stored policy: the profile re-parsed from its stored text, which must still hash to
     /// the stored sha256 and carry the stored name (`file` names the record in errors).
-    pub fn from_bound(b: &Bound, file: &str) -> Result<Stored, String> {
+    pub fn from_bound(b: &Bound, file: &str) -> Result<Stored, StoredError> {
         let profile = Profile::parse(
             &b.profile_toml,
             &format!("{file}: policy.profileToml (profile {})", b.profile),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         if profile.sha256 != b.profile_sha256 || profile.name != b.profile {
-            return Err(format!(
-                "{file}: policy.profileToml is not profile {} with sha256 {}: the stored policy was altered",
-                b.profile, b.profile_sha256
-            ));
+            return Err(StoredError::Altered {
+                file: file.to_owned(),
+                profile: b.profile.clone(),
+                sha256: b.profile_sha256.clone(),
+            });
         }
         Ok(Stored {
             profile,
@@ -131,7 +145,7 @@ impl Stored {
         spec: &Value,
         caller: Caller,
         label: &str,
-    ) -> Result<Stored, String> {
+    ) -> Result<Stored, StoredError> {
         let pinned = name.zip(sha256).and_then(|(n, s)| {
             exact
                 .iter()
@@ -144,8 +158,7 @@ impl Stored {
                 let p = match by_name {
                     Some(p) => p.clone(),
                     None => Catalog::builtin()
-                        .get(crate::profile::DEFAULT_PROFILE)
-                        .map_err(|e| e.to_string())?
+                        .get(crate::profile::DEFAULT_PROFILE)?
                         .clone(),
                 };
                 let note = format!(
@@ -1043,7 +1056,9 @@ mod tests {
         b.profile_toml = b
             .profile_toml
             .replace("user = \"enforce\"", "user = \"audit\"");
-        let e = Stored::from_bound(&b, "/run/hardrun/c1/hardrun.json").unwrap_err();
+        let e = Stored::from_bound(&b, "/run/hardrun/c1/hardrun.json")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("/run/hardrun/c1/hardrun.json: policy.profileToml is not profile restricted with sha256"),
             "{e}"

@@ -181,11 +181,30 @@ fn cap_name(v: &str) -> String {
     }
 }
 
-fn boolean(key: &str, v: &str) -> Result<bool, String> {
+/// A malformed exception request (the container is refused, naming the annotation).
+#[derive(Debug, thiserror::Error)]
+pub enum ExceptionError {
+    #[error("annotation {key}: {value:?} is not true or false")]
+    NotBoolean { key: String, value: String },
+    #[error("annotation {key}: {err}")]
+    Profile {
+        key: String,
+        err: crate::profile::ProfileError,
+    },
+    #[error("annotation {key}: unknown capability {value:?}")]
+    UnknownCapability { key: String, value: String },
+    #[error("unknown annotation {0} (known: {PREFIX}profile, {PREFIX}allow-capabilities, {PREFIX}allow-root, {PREFIX}writable-rootfs, {PREFIX}image)")]
+    Unknown(String),
+}
+
+fn boolean(key: &str, v: &str) -> Result<bool, ExceptionError> {
     match v {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(format!("annotation {key}: {v:?} is not true or false")),
+        _ => Err(ExceptionError::NotBoolean {
+            key: key.to_owned(),
+            value: v.to_owned(),
+        }),
     }
 }
 
@@ -306,7 +325,7 @@ pub fn decide(
     identity: &Identity,
     profile: &Profile,
     catalog: &Catalog,
-) -> Result<Decided, String> {
+) -> Result<Decided, ExceptionError> {
     let (ns, image) = if identity.trusted() {
         (identity.namespace.as_deref(), identity.image.as_deref())
     } else {
@@ -339,7 +358,10 @@ pub fn decide(
         };
         match name {
             "profile" => {
-                catalog.get(value).map_err(|e| format!("annotation {key}: {e}"))?;
+                catalog.get(value).map_err(|err| ExceptionError::Profile {
+                    key: key.clone(),
+                    err,
+                })?;
                 if value == &profile.name {
                     continue;
                 }
@@ -348,7 +370,11 @@ pub fn decide(
                 } else {
                     d.unauthorized.push(Proposal::refuse(
                         pointer(key),
-                        format!("annotation {key}={value} is not authorized by profile {} for {}", profile.name, who()),
+                        format!(
+                            "annotation {key}={value} is not authorized by profile {} for {}",
+                            profile.name,
+                            who()
+                        ),
                     ));
                 }
             }
@@ -356,14 +382,21 @@ pub fn decide(
                 for v in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
                     let cap = cap_name(v);
                     if cap.parse::<caps::Capability>().is_err() {
-                        return Err(format!("annotation {key}: unknown capability {v:?}"));
+                        return Err(ExceptionError::UnknownCapability {
+                            key: key.clone(),
+                            value: v.to_owned(),
+                        });
                     }
                     if authorized(ExceptionKind::AllowCapabilities, &cap, &mut d.used) {
                         d.granted.capabilities.push(cap);
                     } else {
                         d.unauthorized.push(Proposal::refuse(
                             pointer(key),
-                            format!("annotation {key}: {cap} is not authorized by profile {} for {}", profile.name, who()),
+                            format!(
+                                "annotation {key}: {cap} is not authorized by profile {} for {}",
+                                profile.name,
+                                who()
+                            ),
                         ));
                     }
                 }
@@ -372,7 +405,11 @@ pub fn decide(
                 if !boolean(key, value)? {
                     continue;
                 }
-                let kind = if name == "allow-root" { ExceptionKind::AllowRoot } else { ExceptionKind::WritableRootfs };
+                let kind = if name == "allow-root" {
+                    ExceptionKind::AllowRoot
+                } else {
+                    ExceptionKind::WritableRootfs
+                };
                 if authorized(kind, value, &mut d.used) {
                     if kind == ExceptionKind::AllowRoot {
                         d.granted.allow_root = true;
@@ -382,17 +419,17 @@ pub fn decide(
                 } else {
                     d.unauthorized.push(Proposal::refuse(
                         pointer(key),
-                        format!("annotation {key}=true is not authorized by profile {} for {}", profile.name, who()),
+                        format!(
+                            "annotation {key}=true is not authorized by profile {} for {}",
+                            profile.name,
+                            who()
+                        ),
                     ));
                 }
             }
             // names the image for the `image-scan` rule; no exception
             "image" => {}
-            _ => {
-                return Err(format!(
-                    "unknown annotation {key} (known: {PREFIX}profile, {PREFIX}allow-capabilities, {PREFIX}allow-root, {PREFIX}writable-rootfs, {PREFIX}image)"
-                ))
-            }
+            _ => return Err(ExceptionError::Unknown(key.clone())),
         }
     }
     Ok(d)
@@ -745,7 +782,7 @@ namespaces = ["ops"]
             ),
         ] {
             let a = ann(&pairs);
-            let err = decide(&a, &vouched(&a), &p, &cat).unwrap_err();
+            let err = decide(&a, &vouched(&a), &p, &cat).unwrap_err().to_string();
             assert!(err.starts_with(want), "{err}");
         }
     }

@@ -394,18 +394,19 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
     })?;
     let annotations = annotations_of(spec);
     let identity = exceptions::identify(&annotations, ctx.caller);
-    let decided = exceptions::decide(&annotations, &identity, base, &ctx.config.catalog).map_err(
-        |reason| PolicyDenied {
-            id: ctx.id.to_owned(),
-            rule: "exception".into(),
-            pointer: "/annotations".into(),
-            reason,
-            findings: vec![],
-            profile: base.name.clone(),
-            profile_sha256: base.sha256.clone(),
-            mode,
-        },
-    )?;
+    let decided =
+        exceptions::decide(&annotations, &identity, base, &ctx.config.catalog).map_err(|e| {
+            PolicyDenied {
+                id: ctx.id.to_owned(),
+                rule: "exception".into(),
+                pointer: "/annotations".into(),
+                reason: e.to_string(),
+                findings: vec![],
+                profile: base.name.clone(),
+                profile_sha256: base.sha256.clone(),
+                mode,
+            }
+        })?;
     let mut decided = decided;
     // a namespace the spec leaves out is the host's: authorized host namespaces are granted here
     // (the `namespaces` rule refuses the others)

@@ -13,6 +13,15 @@
 
 use std::os::fd::RawFd;
 
+/// Why the caller's descriptors could not be closed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerFdsError {
+    #[error("cannot close the caller's file descriptors: {0}")]
+    Close(std::io::Error),
+    #[error("cannot list the caller's file descriptors: {0}")]
+    List(std::io::Error),
+}
+
 /// How many descriptors after stdio go to the container on purpose: `--preserve-fds` plus
 /// `LISTEN_FDS` (read the way libcontainer reads it: an integer, anything else counts as none).
 pub fn passed_on_purpose(preserve_fds: i32, listen_fds: Option<&str>) -> RawFd {
@@ -25,7 +34,7 @@ pub fn passed_on_purpose(preserve_fds: i32, listen_fds: Option<&str>) -> RawFd {
 
 /// Closes every descriptor above stdio except the first `keep` of them. Only for the start of
 /// `main`, when no object of this process owns any of them.
-pub fn close_inherited(keep: RawFd) -> Result<(), String> {
+pub fn close_inherited(keep: RawFd) -> Result<(), CallerFdsError> {
     let first = 3u32.saturating_add(keep.max(0) as u32);
     // SAFETY: close_range(2) only closes descriptors; at the start of main none of those above
     // stdio belongs to an object of this process (they were inherited from the caller).
@@ -35,11 +44,11 @@ pub fn close_inherited(keep: RawFd) -> Result<(), String> {
     }
     let err = std::io::Error::last_os_error();
     if err.raw_os_error() != Some(libc::ENOSYS) {
-        return Err(format!("cannot close the caller's file descriptors: {err}"));
+        return Err(CallerFdsError::Close(err));
     }
     // before Linux 5.9: the ones /proc lists
     let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| format!("cannot list the caller's file descriptors: {e}"))?
+        .map_err(CallerFdsError::List)?
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect();

@@ -21,6 +21,17 @@ use nix::unistd::Pid;
 /// process stuck in the kernel may take longer), and how long an `EBUSY` rmdir is retried.
 const SETTLE: Duration = Duration::from_secs(3);
 
+/// Whether a cgroup directory already exists for `path` (then a failed create must not remove it).
+pub fn exists(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() || path.contains(':') {
+        return true; // a systemd slice, or the root: never ours to remove
+    }
+    ["memory", "pids", "cpu", "devices", "freezer", ""]
+        .iter()
+        .any(|c| PathBuf::from("/sys/fs/cgroup").join(c).join(rel).is_dir())
+}
+
 /// The mount points of the cgroup hierarchies (`cgroup` and `cgroup2`) in `mountinfo`, where
 /// the whole hierarchy is mounted.
 pub fn hierarchies_in(mountinfo: &str) -> Vec<PathBuf> {
@@ -138,12 +149,28 @@ fn thaw(dir: &Path) {
     }
 }
 
+/// Why a container's cgroup tree could not be taken down: the cgroup, named.
+#[derive(Debug, thiserror::Error)]
+pub enum ClearError {
+    #[error("cannot empty cgroup {}: its processes do not exit", .0.display())]
+    Busy(PathBuf),
+    #[error("cannot remove cgroup {}: {}", .0.display(), .1)]
+    Remove(PathBuf, std::io::Error),
+}
+
+/// Errors compare by what they say (an `io::Error` has no equality of its own).
+impl PartialEq for ClearError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
 /// Takes down everything below cgroup `cgroup_path`, in every hierarchy: SIGKILLs every process
 /// of the tree (the container's own cgroup included), waits until the tree is empty, and
 /// removes every cgroup below the container's, deepest first. The container's own cgroup is
 /// left for libcontainer. Nothing is done (and nothing killed) when there is no sub-cgroup.
 /// Errors name the cgroup that could not be emptied or removed.
-pub fn clear_below(cgroup_path: &Path) -> Result<(), String> {
+pub fn clear_below(cgroup_path: &Path) -> Result<(), ClearError> {
     let tops = dirs_of(cgroup_path);
     let below: Vec<PathBuf> = tops.iter().flat_map(|t| descendants(t)).collect();
     if below.is_empty() {
@@ -169,10 +196,7 @@ pub fn clear_below(cgroup_path: &Path) -> Result<(), String> {
         }
         let Some(busy) = left else { break };
         if Instant::now() > deadline {
-            return Err(format!(
-                "cannot empty cgroup {}: its processes do not exit",
-                busy.display()
-            ));
+            return Err(ClearError::Busy(busy));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -184,7 +208,7 @@ pub fn clear_below(cgroup_path: &Path) -> Result<(), String> {
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err(e) => return Err(format!("cannot remove cgroup {}: {e}", d.display())),
+                Err(e) => return Err(ClearError::Remove(d.clone(), e)),
             }
         }
     }

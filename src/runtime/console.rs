@@ -22,6 +22,19 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
 
+/// Why the terminal could not be taken from the container's process.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    // the cause is in the message, so it is not also the error's source (`{e:#}` would name it
+    // twice)
+    #[error("cannot create {}: {err}", dir.display())]
+    Create { dir: PathBuf, err: std::io::Error },
+    #[error("cannot listen on {}: {err}", path.display())]
+    Listen { path: PathBuf, err: std::io::Error },
+    #[error("cannot receive the terminal from the container's process on {}: {why}", path.display())]
+    Receive { path: PathBuf, why: String },
+}
+
 /// A listening unix socket for libcontainer's `--console-socket`, in a directory of its own.
 pub struct ConsoleSocket {
     dir: PathBuf,
@@ -30,7 +43,7 @@ pub struct ConsoleSocket {
 }
 
 impl ConsoleSocket {
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, ConsoleError> {
         use std::os::unix::fs::DirBuilderExt;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -41,13 +54,16 @@ impl ConsoleSocket {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|err| ConsoleError::Create {
+                dir: dir.clone(),
+                err,
+            })?;
         let path = dir.join("tty.sock");
         let listener = match UnixListener::bind(&path) {
             Ok(l) => l,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(format!("cannot listen on {}: {e}", path.display()));
+                return Err(ConsoleError::Listen { path, err: e });
             }
         };
         Ok(ConsoleSocket {
@@ -63,12 +79,10 @@ impl ConsoleSocket {
 
     /// The pty master the container's process sent (libcontainer connected while it built the
     /// process, which sends the master before it runs anything of the container's).
-    pub fn receive(&self) -> Result<OwnedFd, String> {
-        let fail = |e: &dyn std::fmt::Display| {
-            format!(
-                "cannot receive the terminal from the container's process on {}: {e}",
-                self.path.display()
-            )
+    pub fn receive(&self) -> Result<OwnedFd, ConsoleError> {
+        let fail = |e: &dyn std::fmt::Display| ConsoleError::Receive {
+            path: self.path.clone(),
+            why: e.to_string(),
         };
         let (stream, _) = self.listener.accept().map_err(|e| fail(&e))?;
         // the process either sends the master or exits (closing its end): wait for either

@@ -561,11 +561,24 @@ pub struct ExecRequest<'a> {
     pub sub_cgroup: Option<String>,
     /// the process's seccomp filter where it is not the container's (`linux.seccomp` JSON)
     pub seccomp: Option<serde_json::Value>,
+    /// the container's stored spec, as exec read it: libcontainer builds on it instead of
+    /// reading the file again (HARDRUN-PATCHES.md §31)
+    pub spec: &'a serde_json::Value,
 }
 
 /// Starts a process inside a running container and returns its pid (our child unless detached).
 pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
     let id = req.id;
+    let spec: libcontainer::oci_spec::runtime::Spec = serde::Deserialize::deserialize(req.spec)
+        .map_err(|e| {
+            fail(
+                "exec in",
+                id,
+                libcontainer::error::LibcontainerError::InvalidInput(format!(
+                    "the container's spec: {e}"
+                )),
+            )
+        })?;
     let seccomp = match req.seccomp {
         Some(v) => Some(
             serde_json::from_value::<libcontainer::oci_spec::runtime::LinuxSeccomp>(v).map_err(
@@ -596,6 +609,7 @@ pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
     .with_ignore_paused(req.ignore_paused)
     .with_sub_cgroup(req.sub_cgroup)
     .with_seccomp(seccomp)
+    .with_init_spec(Some(spec))
     .build()
     .map_err(|e| fail("exec in", id, e))
 }
@@ -628,16 +642,21 @@ pub fn oci_version() -> &'static str {
 }
 
 /// A parsed `LinuxResources` from JSON, with the field that failed named.
-pub fn parse_resources(raw: &serde_json::Value) -> Result<LinuxResources, String> {
-    crate::bundle::typed(raw).map_err(|e| e.to_string())
+pub fn parse_resources(
+    raw: &serde_json::Value,
+) -> Result<LinuxResources, crate::bundle::FieldError> {
+    crate::bundle::typed(raw)
 }
 
 /// Whether libcontainer can read `process` as a process JSON (`exec`): `field <path>: <why>`
 /// when it cannot.
-pub fn check_process(process: &serde_json::Value) -> Result<(), String> {
+pub fn check_process(process: &serde_json::Value) -> Result<(), crate::bundle::FieldError> {
     serde_path_to_error::deserialize::<_, libcontainer::oci_spec::runtime::Process>(process)
         .map(|_| ())
-        .map_err(|e| format!("field {}: {}", e.path(), e.inner()))
+        .map_err(|e| crate::bundle::FieldError {
+            field: e.path().to_string(),
+            msg: e.inner().to_string(),
+        })
 }
 
 /// Why libcontainer would refuse `spec`'s user namespace at create (a new one without uid or gid

@@ -19,6 +19,23 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+/// Why a foreground process could not be waited for.
+#[derive(Debug, thiserror::Error)]
+pub enum ForegroundError {
+    #[error("cannot create the signal pipe: {0}")]
+    Pipe(Errno),
+    #[error("cannot install a handler for {0}: {1}")]
+    Handler(Signal, Errno),
+    #[error("process {0} is not a child of hardrun: cannot wait for it")]
+    NotAChild(Pid),
+    #[error("waitpid {0}: {1}")]
+    Wait(Pid, Errno),
+    #[error("poll on the signal pipe: {0}")]
+    Poll(Errno),
+    #[error("read from the signal pipe: {0}")]
+    Read(Errno),
+}
+
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
 /// Signals forwarded to the container's process (runc forwards what it receives).
@@ -56,9 +73,9 @@ pub struct Foreground {
 
 impl Foreground {
     /// Installs the handlers. Call before the container (or exec process) is created.
-    pub fn install() -> Result<Self, String> {
+    pub fn install() -> Result<Self, ForegroundError> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-            .map_err(|e| format!("cannot create the signal pipe: {e}"))?;
+            .map_err(ForegroundError::Pipe)?;
         PIPE_WRITE.store(write.as_raw_fd(), Ordering::SeqCst);
         let action = SigAction::new(
             SigHandler::Handler(on_signal),
@@ -69,7 +86,7 @@ impl Foreground {
             // SAFETY: the handler only calls write(2) on a pipe (async-signal-safe) and touches an
             // atomic; it is installed process-wide before any thread is started by hardrun.
             unsafe { signal::sigaction(sig, &action) }
-                .map_err(|e| format!("cannot install a handler for {sig}: {e}"))?;
+                .map_err(|e| ForegroundError::Handler(sig, e))?;
         }
         Ok(Foreground {
             read,
@@ -79,7 +96,7 @@ impl Foreground {
 
     /// Waits for `pid` to end, forwarding signals to it; returns its exit code (128+n when it was
     /// killed by signal n).
-    pub fn wait(&self, pid: Pid) -> Result<i32, String> {
+    pub fn wait(&self, pid: Pid) -> Result<i32, ForegroundError> {
         self.wait_with(pid, None)
     }
 
@@ -89,24 +106,20 @@ impl Foreground {
         &self,
         pid: Pid,
         console: Option<&crate::runtime::console::Relay>,
-    ) -> Result<i32, String> {
+    ) -> Result<i32, ForegroundError> {
         loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(_, code)) => return Ok(code),
                 Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
-                Err(Errno::ECHILD) => {
-                    return Err(format!(
-                        "process {pid} is not a child of hardrun: cannot wait for it"
-                    ))
-                }
-                Err(e) => return Err(format!("waitpid {pid}: {e}")),
+                Err(Errno::ECHILD) => return Err(ForegroundError::NotAChild(pid)),
+                Err(e) => return Err(ForegroundError::Wait(pid, e)),
             }
             let mut fds = [PollFd::new(self.read_fd(), PollFlags::POLLIN)];
             match nix::poll::poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(format!("poll on the signal pipe: {e}")),
+                Err(e) => return Err(ForegroundError::Poll(e)),
             }
             let mut buf = [0u8; 64];
             loop {
@@ -132,7 +145,7 @@ impl Foreground {
                         }
                     }
                     Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(format!("read from the signal pipe: {e}")),
+                    Err(e) => return Err(ForegroundError::Read(e)),
                 }
             }
         }

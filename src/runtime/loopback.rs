@@ -11,6 +11,19 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::sched::{setns, CloneFlags};
 
+/// Why `lo` could not be brought up in a container's network namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopbackError {
+    #[error("cannot open {0}: {1}")]
+    Open(String, std::io::Error),
+    #[error("cannot join the network namespace {0}: {1}")]
+    Join(String, nix::Error),
+    #[error("cannot bring up lo in {0}: {1}")]
+    Up(String, std::io::Error),
+    #[error("the loopback thread panicked")]
+    Panicked,
+}
+
 /// Whether the spec asks for a new network namespace (one without a `path`).
 pub fn new_network_namespace(spec: &serde_json::Value) -> bool {
     spec.pointer("/linux/namespaces")
@@ -26,16 +39,15 @@ pub fn new_network_namespace(spec: &serde_json::Value) -> bool {
 }
 
 /// Sets `lo` up in the network namespace of process `pid`.
-pub fn bring_up(pid: i32) -> Result<(), String> {
+pub fn bring_up(pid: i32) -> Result<(), LoopbackError> {
     let path = format!("/proc/{pid}/ns/net");
-    let ns = File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
-    std::thread::spawn(move || -> Result<(), String> {
-        setns(&ns, CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("cannot join the network namespace {path}: {e}"))?;
-        set_up("lo").map_err(|e| format!("cannot bring up lo in {path}: {e}"))
+    let ns = File::open(&path).map_err(|e| LoopbackError::Open(path.clone(), e))?;
+    std::thread::spawn(move || -> Result<(), LoopbackError> {
+        setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| LoopbackError::Join(path.clone(), e))?;
+        set_up("lo").map_err(|e| LoopbackError::Up(path, e))
     })
     .join()
-    .map_err(|_| "the loopback thread panicked".to_owned())?
+    .map_err(|_| LoopbackError::Panicked)?
 }
 
 fn set_up(name: &str) -> std::io::Result<()> {

@@ -36,6 +36,30 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
 
+/// Why the runtime binary could not be protected (or the way back not taken).
+#[derive(Debug, thiserror::Error)]
+pub enum ProtectError {
+    #[error("{RETURN_ENV}: expected three descriptors, got {0:?}")]
+    WayBack(String),
+    #[error("cannot return to the caller's mount namespace: {0}: {1}")]
+    Return(&'static str, nix::Error),
+    #[error("statvfs /proc/self/exe: {0}")]
+    Statvfs(nix::Error),
+    #[error("readlink /proc/self/exe: {0}")]
+    Readlink(std::io::Error),
+    #[error("the runtime binary {} was replaced or removed while starting", .0.display())]
+    Replaced(PathBuf),
+    // the cause is in the message, so it is not also the error's source
+    #[error("cannot protect the runtime binary {}: {what}: {err}", exe.display())]
+    Protect {
+        exe: PathBuf,
+        what: String,
+        err: nix::Error,
+    },
+    #[error(transparent)]
+    Nul(#[from] std::ffi::NulError),
+}
+
 /// Carries the descriptors of the caller's mount namespace, root and working directory
 /// (`ns,root,cwd`) across the re-exec.
 const RETURN_ENV: &str = "_HARDRUN_CALLER_MNTNS";
@@ -53,22 +77,20 @@ fn parse_way_back(value: &str) -> Option<[i32; 3]> {
 /// namespace, root and working directory, and closes their descriptors. Does nothing in a
 /// process that was not re-executed. Call it first thing in `main`, before anything closes or
 /// opens descriptors or starts a thread (`setns` of a mount namespace needs a single thread).
-pub fn return_to_caller_namespace() -> Result<(), String> {
+pub fn return_to_caller_namespace() -> Result<(), ProtectError> {
     let Some(value) = std::env::var_os(RETURN_ENV) else {
         return Ok(());
     };
     std::env::remove_var(RETURN_ENV);
     let text = value.to_string_lossy();
-    let [ns, root, cwd] = parse_way_back(&text)
-        .ok_or_else(|| format!("{RETURN_ENV}: expected three descriptors, got {text:?}"))?;
+    let [ns, root, cwd] =
+        parse_way_back(&text).ok_or_else(|| ProtectError::WayBack(text.to_string()))?;
     // SAFETY: the descriptors were opened for this purpose by the process that re-executed
     // this one and inherited across execve; nothing else in this process owns them, and each
     // is closed exactly once, here.
     let [ns, root, cwd] = [ns, root, cwd]
         .map(|fd| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-    let back = |what: &str, e: nix::Error| {
-        format!("cannot return to the caller's mount namespace: {what}: {e}")
-    };
+    let back = |what: &'static str, e: nix::Error| ProtectError::Return(what, e);
     nix::sched::setns(&ns, CloneFlags::CLONE_NEWNS).map_err(|e| back("setns", e))?;
     // setns moved root and working directory to the namespace's root: restore both
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root))
@@ -80,47 +102,37 @@ pub fn return_to_caller_namespace() -> Result<(), String> {
 }
 
 /// Whether `/proc/self/exe` is on a read-only mount (so it cannot be written through).
-pub fn exe_is_read_only() -> Result<bool, String> {
-    let st = statvfs("/proc/self/exe").map_err(|e| format!("statvfs /proc/self/exe: {e}"))?;
+pub fn exe_is_read_only() -> Result<bool, ProtectError> {
+    let st = statvfs("/proc/self/exe").map_err(ProtectError::Statvfs)?;
     Ok(st.flags().contains(FsFlags::ST_RDONLY))
 }
 
 /// Ensures the running binary cannot be written through `/proc/<pid>/exe`; re-executes the
 /// process (same argv, environment and inherited fds) when it has to. Returns only when the
 /// binary is protected; an error means the caller must refuse to go on.
-pub fn ensure_read_only_exe() -> Result<(), String> {
+pub fn ensure_read_only_exe() -> Result<(), ProtectError> {
     if exe_is_read_only()? {
         return Ok(());
     }
-    let exe: PathBuf = std::fs::read_link("/proc/self/exe")
-        .map_err(|e| format!("readlink /proc/self/exe: {e}"))?;
+    let exe: PathBuf = std::fs::read_link("/proc/self/exe").map_err(ProtectError::Readlink)?;
     if !exe.is_absolute() || exe.as_os_str().as_bytes().ends_with(b" (deleted)") {
-        return Err(format!(
-            "the runtime binary {} was replaced or removed while starting",
-            exe.display()
-        ));
+        return Err(ProtectError::Replaced(exe));
     }
-    let fail = |what: &str, e: nix::Error| {
-        format!(
-            "cannot protect the runtime binary {}: {what}: {e}",
-            exe.display()
-        )
+    let fail = |what: String, e: nix::Error| ProtectError::Protect {
+        exe: exe.clone(),
+        what,
+        err: e,
     };
     // the way back for the re-executed process: the caller's mount namespace, root and working
     // directory, as descriptors that survive the execve (see return_to_caller_namespace)
     let keep = |path: &str, flags: OFlag| {
-        open(path, flags, Mode::empty()).map_err(|e| {
-            format!(
-                "cannot protect the runtime binary {}: open {path}: {e}",
-                exe.display()
-            )
-        })
+        open(path, flags, Mode::empty()).map_err(|e| fail(format!("open {path}"), e))
     };
     let ns = keep("/proc/self/ns/mnt", OFlag::O_RDONLY)?;
     let root = keep("/", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     let cwd = keep(".", OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     let way_back = format!("{RETURN_ENV}={ns},{root},{cwd}");
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| fail("unshare mount namespace", e))?;
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| fail("unshare mount namespace".into(), e))?;
     // Our mounts must not propagate back to the host; host mounts still reach us (and, through
     // us, the containers we create).
     mount(
@@ -130,7 +142,7 @@ pub fn ensure_read_only_exe() -> Result<(), String> {
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| fail("make / a slave mount", e))?;
+    .map_err(|e| fail("make / a slave mount".into(), e))?;
     mount(
         Some(&exe),
         &exe,
@@ -138,7 +150,7 @@ pub fn ensure_read_only_exe() -> Result<(), String> {
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .map_err(|e| fail("bind the binary over itself", e))?;
+    .map_err(|e| fail("bind the binary over itself".into(), e))?;
     mount(
         None::<&str>,
         &exe,
@@ -150,11 +162,11 @@ pub fn ensure_read_only_exe() -> Result<(), String> {
             | MsFlags::MS_NODEV,
         None::<&str>,
     )
-    .map_err(|e| fail("remount the binding read-only", e))?;
+    .map_err(|e| fail("remount the binding read-only".into(), e))?;
 
-    let path = CString::new(exe.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    let path = CString::new(exe.as_os_str().as_bytes())?;
     let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.as_bytes()).map_err(|e| e.to_string()))
+        .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()?;
     let env: Vec<CString> = std::env::vars_os()
         .filter(|(k, _)| k != RETURN_ENV)
@@ -162,14 +174,14 @@ pub fn ensure_read_only_exe() -> Result<(), String> {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).map_err(|e| e.to_string())
+            CString::new(kv)
         })
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .chain(CString::new(way_back).ok())
         .collect();
     let err = nix::unistd::execve(&path, &args, &env).unwrap_err();
-    Err(fail("re-execute from the read-only binding", err))
+    Err(fail("re-execute from the read-only binding".into(), err))
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -431,28 +430,16 @@ pub fn read_record(container_dir: &Path) -> Option<Record> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Writes a file by temp file + rename: a reader sees the old or the new content, never a part.
-/// The temporary file (mode 0600, beside `path`) is synced before the rename and removed on any
-/// failure.
+/// Writes a state file by temp file + rename ([`crate::base::atomic_file`]): mode 0600, the
+/// data synced before the rename; a reader sees the old or the new content, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |source| StateError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut f = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-        ))
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.as_file().sync_data().map_err(err)?;
-    f.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    use crate::base::atomic_file::{AtomicFile, Durability};
+    AtomicFile::new(Durability::Data)
+        .write(path, bytes)
+        .map_err(|source| StateError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

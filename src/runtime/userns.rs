@@ -313,15 +313,29 @@ pub fn release_owner(owner: &Path) {
     }
 }
 
+/// A directory on the way to a path that the mapped root cannot pass.
+#[derive(Debug, thiserror::Error)]
+pub enum TraverseError {
+    #[error("cannot stat {}: {}", .0.display(), .1)]
+    Stat(PathBuf, std::io::Error),
+    #[error("directory {} (mode {mode:04o}, owner {}:{}) is not searchable by the container's user namespace root (host uid {uid}): make it traversable (e.g. chmod o+x) or keep the rootfs elsewhere", dir.display(), owner.0, owner.1)]
+    NotSearchable {
+        dir: PathBuf,
+        mode: u32,
+        owner: (u32, u32),
+        uid: u32,
+    },
+}
+
 /// Checks that the mapped root of a user namespace (host uid `uid`, gid `gid`) can traverse every
 /// directory from `/` down to `path` (libcontainer mounts the rootfs from inside the namespace,
 /// where host root's directories are "other"). Names the first directory that it cannot.
-pub fn check_traversable(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
+pub fn check_traversable(path: &Path, uid: u32, gid: u32) -> Result<(), TraverseError> {
     use std::os::unix::fs::MetadataExt;
     let mut cur = PathBuf::new();
     for c in path.components() {
         cur.push(c);
-        let md = fs::metadata(&cur).map_err(|e| format!("cannot stat {}: {e}", cur.display()))?;
+        let md = fs::metadata(&cur).map_err(|e| TraverseError::Stat(cur.clone(), e))?;
         if !md.is_dir() {
             continue;
         }
@@ -334,13 +348,12 @@ pub fn check_traversable(path: &Path, uid: u32, gid: u32) -> Result<(), String> 
             0o001
         };
         if mode & bit == 0 {
-            return Err(format!(
-                "directory {} (mode {:04o}, owner {}:{}) is not searchable by the container's user namespace root (host uid {uid}): make it traversable (e.g. chmod o+x) or keep the rootfs elsewhere",
-                cur.display(),
-                mode & 0o7777,
-                md.uid(),
-                md.gid()
-            ));
+            return Err(TraverseError::NotSearchable {
+                dir: cur,
+                mode: mode & 0o7777,
+                owner: (md.uid(), md.gid()),
+                uid,
+            });
         }
     }
     Ok(())
@@ -507,7 +520,9 @@ mod tests {
         // a uid that owns nothing here: "other" bits decide
         check_traversable(&inner, 123_456, 123_456).unwrap();
         fs::set_permissions(d.path().join("a"), fs::Permissions::from_mode(0o750)).unwrap();
-        let err = check_traversable(&inner, 123_456, 123_456).unwrap_err();
+        let err = check_traversable(&inner, 123_456, 123_456)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with(&format!(
                 "directory {} (mode 0750",

@@ -132,15 +132,70 @@ pub fn mountpoints(spec: &Value) -> Vec<(PathBuf, bool)> {
     out
 }
 
+/// Why the container's user namespace root cannot be given its rootfs and mounts.
+#[derive(Debug, thiserror::Error)]
+pub enum UsernsMountsError {
+    #[error("rootfs {}: cannot open it: {}", .0.display(), .1)]
+    OpenRootfs(PathBuf, String),
+    #[error("rootfs {}: cannot resolve the mount point {}: {why}", rootfs.display(), given.display())]
+    Resolve {
+        rootfs: PathBuf,
+        given: PathBuf,
+        why: String,
+    },
+    #[error("rootfs {}: cannot create the mount point {} for the container's user namespace: {why}", rootfs.display(), dest.display())]
+    Mountpoint {
+        rootfs: PathBuf,
+        dest: PathBuf,
+        why: String,
+    },
+    #[error("rootfs {}: cannot stat it: {}", .0.display(), .1)]
+    StatRootfs(PathBuf, std::io::Error),
+    #[error("rootfs {} (mode {mode:04o}, owner {}:{}) is not searchable by the container's user namespace root (host uid {uid}): it becomes the container's /, so it needs o+x", rootfs.display(), owner.0, owner.1)]
+    RootfsNotSearchable {
+        rootfs: PathBuf,
+        mode: u32,
+        owner: (u32, u32),
+        uid: u32,
+    },
+    #[error("cannot make {} reachable for the container's user namespace root (host uid {uid}): {step}", path.display())]
+    Reach {
+        path: PathBuf,
+        uid: u32,
+        step: ReachStep,
+    },
+}
+
+/// The step of binding a path where the mapped root can reach it that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReachStep {
+    #[error("unshare the mount namespace: {0}")]
+    Unshare(nix::Error),
+    #[error("make / a slave mount: {0}")]
+    Slave(nix::Error),
+    #[error("{MOUNT_DIR} is not a directory owned by root: remove it")]
+    BaseNotRoots,
+    #[error("create {MOUNT_DIR}: {0}")]
+    CreateBase(std::io::Error),
+    #[error("stat {MOUNT_DIR}: {0}")]
+    StatBase(std::io::Error),
+    #[error("mount a tmpfs on {MOUNT_DIR}: {0}")]
+    MountBase(nix::Error),
+    #[error("create {}: {}", .0.display(), .1)]
+    Create(PathBuf, std::io::Error),
+    #[error("bind it at {}: {}", .0.display(), .1)]
+    Bind(PathBuf, nix::Error),
+}
+
 /// Creates, from the host side and inside `rootfs`, the mount points of `spec` that the image
 /// lacks (see the module doc). Returns the destinations it created.
-pub fn create_mountpoints(rootfs: &Path, spec: &Value) -> Result<Vec<PathBuf>, String> {
+pub fn create_mountpoints(rootfs: &Path, spec: &Value) -> Result<Vec<PathBuf>, UsernsMountsError> {
     let wanted = mountpoints(spec);
     if wanted.is_empty() {
         return Ok(vec![]);
     }
     let root = pathrs::Root::open(rootfs)
-        .map_err(|e| format!("rootfs {}: cannot open it: {e}", rootfs.display()))?;
+        .map_err(|e| UsernsMountsError::OpenRootfs(rootfs.to_path_buf(), e.to_string()))?;
     let mut created = vec![];
     for (given, dir) in wanted {
         // where the destination lands: its symlinks followed inside the rootfs as in a chroot,
@@ -148,22 +203,20 @@ pub fn create_mountpoints(rootfs: &Path, spec: &Value) -> Result<Vec<PathBuf>, S
         let dest = match safe_path::scoped_resolve(rootfs, &given) {
             Ok(rel) => Path::new("/").join(rel),
             Err(e) => {
-                return Err(format!(
-                    "rootfs {}: cannot resolve the mount point {}: {e}",
-                    rootfs.display(),
-                    given.display()
-                ))
+                return Err(UsernsMountsError::Resolve {
+                    rootfs: rootfs.to_path_buf(),
+                    given,
+                    why: e.to_string(),
+                })
             }
         };
         if root.resolve(&dest).is_ok() {
             continue;
         }
-        let fail = |e: pathrs::error::Error| {
-            format!(
-                "rootfs {}: cannot create the mount point {} for the container's user namespace: {e}",
-                rootfs.display(),
-                dest.display()
-            )
+        let fail = |e: pathrs::error::Error| UsernsMountsError::Mountpoint {
+            rootfs: rootfs.to_path_buf(),
+            dest: dest.clone(),
+            why: e.to_string(),
         };
         if dir {
             root.mkdir_all(&dest, &fs::Permissions::from_mode(0o755))
@@ -203,17 +256,16 @@ fn searchable(md: &fs::Metadata, uid: u32, gid: u32) -> bool {
 
 /// The rootfs's own directory must be searchable by the mapped root: it becomes the
 /// container's `/`, and no binding changes its mode.
-pub fn check_rootfs_searchable(rootfs: &Path, uid: u32, gid: u32) -> Result<(), String> {
-    let md = fs::metadata(rootfs)
-        .map_err(|e| format!("rootfs {}: cannot stat it: {e}", rootfs.display()))?;
+pub fn check_rootfs_searchable(rootfs: &Path, uid: u32, gid: u32) -> Result<(), UsernsMountsError> {
+    let md =
+        fs::metadata(rootfs).map_err(|e| UsernsMountsError::StatRootfs(rootfs.to_path_buf(), e))?;
     if !searchable(&md, uid, gid) {
-        return Err(format!(
-            "rootfs {} (mode {:04o}, owner {}:{}) is not searchable by the container's user namespace root (host uid {uid}): it becomes the container's /, so it needs o+x",
-            rootfs.display(),
-            md.mode() & 0o7777,
-            md.uid(),
-            md.gid()
-        ));
+        return Err(UsernsMountsError::RootfsNotSearchable {
+            rootfs: rootfs.to_path_buf(),
+            mode: md.mode() & 0o7777,
+            owner: (md.uid(), md.gid()),
+            uid,
+        });
     }
     Ok(())
 }
@@ -261,8 +313,8 @@ pub fn unreachable(
 /// Moves this process into a mount namespace of its own, a slave of the one it was in: mounts
 /// made here never reach the host, the host's still reach here (and the containers created
 /// from here). Only the calling thread moves; libcontainer clones from it.
-fn private_mount_namespace() -> Result<(), String> {
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare the mount namespace: {e}"))?;
+fn private_mount_namespace() -> Result<(), ReachStep> {
+    unshare(CloneFlags::CLONE_NEWNS).map_err(ReachStep::Unshare)?;
     mount(
         None::<&str>,
         "/",
@@ -270,19 +322,15 @@ fn private_mount_namespace() -> Result<(), String> {
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| format!("make / a slave mount: {e}"))
+    .map_err(ReachStep::Slave)
 }
 
 /// The tmpfs on [`MOUNT_DIR`], mounted in this process's private mount namespace.
-fn mount_base() -> Result<PathBuf, String> {
+fn mount_base() -> Result<PathBuf, ReachStep> {
     let base = PathBuf::from(MOUNT_DIR);
     match fs::symlink_metadata(&base) {
         Ok(md) if md.is_dir() && md.uid() == 0 => {}
-        Ok(_) => {
-            return Err(format!(
-                "{MOUNT_DIR} is not a directory owned by root: remove it"
-            ))
-        }
+        Ok(_) => return Err(ReachStep::BaseNotRoots),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             fs::DirBuilder::new()
                 .mode(0o755)
@@ -291,9 +339,9 @@ fn mount_base() -> Result<PathBuf, String> {
                     std::io::ErrorKind::AlreadyExists => Ok(()),
                     _ => Err(e),
                 })
-                .map_err(|e| format!("create {MOUNT_DIR}: {e}"))?;
+                .map_err(ReachStep::CreateBase)?;
         }
-        Err(e) => return Err(format!("stat {MOUNT_DIR}: {e}")),
+        Err(e) => return Err(ReachStep::StatBase(e)),
     }
     mount(
         Some("hardrun-userns"),
@@ -302,7 +350,7 @@ fn mount_base() -> Result<PathBuf, String> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=0711,size=1m"),
     )
-    .map_err(|e| format!("mount a tmpfs on {MOUNT_DIR}: {e}"))?;
+    .map_err(ReachStep::MountBase)?;
     Ok(base)
 }
 
@@ -310,16 +358,20 @@ fn mount_base() -> Result<PathBuf, String> {
 /// (see the module doc). Returns the spec for libcontainer, naming the bindings, or `None` when
 /// everything was reachable already (nothing was mounted). The caller's spec, and the one kept
 /// in the state directory, keep the real paths.
-pub fn reach(spec: &Value, rootfs: &Path, uid: u32, gid: u32) -> Result<Option<Value>, String> {
+pub fn reach(
+    spec: &Value,
+    rootfs: &Path,
+    uid: u32,
+    gid: u32,
+) -> Result<Option<Value>, UsernsMountsError> {
     let todo = unreachable(spec, rootfs, uid, gid);
     if todo.is_empty() {
         return Ok(None);
     }
-    let fail = |what: &Path, e: String| {
-        format!(
-            "cannot make {} reachable for the container's user namespace root (host uid {uid}): {e}",
-            what.display()
-        )
+    let fail = |what: &Path, step: ReachStep| UsernsMountsError::Reach {
+        path: what.to_path_buf(),
+        uid,
+        step,
     };
     private_mount_namespace().map_err(|e| fail(&todo[0].1, e))?;
     let base = mount_base().map_err(|e| fail(&todo[0].1, e))?;
@@ -339,7 +391,7 @@ pub fn reach(spec: &Value, rootfs: &Path, uid: u32, gid: u32) -> Result<Option<V
                 .open(&target)
                 .map(drop)
         };
-        made.map_err(|e| fail(&src, format!("create {}: {e}", target.display())))?;
+        made.map_err(|e| fail(&src, ReachStep::Create(target.clone(), e)))?;
         mount(
             Some(&src),
             &target,
@@ -347,7 +399,7 @@ pub fn reach(spec: &Value, rootfs: &Path, uid: u32, gid: u32) -> Result<Option<V
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(|e| fail(&src, format!("bind it at {}: {e}", target.display())))?;
+        .map_err(|e| fail(&src, ReachStep::Bind(target.clone(), e)))?;
         let name = target.to_string_lossy().into_owned();
         match index {
             None => out["root"]["path"] = Value::String(name),
@@ -652,7 +704,9 @@ mod tests {
         // the rootfs itself must be searchable: no binding changes that
         assert!(check_rootfs_searchable(&open.join("rootfs"), u, g).is_ok());
         fs::set_permissions(open.join("rootfs"), fs::Permissions::from_mode(0o700)).unwrap();
-        let e = check_rootfs_searchable(&open.join("rootfs"), u, g).unwrap_err();
+        let e = check_rootfs_searchable(&open.join("rootfs"), u, g)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with(&format!(
                 "rootfs {} (mode 0700",

@@ -99,30 +99,14 @@ fn backup_path(file: &Path) -> PathBuf {
 /// fsync, like the clients' own config writers). The temporary file beside it is removed on any
 /// failure.
 fn write_atomically(path: &Path, text: &str, like: Option<&std::fs::Metadata>) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use crate::base::atomic_file::{AtomicFile, Durability};
+    use std::os::unix::fs::MetadataExt;
     let dir = path.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.hardrun-tmp.",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        ))
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    let replace = || -> std::io::Result<()> {
-        let mode = like.map(|m| m.mode() & 0o7777).unwrap_or(0o644);
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
-        if let Some(m) = like {
-            std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()))?;
-        }
-        Ok(())
-    };
-    replace()
-        .and_then(|()| tmp.persist(path).map(drop).map_err(|e| e.error))
+    AtomicFile::new(Durability::None)
+        .mode(like.map(|m| m.mode() & 0o7777).unwrap_or(0o644))
+        .owner(like.map(|m| (m.uid(), m.gid())))
+        .write(path, text.as_bytes())
         .map_err(|e| anyhow!("cannot replace {}: {e}", path.display()))
 }
 

@@ -58,6 +58,8 @@ pub struct TenantContainerBuilder {
     // hardrun: the exec'd process's filter where it must differ from the container's
     // (HARDRUN-PATCHES.md §30)
     seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    // hardrun: the container's spec as the caller already read it (HARDRUN-PATCHES.md §31)
+    init_spec: Option<Spec>,
 }
 
 /// This is a helper function to get capabilities for tenant container, based on
@@ -155,6 +157,7 @@ impl TenantContainerBuilder {
             group: None,
             ignore_paused: false,
             seccomp: None,
+            init_spec: None,
             sub_cgroup: None,
             process_label: None,
             apparmor: None,
@@ -229,6 +232,13 @@ impl TenantContainerBuilder {
     // hardrun: the seccomp filter of the exec'd process instead of the container's (§30)
     pub fn with_seccomp(mut self, seccomp: Option<oci_spec::runtime::LinuxSeccomp>) -> Self {
         self.seccomp = seccomp;
+        self
+    }
+
+    // hardrun: the container's spec (its bundle's config.json) as the caller already read it,
+    // instead of reading the file again (§31)
+    pub fn with_init_spec(mut self, spec: Option<Spec>) -> Self {
+        self.init_spec = spec;
         self
     }
 
@@ -344,12 +354,16 @@ impl TenantContainerBuilder {
     }
 
     fn load_init_spec(&self, container: &Container) -> Result<Spec, LibcontainerError> {
-        let spec_path = container.bundle().join("config.json");
-
-        let mut spec = Spec::load(&spec_path).map_err(|err| {
-            tracing::error!(path = ?spec_path, ?err, "failed to load spec");
-            err
-        })?;
+        let mut spec = match &self.init_spec {
+            Some(spec) => spec.clone(),
+            None => {
+                let spec_path = container.bundle().join("config.json");
+                Spec::load(&spec_path).map_err(|err| {
+                    tracing::error!(path = ?spec_path, ?err, "failed to load spec");
+                    err
+                })?
+            }
+        };
 
         Self::validate_spec(&spec)?;
 
