@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::monitor::{is, Monitor};
+use common::monitor::{is, promtool_check, sample, Monitor};
 use common::{stderr, time_scale, World};
 use serde_json::Value;
 
@@ -71,30 +71,6 @@ fn start(w: &World, id: &str, profile: &str) {
 fn trigger(w: &World, id: &str) {
     let out = w.hr(&["exec", id, "touch", "/tmp/go"]);
     assert!(out.status.success(), "exec {id}: {}", stderr(&out));
-}
-
-fn promtool_check(text: &str) {
-    let mut p = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is missing: apt-get install prometheus");
-    use std::io::Write;
-    p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = p.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn incidents(w: &World) -> Value {

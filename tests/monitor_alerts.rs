@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use common::monitor::{is, refuse, Monitor};
+use common::monitor::{is, refuse, sample, Monitor};
 use common::*;
 use serde_json::{json, Value};
 
@@ -34,13 +34,6 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     let (head, body) = resp.split_once("\r\n\r\n")?;
     // Go's servers answer an HTTP/1.0 request in HTTP/1.0 (and so never chunked)
     (head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200")).then(|| body.to_owned())
-}
-
-/// The sample of `series` (name and labels, as printed) in a scrape.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 fn hostname() -> String {
