@@ -10,13 +10,13 @@
 # Run as root on Debian 12. What it does:
 #   1. installs what it needs from Debian's packages when missing: qemu-system-x86 (the VM, under
 #      software emulation when the CPU has no virtualization extensions), busybox-static, runc,
-#      procps, jq;
+#      procps, jq, nftables;
 #   2. builds hardrun, the test binaries (`cargo test --no-run`) and the static probe of
 #      integration/probes on this host;
 #   3. builds (or takes from the cache in .cache/cgroup2-vm/, keyed by its inputs) a VM image:
 #      Debian's kernel (linux-image-amd64, downloaded with `apt-get download` and unpacked, never
-#      installed) and an initramfs with busybox, runc, procps's ps, the shared libraries the
-#      binaries need (ldd) and the kernel modules the lane needs (virtio, 9p, overlay);
+#      installed) and an initramfs with busybox, runc, procps's ps, nftables' nft, the shared libraries the
+#      binaries need (ldd) and the kernel modules the lane needs (virtio, 9p, overlay, nf_tables);
 #   4. boots it with cgroup2 only (`cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1`) and,
 #      like the host the tests' expectations were taken on, without AppArmor (`apparmor=0`); its
 #      init mounts cgroup2 at /sys/fs/cgroup with nsdelegate, enables every controller in the
@@ -57,7 +57,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # ---- 1. packages ------------------------------------------------------------------------------
 need=()
-for p in qemu-system-x86 busybox-static runc jq procps; do
+for p in qemu-system-x86 busybox-static runc jq procps nftables; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -115,7 +115,7 @@ KVER_PKG=$(apt-cache policy "$KPKG" | awk '/Candidate:/ { print $2 }')
 KVER=${KPKG#linux-image-}
 
 # the shared libraries every binary that runs in the VM needs (their host paths)
-bins=("$TARGET/debug/hardrun" /usr/sbin/runc /usr/bin/ps)
+bins=("$TARGET/debug/hardrun" /usr/sbin/runc /usr/bin/ps /usr/sbin/nft)
 for n in "${names[@]}"; do bins+=("${exe[$n]}"); done
 libs=$(for b in "${bins[@]}"; do ldd "$b" 2>/dev/null | grep -oE '/[^ ]+' || true; done | sort -u)
 
@@ -149,6 +149,8 @@ if [ ! -f "$IMG/initrd.cpio.gz" ]; then
     cp /usr/sbin/runc "$root/usr/sbin/runc"
     # procps's ps: `hardrun ps` runs it (busybox's has no -ef)
     cp /usr/bin/ps "$root/usr/bin/ps"
+    # nftables' nft: restricted and baseline load their [egress] table with it (no nft: refused)
+    cp /usr/sbin/nft "$root/usr/sbin/nft"
     for l in $libs; do
         mkdir -p "$root$(dirname "$l")"
         cp -L "$l" "$root$l"
@@ -156,7 +158,7 @@ if [ ! -f "$IMG/initrd.cpio.gz" ]; then
     # kernel modules: the closure of what the lane loads, with busybox's depmod
     kmods=$work/kernel/lib/modules/$KVER
     busybox depmod -b "$work/kernel" "$KVER"
-    mods="virtio_pci virtio_blk 9pnet_virtio 9p overlay"
+    mods="virtio_pci virtio_blk 9pnet_virtio 9p overlay crc32c_generic nf_tables nft_ct nft_objref nft_reject_inet nft_limit nft_log"
     want=$(for m in $mods; do
         awk -v m="/$m.ko:" 'index($0, m) { sub(":", ""); for (i = 1; i <= NF; i++) print $i }' "$kmods/modules.dep"
     done | sort -u)
@@ -199,7 +201,9 @@ mount -t tmpfs tmpfs /tmp
 mount --make-rshared /
 off() { sync; poweroff -f; }
 trap off EXIT
-for m in virtio_pci virtio_blk 9pnet_virtio 9p overlay; do modprobe "$m" || echo "cgroup2-vm: modprobe $m failed"; done
+for m in virtio_pci virtio_blk 9pnet_virtio 9p overlay crc32c_generic nf_tables nft_ct nft_objref; do modprobe "$m" || echo "cgroup2-vm: modprobe $m failed"; done
+# the kernel loads other modules on demand (nft expressions) with the modprobe busybox installed
+echo /bin/modprobe > /proc/sys/kernel/modprobe
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 hostname cgroup2-vm
 mount -t cgroup2 -o nsdelegate,nosuid,nodev,noexec cgroup2 /sys/fs/cgroup || echo "cgroup2-vm: cgroup2 mount failed"

@@ -111,6 +111,7 @@ if [ "$RC" = 0 ]; then pass "dpkg -i"; else fail "dpkg -i" "$OUT"; exit 1; fi
 check_eq "dpkg status" "install ok installed" "$(dpkg-query -W -f='${Status}' hardrun)"
 has_dep() { dpkg-query -W -f='${Depends}' hardrun | tr ',' '\n' | grep -q "^ *$1\b"; }
 check "Depends: libseccomp2" has_dep libseccomp2
+check "Depends: nftables (the [egress] table)" has_dep nftables
 check_eq "/usr/bin/hardrun: 755 root:root regular file" "755 root:root regular file" \
     "$(stat -c '%a %U:%G %F' /usr/bin/hardrun)"
 for p in restricted baseline ci; do
