@@ -180,6 +180,14 @@ pub fn create_with_terminal(
             crate::runtime::host_mounts::unmount_above(&loaded.rootfs, n);
         }
     };
+    // the arguments the `secrets` rule found a credential in: masked in the stored copies of
+    // the spec once libcontainer has created the container (below)
+    let secret_args: Vec<usize> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.code == "secrets")
+        .filter_map(|f| f.pointer.strip_prefix("/process/args/")?.parse().ok())
+        .collect();
     staging.write_record(&Record {
         bundle: loaded.dir.clone(),
         rootfs: loaded.rootfs.clone(),
@@ -261,6 +269,7 @@ pub fn create_with_terminal(
                 super::notice(global, &line);
             }
         }
+        staging.mask_args(&secret_args)?;
         let bundle = staging.finish(&container_dir)?;
         delegate::set_bundle(&mut container, bundle)?;
         match a.pid_file {

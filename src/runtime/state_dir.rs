@@ -354,6 +354,44 @@ impl Staging {
         write_atomic(&self.dir.join("config.orig.json"), bytes)
     }
 
+    /// Replaces the `process.args` entries at `indexes` with `<redacted>` in both stored copies
+    /// of the spec (`bundle/config.json`, `config.orig.json`): the `secrets` rule found a
+    /// credential in them, and the container's process already holds its arguments (called
+    /// once libcontainer has created it; nothing reads the init's arguments from these files
+    /// afterwards). `config.orig.json` is then no longer the caller's bytes, only where this
+    /// masked something.
+    pub fn mask_args(&self, indexes: &[usize]) -> Result<(), StateError> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        for path in [
+            self.bundle().join("config.json"),
+            self.dir.join("config.orig.json"),
+        ] {
+            let corrupt = |msg: String| StateError::Corrupt {
+                path: path.clone(),
+                msg,
+            };
+            let bytes = fs::read(&path).map_err(|e| corrupt(e.to_string()))?;
+            let mut spec: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            let Some(args) = spec
+                .pointer_mut("/process/args")
+                .and_then(|a| a.as_array_mut())
+            else {
+                continue;
+            };
+            for &i in indexes {
+                if let Some(a) = args.get_mut(i) {
+                    *a = serde_json::Value::String("<redacted>".into());
+                }
+            }
+            let out = serde_json::to_vec_pretty(&spec).map_err(|e| corrupt(e.to_string()))?;
+            write_atomic(&path, &out)?;
+        }
+        Ok(())
+    }
+
     pub fn write_record(&self, record: &Record) -> Result<(), StateError> {
         let bytes = serde_json::to_vec_pretty(record).map_err(|e| StateError::Corrupt {
             path: self.dir.join("hardrun.json"),
