@@ -316,31 +316,11 @@ mod tests {
     /// refused naming the namespace and the pod, or noted where an exception granted it.
     #[test]
     fn a_pod_leaving_a_namespace_out_asks_for_the_hosts() {
-        use std::collections::BTreeMap;
         let p = profile("restricted");
         let spec =
             json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]}});
-        let ann: BTreeMap<String, String> = [
-            ("io.kubernetes.cri.container-type", "container"),
-            ("io.kubernetes.cri.sandbox-namespace", "kube-system"),
-            ("io.kubernetes.cri.sandbox-name", "cni"),
-            ("io.kubernetes.cri.container-name", "agent"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let eval = |granted: &Granted| {
-            let ctx = RuleCtx {
-                id: "t",
-                annotations: &ann,
-                granted,
-                host: &TestHost,
-                userns: None,
-                sources: Sources::none(),
-                tripwires: None,
-            };
-            evaluate(&spec, &p, &ctx)
-        };
+        let ann = kube_system_pod("cni", "agent");
+        let eval = |granted: &Granted| eval_in_pod(&spec, &p, &ann, granted);
         let r = eval(&Granted::default());
         assert_eq!(
             r[0].message,
@@ -362,38 +342,50 @@ mod tests {
         assert_eq!(r.iter().filter(|p| !p.edits.is_empty()).count(), 1);
     }
 
+    /// The CRI annotations of container `container` in pod `kube-system/<pod>`.
+    fn kube_system_pod(pod: &str, container: &str) -> std::collections::BTreeMap<String, String> {
+        [
+            ("io.kubernetes.cri.container-type", "container"),
+            ("io.kubernetes.cri.sandbox-namespace", "kube-system"),
+            ("io.kubernetes.cri.sandbox-name", pod),
+            ("io.kubernetes.cri.container-name", container),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// The rule on `spec` for a pod container with annotations `ann` and what `granted` grants.
+    fn eval_in_pod(
+        spec: &serde_json::Value,
+        p: &Profile,
+        ann: &std::collections::BTreeMap<String, String>,
+        granted: &Granted,
+    ) -> Vec<Proposal> {
+        let ctx = RuleCtx {
+            id: "t",
+            annotations: ann,
+            granted,
+            host: &TestHost,
+            userns: None,
+            sources: Sources::none(),
+            tripwires: None,
+        };
+        evaluate(spec, p, &ctx)
+    }
+
     /// The containers of a host-namespace pod join the sandbox's namespaces by path, which are
     /// the host's: refused, unless the exception that authorized the sandbox grants the kind.
     #[test]
     fn a_pod_container_joining_the_hosts_namespace_by_path() {
-        use std::collections::BTreeMap;
         let p = profile("restricted");
         let spec = json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"},
             {"type": "ipc"}, {"type": "uts", "path": "/proc/1/ns/uts"}, {"type": "mount"},
             {"type": "network", "path": "/proc/4242/ns/net"}, {"type": "cgroup"}]}});
         assert_eq!(host_joined_kinds(&spec, &TestHost), ["pid", "uts"]);
         assert!(omitted_host_kinds(&spec).is_empty());
-        let ann: BTreeMap<String, String> = [
-            ("io.kubernetes.cri.container-type", "container"),
-            ("io.kubernetes.cri.sandbox-namespace", "kube-system"),
-            ("io.kubernetes.cri.sandbox-name", "agent"),
-            ("io.kubernetes.cri.container-name", "main"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let eval = |granted: &Granted| {
-            let ctx = RuleCtx {
-                id: "t",
-                annotations: &ann,
-                granted,
-                host: &TestHost,
-                userns: None,
-                sources: Sources::none(),
-                tripwires: None,
-            };
-            evaluate(&spec, &p, &ctx)
-        };
+        let ann = kube_system_pod("agent", "main");
+        let eval = |granted: &Granted| eval_in_pod(&spec, &p, &ann, granted);
         let r = eval(&Granted::default());
         assert_eq!(r.len(), 2, "{r:?}");
         assert!(r.iter().all(|p| !p.fixable && !p.noted), "{r:?}");
