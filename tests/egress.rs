@@ -12,111 +12,13 @@ mod common;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::monitor::{is, Monitor};
+use common::netns::{joins, Net};
 use common::{stderr, stdout, World};
 use serde_json::{json, Value};
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(out.status.success(), "ip {args:?}: {}", stderr(&out));
-}
-
-/// Two network namespaces joined by a veth pair: the container's (`cns`, 10.200.N.1) and the
-/// peer's (`pns`, 10.200.N.2), with busybox `nc` listeners in the peer. Everything is removed
-/// when dropped (also when the test fails).
-struct Net {
-    cns: String,
-    pns: String,
-    p_ip: Ipv4Addr,
-    listeners: Vec<Child>,
-}
-
-impl Net {
-    fn new() -> Net {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let tag = format!("{}{n}", std::process::id() % 100_000);
-        let net = Net {
-            cns: format!("hr-eg-c{tag}"),
-            pns: format!("hr-eg-p{tag}"),
-            p_ip: Ipv4Addr::new(10, 200, n as u8, 2),
-            listeners: vec![],
-        };
-        let c_ip = Ipv4Addr::new(10, 200, n as u8, 1);
-        let (va, vb) = (format!("hre{tag}a"), format!("hre{tag}b"));
-        // the Drop below removes whatever of this was made if a step fails
-        ip(&["netns", "add", &net.cns]);
-        ip(&["netns", "add", &net.pns]);
-        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
-        ip(&["link", "set", &va, "netns", &net.cns]);
-        ip(&["link", "set", &vb, "netns", &net.pns]);
-        for (ns, dev, addr) in [(&net.cns, &va, c_ip), (&net.pns, &vb, net.p_ip)] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", dev]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        net.check_private();
-        net
-    }
-
-    /// The container's namespace routes nothing but its /30 (no default route): no packet of
-    /// these tests can leave the machine.
-    fn check_private(&self) {
-        let out = Command::new("ip")
-            .args(["-n", &self.cns, "route", "show"])
-            .output()
-            .unwrap();
-        let routes = stdout(&out);
-        assert!(!routes.contains("default"), "{routes}");
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.cns)
-    }
-
-    /// busybox `nc` serving TCP `port` in the peer namespace (each connection runs `true`).
-    fn listen(&mut self, port: u16) {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.pns, "busybox", "nc", "-ll", "-p"])
-            .arg(port.to_string())
-            .args(["-e", "true"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.listeners.push(child);
-        // listening: `ss` in the peer shows the socket
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = Command::new("ip")
-                .args(["netns", "exec", &self.pns, "ss", "-Hltn"])
-                .output()
-                .unwrap();
-            if stdout(&out).contains(&format!(":{port} ")) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "nc never listened on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for c in &mut self.listeners {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in [&self.cns, &self.pns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
 
 /// A profile `name` in the world's config dir: the built-in `base` (restricted, permissive, ...)
 /// renamed, with its `[egress]` (if any) replaced by `egress`.
@@ -136,17 +38,6 @@ fn profile(w: &World, base: &str, name: &str, egress: &str) {
     }
     text.push_str(&format!("\n[egress]\n{egress}\n"));
     std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
-}
-
-/// A spec that joins the network namespace at `netns`.
-fn joins(netns: PathBuf) -> impl FnOnce(&mut Value) {
-    move |s: &mut Value| {
-        for n in s["linux"]["namespaces"].as_array_mut().unwrap() {
-            if n["type"] == "network" {
-                *n = json!({"type": "network", "path": netns});
-            }
-        }
-    }
 }
 
 fn ok(w: &World, args: &[&str]) -> String {
@@ -233,14 +124,14 @@ fn egress_allows_drops_reports_and_keeps_the_metadata_rule() {
         "egress-test",
         "default = \"deny\"\nallow = [\"10.200.0.0/16:7001/tcp\"]\ndeny = [\"10.200.0.0/16:7003/tcp\"]\n",
     );
-    let mut net = Net::new();
+    let mut net = Net::new("eg", 200);
     for port in [7001, 7002, 7003] {
         net.listen(port);
     }
     let state = w.dir.join("monitor/state.json");
     let m = Monitor::start(&w, &state, &[]);
     let id = "egress-c1";
-    let b = w.bundle_with(id, &["sleep", "1000"], joins(net.path()));
+    let b = w.bundle_with(id, &["sleep", "1000"], joins(Net::path(&net.cns)));
     ok(
         &w,
         &[
@@ -514,7 +405,7 @@ fn a_pods_containers_keep_the_sandboxs_table() {
         "egress-pod",
         "deny = [\"10.200.0.0/16:7003/tcp\"]\n",
     );
-    let mut net = Net::new();
+    let mut net = Net::new("eg", 200);
     net.listen(7003);
     let cri = |kind: &'static str, netns: PathBuf| {
         move |s: &mut Value| {
@@ -530,7 +421,7 @@ fn a_pods_containers_keep_the_sandboxs_table() {
     let (b, root) = w.cri_bundle(
         "egress-sandbox",
         &["sleep", "1000"],
-        cri("sandbox", net.path()),
+        cri("sandbox", Net::path(&net.cns)),
     );
     let out = w.hr_in(
         &root,
@@ -647,12 +538,7 @@ fn a_pods_containers_keep_the_sandboxs_table() {
         counted(sandbox_pid) > before,
         "the app's attempt was not counted"
     );
-    let tables = stdout(
-        &Command::new("ip")
-            .args(["netns", "exec", &net.cns, "nft", "list", "tables"])
-            .output()
-            .unwrap(),
-    );
+    let tables = Net::tables(&net.cns);
     assert_eq!(tables.matches("hardrun_egress").count(), 1, "{tables}");
     for id in ["egress-app", "egress-sandbox"] {
         let o = w.hr_in(&root, &["delete", "--force", id]);

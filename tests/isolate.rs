@@ -8,15 +8,13 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::net::{SocketAddr, SocketAddrV4, TcpListener};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::netns::{joins, Net};
 use common::{stderr, stdout, World};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A world whose incidents go to its own directory.
 fn world(name: &str) -> World {
@@ -31,104 +29,12 @@ fn world(name: &str) -> World {
     w
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(out.status.success(), "ip {args:?}: {}", stderr(&out));
-}
-
-/// Two network namespaces joined by a veth pair: the container's (`cns`, 10.77.N.1) and the
-/// peer's (`pns`, 10.77.N.2). Removed when dropped.
-struct Net {
-    cns: String,
-    pns: String,
-    c_ip: Ipv4Addr,
-    p_ip: Ipv4Addr,
-}
-
-impl Net {
-    fn new() -> Net {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let tag = format!("{}{n}", std::process::id() % 100_000);
-        let net = Net {
-            cns: format!("hr-iso-c{tag}"),
-            pns: format!("hr-iso-p{tag}"),
-            c_ip: Ipv4Addr::new(10, 77, n as u8, 1),
-            p_ip: Ipv4Addr::new(10, 77, n as u8, 2),
-        };
-        let (va, vb) = (format!("hri{tag}a"), format!("hri{tag}b"));
-        ip(&["netns", "add", &net.cns]);
-        ip(&["netns", "add", &net.pns]);
-        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
-        ip(&["link", "set", &va, "netns", &net.cns]);
-        ip(&["link", "set", &vb, "netns", &net.pns]);
-        for (ns, dev, addr) in [(&net.cns, &va, net.c_ip), (&net.pns, &vb, net.p_ip)] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", dev]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        net
-    }
-
-    fn path(ns: &str) -> PathBuf {
-        PathBuf::from("/run/netns").join(ns)
-    }
-
-    /// `f` on a thread inside the network namespace `ns`.
-    fn within<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = Net::path(ns);
-        std::thread::spawn(move || {
-            let fd = std::fs::File::open(&path).unwrap();
-            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        })
-        .join()
-        .unwrap()
-    }
-
-    /// Whether a TCP connection from namespace `ns` to `to` is established within a second.
-    fn connects(ns: &str, to: SocketAddr) -> bool {
-        Net::within(ns, move || {
-            TcpStream::connect_timeout(&to, Duration::from_secs(1)).is_ok()
-        })
-    }
-
-    /// The tables of the namespace's ruleset, as `nft list tables` run inside it prints them.
-    fn tables(ns: &str) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns, "nft", "list", "tables"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "nft list tables in {ns}: {}",
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in [&self.cns, &self.pns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
 /// A container in `net`'s container namespace serving TCP on port 7000 (busybox `nc -ll`).
 fn serving_container(w: &World, net: &Net, id: &str) {
     let b = w.bundle_with(
         id,
         &["sh", "-c", "nc -ll -p 7000 -e true"],
-        |s: &mut Value| {
-            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
-            for n in ns.iter_mut() {
-                if n["type"] == "network" {
-                    *n = json!({"type": "network", "path": Net::path(&net.cns)});
-                }
-            }
-        },
+        joins(Net::path(&net.cns)),
     );
     let out = w.hr(&["run", "-d", "--bundle", b.to_str().unwrap(), id]);
     assert!(out.status.success(), "run {id}: {}", stderr(&out));
@@ -184,7 +90,7 @@ fn refused(w: &World, args: &[&str]) -> String {
 #[test]
 fn isolate_freezes_cuts_network_refuses_exec_and_release_restores() {
     let w = world("iso-net");
-    let net = Net::new();
+    let net = Net::new("iso", 77);
     let id = "iso-net";
     serving_container(&w, &net, id);
     let peer_listener = Net::within(&net.pns, {
@@ -326,7 +232,7 @@ fn isolate_twice_release_unisolated_and_stopped_are_refused() {
 #[test]
 fn kill_and_delete_of_isolated_containers_leave_nothing() {
     let w = world("iso-delete");
-    let (n1, n2) = (Net::new(), Net::new());
+    let (n1, n2) = (Net::new("iso", 77), Net::new("iso", 77));
     // kill, then delete
     serving_container(&w, &n1, "iso-d1");
     ok(&w, &["isolate", "iso-d1"]);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub mod monitor;
+pub mod netns;
 
 pub fn require_root() {
     assert!(
