@@ -56,16 +56,7 @@ fn start(w: &World, id: &str, profile: &str) {
             "while [ ! -e /tmp/go ]; do sleep 0.1; done; unshare -U true; exec sleep 1000",
         ],
     );
-    let out = w.hr(&[
-        "--profile",
-        profile,
-        "run",
-        "-d",
-        "--bundle",
-        b.to_str().unwrap(),
-        id,
-    ]);
-    assert!(out.status.success(), "run {id}: {}", stderr(&out));
+    w.run_detached(profile, &b, id);
 }
 
 fn trigger(w: &World, id: &str) {
@@ -228,16 +219,7 @@ fn a_failed_automatic_isolation_is_a_critical_event_not_a_crash() {
     Monitor::start(&w, &state, &[]).stop();
 
     let b = w.bundle("gone", &["sleep", "1000"]);
-    let out = w.hr(&[
-        "--profile",
-        "restricted-exec",
-        "run",
-        "-d",
-        "--bundle",
-        b.to_str().unwrap(),
-        "gone",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    w.run_detached("restricted-exec", &b, "gone");
     let out = w.hr(&["exec", "gone", "true"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = w.hr(&["kill", "gone", "KILL"]);

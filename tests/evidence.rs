@@ -518,16 +518,7 @@ fn a_gdpr_profiles_record_is_pruned_after_the_shorter_gdpr_retention() {
 
     for (id, profile) in [("plain", "permissive"), ("personal", "permissive-gdpr")] {
         let b = w.bundle(id, &["sleep", "1000"]);
-        let out = w.hr(&[
-            "--profile",
-            profile,
-            "run",
-            "-d",
-            "--bundle",
-            b.to_str().unwrap(),
-            id,
-        ]);
-        assert!(out.status.success(), "run {id}: {}", stderr(&out));
+        w.run_detached(profile, &b, id);
         assert!(w.hr(&["delete", "-f", id]).status.success());
     }
     let list = forensics(&w);

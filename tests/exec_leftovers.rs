@@ -48,16 +48,7 @@ fn init_pid(w: &World, id: &str) -> i32 {
 
 fn run_detached(w: &World, profile: &str, id: &str) {
     let b = w.bundle(id, &["sleep", "1000"]);
-    let out = w.hr(&[
-        "--profile",
-        profile,
-        "run",
-        "-d",
-        "--bundle",
-        b.to_str().unwrap(),
-        id,
-    ]);
-    assert!(out.status.success(), "run {id}: {}", stderr(&out));
+    w.run_detached(profile, &b, id);
 }
 
 fn finished_execs_leave_nothing(profile: &str) {

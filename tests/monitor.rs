@@ -593,16 +593,7 @@ fn a_tripwire_is_refused_as_before_reported_and_never_let_through_when_the_monit
             "while :; do if [ -f /tmp/go ]; then rm /tmp/go; mount -t tmpfs none /tmp >/tmp/out 2>&1; echo $? >>/tmp/out; fi; sleep 0.1; done",
         ],
     );
-    let out = w.hr(&[
-        "--profile",
-        "restricted",
-        "run",
-        "-d",
-        "--bundle",
-        b.to_str().unwrap(),
-        "tw1",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    w.run_detached("restricted", &b, "tw1");
     let errno = armed(&w, "tw1");
     assert_eq!(errno["mount"], 1, "mount armed with EPERM: {errno}");
     assert_eq!(errno["unshare"], 1, "unshare armed with EPERM: {errno}");
@@ -677,16 +668,7 @@ fn a_tripwire_is_refused_as_before_reported_and_never_let_through_when_the_monit
 
     // without a monitor, a new container's filter has no tripwires at all
     let b2 = w.bundle("b2", &["sleep", "1000"]);
-    let out = w.hr(&[
-        "--profile",
-        "restricted",
-        "run",
-        "-d",
-        "--bundle",
-        b2.to_str().unwrap(),
-        "tw2",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    w.run_detached("restricted", &b2, "tw2");
     let spec: Value = serde_json::from_slice(
         &std::fs::read(w.root.join("tw2").join("bundle").join("config.json")).unwrap(),
     )

@@ -128,16 +128,7 @@ fn a_password_in_the_arguments_is_reported_masked_and_never_recorded() {
             "--password=hunter2",
         ],
     );
-    let out = w.hr(&[
-        "--profile",
-        "restricted",
-        "run",
-        "-d",
-        "--bundle",
-        b.to_str().unwrap(),
-        "as3",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    w.run_detached("restricted", &b, "as3");
     let mut seen = String::new();
     for _ in 0..100 {
         seen = stdout(&w.hr(&["exec", "as3", "cat", "/tmp/arg"]));

@@ -110,16 +110,7 @@ fn running_containers_are_test_results_and_live_refuses_xccdf() {
     let w = World::new("xccdf-running");
     let b = w.bundle("b", &["sleep", "1000"]);
     for id in ["x1", "x2"] {
-        let out = w.hr(&[
-            "--profile",
-            "restricted",
-            "run",
-            "-d",
-            "--bundle",
-            b.to_str().unwrap(),
-            id,
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        w.run_detached("restricted", &b, id);
     }
     let x = w.hr(&["check", "--running", "--format", "xccdf"]);
     let xml = stdout(&x);

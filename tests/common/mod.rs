@@ -201,6 +201,20 @@ impl World {
         output_via_files(self.hr_cmd(args), &self.dir, Duration::from_secs(60))
     }
 
+    /// `hr --profile <profile> run -d --bundle <bundle> <id>`, which must succeed.
+    pub fn run_detached(&self, profile: &str, bundle: &Path, id: &str) {
+        let out = self.hr(&[
+            "--profile",
+            profile,
+            "run",
+            "-d",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            id,
+        ]);
+        assert!(out.status.success(), "run {id}: {}", stderr(&out));
+    }
+
     /// [`World::hr`] called from the working directory `cwd` (runc resolves a relative bind
     /// source against the bundle, whatever the caller's directory).
     pub fn hr_from(&self, cwd: &Path, args: &[&str]) -> Output {
