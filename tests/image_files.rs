@@ -559,3 +559,34 @@ fn the_monitor_counts_the_running_images_vulnerabilities() {
     wait_for("critical", 0.0);
     mon.stop();
 }
+
+/// A bad value in the new settings: `profile lint` names the file and the key (or, for a value
+/// of the wrong type, its line and column), exits 1.
+#[test]
+fn bad_image_settings_are_named_by_lint() {
+    let w = World::new("img-lint");
+    for (edit, want) in [
+        (
+            ("[scan]\n", "[scan]\nallowed_registries = [\"registry.example.com\"]\n"),
+            "bad.toml: scan.allowed_registries[0]: \"registry.example.com\" is not a registry prefix",
+        ),
+        (
+            ("[scan]\n", "[image_files]\nmax_entries = 0\n\n[scan]\n"),
+            "bad.toml: image_files.max_entries: must be at least 1",
+        ),
+        (
+            ("nosuid = true", "nosuid = \"yes\""),
+            // the line and column of the value, then serde's words
+            "invalid type: string \"yes\", expected a boolean",
+        ),
+    ] {
+        let _ = fs::remove_dir_all(w.dir.join("profiles"));
+        profile_from(&w, "restricted", "bad", &[edit]);
+        let out = w.hr(&["profile", "lint"]);
+        assert_eq!(out.status.code(), Some(1), "{want}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(err.contains("/profiles/bad.toml"), "{err}");
+    }
+}
