@@ -263,6 +263,15 @@ pub fn preload(spec: &Value, bundle: &Path, state_root: Option<&Path>, cfg: &Ima
     let Some((given, full)) = rootfs_of(spec, bundle) else {
         return;
     };
+    // `check --spec` of a spec without its bundle: no image to look at (create and run refuse a
+    // missing rootfs before this matters)
+    if !full.exists() {
+        preloaded()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&given);
+        return;
+    }
     let cache = state_root.map(|r| r.join(CACHE_DIR));
     let started = Instant::now();
     let found = walk_cached(&full, cache.as_deref(), cfg);
@@ -527,6 +536,24 @@ mod tests {
         let p = judge(&many, true, true, &cfg);
         assert_eq!(p.len(), LISTED);
         assert!(p[LISTED - 1].message.ends_with(" (5 more not named)"));
+    }
+
+    #[test]
+    fn the_rule_reads_what_preload_found() {
+        let t = tree();
+        let bundle = t.path().parent().unwrap();
+        let name = t.path().file_name().unwrap().to_str().unwrap();
+        let p = super::super::testing::profile("restricted");
+        let spec = serde_json::json!({"root": {"path": name, "readonly": true}});
+        preload(&spec, bundle, None, &p.image_files);
+        // readonly, not nosuid: the setuid files are deviations, the open directory is not
+        let found = super::super::testing::run(evaluate, &spec, &p);
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert_eq!(found.iter().filter(|p| !p.fixable).count(), 3);
+        // a spec whose rootfs is not there (check --spec alone): nothing to say
+        let gone = serde_json::json!({"root": {"path": format!("{name}-gone")}});
+        preload(&gone, bundle, None, &p.image_files);
+        assert!(super::super::testing::run(evaluate, &gone, &p).is_empty());
     }
 
     #[test]
