@@ -211,8 +211,11 @@ pub fn walk_cached(
     )
     .map_err(|e| format!("rootfs {shown}: {}", crate::scan::io_msg(&e)))?;
     if let (Some(dir), Some(f)) = (cache_dir, &file) {
-        // best effort: without a cache the next create walks again
-        if std::fs::create_dir_all(dir).is_ok() {
+        // best effort: without a cache the next create walks again. Only inside a state root
+        // that exists: `check` must not make the root (create makes it 0700)
+        let made = dir.is_dir()
+            || (dir.parent().is_some_and(Path::is_dir) && std::fs::create_dir(dir).is_ok());
+        if made {
             let _ = crate::scan::write_atomic(f, &serde_json::to_vec(&w).unwrap_or_default());
             prune(dir);
         }
@@ -581,6 +584,10 @@ mod tests {
         assert_eq!(w4.special_count, 4);
         // no cache directory: walked each time
         assert!(!walk_cached(t.path(), None, &cfg).unwrap().1);
+        // a state root that does not exist is not made
+        let absent = cache.path().join("no-root/.image-files");
+        walk_cached(t.path(), Some(&absent), &cfg).unwrap();
+        assert!(!absent.parent().unwrap().exists());
         // a rootfs that does not exist is named
         let e = walk_cached(&t.path().join("nope"), None, &cfg).unwrap_err();
         assert!(e.ends_with("/nope: does not exist"), "{e}");
