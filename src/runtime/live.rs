@@ -1026,7 +1026,7 @@ pub fn compare_mounts(e: &Expect, v: &MountView) -> Vec<Drift> {
                 e,
                 Kind::Mounts,
                 "mount /",
-                &m.options.join(","),
+                m.options.join(","),
                 "nosuid ([rootfs] nosuid)",
                 &format!(
                     "/annotations/{}",
