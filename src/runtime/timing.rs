@@ -18,7 +18,8 @@ use std::sync::OnceLock;
 
 /// The switch.
 pub const ENV: &str = "HARDRUN_TRACE_TIMING";
-/// The monotonic time (ns) at which the first process of a re-exec started, handed over.
+/// `T0,LAST`: the monotonic times (ns) at which the first process of a re-exec started and
+/// ended its last stage, handed over.
 pub const T0_ENV: &str = "_HARDRUN_TRACE_T0";
 
 static ON: OnceLock<bool> = OnceLock::new();
@@ -47,27 +48,34 @@ pub fn enabled() -> bool {
 }
 
 /// Called first thing in `main`. In a process the binary protection re-executed, reports the
-/// time since the first process started as `protect-reexec`; otherwise starts the clock.
+/// time since the first process's last stage as `protect-reexec` (and keeps the first
+/// process's start for `total`); otherwise starts the clock.
 pub fn start() {
     if !enabled() || STARTED.swap(true, Ordering::Relaxed) {
         return;
     }
-    let handed = std::env::var(T0_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
+    let handed = std::env::var(T0_ENV).ok().and_then(|v| parse_handed(&v));
     std::env::remove_var(T0_ENV);
-    let t0 = handed.unwrap_or_else(now_ns);
-    T0.store(t0, Ordering::Relaxed);
-    LAST.store(t0, Ordering::Relaxed);
-    if handed.is_some() {
-        stage("protect-reexec");
+    match handed {
+        Some((t0, last)) => {
+            T0.store(t0, Ordering::Relaxed);
+            LAST.store(last, Ordering::Relaxed);
+            stage("protect-reexec");
+        }
+        None => {
+            let t0 = now_ns();
+            T0.store(t0, Ordering::Relaxed);
+            LAST.store(t0, Ordering::Relaxed);
+        }
     }
 }
 
-/// Before the binary protection re-executes: hands this process's start to the next one.
+/// Before the binary protection re-executes: hands this process's start and the end of its
+/// last stage to the next one.
 pub fn hand_over() {
     if enabled() {
-        std::env::set_var(T0_ENV, T0.load(Ordering::Relaxed).to_string());
+        let (t0, last) = (T0.load(Ordering::Relaxed), LAST.load(Ordering::Relaxed));
+        std::env::set_var(T0_ENV, format!("{t0},{last}"));
     }
 }
 
@@ -95,6 +103,13 @@ pub fn total() {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// A [`T0_ENV`] value: `T0,LAST`, LAST not before T0.
+fn parse_handed(v: &str) -> Option<(u64, u64)> {
+    let (a, b) = v.split_once(',')?;
+    let (t0, last) = (a.parse().ok()?, b.parse().ok()?);
+    (last >= t0).then_some((t0, last))
+}
+
 /// One trace line.
 fn format_line(pid: u32, stage: &str, ms: f64) -> String {
     format!("hardrun-timing pid={pid} stage={stage} ms={ms:.3}\n")
@@ -110,6 +125,14 @@ mod tests {
             format_line(42, "config-load", 1.23456),
             "hardrun-timing pid=42 stage=config-load ms=1.235\n"
         );
+    }
+
+    #[test]
+    fn the_handed_over_times_are_start_then_last_stage() {
+        assert_eq!(parse_handed("10,25"), Some((10, 25)));
+        for bad in ["", "10", "25,10", "a,1", "1,2,3"] {
+            assert_eq!(parse_handed(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
