@@ -594,9 +594,9 @@ declare -A DESC=(
   echo "Raw data: \`bench/work/hf-<scenario>-r<round>.json\` (hyperfine exports), merged per scenario into"
   echo "\`bench/work/run.json\` and \`bench/work/cycle.json\` (times in seconds)."
   # hand-written sections (analysis, other benches) below the marker survive a regeneration
-  if [ -f "$REPORT" ] && grep -q "^$KEEP_MARKER\$" "$REPORT"; then
+  if [ -f "$REPORT" ] && grep -qxF -- "$KEEP_MARKER" "$REPORT"; then
     echo
-    sed -n "/^$KEEP_MARKER\$/,\$p" "$REPORT"
+    awk -v m="$KEEP_MARKER" '$0 == m { on = 1 } on' "$REPORT"
   fi
 } > "$WORK/REPORT.md.new"
 mv "$WORK/REPORT.md.new" "$REPORT"
