@@ -1,12 +1,28 @@
 #!/bin/bash
-# Latency benchmark: hardrun vs runc, measured with hyperfine, report in bench/REPORT.md.
+# Latency benchmark: hardrun vs runc and crun, measured with hyperfine, report in bench/REPORT.md.
 #
 # usage: bench/run.sh            (as root)
+#
+# crun 1.8.1 (Debian 12) refuses this host's hybrid cgroup layout ("cgroups in hybrid mode not
+# supported, drop all controllers from cgroupv2"). So the whole script re-executes itself inside
+# one `unshare -m` (private propagation) and, when /sys/fs/cgroup/unified is a mount point there,
+# unmounts it (the hybrid layout's cgroup2 mount holds no controller): every runtime sees the
+# same cgroup v1 hierarchies, and the host's mounts are not touched. bench/exec.sh does the same.
 # environment:
 #   HARDRUN_BIN  hardrun binary (default <repo>/target/release/hardrun, built with
 #                `cargo build --release` when missing). HARDRUN_BIN=/usr/sbin/runc validates
 #                the harness itself (runc in both slots).
 #   RUNC_BIN     runc binary (default /usr/sbin/runc)
+#   CRUN_BIN     crun binary (default crun, installed with apt-get when missing); CRUN=0 leaves
+#                crun out
+#   BASELINE_BIN another hardrun binary (e.g. a build before an optimization), benchmarked in the
+#                same rounds as "hardrun-base" (protection paid, like hardrun): the ratio
+#                hardrun/hardrun-base within one run is what judges a change on a loaded machine
+#   PROFILE      hardrun's profile (default restricted); the script writes a configuration in
+#                bench/work/ (audit log there too) unless HARDRUN_CONFIG is set
+#   RSS_RUNS     runs of `run` per variant under GNU time (%M, peak RSS), untimed (default 5)
+#   STAGE_RUNS   runs of `run` per hardrun variant with HARDRUN_TRACE_TIMING=1, untimed, for the
+#                per-stage breakdown (median per stage; default 15)
 #   RUNS         timed runs per runtime and scenario (default 30, >= 2)
 #   WARMUP       warmup runs per runtime and scenario, before the first round (default 5)
 #   ROUND_SIZE   runs per hyperfine round (default 5). The runs are split into rounds; every
@@ -43,8 +59,14 @@ RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-5}
 ROUND_SIZE=${ROUND_SIZE:-5}
 PROTECT_VARIANT=${PROTECT_VARIANT:-1}
+CRUN=${CRUN:-1}
+CRUN_BIN=${CRUN_BIN:-crun}
+BASELINE_BIN=${BASELINE_BIN:-}
+PROFILE=${PROFILE:-restricted}
+RSS_RUNS=${RSS_RUNS:-5}
+STAGE_RUNS=${STAGE_RUNS:-15}
 
-INVOCATION="RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE PROTECT_VARIANT=$PROTECT_VARIANT RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
+INVOCATION="${BASELINE_BIN:+BASELINE_BIN=$BASELINE_BIN }RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE PROTECT_VARIANT=$PROTECT_VARIANT CRUN=$CRUN PROFILE=$PROFILE RSS_RUNS=$RSS_RUNS STAGE_RUNS=$STAGE_RUNS RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
 
 log() { echo "[bench] $*" >&2; }
 die() { echo "[bench] ERROR: $*" >&2; exit 1; }
@@ -56,8 +78,28 @@ if ! is_uint "$RUNS" || [ "$RUNS" -lt 2 ]; then die "RUNS must be an integer >= 
 is_uint "$WARMUP" || die "WARMUP must be an integer >= 0 (got '$WARMUP')"
 if ! is_uint "$ROUND_SIZE" || [ "$ROUND_SIZE" -lt 1 ]; then die "ROUND_SIZE must be an integer >= 1 (got '$ROUND_SIZE')"; fi
 [[ $PROTECT_VARIANT =~ ^[01]$ ]] || die "PROTECT_VARIANT must be 0 or 1 (got '$PROTECT_VARIANT')"
+[[ $CRUN =~ ^[01]$ ]] || die "CRUN must be 0 or 1 (got '$CRUN')"
+is_uint "$RSS_RUNS" || die "RSS_RUNS must be an integer >= 0 (got '$RSS_RUNS')"
+is_uint "$STAGE_RUNS" || die "STAGE_RUNS must be an integer >= 0 (got '$STAGE_RUNS')"
 [ "$(id -u)" = 0 ] || die "must run as root"
-for t in hyperfine jq findmnt mountpoint; do command -v "$t" >/dev/null || die "$t not found"; done
+for t in hyperfine jq findmnt mountpoint unshare python3; do command -v "$t" >/dev/null || die "$t not found"; done
+[ "$RSS_RUNS" = 0 ] || [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) not found (apt-get install time)"
+if [ "$CRUN" = 1 ] && ! command -v "$CRUN_BIN" >/dev/null; then
+  log "$CRUN_BIN missing: apt-get install crun"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q crun >/dev/null || die "apt-get install crun failed"
+fi
+# one private mount namespace for the whole bench, without the hybrid cgroup2 mount (see above)
+if [ -z "${HRBENCH_IN_MNTNS:-}" ]; then
+  # the report names the host's layout, not the namespace's
+  HRBENCH_HOST_CGMODE=$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null || true)
+  export HRBENCH_HOST_CGMODE
+  exec env HRBENCH_IN_MNTNS=1 unshare -m --propagation private -- "$0" "$@"
+fi
+CGROUP_UNIFIED_UNMOUNTED=0
+if mountpoint -q /sys/fs/cgroup/unified; then
+  umount /sys/fs/cgroup/unified || die "umount /sys/fs/cgroup/unified failed (inside unshare -m)"
+  CGROUP_UNIFIED_UNMOUNTED=1
+fi
 [ -x /bin/busybox ] || die "/bin/busybox not found (apt-get install busybox-static)"
 [ -x "$CYCLE" ] || die "$CYCLE missing or not executable"
 
@@ -75,20 +117,36 @@ if [ -z "$HARDRUN_BIN" ]; then
   fi
 fi
 HARDRUN_BIN=$(abspath "$HARDRUN_BIN") || die "hardrun binary not found: ${HARDRUN_BIN}"
+[ "$CRUN" = 1 ] && { CRUN_BIN=$(abspath "$CRUN_BIN") || die "crun binary not found: ${CRUN_BIN}"; }
+[ -z "$BASELINE_BIN" ] || { BASELINE_BIN=$(abspath "$BASELINE_BIN") || die "baseline binary not found: ${BASELINE_BIN}"; }
 
 # hardrun-ro: a copy of the hardrun binary in RO_SRC, run through RO_DIR, a read-only bind mount
 # of RO_SRC
 RO_SRC=$WORK/robin-src
 RO_DIR=$WORK/robin
 RO_BIN=$RO_DIR/$(basename "$HARDRUN_BIN")
-ALL_LABELS=(runc hardrun hardrun-ro)
+ALL_LABELS=(runc hardrun hardrun-ro crun hardrun-base)
 LABELS=(runc hardrun)
 [ "$PROTECT_VARIANT" = 1 ] && LABELS+=(hardrun-ro)
-declare -A BIN=([runc]=$RUNC_BIN [hardrun]=$HARDRUN_BIN [hardrun-ro]=$RO_BIN)
+[ "$CRUN" = 1 ] && LABELS+=(crun)
+declare -A BIN=([runc]=$RUNC_BIN [hardrun]=$HARDRUN_BIN [hardrun-ro]=$RO_BIN [crun]=$CRUN_BIN [hardrun-base]=$BASELINE_BIN)
+HR_LABELS=(hardrun)
+[ "$PROTECT_VARIANT" = 1 ] && HR_LABELS+=(hardrun-ro)
+[ -n "$BASELINE_BIN" ] && { LABELS+=(hardrun-base); HR_LABELS+=(hardrun-base); }
 root_of() { echo "$WORK/state-$1"; }
 id_of() { echo "hrbench-$1-$2"; } # label scenario
 
 mkdir -p "$WORK"
+# hardrun's configuration: the profile under test, the audit log in the work dir
+if [ -z "${HARDRUN_CONFIG:-}" ]; then
+  export HARDRUN_CONFIG=$WORK/config.toml
+  printf 'default_profile = "%s"\naudit_log = "%s"\nforensics_dir = "%s"\n' \
+    "$PROFILE" "$WORK/audit.jsonl" "$WORK/forensics" > "$HARDRUN_CONFIG"
+  # every delete keeps a forensic record there and prunes the directory, reading every record
+  # (about 33 us of CPU per kept record on this machine): start empty, so the numbers do not
+  # depend on how many runs came before
+  rm -rf "$WORK/forensics" "$WORK/audit.jsonl" "$WORK/audit.jsonl.head"
+fi
 
 on_ro_mount() { # path: is it on a read-only mount (what statvfs reports as ST_RDONLY)?
   local o
@@ -113,7 +171,9 @@ cleanup() {
     # hardrun-ro's containers are deleted with the original binary (same bytes, same state
     # format), so this works even when the read-only mount is already gone
     b=${BIN[$l]}; [ "$l" = hardrun-ro ] && b=$HARDRUN_BIN
-    for s in run cycle check; do
+    [ "$l" = crun ] && [ "$CRUN" = 0 ] && continue
+    [ "$l" = hardrun-base ] && [ -z "$BASELINE_BIN" ] && continue
+    for s in run cycle check rss stage; do
       timeout 20 "$b" --root "$(root_of "$l")" delete --force "$(id_of "$l" "$s")" >/dev/null 2>&1 || true
     done
   done
@@ -165,8 +225,13 @@ NPROC=$(nproc)
 KERNEL=$(uname -srm)
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 CGMODE=$(cgroup_mode)
+if [ "${HRBENCH_HOST_CGMODE:-}" = cgroup2fs ] && [ "$CGROUP_UNIFIED_UNMOUNTED" = 1 ]; then
+  CGMODE="v1 hybrid (v1 controllers + cgroup2 at /sys/fs/cgroup/unified, unmounted in the bench's mount namespace)"
+fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 V_RUNC=$(first_lines 1 "$RUNC_BIN" --version)
+V_CRUN="(not benchmarked)"
+[ "$CRUN" = 1 ] && V_CRUN=$(first_lines 1 "$CRUN_BIN" --version)
 V_HARDRUN=$(first_lines 3 "$HARDRUN_BIN" --version)
 V_HYPERFINE=$(first_lines 1 hyperfine --version)
 
@@ -308,6 +373,70 @@ while [ $done_runs -lt "$RUNS" ]; do
   done
   done_runs=$((done_runs + n)); round=$((round + 1))
 done
+
+# ---------------------------------------------------------------------------------------------
+# peak RSS (GNU time %M: the largest resident set of the runtime process and the processes it
+# waited for), untimed runs of `run`
+declare -A RSS_MED RSS_MAX
+if [ "$RSS_RUNS" -gt 0 ]; then
+  log "peak RSS: $RSS_RUNS runs of run per variant under /usr/bin/time -f %M"
+  for l in "${LABELS[@]}"; do
+    vals=()
+    for _ in $(seq "$RSS_RUNS"); do
+      /usr/bin/time -f %M -o "$WORK/rss.txt" "${BIN[$l]}" --root "$(root_of "$l")" run --bundle "$BUNDLE" "$(id_of "$l" rss)" \
+        </dev/null >/dev/null 2>&1 || die "$l: run under /usr/bin/time failed"
+      vals+=("$(tail -n1 "$WORK/rss.txt")")
+    done
+    RSS_MED[$l]=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')
+    RSS_MAX[$l]=$(printf '%s\n' "${vals[@]}" | sort -n | tail -n1)
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# per-stage breakdown: HARDRUN_TRACE_TIMING=1 prints "hardrun-timing pid=P stage=S ms=X" lines on
+# stderr; untimed runs of `run`, the median per stage
+STAGES_MD=$WORK/stages.md
+: > "$STAGES_MD"
+if [ "$STAGE_RUNS" -gt 0 ]; then
+  log "stage breakdown: $STAGE_RUNS runs of run per hardrun variant with HARDRUN_TRACE_TIMING=1"
+  for l in "${HR_LABELS[@]}"; do
+    : > "$WORK/stages-$l.txt"
+    for i in $(seq "$STAGE_RUNS"); do
+      HARDRUN_TRACE_TIMING=1 "${BIN[$l]}" --root "$(root_of "$l")" run --bundle "$BUNDLE" "$(id_of "$l" stage)" \
+        </dev/null >/dev/null 2>"$WORK/stage-err.txt" || die "$l: run with HARDRUN_TRACE_TIMING=1 failed: $(head -c 2000 "$WORK/stage-err.txt")"
+      grep '^hardrun-timing ' "$WORK/stage-err.txt" | sed "s/^/run=$i /" >> "$WORK/stages-$l.txt"
+    done
+  done
+  python3 - "$WORK" "${HR_LABELS[@]}" > "$STAGES_MD" <<'PY'
+import re, statistics, sys
+work, labels = sys.argv[1], sys.argv[2:]
+order, data = [], {}
+for l in labels:
+    seen = {}
+    for line in open(f"{work}/stages-{l}.txt"):
+        m = re.match(r"run=(\d+) hardrun-timing pid=(\d+) stage=(\S+) ms=([0-9.]+)", line)
+        if not m:
+            continue
+        run, _pid, stage, ms = m.groups()
+        # a stage that repeats within one run (the re-executed process) gets a suffix
+        n = seen.setdefault((run, stage), 0) + 1
+        seen[(run, stage)] = n
+        key = stage if n == 1 else f"{stage} ({n})"
+        if key not in order:
+            order.append(key)
+        data.setdefault(key, {}).setdefault(l, []).append(float(ms))
+order = [k for k in order if k != "total"] + ["total"]
+print("| stage | " + " | ".join(f"{l} median ms" for l in labels) + " |")
+print("|---|" + "---:|" * len(labels))
+for k in order:
+    cells = []
+    for l in labels:
+        v = data.get(k, {}).get(l)
+        cells.append(f"{statistics.median(v):.2f}" if v else "–")
+    name = f"**{k}**" if k == "total" else k
+    print(f"| {name} | " + " | ".join(cells) + " |")
+PY
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------
@@ -321,24 +450,31 @@ for s in "${SCENARIOS[@]}"; do
           min: $t[0], max: $t[-1] };
     { scenario: $scenario, unit: "s",
       results: ([ .[].results[] ] | group_by(.command)
-        | map({ command: .[0].command, times: (map(.times[])) }
+        | map({ command: .[0].command, times: (map(.times[])),
+                 cpu: (map(.user + .system) | stats | .median) }
               | . + (.times | stats))) }' "$WORK"/hf-"$s"-r*.json > "$WORK/$s.json"
 done
 
 row() { # scenario label -> markdown table row
+  local to_crun=
+  [ "$CRUN" = 1 ] && to_crun=" $(ratio "$1" "$2" crun) |"
   jq -r --arg l "$2" '.results[] | select(.command == $l)
-    | [.median, .mean, .stddev, .min, .max, .n] | map(tostring) | join(" ")' "$WORK/$1.json" |
-  { read -r med mean sd min max n
-    printf '| %s | %.1f | %.1f ± %.1f | %.1f | %.1f | %d |\n' "$2" \
-      "$(ms "$med")" "$(ms "$mean")" "$(ms "$sd")" "$(ms "$min")" "$(ms "$max")" "$n"; }
+    | [.median, .mean, .stddev, .min, .max, .cpu, .n] | map(tostring) | join(" ")' "$WORK/$1.json" |
+  { read -r med mean sd min max cpu n
+    printf '| %s | %.1f | %.1f ± %.1f | %.1f | %.1f | %.1f | %s |%s %d |\n' "$2" \
+      "$(ms "$med")" "$(ms "$mean")" "$(ms "$sd")" "$(ms "$min")" "$(ms "$max")" "$(ms "$cpu")" \
+      "$(ratio "$1" "$2" runc)" "$to_crun" "$n"; }
 }
 ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
 median_of() { jq -r --arg l "$2" '.results[] | select(.command == $l) | .median' "$WORK/$1.json"; }
-ratio() { awk -v a="$(median_of "$1" "${2:-hardrun}")" -v b="$(median_of "$1" runc)" 'BEGIN { printf "%.2f", a / b }'; }
+ratio() { # scenario label [base] -> median(label) / median(base), base runc by default
+  awk -v a="$(median_of "$1" "${2:-hardrun}")" -v b="$(median_of "$1" "${3:-runc}")" 'BEGIN { printf "%.2f", a / b }'
+}
 protect_cost() { # scenario -> median hardrun - median hardrun-ro, in ms
   awk -v a="$(median_of "$1" hardrun)" -v b="$(median_of "$1" hardrun-ro)" 'BEGIN { printf "%.1f", (a - b) * 1000 }'
 }
 
+KEEP_MARKER='<!-- not regenerated: everything below this line is kept by bench/run.sh -->'
 declare -A TITLE=([run]="run of a /bin/true container" [cycle]="create + start + wait + delete")
 declare -A DESC=(
   [run]="\`<rt> --root <state> run --bundle <bundle> <id>\` (no --detach: the runtime deletes the container at exit)"
@@ -368,6 +504,9 @@ declare -A DESC=(
     echo "**Note: the hardrun slot is runc itself — this is a validation run of the harness, not a comparison.**"
   fi
   [ "$PROTECT_VARIANT" = 1 ] && echo "- hardrun-ro (\`$RO_BIN\`): byte-identical copy of the hardrun binary on a read-only bind mount"
+  [ "$CRUN" = 1 ] && echo "- crun (\`$CRUN_BIN\`): $V_CRUN"
+  [ -n "$BASELINE_BIN" ] && echo "- hardrun-base (\`$BASELINE_BIN\`): the baseline build, same profile and protection as hardrun"
+  echo "- hardrun profile: \`$PROFILE\` (configuration \`$HARDRUN_CONFIG\`)"
   echo
   echo "## Method"
   echo "- Bundle: busybox-static rootfs (\`busybox --list\` applet symlinks), config from \`runc spec\` with"
@@ -376,6 +515,12 @@ declare -A DESC=(
   echo "- $RUNS timed runs per variant and scenario after $WARMUP warmup run(s), measured with \`hyperfine -N\`"
   echo "  (no shell) in rounds of $ROUND_SIZE runs; each round benchmarks all ${#LABELS[@]} variants (${LABELS[*]}),"
   echo "  rotating which goes first, so load changes on the machine hit all alike. Times are wall-clock, in ms."
+  echo "- All variants run inside one \`unshare -m\` (private propagation) in which \`/sys/fs/cgroup/unified\`,"
+  echo "  the hybrid layout's empty cgroup2 mount, is unmounted (unmounted here: $CGROUP_UNIFIED_UNMOUNTED): crun 1.8.1"
+  echo "  refuses the hybrid layout otherwise. All runtimes see the same cgroup v1 hierarchies."
+  echo "- CPU ms: user + system time of the runtime and every process it waited for (the container's"
+  echo "  included), hyperfine's per-round mean, median over the rounds. On a loaded 2-CPU machine wall time"
+  echo "  also holds the waits for a CPU at every hand-over between processes; CPU time is the steadier number."
   echo "- A preflight runs each scenario once per variant (untimed) and checks that a container printing a"
   echo "  marker really prints it."
   if [ "$PROTECT_VARIANT" = 1 ]; then
@@ -397,11 +542,18 @@ declare -A DESC=(
     echo "## ${TITLE[$s]}"
     echo "${DESC[$s]}"
     echo
-    echo "| runtime | median | mean ± σ | min | max | runs |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    if [ "$CRUN" = 1 ]; then
+      echo "| runtime | median | mean ± σ | min | max | CPU ms | ×runc | ×crun | runs |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    else
+      echo "| runtime | median | mean ± σ | min | max | CPU ms | ×runc | runs |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    fi
     for l in "${LABELS[@]}"; do row "$s" "$l"; done
     echo
     echo "**hardrun/runc (medians): $(ratio "$s")**"
+    [ "$CRUN" = 1 ] && { echo; echo "**hardrun/crun (medians): $(ratio "$s" hardrun crun)**"; }
+    [ -n "$BASELINE_BIN" ] && { echo; echo "**hardrun/hardrun-base (medians, same rounds): $(ratio "$s" hardrun hardrun-base)**"; }
     if [ "$PROTECT_VARIANT" = 1 ]; then
       echo
       echo "hardrun-ro/runc (medians): $(ratio "$s" hardrun-ro)"
@@ -409,6 +561,27 @@ declare -A DESC=(
       echo "**binary protection cost (median hardrun − median hardrun-ro): $(protect_cost "$s") ms**"
     fi
   done
+  if [ "$RSS_RUNS" -gt 0 ]; then
+    echo
+    echo "## Peak RSS"
+    echo "GNU time \`%M\` of \`<rt> run\` ($RSS_RUNS untimed runs per variant): the largest resident set of the"
+    echo "runtime process and of the processes it waited for, in KiB."
+    echo
+    echo "| runtime | median KiB | max KiB |"
+    echo "|---|---:|---:|"
+    for l in "${LABELS[@]}"; do echo "| $l | ${RSS_MED[$l]} | ${RSS_MAX[$l]} |"; done
+  fi
+  if [ -s "$STAGES_MD" ]; then
+    echo
+    echo "## Where hardrun's time goes (run, per stage)"
+    echo "\`HARDRUN_TRACE_TIMING=1 hardrun run …\`, $STAGE_RUNS untimed runs per variant after the timed rounds;"
+    echo "median per stage, in ms (each stage: time since the previous one ended). \`protect-reexec\` is the"
+    echo "binary protection's unshare, mounts and execve up to \`main\` of the re-executed process; a stage"
+    echo "with a \`(2)\` ran again in the re-executed process; \`total\` is \`main\` of the first process to"
+    echo "just before exit (process start-up before \`main\`, i.e. execve and dynamic linking, is not in it)."
+    echo
+    cat "$STAGES_MD"
+  fi
   echo
   echo "## How this was produced"
   echo '```'
@@ -420,6 +593,11 @@ declare -A DESC=(
   echo '```'
   echo "Raw data: \`bench/work/hf-<scenario>-r<round>.json\` (hyperfine exports), merged per scenario into"
   echo "\`bench/work/run.json\` and \`bench/work/cycle.json\` (times in seconds)."
+  # hand-written sections (analysis, other benches) below the marker survive a regeneration
+  if [ -f "$REPORT" ] && grep -qxF -- "$KEEP_MARKER" "$REPORT"; then
+    echo
+    awk -v m="$KEEP_MARKER" '$0 == m { on = 1 } on' "$REPORT"
+  fi
 } > "$WORK/REPORT.md.new"
 mv "$WORK/REPORT.md.new" "$REPORT"
 
@@ -429,5 +607,7 @@ for s in "${SCENARIOS[@]}"; do
   if [ "$PROTECT_VARIANT" = 1 ]; then
     msg+="; hardrun-ro median $(ms "$(median_of "$s" hardrun-ro)") ms, ratio $(ratio "$s" hardrun-ro), protection cost $(protect_cost "$s") ms"
   fi
+  [ -n "$BASELINE_BIN" ] && msg+="; hardrun/hardrun-base $(ratio "$s" hardrun hardrun-base)"
+  [ "$CRUN" = 1 ] && msg+="; crun median $(ms "$(median_of "$s" crun)") ms, hardrun/crun $(ratio "$s" hardrun crun)"
   log "$msg"
 done

@@ -9,6 +9,8 @@ fn main() {
     // a process re-executed from the read-only binding (protect): back to the caller's mount
     // namespace, before anything else touches descriptors or starts a thread
     let returned = hardrun::runtime::protect::return_to_caller_namespace();
+    // HARDRUN_TRACE_TIMING=1: per-stage times on stderr (issue 20)
+    hardrun::runtime::timing::start();
     hardrun::base::clock::mark_start();
     let cli = match hardrun::cli::try_parse_from(std::env::args_os()) {
         Ok(cli) => cli,
@@ -47,6 +49,7 @@ fn main() {
             std::process::exit(1);
         }
     }
+    hardrun::runtime::timing::stage("cli-parse-fds");
     let g = &cli.global;
     let format = if g.log_format == "json" {
         Format::Json
@@ -79,9 +82,11 @@ fn main() {
         // libcontainer expects, not kill hardrun. The container's process gets the default
         // disposition back right before its execve (executor::reset_signals), hooks get it
         // from std's Command.
+        hardrun::runtime::timing::stage("logging-init");
         if let Err(msg) = hardrun::runtime::protect::ensure_read_only_exe() {
             fail(&msg.to_string(), logging);
         }
+        hardrun::runtime::timing::stage("protect-check");
     }
 
     // every step that changes a container reaches the audit log, done or failed
@@ -115,6 +120,7 @@ fn main() {
         Command::Forensics(a) => cmd::forensics::run(g, a),
         Command::Scan(a) => cmd::scan::run(g, a),
     });
+    hardrun::runtime::timing::total();
     match result {
         Ok(code) => std::process::exit(code),
         // runc 1.1.5: whatever stops an exec (no such container, a process that cannot start)

@@ -72,12 +72,14 @@ pub fn create_with_terminal(
     root.check_id_fits(a.id)?;
     let staging = root.stage(a.id)?;
     let container_dir = root.container_dir(a.id);
+    crate::runtime::timing::stage("state-root");
 
     // 1. load: the caller's config.json, read once (size-capped, validated), its bind mount
     //    sources resolved to the host objects they name (the rules judge those)
     let loaded = bundle::load(a.bundle)?;
     loaded.require_sources()?;
     super::warn_ignored_caps(&loaded.ignored_caps);
+    crate::runtime::timing::stage("bundle-load");
     let console = match own_terminal && wants_terminal(&loaded.raw) {
         true => Some(ConsoleSocket::new().map_err(anyhow::Error::msg)?),
         false => None,
@@ -93,9 +95,11 @@ pub fn create_with_terminal(
     let mut ctx = super::policy_context(global, &config, a.id, &loaded.dir);
     ctx.tripwires = monitor.then_some(tripwires.as_path());
     ctx.sources = &loaded.sources;
+    crate::runtime::timing::stage("config-load");
 
     // 2. select the profile, once: for the lease and for the rules
     let selected = policy::select(&loaded.raw, &ctx);
+    crate::runtime::timing::stage("profile-select");
 
     // 3. lease ids: `userns` enforced gives the container a host id range of its own, held by
     //    its state directory (and the staging directory until that exists); released on any
@@ -113,6 +117,7 @@ pub fn create_with_terminal(
         None => None,
     };
     ctx.userns = lease.as_ref().map(|l| l.range);
+    crate::runtime::timing::stage("userns-lease");
 
     // 4. harden and 5. gate: the rules in registry order, the CIS gate (`cis-score`) last. A
     //    refusal is recorded here; an allowed decision only once every stage that can still
@@ -122,6 +127,7 @@ pub fn create_with_terminal(
         Ok(s) => policy::harden_selected(s, &loaded.raw, &ctx),
         Err(denied) => Err(denied),
     };
+    crate::runtime::timing::stage("rules-gate");
     // the Kubernetes workload the caller names (CRI annotations), recorded as its claims
     let workload = crate::audit::Workload::from_spec(&loaded.raw);
     let mut outcome = super::judge(
@@ -132,6 +138,7 @@ pub fn create_with_terminal(
         workload.as_ref(),
         decision,
     )?;
+    crate::runtime::timing::stage("judge");
     for line in config.catalog.broken_warnings(&outcome.profile) {
         super::notice(global, &line);
     }
@@ -148,6 +155,7 @@ pub fn create_with_terminal(
         &outcome.value,
     );
     let mut spec = std::mem::take(&mut outcome.value);
+    crate::runtime::timing::stage("binding-egress-plan");
 
     // 6. specconv: whatever the mode, libcontainer mounts the objects that were judged (not
     //    paths relative to the caller's working directory) and gets the spec in its dialect
@@ -157,6 +165,7 @@ pub fn create_with_terminal(
         &default_cgroups_path(&root.path, a.id),
         &loaded.rootfs,
     )?;
+    crate::runtime::timing::stage("specconv");
 
     // 7. preflight: what this host's kernel would refuse, named before anything is made
     preflight::create(
@@ -166,7 +175,9 @@ pub fn create_with_terminal(
         delegate::cgroup_v2(),
         global.systemd_cgroup,
     )?;
+    crate::runtime::timing::stage("preflight");
     let runtime_spec = mapped_root_spec(&spec, &loaded.rootfs)?;
+    crate::runtime::timing::stage("userns-mounts");
 
     // 8. stage: libcontainer reads the spec from the staged bundle: the one with the bindings
     //    while it creates, the real one (what exec and `check` read) from then on
@@ -202,6 +213,7 @@ pub fn create_with_terminal(
         policy: Some(bound),
         host_rootfs_mounts: host_mounts,
     })?;
+    crate::runtime::timing::stage("staging-writes");
 
     // 9. audit record: allowed, now that nothing before libcontainer can refuse
     super::record_allowed(
@@ -213,6 +225,7 @@ pub fn create_with_terminal(
         &outcome,
     )?;
     crate::runtime::fault::point("after-state-dir");
+    crate::runtime::timing::stage("audit-write");
 
     // 10. delegate: libcontainer creates the container from the staged bundle
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
@@ -246,6 +259,7 @@ pub fn create_with_terminal(
         }
     };
     crate::runtime::fault::point("after-namespaces");
+    crate::runtime::timing::stage("libcontainer-create");
     let finished = (|| -> Result<()> {
         if runtime_spec.is_some() {
             staging.write_spec(&spec)?;
@@ -255,12 +269,14 @@ pub fn create_with_terminal(
                 .map_err(|e| anyhow::anyhow!("linux.resources: {e}"))?;
             delegate::no_swap_v2("create", &container, &resources)?;
         }
+        crate::runtime::timing::stage("no-swap-check");
         if crate::runtime::loopback::new_network_namespace(&spec) {
             if let Some(pid) = container.pid() {
                 crate::runtime::loopback::bring_up(pid.as_raw())
                     .map_err(|e| anyhow::anyhow!("container {:?}: {e}", a.id))?;
             }
         }
+        crate::runtime::timing::stage("loopback");
         // before the process starts; a table that cannot be loaded refuses the container
         if let (Some(plan), Some(pid)) = (&egress, container.pid()) {
             if let Some(line) = crate::runtime::nft::apply_egress(pid.as_raw(), plan, a.id)
@@ -269,6 +285,7 @@ pub fn create_with_terminal(
                 super::notice(global, &line);
             }
         }
+        crate::runtime::timing::stage("egress-nft");
         staging.mask_args(&secret_args)?;
         let bundle = staging.finish(&container_dir)?;
         delegate::set_bundle(&mut container, bundle)?;
@@ -290,6 +307,7 @@ pub fn create_with_terminal(
         return Err(e);
     }
     crate::runtime::fault::point("before-start");
+    crate::runtime::timing::stage("state-finish");
     if let Some(l) = lease {
         l.keep();
     }

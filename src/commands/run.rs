@@ -25,6 +25,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     if args.detach {
         let mut container = create_container(global, &create)?;
         start_or_clean(global, &mut container)?;
+        crate::runtime::timing::stage("start");
         return Ok(0);
     }
 
@@ -34,6 +35,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     // spec create loaded asks for one
     let (mut container, own_console) = create_with_terminal(global, &create, true)?;
     start_or_clean(global, &mut container)?;
+    crate::runtime::timing::stage("start");
     let pid = container.pid().ok_or_else(|| {
         anyhow!(
             "container {:?} has no init pid after start",
@@ -55,9 +57,11 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
         r.finish();
     }
     let code = code?;
+    crate::runtime::timing::stage("wait");
     if !args.keep {
         container.refresh_status().ok();
         super::delete::delete_container(global, &mut container, true)?;
+        crate::runtime::timing::stage("delete");
     }
     Ok(code)
 }

@@ -20,6 +20,7 @@ pub mod preflight;
 pub mod protect;
 pub mod specconv;
 pub mod state_dir;
+pub mod timing;
 pub mod tripwire;
 pub mod userns;
 pub mod userns_mounts;

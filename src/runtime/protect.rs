@@ -165,6 +165,7 @@ pub fn ensure_read_only_exe() -> Result<(), ProtectError> {
     .map_err(|e| fail("remount the binding read-only".into(), e))?;
 
     let path = CString::new(exe.as_os_str().as_bytes())?;
+    crate::runtime::timing::hand_over();
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()?;

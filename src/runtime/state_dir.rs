@@ -226,7 +226,7 @@ impl Root {
         };
         // from here a failure removes the directory again (drop, which takes the lock itself)
         let owner = staging.dir.join("owner");
-        let written = write_atomic(&owner, owner_line(std::process::id() as i32).as_bytes())
+        let written = write_state(&owner, owner_line(std::process::id() as i32).as_bytes())
             .and_then(|()| {
                 fs::create_dir(staging.bundle()).map_err(|source| StateError::Write {
                     path: staging.bundle(),
@@ -347,11 +347,11 @@ impl Staging {
             path: self.bundle().join("config.json"),
             msg: e.to_string(),
         })?;
-        write_atomic(&self.bundle().join("config.json"), &bytes)
+        write_state(&self.bundle().join("config.json"), &bytes)
     }
 
     pub fn write_original(&self, bytes: &[u8]) -> Result<(), StateError> {
-        write_atomic(&self.dir.join("config.orig.json"), bytes)
+        write_state(&self.dir.join("config.orig.json"), bytes)
     }
 
     /// Replaces the `process.args` entries at `indexes` with `<redacted>` in both stored copies
@@ -397,7 +397,7 @@ impl Staging {
             path: self.dir.join("hardrun.json"),
             msg: e.to_string(),
         })?;
-        write_atomic(&self.dir.join("hardrun.json"), &bytes)
+        write_state(&self.dir.join("hardrun.json"), &bytes)
     }
 
     /// Moves the staged files into the container's directory (made by libcontainer).
@@ -480,6 +480,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         })
 }
 
+/// Writes one of the files `create` stages (owner, specs, record) like [`write_atomic`], but
+/// without `fdatasync`: they describe processes that do not outlive the machine, and
+/// libcontainer's own `state.json` beside them is never synced either (nor are runc's and
+/// crun's state files), so a sync bought no state that survives a power loss, only a disk flush
+/// on every create (1–7 ms each on a busy disk, four per container; issue 20). A crash of
+/// hardrun itself still leaves the old content or the new, never a part. The writes whose
+/// content matters after a crash keep their sync: the masked spec copies ([`Staging::mask_args`],
+/// so a credential is not left behind), `isolated.json`, `update`'s spec, the audit log, the
+/// user namespace lease.
+fn write_state(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    use crate::base::atomic_file::{AtomicFile, Durability};
+    AtomicFile::new(Durability::None)
+        .write(path, bytes)
+        .map_err(|source| StateError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,24 +507,29 @@ mod tests {
     #[test]
     fn write_atomic_replaces_whole_and_leaves_nothing_beside() {
         use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("hardrun.json");
-        write_atomic(&f, b"one").unwrap();
-        write_atomic(&f, b"two").unwrap();
-        assert_eq!(fs::read(&f).unwrap(), b"two");
-        assert_eq!(
-            fs::metadata(&f).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        // a target that cannot be replaced (a non-empty directory): an error naming it
-        fs::create_dir_all(d.path().join("busy/x")).unwrap();
-        let err = write_atomic(&d.path().join("busy"), b"x").unwrap_err();
-        assert!(err.to_string().contains("busy"), "{err}");
-        let names: Vec<_> = fs::read_dir(d.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        // the synced writer and the staging writer (no sync) behave alike for a reader
+        type Writer = fn(&Path, &[u8]) -> Result<(), StateError>;
+        for (name, write) in [("synced", write_atomic as Writer), ("staged", write_state)] {
+            let d = tempfile::tempdir().unwrap();
+            let f = d.path().join("hardrun.json");
+            write(&f, b"one").unwrap();
+            write(&f, b"two").unwrap();
+            assert_eq!(fs::read(&f).unwrap(), b"two", "{name}");
+            assert_eq!(
+                fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "{name}"
+            );
+            // a target that cannot be replaced (a non-empty directory): an error naming it
+            fs::create_dir_all(d.path().join("busy/x")).unwrap();
+            let err = write(&d.path().join("busy"), b"x").unwrap_err();
+            assert!(err.to_string().contains("busy"), "{name}: {err}");
+            let names: Vec<_> = fs::read_dir(d.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert_eq!(names.len(), 2, "{name}: {names:?}");
+        }
     }
 
     #[test]

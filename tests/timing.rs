@@ -1,0 +1,91 @@
+//! `HARDRUN_TRACE_TIMING=1` (issue 20): a real `run` prints one line per stage on stderr, the
+//! binary protection's re-exec included, and nothing of it reaches stdout (the container's and
+//! the caller's protocol); without the variable, no line at all.
+
+mod common;
+
+use common::*;
+
+/// (stage, ms) of every `hardrun-timing` line in `text`.
+fn stages(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("hardrun-timing "))
+        .map(|l| {
+            let field = |k: &str| {
+                l.split(' ')
+                    .find_map(|f| f.strip_prefix(k))
+                    .unwrap_or_else(|| panic!("no {k} in {l:?}"))
+                    .to_owned()
+            };
+            let ms: f64 = field("ms=").parse().expect("ms is a number");
+            (field("stage="), ms)
+        })
+        .collect()
+}
+
+#[test]
+fn the_trace_names_every_stage_on_stderr_only() {
+    let w = World::new("timing-trace");
+    let b = w.bundle("b", &["/bin/echo", "timing-marker"]);
+    let mut c = w.hr_cmd(&[
+        "--profile",
+        "restricted",
+        "run",
+        "--bundle",
+        b.to_str().unwrap(),
+        "timing",
+    ]);
+    c.env("HARDRUN_TRACE_TIMING", "1");
+    let out = output_via_files(c, &w.dir, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    // stdout is the container's: the marker, and no trace line
+    assert_eq!(stdout(&out).trim(), "timing-marker");
+    let got = stages(&stderr(&out));
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    // the test binary is on a writable path: the protection re-executes, and says so
+    for want in [
+        "cli-parse-fds",
+        "protect-reexec",
+        "protect-check",
+        "bundle-load",
+        "rules-gate",
+        "staging-writes",
+        "audit-write",
+        "libcontainer-create",
+        "egress-nft",
+        "start",
+        "wait",
+        "delete",
+        "total",
+    ] {
+        assert!(names.contains(&want), "no stage {want} in {names:?}");
+    }
+    assert_eq!(names.last(), Some(&"total"), "{names:?}");
+    // the stages add up to the total (both from the same clock; the lines are rounded)
+    let sum: f64 = got
+        .iter()
+        .filter(|(n, _)| n != "total")
+        .map(|(_, ms)| ms)
+        .sum();
+    let total = got.last().unwrap().1;
+    assert!(
+        (sum - total).abs() < 0.1 + 0.001 * got.len() as f64,
+        "stages add up to {sum} ms, total {total} ms"
+    );
+    assert!(total > 0.0);
+}
+
+#[test]
+fn without_the_variable_nothing_is_traced() {
+    let w = World::new("timing-off");
+    let b = w.bundle("b", &["/bin/true"]);
+    let mut c = w.hr_cmd(&["run", "--bundle", b.to_str().unwrap(), "timing-off"]);
+    c.env_remove("HARDRUN_TRACE_TIMING");
+    let out = output_via_files(c, &w.dir, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("hardrun-timing") && !stdout(&out).contains("hardrun-timing"),
+        "{}",
+        stderr(&out)
+    );
+}
