@@ -50,6 +50,13 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
 /// everything in the container's cgroup); see [`crate::base::paths::default_cgroups_path`].
 pub use crate::base::paths::default_cgroups_path;
 
+/// The cgroup path under the systemd driver when the spec names none: runc's form,
+/// `system.slice:hardrun:<id>`, which systemd makes the scope `system.slice/hardrun-<id>.scope`
+/// (runc's default is `runc-<id>.scope`).
+pub fn systemd_cgroups_path(id: &str) -> String {
+    format!("system.slice:hardrun:{id}")
+}
+
 /// The create pipeline, top to bottom: load → select the profile (once) → lease host ids →
 /// harden (the rules) → gate (CIS, scored once, the last rule) → specconv → preflight → stage →
 /// audit record → delegate. Every stage before `delegate` can refuse; a refusal leaves nothing
@@ -152,11 +159,12 @@ pub fn create_with_terminal(
     // 6. specconv: whatever the mode, libcontainer mounts the objects that were judged (not
     //    paths relative to the caller's working directory) and gets the spec in its dialect
     bundle::sources::rewrite(&mut spec, &loaded.sources);
-    let cgroups_path = specconv::convert(
-        &mut spec,
-        &default_cgroups_path(&root.path, a.id),
-        &loaded.rootfs,
-    )?;
+    let default_cgroup = if global.systemd_cgroup {
+        systemd_cgroups_path(a.id)
+    } else {
+        default_cgroups_path(&root.path, a.id)
+    };
+    let cgroups_path = specconv::convert(&mut spec, &default_cgroup, &loaded.rootfs)?;
 
     // 7. preflight: what this host's kernel would refuse, named before anything is made
     preflight::create(
