@@ -90,7 +90,11 @@ check "containerd: memory.max is restricted's 512m" 536870912 "$(cat $D/memory.m
 check "containerd: pids.max is restricted's 1024" 1024 "$(cat $D/pids.max 2>&1)"
 check "containerd: cpu.max is restricted's 2 cpus" "200000 100000" "$(cat $D/cpu.max 2>&1)"
 check "containerd: MemoryMax of the scope (systemd's view)" MemoryMax=536870912 "$(systemctl show -p MemoryMax "$SCOPE" 2>&1)"
-check "containerd: the process runs as restricted's non-root user" 65534 "$(awk '/^Uid:/ { print $2 }' /proc/"$pid"/status 2>&1)"
+# restricted's user (65534) in a user namespace of its own: on the host a leased id (100000+)
+huid=$(awk '/^Uid:/ { print $2 }' /proc/"$pid"/status 2>&1)
+cuid=$(awk -v h="$huid" '$2 <= h && h < $2 + $3 { print h - $2 + $1 }' /proc/"$pid"/uid_map 2>&1)
+check "containerd: the process runs as restricted's user 65534 in its user namespace" 65534 "$cuid"
+check "containerd: the process's host uid is a leased one, not root" yes "$( [ "${huid:-0}" -ge 100000 ] 2>/dev/null && echo yes || echo "no ($huid)")"
 ctr task kill -s KILL $ID >/dev/null 2>&1
 i=0; while ctr task ls 2>/dev/null | grep -q "^$ID .*RUNNING" && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
 ctr task rm -f $ID > "$OUT/ctr-rm.log" 2>&1

@@ -35,10 +35,24 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
     if !global.systemd_cgroup {
         return Ok(());
     }
-    if !Path::new("/run/systemd/system").is_dir() {
+    systemd_usable(
+        Path::new("/run/systemd/system").is_dir(),
+        crate::runtime::delegate::cgroup_v2(),
+        cfg!(feature = "systemd"),
+    )
+}
+
+/// Whether the systemd driver can be used: systemd runs, the host is cgroup v2 only (libcgroups'
+/// systemd manager is v2 only: on a v1 host it would silently drive cgroupfs instead), and this
+/// build has the driver.
+fn systemd_usable(running: bool, cgroup_v2: bool, built: bool) -> Result<()> {
+    if !running {
         bail!("--systemd-cgroup: systemd not running on this host (no /run/systemd/system); use the cgroupfs driver (drop --systemd-cgroup, or SystemdCgroup = false in containerd)");
     }
-    if !cfg!(feature = "systemd") {
+    if !cgroup_v2 {
+        bail!("--systemd-cgroup: hardrun's systemd cgroup driver needs a cgroup v2 only host (this one mounts cgroup v1 hierarchies); use the cgroupfs driver (drop --systemd-cgroup, or SystemdCgroup = false in containerd)");
+    }
+    if !built {
         bail!("--systemd-cgroup: this hardrun was built without the systemd cgroup driver (cargo feature \"systemd\")");
     }
     Ok(())
@@ -371,6 +385,32 @@ fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn the_systemd_driver_is_refused_in_one_line_where_it_cannot_work() {
+        assert!(systemd_usable(true, true, true).is_ok());
+        for (args, want) in [
+            ((false, true, true), "systemd not running on this host"),
+            ((false, false, false), "systemd not running on this host"),
+            ((true, false, true), "needs a cgroup v2 only host"),
+            (
+                (true, true, false),
+                "built without the systemd cgroup driver",
+            ),
+        ] {
+            let e = systemd_usable(args.0, args.1, args.2)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want) && !e.contains('\n'), "{args:?}: {e}");
+            assert!(e.starts_with("--systemd-cgroup: "), "{e}");
+        }
+        assert_eq!(
+            systemd_cgroups_path("c1"),
+            "system.slice:hardrun:c1",
+            "runc's form, hardrun's prefix"
+        );
+        assert!(crate::runtime::preflight::check_systemd_path(&systemd_cgroups_path("c1")).is_ok());
+    }
 
     #[test]
     fn default_cgroup_path_is_one_per_state_root() {
