@@ -90,9 +90,16 @@ pub fn container_intermediate_process(
     // hardrun (HARDRUN-PATCHES.md §32): libcgroups' systemd manager sets systemd properties
     // only and never loads cgroup v2's device program (its v2 manager does), so under the
     // systemd driver a container ran without device rules. As runc's systemd driver does, load
-    // it on the cgroup this process was just moved into: the container's scope.
+    // it on the cgroup this process was just moved into: the container's scope. The condition
+    // is libcgroups' own for choosing its systemd manager (`create_cgroup_manager`; note that
+    // `systemd_cgroup` is also set for every container with a user namespace).
     #[cfg(feature = "cgroupsv2_devices")]
     if args.cgroup_config.systemd_cgroup
+        && !args.cgroup_config.cgroup_path.is_absolute()
+        && matches!(
+            libcgroups::common::get_cgroup_setup(),
+            Ok(libcgroups::common::CgroupSetup::Unified)
+        )
         && matches!(args.container_type, ContainerType::InitContainer)
     {
         apply_scope_devices(linux.resources().as_ref())?;
@@ -349,14 +356,6 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
 #[cfg(feature = "cgroupsv2_devices")]
 fn apply_scope_devices(resources: Option<&LinuxResources>) -> Result<()> {
     let fail = |msg: String| IntermediateProcessError::Cgroup(msg);
-    if !matches!(
-        libcgroups::common::get_cgroup_setup(),
-        Ok(libcgroups::common::CgroupSetup::Unified)
-    ) {
-        return Err(fail(
-            "the systemd cgroup driver needs cgroup v2 only for the device rules".to_owned(),
-        ));
-    }
     let own = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| fail(format!("reading /proc/self/cgroup: {e}")))?;
     let rel = own
