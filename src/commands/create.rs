@@ -42,6 +42,19 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
     )
 }
 
+/// `create` and `run` as a non-root user (a rootless container): refused, in one line, before
+/// anything is made. On a host without cgroup delegation to that user (this project's test host:
+/// cgroup v1, no systemd) no profile's memory, CPU and pids limits can be set, and every profile
+/// but `permissive` sets them; hardrun does not run a container without the limits its profile
+/// asks for, nor one its policy cannot record (the audit log and the id pool are root's).
+/// docs/install.md, "Rootless", says what to do instead.
+pub fn check_rootless(euid: u32) -> Result<()> {
+    if euid == 0 {
+        return Ok(());
+    }
+    bail!("rootless containers are not supported: hardrun runs as uid {euid}, and without root it can neither set the profile's cgroup limits (no cgroup delegation) nor record its decisions; run it as root (containerd, dockerd and podman as root do), see docs/install.md \"Rootless\"")
+}
+
 /// Whether the systemd driver can be used: systemd runs, the host is cgroup v2 only (libcgroups'
 /// systemd manager is v2 only: on a v1 host it would silently drive cgroupfs instead), and this
 /// build has the driver.
@@ -385,6 +398,14 @@ fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn rootless_is_refused_in_one_line() {
+        assert!(check_rootless(0).is_ok());
+        let e = check_rootless(1000).unwrap_err().to_string();
+        assert!(e.starts_with("rootless containers are not supported: hardrun runs as uid 1000"));
+        assert!(!e.contains('\n'), "{e}");
+    }
 
     #[test]
     fn the_systemd_driver_is_refused_in_one_line_where_it_cannot_work() {
