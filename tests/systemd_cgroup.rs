@@ -246,7 +246,7 @@ fn host_block_device(dir: &Path) -> (u32, u32) {
 /// Device access is default-deny in the scope too: under `baseline` (which keeps CAP_MKNOD, as
 /// Docker does) a container makes a node of the machine's disk but cannot read it; an allowed
 /// device works; a `systemctl daemon-reload` (systemd re-applying the scope's properties) leaves
-/// the filter in place. Before HARDRUN-PATCHES.md §32 the systemd driver loaded no filter.
+/// the filter in place. Before HARDRUN-PATCHES.md §33 the systemd driver loaded no filter.
 #[test]
 fn the_device_filter_holds_in_the_scope() {
     if !systemd_host("devices") {

@@ -87,7 +87,7 @@ pub fn container_intermediate_process(
         linux.resources().as_ref(),
         matches!(args.container_type, ContainerType::InitContainer),
     )?;
-    // hardrun (HARDRUN-PATCHES.md §32): libcgroups' systemd manager sets systemd properties
+    // hardrun (HARDRUN-PATCHES.md §33): libcgroups' systemd manager sets systemd properties
     // only and never loads cgroup v2's device program (its v2 manager does), so under the
     // systemd driver a container ran without device rules. As runc's systemd driver does, load
     // it on the cgroup this process was just moved into: the container's scope. The condition
@@ -352,7 +352,7 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
 
 /// The device program of cgroup v2 on the cgroup this process is in (its `0::` line of
 /// `/proc/self/cgroup`), with the spec's rules and the default ones, as libcgroups' v2 manager
-/// loads it (HARDRUN-PATCHES.md §32).
+/// loads it (HARDRUN-PATCHES.md §33).
 #[cfg(feature = "cgroupsv2_devices")]
 fn apply_scope_devices(resources: Option<&LinuxResources>) -> Result<()> {
     let fail = |msg: String| IntermediateProcessError::Cgroup(msg);
