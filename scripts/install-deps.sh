@@ -15,7 +15,7 @@
 set -euo pipefail
 
 PKGS=(build-essential pkg-config libseccomp-dev libelf-dev zlib1g-dev busybox-static runc containerd docker.io podman
-      umoci jq python3-venv containernetworking-plugins hyperfine git ca-certificates curl procps iproute2 util-linux man-db
+      umoci jq python3-venv containernetworking-plugins hyperfine git ca-certificates curl openssl procps iproute2 util-linux man-db
       prometheus prometheus-alertmanager nftables criu time openscap-scanner)
 
 if [ "$(id -u)" != 0 ]; then

@@ -338,7 +338,8 @@ fn mounts_changed_from_the_host_are_reported() {
     let w = World::new("live-mounts");
     let init = run_restricted(&w, "lm1", |_| {}, &["sleep", "1000"]);
     w.assert_live("lm1");
-    in_mount_ns(init, &["mount", "-o", "remount,bind,rw", "/"]);
+    // restricted's root is ro and nosuid: both undone
+    in_mount_ns(init, &["mount", "-o", "remount,bind,rw,suid", "/"]);
     in_mount_ns(init, &["umount", "/proc/keys"]);
     in_mount_ns(init, &["mount", "-o", "remount,exec", "/tmp"]);
     let (code, r) = w.live("lm1");
@@ -346,11 +347,19 @@ fn mounts_changed_from_the_host_are_reported() {
     let d = drifts_of(&r, init);
     assert!(has(&d, "mounts", "mount /", "rw"), "{d:?}");
     assert!(
+        d.iter().any(|(k, f, a)| k == "mounts"
+            && f == "mount /"
+            && a.starts_with("rw")
+            && !a.contains("nosuid")
+            && a != "rw"),
+        "no nosuid drift of /: {d:?}"
+    );
+    assert!(
         has(&d, "mounts", "masked path /proc/keys", "visible"),
         "{d:?}"
     );
     assert!(has(&d, "mounts", "mount /tmp", "rw,nosuid,nodev"), "{d:?}");
-    assert_eq!(d.len(), 3, "{d:?}");
+    assert_eq!(d.len(), 4, "{d:?}");
     let text = stdout(&w.hr(&["check", "--running", "--live", "lm1"]));
     assert!(
         text.lines().any(|l| l

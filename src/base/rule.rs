@@ -172,6 +172,13 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::High,
     },
     RuleInfo {
+        code: "image-files",
+        description: "the image has no setuid or setgid file the root does not mount nosuid, and no world-writable directory without the sticky bit on a writable root",
+        cis: &[],
+        cis_exec: &[],
+        severity: Severity::Medium,
+    },
+    RuleInfo {
         code: "exception",
         description: "an exception requested by annotation that the profile does not authorize",
         cis: &[],

@@ -71,6 +71,7 @@ pub fn policy_context<'a>(
         tripwires: None,
         caller: crate::policy::exceptions::Caller::from_paths(bundle, &root.path, id),
         held: None,
+        state_root: Some(&global.root),
     }
 }
 

@@ -41,6 +41,9 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
         .as_ref()
         .map_or("off".to_owned(), |l| l.display().to_string());
     let mut m = Monitor::new(opts, config, std::io::stdout()).map_err(|e| anyhow!(e))?;
+    // before the first line a supervisor may take as "started": a SIGTERM from then on is a
+    // clean stop (run() sees it at its first tick), never the default death
+    monitor::stop_on_signals().map_err(|e| anyhow!(e))?;
     eprintln!(
         "hardrun monitor: sinks: {}",
         sink_summary(&m.config_monitor())
@@ -64,7 +67,6 @@ pub fn run(global: &GlobalOpts, args: &MonitorArgs) -> Result<i32> {
         global.root.display(),
         args.state.display()
     );
-    monitor::stop_on_signals().map_err(|e| anyhow!(e))?;
     m.run().map_err(|e| anyhow!(e))?;
     eprintln!("hardrun monitor: stopped, audit position saved");
     Ok(0)

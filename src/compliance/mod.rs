@@ -588,6 +588,10 @@ pub fn score_exec(process: &Value, container: &Value) -> Report {
     tally(results)
 }
 
+/// How the reason of a failing control the gate does not count begins (the `cis-score` rule
+/// sets it on the controls that fail only because of a granted exception).
+pub const EXCEPTED: &str = "excepted: ";
+
 /// What the audit record keeps of a score: both levels, the gate and the failing controls.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Summary {
@@ -598,6 +602,10 @@ pub struct Summary {
     pub level: u8,
     /// ids of the controls that fail (any level)
     pub failing: Vec<String>,
+    /// ids of the controls the gate did not count: they fail only because of what an authorized
+    /// exception granted (their reason begins `excepted: `, see the `cis-score` rule)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excepted: Vec<String>,
 }
 
 impl Summary {
@@ -611,6 +619,12 @@ impl Summary {
                 .controls
                 .iter()
                 .filter(|c| c.verdict == Verdict::Fail)
+                .map(|c| c.id.to_owned())
+                .collect(),
+            excepted: r
+                .controls
+                .iter()
+                .filter(|c| c.verdict == Verdict::NotApplicable && c.reason.starts_with(EXCEPTED))
                 .map(|c| c.id.to_owned())
                 .collect(),
         }
@@ -640,7 +654,8 @@ pub fn score(spec: &Value, host: &dyn Host) -> Report {
 }
 
 /// Level 1 over the Level 1 controls, Level 2 over all; not applicable ones left out.
-fn tally(controls: Vec<ControlResult>) -> Report {
+/// The level 1 and level 2 scores of decided controls (also after the gate re-judged some).
+pub fn tally(controls: Vec<ControlResult>) -> Report {
     let tally = |max_level: u8| {
         let applicable: Vec<&ControlResult> = controls
             .iter()

@@ -38,6 +38,9 @@ pub struct Metrics {
     pub incidents: super::response::IncidentMetrics,
     /// packets the `[egress]` tables dropped, by profile and entry (`metadata`, `deny[0]`, ...)
     pub egress_packets: Family<Labels, Counter>,
+    /// vulnerabilities by severity in the scan reports of the running containers' images, each
+    /// image counted once (see [`Metrics::set_image_vulnerabilities`])
+    pub image_vulns: Family<Labels, Gauge>,
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -71,6 +74,7 @@ impl Metrics {
             decision_time: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
             incidents: super::response::IncidentMetrics::new(),
             egress_packets: Family::default(),
+            image_vulns: Family::default(),
         };
         registry.register(
             "hardrun_containers_running",
@@ -133,8 +137,14 @@ impl Metrics {
             "Packets the containers' egress tables dropped, by profile and profile entry (metadata, deny[N], default)",
             m.egress_packets.clone(),
         );
+        registry.register(
+            "hardrun_image_vulnerabilities",
+            "Vulnerabilities by severity in the scan reports of the running containers' images (each image once), as the image-scan finding recorded them at create",
+            m.image_vulns.clone(),
+        );
         m.chain_intact.set(1);
         let _ = m.dropped.get_or_create(&labels(&[("sink", "stdout")]));
+        m.set_image_vulnerabilities(std::iter::empty());
         Metrics { registry, ..m }
     }
 
@@ -179,6 +189,51 @@ impl Metrics {
                     ("severity", s("severity")),
                 ]))
                 .inc();
+        }
+    }
+
+    /// Sets `hardrun_image_vulnerabilities` from the findings of the running containers (each
+    /// the `findings` of a container's record, as the create's audit record has them): the
+    /// counts of the `image-scan` finding that names the report, summed over distinct images
+    /// (the finding's `before`, the image as annotated; the last container's counts win where
+    /// two containers of one image were created with different reports). Every severity is
+    /// always present, 0 when no running container's image has a report.
+    pub fn set_image_vulnerabilities<'a>(
+        &self,
+        running: impl IntoIterator<Item = &'a [serde_json::Value]>,
+    ) {
+        use crate::policy::rules::image_scan::counts_of;
+        use crate::scan::Level;
+        let mut by_image: std::collections::BTreeMap<
+            String,
+            std::collections::BTreeMap<Level, u64>,
+        > = Default::default();
+        for findings in running {
+            for f in findings {
+                if f.get("code").and_then(|v| v.as_str()) != Some("image-scan") {
+                    continue;
+                }
+                let Some(c) = f
+                    .get("message")
+                    .and_then(|v| v.as_str())
+                    .and_then(counts_of)
+                else {
+                    continue;
+                };
+                let image = f
+                    .get("before")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                by_image.insert(image, c);
+            }
+        }
+        self.image_vulns.clear();
+        for l in Level::ALL {
+            let n: u64 = by_image.values().filter_map(|c| c.get(&l)).sum();
+            self.image_vulns
+                .get_or_create(&labels(&[("severity", l.name())]))
+                .set(n as i64);
         }
     }
 
@@ -258,6 +313,45 @@ pub fn serve(listener: TcpListener, metrics: Arc<std::sync::Mutex<Metrics>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_vulnerabilities_count_each_image_once() {
+        let m = Metrics::new();
+        let line = |sev: &str| {
+            m.text()
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "hardrun_image_vulnerabilities{{severity=\"{sev}\"}}"
+                    ))
+                })
+                .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+        };
+        // before any container: every severity, 0
+        assert_eq!(line("critical").as_deref(), Some("0"));
+        let f = |image: &str, msg: &str| serde_json::json!({"code": "image-scan", "before": image, "message": msg});
+        let a = vec![
+            f("busybox:1.36", "image busybox:1.36: trivy report r of 2026-09-21: 1 critical, 2 high, 0 medium, 3 low, 0 unknown"),
+            serde_json::json!({"code": "rootfs", "message": "1 critical, 1 high, 1 medium, 1 low, 1 unknown"}),
+        ];
+        // a second container of the same image, and one of another image
+        let b = a.clone();
+        let c = vec![f("alpine:3", "image alpine:3: grype report g of 2026-09-01: 0 critical, 1 high, 0 medium, 0 low, 4 unknown; 1 ignored by [[scan.ignore]]")];
+        let d = vec![f("acme/app:1", "no scan report for image acme/app:1")];
+        m.set_image_vulnerabilities([a.as_slice(), b.as_slice(), c.as_slice(), d.as_slice()]);
+        for (sev, n) in [
+            ("critical", "1"),
+            ("high", "3"),
+            ("medium", "0"),
+            ("low", "3"),
+            ("unknown", "4"),
+        ] {
+            assert_eq!(line(sev).as_deref(), Some(n), "{sev}");
+        }
+        // the containers stopped: back to 0
+        m.set_image_vulnerabilities(std::iter::empty());
+        assert_eq!(line("high").as_deref(), Some("0"));
+    }
 
     #[test]
     fn counters_are_named_with_total_in_help_and_type() {

@@ -198,6 +198,13 @@ pub fn set_container_gauges(m: &Metrics, seen: &[Seen], scores: &mut BTreeMap<St
         }
     }
     scores.retain(|id, _| seen.iter().any(|c| &c.id == id));
+    let records: Vec<Vec<serde_json::Value>> = seen
+        .iter()
+        .filter(|c| c.status == "running")
+        .filter_map(|c| crate::runtime::state_dir::read_record(&c.dir))
+        .map(|r| r.findings)
+        .collect();
+    m.set_image_vulnerabilities(records.iter().map(Vec::as_slice));
 }
 
 pub struct Monitor<W: Write> {

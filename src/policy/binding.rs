@@ -648,6 +648,7 @@ mod tests {
             held: Some(held),
             sources: crate::bundle::Sources::none(),
             tripwires: None,
+            state_root: None,
         }
     }
 

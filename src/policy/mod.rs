@@ -57,6 +57,9 @@ pub struct Context<'a> {
     /// create/run: the tripwire socket of a `hardrun monitor` listening now, where the
     /// profile's seccomp tripwires are armed; `None` otherwise
     pub tripwires: Option<&'a std::path::Path>,
+    /// the state root (`--root`): the `image-files` rule caches its walks there; `None` (tests,
+    /// commands without one): no cache
+    pub state_root: Option<&'a std::path::Path>,
 }
 
 /// The engine's decision on an allowed container.
@@ -512,7 +515,7 @@ impl Selected<'_> {
         };
         let claims = self.claims();
         if only.is_none() {
-            self.preload_scan(ctx);
+            self.preload_scan(ctx, input);
         }
         let pre = if only.is_none() { self.pre } else { vec![] };
         let out = evaluate(input, &run, pre).map_err(|d| with_claims(d, &claims))?;
@@ -521,8 +524,10 @@ impl Selected<'_> {
 
     /// Create, run and check: the image's scan report is read here, for the `image-scan` rule
     /// (exec and update never run it, and never read it).
-    fn preload_scan(&self, ctx: &Context) {
+    fn preload_scan(&self, ctx: &Context, spec: &Value) {
         rules::image_scan::preload(&ctx.config.scan_reports_dir, &self.annotations);
+        // and the image's files are walked (or found in the cache), for `image-files`
+        rules::image_files::preload(spec, ctx.bundle, ctx.state_root, &self.profile.image_files);
     }
 
     /// Findings that record the spec's identity annotations as claims nobody vouched for.
@@ -571,7 +576,7 @@ impl Selected<'_> {
         ctx: &Context,
     ) -> Result<(Outcome, Vec<String>), PolicyDenied> {
         let others = code::ungated();
-        self.preload_scan(ctx);
+        self.preload_scan(ctx, input);
         // a placeholder range exactly where create would lease one (see `userns_pool`): a
         // profile that only audits `userns` maps nothing at create, so check maps nothing either
         let leases = self.mode != Mode::Audit
@@ -1070,6 +1075,7 @@ mod tests {
             userns: None,
             caller: Default::default(),
             held: None,
+            state_root: None,
         }
     }
 

@@ -511,6 +511,16 @@ pub struct MonitorFile {
     /// the queue of each network sink (events waiting to be sent; more are dropped and counted)
     #[serde(default)]
     pub queue: Option<u64>,
+    /// https sinks: the CA certificates (PEM) their servers' certificates must chain to
+    /// (default: the system bundle, /etc/ssl/certs/ca-certificates.crt)
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
+    /// https sinks: a client certificate chain (PEM) for servers that ask for one (mutual TLS)
+    #[serde(default)]
+    pub tls_cert_file: Option<String>,
+    /// https sinks: the client certificate's private key (PEM; keep it 0600)
+    #[serde(default)]
+    pub tls_key_file: Option<String>,
 }
 
 fn merge_monitor(into: &mut MonitorFile, f: &MonitorFile, origins: &mut Origins, o: Origin) {
@@ -530,6 +540,9 @@ fn merge_monitor(into: &mut MonitorFile, f: &MonitorFile, origins: &mut Origins,
     take!(events_file, "monitor.events_file");
     take!(alert_window, "monitor.alert_window");
     take!(queue, "monitor.queue");
+    take!(tls_ca_file, "monitor.tls_ca_file");
+    take!(tls_cert_file, "monitor.tls_cert_file");
+    take!(tls_key_file, "monitor.tls_key_file");
 }
 
 /// Alertmanager's batching windows: critical events go at once; each lower severity is collected
@@ -674,8 +687,7 @@ pub fn facility_name(f: u8) -> &'static str {
         .map_or("?", |(n, _)| n)
 }
 
-/// An `http://HOST[:PORT][/PATH]` URL (alerts and webhooks go over plain HTTP: `https://` is
-/// refused, see `monitor::sinks::http`).
+/// An `http://` or `https://HOST[:PORT][/PATH]` URL (see `monitor::sinks::http`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     /// `host` or `[v6]`, as written
@@ -683,18 +695,24 @@ pub struct HttpUrl {
     pub port: u16,
     /// starts with `/`
     pub path: String,
+    /// `https://`: over TLS
+    pub tls: bool,
 }
 
 impl HttpUrl {
     pub fn parse(s: &str) -> Result<HttpUrl, String> {
-        if s.len() >= 8 && s[..8].eq_ignore_ascii_case("https://") {
-            return Err(format!(
-                "{s:?}: https is not supported (hardrun sends alerts over plain http; use a loopback address, or a local relay that speaks tls)"
-            ));
-        }
-        let rest = match s.get(..7) {
-            Some(p) if p.eq_ignore_ascii_case("http://") => &s[7..],
-            _ => return Err(format!("{s:?} is not an http:// URL")),
+        let (rest, tls) = if s
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        {
+            (&s[8..], true)
+        } else if s
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+        {
+            (&s[7..], false)
+        } else {
+            return Err(format!("{s:?} is not an http:// or https:// URL"));
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -718,6 +736,7 @@ impl HttpUrl {
             return Err(format!("{s:?}: no host"));
         }
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) => p
                 .parse::<u16>()
@@ -737,6 +756,7 @@ impl HttpUrl {
             host,
             port,
             path: path.to_owned(),
+            tls,
         })
     }
 
@@ -759,6 +779,10 @@ pub struct MonitorConfig {
     pub windows: AlertWindows,
     /// each network sink's queue
     pub queue: usize,
+    /// https sinks: CA bundle (`None`: the system's), client certificate and key
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
@@ -778,11 +802,14 @@ impl Default for MonitorConfig {
             events_file: None,
             windows: AlertWindows::default(),
             queue: DEFAULT_SINK_QUEUE,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
 
-/// A URL key: `""` is none; else an http:// URL.
+/// A URL key: `""` is none; else an http:// or https:// URL.
 pub fn check_url(s: &str) -> Result<Option<String>, String> {
     if s.is_empty() {
         return Ok(None);
@@ -834,11 +861,36 @@ impl MonitorConfig {
                 .filter(|q| (1..=1_000_000).contains(q))
                 .ok_or(("monitor.queue", format!("{q}: must be 1 to 1000000")))?;
         }
+        let file = |v: &Option<String>, key: &'static str| match v.as_deref() {
+            None | Some("") => Ok(None),
+            Some(p) if p.starts_with('/') && !p.ends_with('/') => Ok(Some(PathBuf::from(p))),
+            Some(p) => Err((key, format!("{p:?} is not an absolute file path"))),
+        };
+        c.tls_ca_file = file(&f.tls_ca_file, "monitor.tls_ca_file")?;
+        c.tls_cert_file = file(&f.tls_cert_file, "monitor.tls_cert_file")?;
+        c.tls_key_file = file(&f.tls_key_file, "monitor.tls_key_file")?;
+        match (&c.tls_cert_file, &c.tls_key_file) {
+            // named by the key that is set, so the error names the file that set it
+            (Some(_), None) => {
+                return Err((
+                    "monitor.tls_cert_file",
+                    "set without monitor.tls_key_file (the client certificate's private key)"
+                        .into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "monitor.tls_key_file",
+                    "set without monitor.tls_cert_file (the certificate the key belongs to)".into(),
+                ))
+            }
+            _ => {}
+        }
         Ok(c)
     }
 
     /// The values as `hardrun config show` prints them (JSON values: strings, a bool, a number).
-    pub fn values(&self) -> [(&'static str, serde_json::Value); 8] {
+    pub fn values(&self) -> [(&'static str, serde_json::Value); 11] {
         use serde_json::json;
         let path = |p: &Option<PathBuf>| {
             json!(p
@@ -867,6 +919,9 @@ impl MonitorConfig {
             ("monitor.events_file", path(&self.events_file)),
             ("monitor.alert_window", json!(self.windows.to_string())),
             ("monitor.queue", json!(self.queue)),
+            ("monitor.tls_ca_file", path(&self.tls_ca_file)),
+            ("monitor.tls_cert_file", path(&self.tls_cert_file)),
+            ("monitor.tls_key_file", path(&self.tls_key_file)),
         ]
     }
 }
@@ -1373,14 +1428,19 @@ mod tests {
 
         for (text, key, msg) in [
             (
-                "alertmanager = \"https://am:9093\"",
-                "monitor.alertmanager",
-                "https is not supported",
+                "tls_cert_file = \"/etc/hardrun/client.pem\"",
+                "monitor.tls_cert_file",
+                "set without monitor.tls_key_file",
+            ),
+            (
+                "tls_ca_file = \"ca.pem\"",
+                "monitor.tls_ca_file",
+                "\"ca.pem\" is not an absolute file path",
             ),
             (
                 "webhook = \"ftp://x\"",
                 "monitor.webhook",
-                "is not an http:// URL",
+                "is not an http:// or https:// URL",
             ),
             (
                 "webhook = \"http://h:99999/\"",
@@ -1442,20 +1502,35 @@ mod tests {
         for bad in ["", "1", "h", "-1s", "1.5h"] {
             assert!(parse_window(bad).is_err(), "{bad}");
         }
-        for (url, host, port, path) in [
-            ("http://127.0.0.1:9093", "127.0.0.1", 9093, "/"),
-            ("http://localhost/hook?x=1", "localhost", 80, "/hook?x=1"),
-            ("HTTP://[::1]:8080/a/b", "[::1]", 8080, "/a/b"),
+        for (url, host, port, path, tls) in [
+            ("http://127.0.0.1:9093", "127.0.0.1", 9093, "/", false),
+            (
+                "http://localhost/hook?x=1",
+                "localhost",
+                80,
+                "/hook?x=1",
+                false,
+            ),
+            ("HTTP://[::1]:8080/a/b", "[::1]", 8080, "/a/b", false),
+            ("https://am.example.com", "am.example.com", 443, "/", true),
+            (
+                "HTTPS://hooks.example:8443/x",
+                "hooks.example",
+                8443,
+                "/x",
+                true,
+            ),
         ] {
             let u = HttpUrl::parse(url).unwrap();
             assert_eq!(
-                (u.host.as_str(), u.port, u.path.as_str()),
-                (host, port, path),
+                (u.host.as_str(), u.port, u.path.as_str(), u.tls),
+                (host, port, path, tls),
                 "{url}"
             );
         }
         for bad in [
-            "https://x",
+            "https://",
+            "httpx://h",
             "x:80",
             "http://",
             "http://:80/",

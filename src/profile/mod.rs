@@ -92,6 +92,12 @@ pub struct Profile {
     pub namespaces: NamespacesCfg,
     #[serde(default)]
     pub userns: UserNsCfg,
+    /// `[rootfs]`: how the root filesystem is mounted (the `rootfs` rule)
+    #[serde(default, skip_serializing_if = "RootfsCfg::is_default")]
+    pub rootfs: RootfsCfg,
+    /// `[image_files]`: the bounds of the `image-files` walk of the rootfs
+    #[serde(default, skip_serializing_if = "ImageFilesCfg::is_default")]
+    pub image_files: ImageFilesCfg,
     #[serde(default)]
     pub tmpfs: TmpfsCfg,
     #[serde(default)]
@@ -649,6 +655,58 @@ pub enum PodLimits {
     PodCgroup,
 }
 
+/// `[rootfs]`: `nosuid = true` mounts the container's root filesystem `nosuid` where the
+/// `rootfs` rule is enforced (a setuid or setgid file in the image gains nothing).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootfsCfg {
+    #[serde(default)]
+    pub nosuid: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl RootfsCfg {
+    pub fn is_default(&self) -> bool {
+        *self == RootfsCfg::default()
+    }
+}
+
+/// `[image_files]`: the `image-files` walk of the rootfs stops after `max_entries` entries or
+/// `max_walk_ms` milliseconds, whichever comes first (reaching either is itself a finding).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageFilesCfg {
+    #[serde(default = "ImageFilesCfg::default_entries")]
+    pub max_entries: u64,
+    #[serde(default = "ImageFilesCfg::default_ms")]
+    pub max_walk_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl ImageFilesCfg {
+    fn default_entries() -> u64 {
+        200_000
+    }
+    fn default_ms() -> u64 {
+        2_000
+    }
+    pub fn is_default(&self) -> bool {
+        *self == ImageFilesCfg::default()
+    }
+}
+
+impl Default for ImageFilesCfg {
+    fn default() -> Self {
+        ImageFilesCfg {
+            max_entries: Self::default_entries(),
+            max_walk_ms: Self::default_ms(),
+            comment: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SysctlsCfg {
@@ -898,6 +956,14 @@ impl Profile {
         self.scan
             .validate()
             .map_err(|(k, m)| invalid(&format!("scan{k}"), m))?;
+        if self.image_files.max_entries == 0 || self.image_files.max_walk_ms == 0 {
+            let key = if self.image_files.max_entries == 0 {
+                "image_files.max_entries"
+            } else {
+                "image_files.max_walk_ms"
+            };
+            return Err(invalid(key, "must be at least 1".into()));
+        }
         for (i, c) in self.devices.classes.iter().enumerate() {
             validate_device_class(c)
                 .map_err(|(k, m)| invalid(&format!("devices.classes[{i}]{k}"), m))?;

@@ -319,6 +319,8 @@ pub struct Expect {
     pub uid_map: Option<Vec<IdRange>>,
     pub gid_map: Option<Vec<IdRange>>,
     pub root_readonly: bool,
+    /// the rootfs rule asked libcontainer for a nosuid root (`[rootfs] nosuid`)
+    pub root_nosuid: bool,
     pub masked: Vec<String>,
     pub readonly: Vec<String>,
     pub mounts: Vec<MountExpect>,
@@ -524,6 +526,11 @@ impl Expect {
             },
             namespaces,
             root_readonly: spec.pointer("/root/readonly") == Some(&Value::Bool(true)),
+            root_nosuid: spec
+                .get("annotations")
+                .and_then(|a| a.get(crate::policy::rules::rootfs::NOSUID_ANNOTATION))
+                .and_then(Value::as_str)
+                == Some("true"),
             masked: strings("/linux/maskedPaths"),
             readonly: strings("/linux/readonlyPaths"),
             mounts,
@@ -1011,6 +1018,21 @@ pub fn compare_mounts(e: &Expect, v: &MountView) -> Vec<Drift> {
                 "ro (root.readonly)",
                 "/root/readonly",
             )),
+        }
+    }
+    if e.root_nosuid {
+        if let Some(m) = mount_at(ms, "/").filter(|m| !m.has("nosuid")) {
+            out.push(drift(
+                e,
+                Kind::Mounts,
+                "mount /",
+                m.options.join(","),
+                "nosuid ([rootfs] nosuid)",
+                &format!(
+                    "/annotations/{}",
+                    crate::policy::rules::rootfs::NOSUID_ANNOTATION
+                ),
+            ));
         }
     }
     for (i, p) in e.masked.iter().enumerate() {
@@ -2174,6 +2196,19 @@ nonvoluntary_ctxt_switches:\t1
         for (what, v, want) in cases {
             assert_eq!(text(&compare_mounts(&e, &v)), want, "{what}");
         }
+        // a root the rootfs rule made nosuid, remounted without it from the host
+        let mut spec = restricted_spec();
+        spec["annotations"] = json!({ crate::policy::rules::rootfs::NOSUID_ANNOTATION: "true" });
+        let e2 = Expect::new(&spec, Some(&restricted()), &[]);
+        assert!(e2.root_nosuid && !e.root_nosuid);
+        assert_eq!(
+            text(&compare_mounts(&e2, &view(&set("/", "ro,nosuid,relatime")))),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            text(&compare_mounts(&e2, &view(&set("/", "ro,relatime")))),
+            ["mount / ro,relatime, profile restricted requires nosuid ([rootfs] nosuid)"]
+        );
         // Docker's `cgroup` mount, read-only, as libcontainer 0.7 mounts it on cgroup v1 on this
         // machine: the tmpfs and every controller writable
         let mut spec = restricted_spec();

@@ -11,6 +11,9 @@
 //! reason = "not reachable: the daemon is never started"
 //! expires = "2027-03-31"      # the day after, the finding counts again
 //! ```
+//!
+//! `allowed_registries = ["registry.example.com/"]` refuses an image whose normalized reference
+//! starts with none of them (see `scan::registry_allowed`).
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +32,10 @@ pub struct ScanCfg {
     pub require_report: RequireReport,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<ScanIgnore>,
+    /// where images may come from: prefixes of the normalized reference
+    /// (`registry.example.com/`, `docker.io/library/`); empty: anywhere
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_registries: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
@@ -99,6 +106,14 @@ impl ScanCfg {
     pub fn validate(&self) -> Result<(), (String, String)> {
         if let Some(a) = &self.max_age {
             crate::profile::config::parse_age(a).map_err(|e| (".max_age".to_owned(), e))?;
+        }
+        for (i, r) in self.allowed_registries.iter().enumerate() {
+            if r.is_empty() || r.chars().any(char::is_whitespace) || !r.ends_with('/') {
+                return Err((
+                    format!(".allowed_registries[{i}]"),
+                    format!("{r:?} is not a registry prefix (a host or repository path ending in '/', e.g. \"registry.example.com/\")"),
+                ));
+            }
         }
         for (i, ig) in self.ignore.iter().enumerate() {
             let key = |k: &str| format!(".ignore[{i}].{k}");

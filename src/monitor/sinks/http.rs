@@ -1,14 +1,15 @@
 //! A minimal HTTP/1.1 client for the network sinks: one `POST` of a JSON body per connection,
-//! `Connection: close`, status line parsed, every step under a timeout.
+//! `Connection: close`, status line parsed, every step under a timeout; over TLS (rustls, see
+//! [`super::tls`]) for `https://`.
 //!
-//! Why not a crate: the sinks need exactly this (plain `http://` to Alertmanager and webhooks,
-//! loopback by default), and the HTTP clients on crates.io bring a TLS stack or an async runtime
-//! with them (ureq without its default features still pulls its own URL, cookie and
-//! compression plumbing). Fifty lines over `std::net::TcpStream` keep the binary and the audit
-//! surface small; `https://` is refused where the URL is read ([`HttpUrl::parse`]).
+//! Why not an HTTP crate: the sinks need exactly this, and the HTTP clients on crates.io bring an
+//! async runtime or their own URL, cookie and compression plumbing with them. Sixty lines over
+//! `std::net::TcpStream` (wrapped in a rustls stream for https) keep the binary and the audit
+//! surface small.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::profile::config::HttpUrl;
@@ -16,8 +17,16 @@ pub use crate::profile::config::HttpUrl;
 /// How long a connect, a write or a read may take.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where a sink POSTs: the URL and, for `https://`, the TLS client configuration.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub url: HttpUrl,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
 /// POSTs `body` as JSON; `Ok(status)` for any answer with a status line (2xx or not).
-pub fn post_json(url: &HttpUrl, body: &[u8], timeout: Duration) -> Result<u16, String> {
+pub fn post_json(ep: &Endpoint, body: &[u8], timeout: Duration) -> Result<u16, String> {
+    let url = &ep.url;
     let authority = url.authority();
     let host = url.host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<_> = (host, url.port)
@@ -35,10 +44,26 @@ pub fn post_json(url: &HttpUrl, body: &[u8], timeout: Duration) -> Result<u16, S
             Err(e) => last = format!("cannot connect to {authority}: {e}"),
         }
     }
-    let mut conn = conn.ok_or(last)?;
+    let conn = conn.ok_or(last)?;
     conn.set_read_timeout(Some(timeout))
         .and_then(|_| conn.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
+    match (&ep.tls, url.tls) {
+        (Some(config), true) => {
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                .map_err(|e| format!("{authority}: not a TLS server name: {e}"))?;
+            let session = rustls::ClientConnection::new(config.clone(), name)
+                .map_err(|e| format!("{authority}: tls: {e}"))?;
+            exchange(rustls::StreamOwned::new(session, conn), url, body)
+        }
+        (None, true) => Err(format!("{authority}: https without a TLS configuration")),
+        (_, false) => exchange(conn, url, body),
+    }
+}
+
+/// Writes the request and reads the answer's status line.
+fn exchange(mut conn: impl Read + Write, url: &HttpUrl, body: &[u8]) -> Result<u16, String> {
+    let authority = url.authority();
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: hardrun/{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         url.path,
@@ -47,6 +72,7 @@ pub fn post_json(url: &HttpUrl, body: &[u8], timeout: Duration) -> Result<u16, S
     );
     conn.write_all(head.as_bytes())
         .and_then(|_| conn.write_all(body))
+        .and_then(|_| conn.flush())
         .map_err(|e| format!("{authority}: cannot send: {e}"))?;
     // the status line (the rest of the answer is not needed)
     let mut got = Vec::with_capacity(256);

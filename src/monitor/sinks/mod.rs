@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod http;
 pub mod syslog;
+pub mod tls;
 
 use std::fs::File;
 use std::io::Write;
@@ -54,13 +55,14 @@ impl Backoff {
 
 /// POSTs `body` until a 2xx, at most `b.attempts` times. A 4xx other than 408 and 429 is not
 /// retried (the same body would be refused again).
-pub fn deliver(sink: &str, url: &HttpUrl, body: &[u8], b: Backoff) -> Result<(), String> {
+pub fn deliver(sink: &str, ep: &http::Endpoint, body: &[u8], b: Backoff) -> Result<(), String> {
+    let url = &ep.url;
     let mut last = String::new();
     for n in 0..b.attempts {
         if n > 0 {
             std::thread::sleep(b.wait(n - 1));
         }
-        match http::post_json(url, body, http::TIMEOUT) {
+        match http::post_json(ep, body, http::TIMEOUT) {
             Ok(s) if (200..300).contains(&s) => return Ok(()),
             Ok(s) if (400..500).contains(&s) && s != 408 && s != 429 => {
                 return Err(format!("{}: refused with HTTP {s}", url.authority()))
@@ -168,6 +170,20 @@ impl Sinks {
                 node.to_owned(),
             ));
         }
+        // one TLS configuration for both https sinks, built (and its files read) at start
+        let https = [&c.alertmanager, &c.webhook]
+            .into_iter()
+            .flatten()
+            .any(|u| HttpUrl::parse(u).is_ok_and(|u| u.tls));
+        let tls = if https {
+            Some(tls::client_config(c)?)
+        } else {
+            None
+        };
+        let endpoint = |url: HttpUrl| http::Endpoint {
+            tls: tls.clone().filter(|_| url.tls),
+            url,
+        };
         if let Some(u) = &c.alertmanager {
             let base = HttpUrl::parse(u)?;
             let url = HttpUrl {
@@ -176,7 +192,7 @@ impl Sinks {
             };
             warn_if_remote("alertmanager", &url);
             s.net.push(alertmanager(
-                url,
+                endpoint(url),
                 c.windows,
                 c.queue,
                 node.to_owned(),
@@ -186,7 +202,8 @@ impl Sinks {
         if let Some(u) = &c.webhook {
             let url = HttpUrl::parse(u)?;
             warn_if_remote("webhook", &url);
-            s.net.push(webhook(url, c.queue, s.dropped.clone()));
+            s.net
+                .push(webhook(endpoint(url), c.queue, s.dropped.clone()));
         }
         Ok(s)
     }
@@ -243,6 +260,9 @@ impl Sinks {
 }
 
 fn warn_if_remote(sink: &str, url: &HttpUrl) {
+    if url.tls {
+        return;
+    }
     let host = url.host.trim_start_matches('[').trim_end_matches(']');
     let loopback = host == "localhost"
         || host
@@ -259,7 +279,7 @@ fn warn_if_remote(sink: &str, url: &HttpUrl) {
 /// The Alertmanager sink's thread: critical events are POSTed at once, the others per window
 /// ([`batch::Batcher`]).
 fn alertmanager(
-    url: HttpUrl,
+    url: http::Endpoint,
     windows: crate::profile::config::AlertWindows,
     queue: usize,
     node: String,
@@ -315,7 +335,7 @@ fn alertmanager(
 }
 
 /// The webhook's thread: each event POSTed as its JSON object, retried ([`BACKOFF`]).
-fn webhook(url: HttpUrl, queue: usize, dropped: Dropped) -> Net {
+fn webhook(url: http::Endpoint, queue: usize, dropped: Dropped) -> Net {
     let (tx, rx) = sync_channel::<Event>(queue);
     let thread = std::thread::Builder::new()
         .name("sink-webhook".into())

@@ -53,12 +53,106 @@ pub fn evaluate(_spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal
             .cloned()
             .unwrap_or_else(|| Lookup::Unavailable("the reports were not read".into())),
     };
-    judge(
+    let mut out = registry(image.as_ref(), &profile.scan);
+    out.extend(judge(
         image.as_ref(),
         &lookup,
         &profile.scan,
         chrono::Utc::now().timestamp(),
-    )
+    ));
+    out
+}
+
+/// Docker Hub's other names for itself: an image named through them is `docker.io`'s.
+const DOCKER_HUB_ALIASES: &[&str] = &[
+    "index.docker.io/",
+    "registry-1.docker.io/",
+    "registry.hub.docker.com/",
+];
+
+/// The reference an image's registry is judged by: Docker's normalized form
+/// (`busybox` → `docker.io/library/busybox:latest`), Docker Hub's other host names as
+/// `docker.io`. `None` for a bare digest (`sha256:…`), which names no registry.
+pub fn registry_ref(name: &str) -> Option<String> {
+    let n = name.trim();
+    let bare_digest = n.split_once(':').is_some_and(|(alg, hex)| {
+        !n.contains('/')
+            && !alg.is_empty()
+            && alg.chars().all(|c| c.is_ascii_alphanumeric())
+            && hex.len() >= 32
+            && hex.chars().all(|c| c.is_ascii_hexdigit())
+    });
+    if n.is_empty() || bare_digest {
+        return None;
+    }
+    let norm = crate::scan::normalize(n);
+    for alias in DOCKER_HUB_ALIASES {
+        if let Some(rest) = norm.strip_prefix(alias) {
+            let repo = rest.split([':', '@']).next().unwrap_or_default();
+            return Some(if repo.contains('/') {
+                format!("docker.io/{rest}")
+            } else {
+                format!("docker.io/library/{rest}")
+            });
+        }
+    }
+    Some(norm)
+}
+
+/// `[scan] allowed_registries`: the image, where an annotation names it, must come from one of
+/// them. An image nobody names (or named by a digest alone) is not judged here.
+pub fn registry(image: Option<&Image>, cfg: &ScanCfg) -> Vec<Proposal> {
+    if cfg.allowed_registries.is_empty() {
+        return vec![];
+    }
+    let Some(image) = image.filter(|i| i.annotation != crate::scan::BASE_DIGEST_ANNOTATION) else {
+        return vec![];
+    };
+    let Some(reference) = registry_ref(&image.name) else {
+        return vec![];
+    };
+    if cfg
+        .allowed_registries
+        .iter()
+        .any(|r| reference.starts_with(r.as_str()))
+    {
+        return vec![];
+    }
+    vec![Proposal::refuse(
+        format!("/annotations/{}", edit::escape(image.annotation)),
+        format!(
+            "image {} ({reference}) is from no allowed registry; [scan] allowed_registries = [{}]",
+            image.name,
+            cfg.allowed_registries
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )]
+}
+
+/// The counts by severity in the message of the `image-scan` finding that names the report
+/// (`… : 1 critical, 1 high, 0 medium, 1 low, 0 unknown; …`), as the audit record and the
+/// container's state carry it; `None` for the rule's other messages. What the monitor's
+/// `hardrun_image_vulnerabilities` reads.
+pub fn counts_of(message: &str) -> Option<BTreeMap<Level, u64>> {
+    let at = message.find(" critical, ")?;
+    let start = message[..at]
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let rest = &message[start..];
+    let text = rest.split(';').next().unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for (part, level) in text.split(", ").zip(Level::ALL) {
+        let (n, name) = part.trim().split_once(' ')?;
+        if name != level.name() {
+            return None;
+        }
+        out.insert(level, n.parse().ok()?);
+    }
+    (out.len() == Level::ALL.len()).then_some(out)
 }
 
 /// The worst first: severity, then a finding with a fix before one without, then by id.
@@ -394,6 +488,116 @@ mod tests {
             1
         );
         assert!(judge(None, &Lookup::Missing, &req(RequireReport::Audit), NOW).is_empty());
+    }
+
+    #[test]
+    fn counts_read_back_from_the_message() {
+        let (image, found) = fixture("trivy-busybox.json");
+        let p = judge(Some(&image), &found, &cfg(DenyAt::Critical), NOW);
+        let c = counts_of(&p[0].message).unwrap();
+        let n = |l| c.get(&l).copied();
+        assert_eq!(
+            [
+                Level::Critical,
+                Level::High,
+                Level::Medium,
+                Level::Low,
+                Level::Unknown
+            ]
+            .map(n),
+            [Some(1), Some(1), Some(0), Some(1), Some(0)]
+        );
+        // the refusal and other messages carry no counts
+        assert_eq!(counts_of(&p[1].message), None);
+        assert_eq!(counts_of("no scan report for image acme/app:1"), None);
+        assert_eq!(counts_of("image x: r: 1 critical, 2 high"), None);
+    }
+
+    #[test]
+    fn registry_references_normalize() {
+        for (name, want) in [
+            ("busybox", Some("docker.io/library/busybox:latest")),
+            ("busybox:1.36", Some("docker.io/library/busybox:1.36")),
+            ("library/busybox", Some("docker.io/library/busybox:latest")),
+            (
+                "docker.io/library/busybox",
+                Some("docker.io/library/busybox:latest"),
+            ),
+            (
+                "index.docker.io/busybox:1",
+                Some("docker.io/library/busybox:1"),
+            ),
+            (
+                "registry-1.docker.io/acme/app",
+                Some("docker.io/acme/app:latest"),
+            ),
+            ("acme/app:2", Some("docker.io/acme/app:2")),
+            (
+                "registry.example.com/team/app:1",
+                Some("registry.example.com/team/app:1"),
+            ),
+            ("localhost:5000/app", Some("localhost:5000/app:latest")),
+            (" quay.io/x/y@sha256:abc ", Some("quay.io/x/y@sha256:abc")),
+            (&format!("sha256:{}", "a".repeat(64)), None),
+            ("", None),
+        ] {
+            assert_eq!(registry_ref(name).as_deref(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn registry_allowlist() {
+        let image = |a: &str, v: &str| {
+            crate::scan::image_of(&[(a.to_owned(), v.to_owned())].into()).unwrap()
+        };
+        let cri = "io.kubernetes.cri.image-name";
+        let cfg = |r: &[&str]| ScanCfg {
+            allowed_registries: r.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let allow = cfg(&["registry.example.com/", "docker.io/library/"]);
+        for (a, v, refused) in [
+            (cri, "busybox", false),
+            (cri, "docker.io/library/busybox:1.36", false),
+            (cri, "index.docker.io/library/busybox", false),
+            (cri, "registry.example.com/team/app:1", false),
+            (cri, "acme/app", true),
+            (cri, "registry.example.com.evil.io/team/app", true),
+            ("hardrun.dev/image", "ghcr.io/acme/app:1", true),
+            ("org.opencontainers.image.ref.name", "quay.io/x/y:1", true),
+            // named by a digest alone: no registry is known
+            (cri, &format!("sha256:{}", "c".repeat(64)), false),
+            (
+                crate::scan::BASE_DIGEST_ANNOTATION,
+                &format!("sha256:{}", "d".repeat(64)),
+                false,
+            ),
+        ] {
+            let p = registry(Some(&image(a, v)), &allow);
+            assert_eq!(p.len(), usize::from(refused), "{a}={v}");
+            if refused {
+                assert!(!p[0].fixable);
+                assert!(
+                    p[0].message.starts_with(&format!("image {v} (")),
+                    "{}",
+                    p[0].message
+                );
+                assert!(
+                    p[0].message.ends_with(
+                        "is from no allowed registry; [scan] allowed_registries = [\"registry.example.com/\", \"docker.io/library/\"]"
+                    ),
+                    "{}",
+                    p[0].message
+                );
+            }
+        }
+        // no image named, or no allowlist: nothing
+        assert!(registry(None, &allow).is_empty());
+        assert!(registry(Some(&image(cri, "acme/app")), &cfg(&[])).is_empty());
+        // a prefix must end in '/': `registry.example.com` would admit registry.example.com.evil.io
+        let bad = cfg(&["registry.example.com"]);
+        assert_eq!(bad.validate().unwrap_err().0, ".allowed_registries[0]");
+        assert!(allow.validate().is_ok());
     }
 
     #[test]

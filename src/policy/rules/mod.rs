@@ -19,6 +19,7 @@ pub mod capabilities;
 pub mod cis_score;
 pub mod devices;
 pub mod hooks;
+pub mod image_files;
 pub mod image_scan;
 pub mod mounts;
 pub mod namespaces;
@@ -179,6 +180,7 @@ pub fn lookup(code: &str) -> Option<RuleFn> {
         "hooks" => hooks::evaluate,
         "secrets" => secrets::evaluate,
         "image-scan" => image_scan::evaluate,
+        "image-files" => image_files::evaluate,
         "cis-score" => cis_score::evaluate,
         _ => return None,
     })

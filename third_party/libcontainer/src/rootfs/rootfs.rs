@@ -13,6 +13,10 @@ use crate::error::MissingSpecError;
 use crate::syscall::Syscall;
 use crate::syscall::syscall::create_syscall;
 
+/// hardrun: the annotation that asks for a `nosuid` rootfs (value `true`); hardrun's `rootfs`
+/// rule sets it (HARDRUN-PATCHES.md §32)
+pub const ROOTFS_NOSUID_ANNOTATION: &str = "run.hardrun.rootfs-nosuid";
+
 /// Holds information about rootfs
 pub struct RootFS {
     syscall: Box<dyn Syscall>,
@@ -77,6 +81,39 @@ impl RootFS {
                 tracing::error!(?rootfs, ?err, "failed to bind mount rootfs");
                 err
             })?;
+
+        // hardrun: the rootfs bound nosuid where the spec's annotation asks (HARDRUN-PATCHES.md §32)
+        let nosuid = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(ROOTFS_NOSUID_ANNOTATION))
+            .is_some_and(|v| v == "true");
+        if nosuid {
+            // a bind remount replaces the per-mount flags: keep the ones it has (in a user
+            // namespace the kernel refuses to clear locked ones), add nosuid
+            let current = nix::sys::statfs::statfs(rootfs)
+                .map_err(|err| {
+                    tracing::error!(?rootfs, ?err, "failed to statfs the rootfs");
+                    RootfsError::Syscall(crate::syscall::SyscallError::Nix(err))
+                })?
+                .flags()
+                .bits();
+            self.syscall
+                .mount(
+                    None,
+                    rootfs,
+                    None,
+                    MsFlags::MS_BIND
+                        | MsFlags::MS_REMOUNT
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::from_bits_truncate(current),
+                    None,
+                )
+                .map_err(|err| {
+                    tracing::error!(?rootfs, ?err, "failed to remount the rootfs nosuid");
+                    err
+                })?;
+        }
 
         let global_options = MountOptions {
             root: rootfs,
