@@ -83,6 +83,13 @@ fn main() {
         // disposition back right before its execve (executor::reset_signals), hooks get it
         // from std's Command.
         hardrun::runtime::timing::stage("logging-init");
+        // a non-root caller is refused before the binary's protection (which needs root) and
+        // before anything is made (docs/install.md, "Rootless")
+        if matches!(command, Command::Create(_) | Command::Run(_)) {
+            if let Err(e) = cmd::create::check_rootless(nix::unistd::geteuid().as_raw()) {
+                fail(&e.to_string(), logging);
+            }
+        }
         if let Err(msg) = hardrun::runtime::protect::ensure_read_only_exe() {
             fail(&msg.to_string(), logging);
         }

@@ -35,10 +35,37 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
     if !global.systemd_cgroup {
         return Ok(());
     }
-    if !Path::new("/run/systemd/system").is_dir() {
+    systemd_usable(
+        Path::new("/run/systemd/system").is_dir(),
+        crate::runtime::delegate::cgroup_v2(),
+        cfg!(feature = "systemd"),
+    )
+}
+
+/// `create` and `run` as a non-root user (a rootless container): refused, in one line, before
+/// anything is made. On a host without cgroup delegation to that user (this project's test host:
+/// cgroup v1, no systemd) no profile's memory, CPU and pids limits can be set, and every profile
+/// but `permissive` sets them; hardrun does not run a container without the limits its profile
+/// asks for, nor one its policy cannot record (the audit log and the id pool are root's).
+/// docs/install.md, "Rootless", says what to do instead.
+pub fn check_rootless(euid: u32) -> Result<()> {
+    if euid == 0 {
+        return Ok(());
+    }
+    bail!("rootless containers are not supported: hardrun runs as uid {euid}, and without root it can neither set the profile's cgroup limits (no cgroup delegation) nor record its decisions; run it as root (containerd, dockerd and podman as root do), see docs/install.md \"Rootless\"")
+}
+
+/// Whether the systemd driver can be used: systemd runs, the host is cgroup v2 only (libcgroups'
+/// systemd manager is v2 only: on a v1 host it would silently drive cgroupfs instead), and this
+/// build has the driver.
+fn systemd_usable(running: bool, cgroup_v2: bool, built: bool) -> Result<()> {
+    if !running {
         bail!("--systemd-cgroup: systemd not running on this host (no /run/systemd/system); use the cgroupfs driver (drop --systemd-cgroup, or SystemdCgroup = false in containerd)");
     }
-    if !cfg!(feature = "systemd") {
+    if !cgroup_v2 {
+        bail!("--systemd-cgroup: hardrun's systemd cgroup driver needs a cgroup v2 only host (this one mounts cgroup v1 hierarchies); use the cgroupfs driver (drop --systemd-cgroup, or SystemdCgroup = false in containerd)");
+    }
+    if !built {
         bail!("--systemd-cgroup: this hardrun was built without the systemd cgroup driver (cargo feature \"systemd\")");
     }
     Ok(())
@@ -49,6 +76,13 @@ pub fn check_systemd(global: &GlobalOpts) -> Result<()> {
 /// state root, so the same id under two `--root`s never shares a cgroup (a `delete --force` kills
 /// everything in the container's cgroup); see [`crate::base::paths::default_cgroups_path`].
 pub use crate::base::paths::default_cgroups_path;
+
+/// The cgroup path under the systemd driver when the spec names none: runc's form,
+/// `system.slice:hardrun:<id>`, which systemd makes the scope `system.slice/hardrun-<id>.scope`
+/// (runc's default is `runc-<id>.scope`).
+pub fn systemd_cgroups_path(id: &str) -> String {
+    format!("system.slice:hardrun:{id}")
+}
 
 /// The create pipeline, top to bottom: load → select the profile (once) → lease host ids →
 /// harden (the rules) → gate (CIS, scored once, the last rule) → specconv → preflight → stage →
@@ -160,11 +194,12 @@ pub fn create_with_terminal(
     // 6. specconv: whatever the mode, libcontainer mounts the objects that were judged (not
     //    paths relative to the caller's working directory) and gets the spec in its dialect
     bundle::sources::rewrite(&mut spec, &loaded.sources);
-    let cgroups_path = specconv::convert(
-        &mut spec,
-        &default_cgroups_path(&root.path, a.id),
-        &loaded.rootfs,
-    )?;
+    let default_cgroup = if global.systemd_cgroup {
+        systemd_cgroups_path(a.id)
+    } else {
+        default_cgroups_path(&root.path, a.id)
+    };
+    let cgroups_path = specconv::convert(&mut spec, &default_cgroup, &loaded.rootfs)?;
     crate::runtime::timing::stage("specconv");
 
     // 7. preflight: what this host's kernel would refuse, named before anything is made
@@ -381,6 +416,40 @@ fn write_pid_file(path: &Path, container: &Container) -> Result<()> {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn rootless_is_refused_in_one_line() {
+        assert!(check_rootless(0).is_ok());
+        let e = check_rootless(1000).unwrap_err().to_string();
+        assert!(e.starts_with("rootless containers are not supported: hardrun runs as uid 1000"));
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn the_systemd_driver_is_refused_in_one_line_where_it_cannot_work() {
+        assert!(systemd_usable(true, true, true).is_ok());
+        for (args, want) in [
+            ((false, true, true), "systemd not running on this host"),
+            ((false, false, false), "systemd not running on this host"),
+            ((true, false, true), "needs a cgroup v2 only host"),
+            (
+                (true, true, false),
+                "built without the systemd cgroup driver",
+            ),
+        ] {
+            let e = systemd_usable(args.0, args.1, args.2)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want) && !e.contains('\n'), "{args:?}: {e}");
+            assert!(e.starts_with("--systemd-cgroup: "), "{e}");
+        }
+        assert_eq!(
+            systemd_cgroups_path("c1"),
+            "system.slice:hardrun:c1",
+            "runc's form, hardrun's prefix"
+        );
+        assert!(crate::runtime::preflight::check_systemd_path(&systemd_cgroups_path("c1")).is_ok());
+    }
 
     #[test]
     fn default_cgroup_path_is_one_per_state_root() {

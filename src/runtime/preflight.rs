@@ -49,6 +49,8 @@ pub enum PreflightError {
     UnifiedOnV1(String),
     #[error("container's cgroup unexpectedly frozen: {0}")]
     Frozen(String),
+    #[error("linux.cgroupsPath {0:?}: the systemd cgroup driver (--systemd-cgroup) wants the form slice:prefix:name (e.g. system.slice:hardrun:ID), as runc does")]
+    SystemdPath(String),
 }
 
 fn plural(n: usize) -> &'static str {
@@ -73,6 +75,9 @@ pub fn create(
     }
     preflight(spec, host)?;
     check_unified(spec.pointer("/linux/resources/unified"), cgroup_v2)?;
+    if systemd {
+        check_systemd_path(cgroups_path)?;
+    }
     // a process put into a frozen cgroup stops before it reports back: the create would hang
     if !systemd && !cgroups_path.contains(':') {
         if let Some(why) = crate::runtime::cgroup_tree::frozen(Path::new(cgroups_path)) {
@@ -80,6 +85,27 @@ pub fn create(
         }
     }
     Ok(())
+}
+
+/// The systemd driver's `cgroupsPath`: `slice:prefix:name` (an empty slice is system.slice), where
+/// prefix and name make the scope `<prefix>-<name>.scope`, exactly as runc takes it; libcgroups
+/// would refuse most else later and less clearly.
+pub fn check_systemd_path(path: &str) -> Result<(), PreflightError> {
+    let parts: Vec<&str> = path.split(':').collect();
+    let ok = match parts.as_slice() {
+        [slice, prefix, name] => {
+            (slice.is_empty() || (slice.ends_with(".slice") && !slice.contains('/')))
+                && !prefix.is_empty()
+                && !name.is_empty()
+        }
+        _ => false,
+    };
+    let ok = ok && !parts.iter().skip(1).any(|p| p.contains('/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PreflightError::SystemdPath(path.to_owned()))
+    }
 }
 
 /// The kernel's limits on what `execve` copies (fs/exec.c): one string, NUL included, at most
@@ -235,6 +261,35 @@ pub fn check_unified(unified: Option<&Value>, cgroup_v2: bool) -> Result<(), Pre
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn systemd_paths_are_slice_prefix_name() {
+        for ok in [
+            "system.slice:hardrun:c1",
+            "kubepods-besteffort.slice:cri-containerd:abc",
+            ":hardrun:c1",
+        ] {
+            assert!(check_systemd_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/hardrun/c1",
+            "/docker/abc",
+            "system.slice:hardrun",
+            "hardrun:c1",
+            "a:b:c:d",
+            "system.slice::c1",
+            "system.slice:hardrun:",
+            "system:hardrun:c1",
+            "system.slice:hard/run:c1",
+            "",
+        ] {
+            let e = check_systemd_path(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("slice:prefix:name") && !e.contains('\n'),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn arg_list_sizes_are_the_kernels() {

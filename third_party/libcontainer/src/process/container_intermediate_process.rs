@@ -87,6 +87,23 @@ pub fn container_intermediate_process(
         linux.resources().as_ref(),
         matches!(args.container_type, ContainerType::InitContainer),
     )?;
+    // hardrun (HARDRUN-PATCHES.md §33): libcgroups' systemd manager sets systemd properties
+    // only and never loads cgroup v2's device program (its v2 manager does), so under the
+    // systemd driver a container ran without device rules. As runc's systemd driver does, load
+    // it on the cgroup this process was just moved into: the container's scope. The condition
+    // is libcgroups' own for choosing its systemd manager (`create_cgroup_manager`; note that
+    // `systemd_cgroup` is also set for every container with a user namespace).
+    #[cfg(feature = "cgroupsv2_devices")]
+    if args.cgroup_config.systemd_cgroup
+        && !args.cgroup_config.cgroup_path.is_absolute()
+        && matches!(
+            libcgroups::common::get_cgroup_setup(),
+            Ok(libcgroups::common::CgroupSetup::Unified)
+        )
+        && matches!(args.container_type, ContainerType::InitContainer)
+    {
+        apply_scope_devices(linux.resources().as_ref())?;
+    }
 
     // setting CPU affinity for tenant container after cgroup move
     if matches!(args.container_type, ContainerType::TenantContainer { .. }) {
@@ -331,6 +348,25 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
     })?;
 
     Ok(())
+}
+
+/// The device program of cgroup v2 on the cgroup this process is in (its `0::` line of
+/// `/proc/self/cgroup`), with the spec's rules and the default ones, as libcgroups' v2 manager
+/// loads it (HARDRUN-PATCHES.md §33).
+#[cfg(feature = "cgroupsv2_devices")]
+fn apply_scope_devices(resources: Option<&LinuxResources>) -> Result<()> {
+    let fail = |msg: String| IntermediateProcessError::Cgroup(msg);
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| fail(format!("reading /proc/self/cgroup: {e}")))?;
+    let rel = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| fail("no cgroup v2 line in /proc/self/cgroup".to_owned()))?;
+    let path = std::path::Path::new(libcgroups::common::DEFAULT_CGROUP_ROOT)
+        .join(rel.trim().trim_start_matches('/'));
+    let devices = resources.and_then(|r| r.devices().clone());
+    libcgroups::v2::devices::Devices::apply_devices(&path, &devices)
+        .map_err(|e| fail(format!("device rules on {}: {e}", path.display())))
 }
 
 fn apply_cgroups<
