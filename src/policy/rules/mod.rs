@@ -179,6 +179,7 @@ pub fn lookup(code: &str) -> Option<RuleFn> {
         "hooks" => hooks::evaluate,
         "secrets" => secrets::evaluate,
         "image-scan" => image_scan::evaluate,
+        "rego" => crate::policy::rego::rule,
         "cis-score" => cis_score::evaluate,
         _ => return None,
     })
