@@ -186,6 +186,13 @@ pub const RULES: &[RuleInfo] = &[
         severity: Severity::Medium,
     },
     RuleInfo {
+        code: "rego",
+        description: "the company's policies in Rego (the profile's [rego] files, package hardrun): each deny message refuses the container, each warn message is recorded",
+        cis: &[],
+        cis_exec: &[],
+        severity: Severity::High,
+    },
+    RuleInfo {
         code: "cis-score",
         description: "after hardening, the spec's CIS Docker Benchmark score reaches the profile's min_score; below it the container is refused, naming the failing controls",
         cis: &[],

@@ -25,6 +25,7 @@ fn section_of(code: &str) -> Option<&'static str> {
         "sysctls" => "sysctls",
         "hooks" => "hooks",
         "secrets" => "secrets",
+        "rego" => "rego",
         "cis-score" => "compliance",
         "exception" => "exceptions",
         _ => return None,

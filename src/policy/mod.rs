@@ -19,6 +19,7 @@ pub mod edit;
 pub mod egress;
 pub mod exceptions;
 pub mod finding;
+pub mod rego;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -123,6 +124,17 @@ pub fn evaluate(
     run: &Run,
     pre: Vec<(String, Proposal)>,
 ) -> Result<Outcome, PolicyDenied> {
+    evaluate_as(spec, run, pre, None)
+}
+
+/// [`evaluate`] for a container whose Kubernetes identity is known (create, run, check): the
+/// `rego` rule's input names its namespace and image as the identity rules read them.
+fn evaluate_as(
+    spec: &Value,
+    run: &Run,
+    pre: Vec<(String, Proposal)>,
+    identity: Option<&exceptions::Identity>,
+) -> Result<Outcome, PolicyDenied> {
     let profile = run.profile;
     let mut current = spec.clone();
     let mut findings: Vec<Finding> = vec![];
@@ -182,6 +194,10 @@ pub fn evaluate(
                     scored = Some(report);
                 }
                 (info.code.to_owned(), proposals)
+            } else if info.code == "rego" {
+                // the company's policies read the spec as given too
+                let p = rego::evaluate(&current, spec, profile, &ctx, identity);
+                (info.code.to_owned(), p)
             } else {
                 (info.code.to_owned(), rule(&current, profile, &ctx))
             }
@@ -518,7 +534,8 @@ impl Selected<'_> {
             self.preload_scan(ctx, input);
         }
         let pre = if only.is_none() { self.pre } else { vec![] };
-        let out = evaluate(input, &run, pre).map_err(|d| with_claims(d, &claims))?;
+        let out = evaluate_as(input, &run, pre, Some(&self.identity))
+            .map_err(|d| with_claims(d, &claims))?;
         Ok((with_identity(out, self.identity, claims), self.used))
     }
 
@@ -598,7 +615,8 @@ impl Selected<'_> {
             tripwires: ctx.tripwires,
         };
         let claims = self.claims();
-        let out = evaluate(input, &run, self.pre).map_err(|d| with_claims(d, &claims))?;
+        let out = evaluate_as(input, &run, self.pre, Some(&self.identity))
+            .map_err(|d| with_claims(d, &claims))?;
         let mut out = with_identity(out, self.identity, claims);
         if placeholder {
             mark_placeholder(&mut out.findings);

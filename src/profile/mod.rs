@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod egress;
+pub mod rego;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,13 @@ pub enum ProfileError {
     Invalid {
         file: String,
         key: String,
+        msg: String,
+    },
+    /// a `[rego]` policy that does not compile: `file:line: message`
+    #[error("{file}:{line}: {msg}")]
+    Rego {
+        file: String,
+        line: usize,
         msg: String,
     },
     #[error("cannot read {file}: {msg}")]
@@ -140,6 +148,10 @@ pub struct Profile {
     /// absent: no table (see `docs/egress.md`)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<egress::EgressCfg>,
+    /// `[rego]`: company policies in Rego, compiled when the profile is loaded from its file
+    /// (the `rego` rule; see `docs/rego.md`)
+    #[serde(default, skip_serializing_if = "rego::RegoCfg::is_empty")]
+    pub rego: rego::RegoCfg,
 
     /// where the profile came from (`builtin:restricted` or a path); not part of the TOML
     #[serde(skip)]
@@ -953,6 +965,12 @@ impl Profile {
                 ));
             }
         }
+        if !self.rego.files.is_empty() && file.starts_with("builtin:") {
+            return Err(invalid(
+                "rego.files",
+                "a built-in profile names no policy files; copy it to <config dir>/profiles/ and name them there, relative to that file".into(),
+            ));
+        }
         self.scan
             .validate()
             .map_err(|(k, m)| invalid(&format!("scan{k}"), m))?;
@@ -1355,7 +1373,7 @@ impl Catalog {
             file: file.clone(),
             msg: e.to_string(),
         })?;
-        let p = Profile::parse(&text, &file)?;
+        let mut p = Profile::parse(&text, &file)?;
         if p.name != stem {
             return Err(ProfileError::Invalid {
                 file,
@@ -1363,6 +1381,8 @@ impl Catalog {
                 msg: format!("{:?} does not match the file name {stem:?}", p.name),
             });
         }
+        // `[rego]`: read and compiled once, here, relative to the profile's file
+        p.rego.compile(f)?;
         Ok(p)
     }
 

@@ -181,6 +181,7 @@ pub fn lookup(code: &str) -> Option<RuleFn> {
         "secrets" => secrets::evaluate,
         "image-scan" => image_scan::evaluate,
         "image-files" => image_files::evaluate,
+        "rego" => crate::policy::rego::rule,
         "cis-score" => cis_score::evaluate,
         _ => return None,
     })
