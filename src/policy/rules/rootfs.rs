@@ -3,9 +3,18 @@
 
 use serde_json::Value;
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
 use crate::profile::Profile;
+use crate::policy::registry::Severity;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "the root filesystem is mounted read-only",
+    severity: Severity::Medium,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 pub fn evaluate(spec: &Value, _profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
     if ctx.granted.writable_rootfs || spec.get("root").is_none() {
