@@ -33,8 +33,8 @@ use serde_json::{json, Value};
 
 use super::{GrantedDeviceClass, Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
-use crate::profile::Profile;
 use crate::policy::registry::Severity;
+use crate::profile::Profile;
 
 /// The rule, as the registry lists it (its code and CIS tags are on its registry line).
 pub const RULE: Rule = Rule {

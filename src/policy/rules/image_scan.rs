@@ -15,10 +15,10 @@ use serde_json::Value;
 
 use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
 use crate::scan::cfg::{RequireReport, ScanCfg};
 use crate::scan::{Image, Level, Lookup, Vuln};
-use crate::policy::registry::Severity;
 
 /// The rule, as the registry lists it (its code and CIS tags are on its registry line).
 pub const RULE: Rule = Rule {

@@ -35,8 +35,8 @@ use serde_json::{json, Value};
 
 use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
-use crate::profile::{parse_size, Profile};
 use crate::policy::registry::Severity;
+use crate::profile::{parse_size, Profile};
 
 /// The rule, as the registry lists it (its code and CIS tags are on its registry line).
 pub const RULE: Rule = Rule {

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
-use crate::profile::Profile;
 use crate::policy::registry::Severity;
+use crate::profile::Profile;
 
 /// The rule, as the registry lists it (its code and CIS tags are on its registry line).
 pub const RULE: Rule = Rule {
