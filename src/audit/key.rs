@@ -74,7 +74,9 @@ pub fn retired_dir(key: &Path) -> PathBuf {
 /// Reads a key file: exactly 32 bytes, that group and others can neither read nor write (mode
 /// 0600 or tighter). `Ok(None)`: it does not exist.
 pub fn read(path: &Path) -> Result<Option<Key>, String> {
-    Ok(keyfile::read(path, "audit key")?.map(Key::from_bytes))
+    keyfile::read(path, "audit key")
+        .map(|k| k.map(Key::from_bytes))
+        .map_err(|e| e.to_string())
 }
 
 /// Writes `key` to `path` (see [`keyfile::write`]).
@@ -85,7 +87,9 @@ fn write(path: &Path, key: &Key, replace: bool) -> std::io::Result<bool> {
 /// The current key, created (32 random bytes, 0600) where there is none yet. Concurrent first
 /// uses agree on one key: the loser of the race reads the winner's.
 pub fn load_or_create(path: &Path) -> Result<Key, String> {
-    keyfile::load_or_create(path, "audit key").map(Key::from_bytes)
+    keyfile::load_or_create(path, "audit key")
+        .map(Key::from_bytes)
+        .map_err(|e| e.to_string())
 }
 
 /// The keys a verifier may need: the current one and the retired ones, by id.

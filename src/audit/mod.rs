@@ -376,32 +376,42 @@ pub struct Head {
     pub mac: String,
 }
 
+/// Why a head file does not vouch for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    #[error("not a head record: {0}")]
+    NotARecord(serde_json::Error),
+    #[error("its mac is missing or not its last field")]
+    NoMac,
+    /// `problems`: what could not be read of the keyring, `" (…)"`, or empty
+    #[error("made with key {kid}, which is not in the keyring{problems}")]
+    UnknownKey { kid: String, problems: String },
+    #[error("its MAC does not verify with key {0}: the head was changed")]
+    Changed(String),
+}
+
 impl Head {
     /// Parses a head file (unchecked: see [`Head::check`]).
-    pub fn parse(text: &[u8]) -> Result<Head, String> {
+    pub fn parse(text: &[u8]) -> Result<Head, HeadError> {
         let line = text.strip_suffix(b"\n").unwrap_or(text);
-        serde_json::from_slice(line).map_err(|e| format!("not a head record: {e}"))
+        serde_json::from_slice(line).map_err(HeadError::NotARecord)
     }
 
     /// Whether the head's MAC verifies with the key it names.
-    pub fn check(text: &[u8], keys: &key::Keyring) -> Result<Head, String> {
+    pub fn check(text: &[u8], keys: &key::Keyring) -> Result<Head, HeadError> {
         let head = Head::parse(text)?;
         let line = text.strip_suffix(b"\n").unwrap_or(text);
         let Some((body, mac)) = unseal(line) else {
-            return Err("its mac is missing or not its last field".into());
+            return Err(HeadError::NoMac);
         };
         let Some(k) = keys.get(&head.kid) else {
-            return Err(format!(
-                "made with key {}, which is not in the keyring{}",
-                head.kid,
-                problems(keys)
-            ));
+            return Err(HeadError::UnknownKey {
+                kid: head.kid,
+                problems: problems(keys),
+            });
         };
         if !k.check(&body, mac) {
-            return Err(format!(
-                "its MAC does not verify with key {}: the head was changed",
-                head.kid
-            ));
+            return Err(HeadError::Changed(head.kid));
         }
         Ok(head)
     }
@@ -449,7 +459,7 @@ fn next_link(last: &[u8], head: std::io::Result<Vec<u8>>) -> (u64, Option<String
         .and_then(|v| v.get("seq").and_then(|s| s.as_u64()));
     let last_hash = line_hash(last);
     let head = match head {
-        Ok(text) => Some(Head::parse(&text)),
+        Ok(text) => Some(Head::parse(&text).map_err(|e| e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(Err(format!("cannot read it: {e}"))),
     };
@@ -895,7 +905,7 @@ pub fn verify_logs(
                 .push("no head file: the log was never keyed".into());
             Ok("no head (unkeyed log)".into())
         }
-        Some(Err(e)) => Err(e),
+        Some(Err(e)) => Err(e.to_string()),
         Some(Ok(h)) if h.seq > last => Err(format!(
             "{} from the end of the log: it ends at record {last}, its head names record {}",
             seq_range(last + 1, h.seq),

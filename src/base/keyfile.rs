@@ -5,15 +5,53 @@
 
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A key's length, in bytes.
 pub const KEY_LEN: usize = 32;
 
+/// Why a key file cannot be used. Each names the key (`what`) and its path, never its bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read the {what} {}: {source}", .path.display())]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} {}: not a regular file", .path.display())]
+    NotRegular { what: &'static str, path: PathBuf },
+    #[error("{what} {}: mode {mode:04o} lets others read or change it: chmod 600 it", .path.display())]
+    Mode {
+        what: &'static str,
+        path: PathBuf,
+        mode: u32,
+    },
+    #[error("{what} {}: {len} bytes, expected {KEY_LEN}", .path.display())]
+    Length {
+        what: &'static str,
+        path: PathBuf,
+        len: usize,
+    },
+    #[error("cannot create the {what} {}: {source}", .path.display())]
+    Create {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create the {what} {}: it vanished while created", .path.display())]
+    Vanished { what: &'static str, path: PathBuf },
+}
+
 /// Reads the key file at `path`: exactly [`KEY_LEN`] bytes, mode 0600 or tighter, not a symlink.
 /// `Ok(None)`: it does not exist.
-pub fn read(path: &Path, what: &str) -> Result<Option<[u8; KEY_LEN]>, String> {
-    let p = path.display();
+pub fn read(path: &Path, what: &'static str) -> Result<Option<[u8; KEY_LEN]>, KeyFileError> {
+    let p = || path.to_path_buf();
+    let unreadable = |source| KeyFileError::Read {
+        what,
+        path: p(),
+        source,
+    };
     let mut f = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
@@ -21,29 +59,33 @@ pub fn read(path: &Path, what: &str) -> Result<Option<[u8; KEY_LEN]>, String> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read the {what} {p}: {e}")),
+        Err(e) => return Err(unreadable(e)),
     };
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot read the {what} {p}: {e}"))?;
+    let meta = f.metadata().map_err(unreadable)?;
     if !meta.is_file() {
-        return Err(format!("{what} {p}: not a regular file"));
+        return Err(KeyFileError::NotRegular { what, path: p() });
     }
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "{what} {p}: mode {mode:04o} lets others read or change it: chmod 600 it"
-        ));
+        return Err(KeyFileError::Mode {
+            what,
+            path: p(),
+            mode,
+        });
     }
     let mut bytes = vec![];
     Read::by_ref(&mut f)
         .take(KEY_LEN as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the {what} {p}: {e}"))?;
+        .map_err(unreadable)?;
     let key: [u8; KEY_LEN] = bytes
         .as_slice()
         .try_into()
-        .map_err(|_| format!("{what} {p}: {} bytes, expected {KEY_LEN}", bytes.len()))?;
+        .map_err(|_| KeyFileError::Length {
+            what,
+            path: p(),
+            len: bytes.len(),
+        })?;
     Ok(Some(key))
 }
 
@@ -69,16 +111,22 @@ pub fn random() -> std::io::Result<[u8; KEY_LEN]> {
 
 /// The key at `path`, created (random, 0600) where there is none yet. Concurrent first uses agree
 /// on one key: the loser of the race reads the winner's.
-pub fn load_or_create(path: &Path, what: &str) -> Result<[u8; KEY_LEN], String> {
+pub fn load_or_create(path: &Path, what: &'static str) -> Result<[u8; KEY_LEN], KeyFileError> {
     if let Some(k) = read(path, what)? {
         return Ok(k);
     }
-    let p = path.display();
-    let key = random().map_err(|e| format!("cannot create the {what} {p}: {e}"))?;
+    let cannot = |source| KeyFileError::Create {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let key = random().map_err(cannot)?;
     match write(path, &key, false) {
         Ok(true) => Ok(key),
-        Ok(false) => read(path, what)?
-            .ok_or_else(|| format!("cannot create the {what} {p}: it vanished while created")),
-        Err(e) => Err(format!("cannot create the {what} {p}: {e}")),
+        Ok(false) => read(path, what)?.ok_or_else(|| KeyFileError::Vanished {
+            what,
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(cannot(e)),
     }
 }

@@ -231,7 +231,7 @@ pub fn create_with_terminal(
     let secret_args: Vec<usize> = outcome
         .findings
         .iter()
-        .filter(|f| f.code == "secrets")
+        .filter(|f| f.code == crate::policy::code::codes::secrets)
         .filter_map(|f| f.pointer.strip_prefix("/process/args/")?.parse().ok())
         .collect();
     staging.write_record(&Record {

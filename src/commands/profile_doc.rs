@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::base::rule::RULES;
+use crate::policy::code::RULES;
 use crate::profile::{Profile, RuleSetting};
 
 /// The profile table that parameterizes a rule, if any.

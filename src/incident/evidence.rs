@@ -51,8 +51,8 @@ pub const SIGNATURE: &str = "manifest.sig";
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
     /// the node key cannot be read or created (names the file)
-    #[error("{0}")]
-    Key(String),
+    #[error(transparent)]
+    Key(#[from] crate::base::keyfile::KeyFileError),
     /// the container cannot be collected (not running, no cgroup)
     #[error("{0}")]
     Container(String),

@@ -369,7 +369,7 @@ pub fn judge(
 
     let label = format!("{} {:?}", what.command(), ctx.id);
     let held_as = json!({"profile": held.profile.name, "mode": held.mode.to_string()});
-    let info = code::info("exception").expect("a registered code");
+    let info = code::info(code::codes::exception).expect("a registered code");
     let mut notices = vec![];
     if !refused.is_empty() {
         for (text, before) in &refused {

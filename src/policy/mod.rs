@@ -19,6 +19,7 @@ pub mod edit;
 pub mod egress;
 pub mod exceptions;
 pub mod finding;
+pub mod registry;
 pub mod rego;
 pub mod rules;
 
@@ -29,9 +30,10 @@ use serde_json::Value;
 pub use finding::{Action, Finding, Severity};
 
 pub use crate::base::host;
-pub use crate::base::rule as code;
 use crate::profile::config::{Config, Mode};
 use crate::profile::Profile;
+pub use registry as code;
+pub use registry::PROCESS_RULES;
 use rules::{Granted, Host, Proposal, RuleCtx};
 
 /// What the engine knows about the container it is deciding on.
@@ -180,7 +182,7 @@ fn evaluate_as(
             if run.only.is_some_and(|only| !only.contains(&info.code)) {
                 continue;
             }
-            let Some(rule) = rules::lookup(info.code) else {
+            let Some(rule) = info.evaluate else {
                 continue;
             };
             if info.code == code::GATE {
@@ -216,7 +218,7 @@ fn evaluate_as(
         let redact = |v: Value, pointer: &str| {
             if v.is_null() {
                 v
-            } else if code == "secrets" {
+            } else if code == code::codes::secrets {
                 Value::String("<redacted>".into())
             } else if !profile.regulatory.is_empty() && personal_data(pointer) {
                 Value::String(format!(
@@ -417,7 +419,7 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
         exceptions::decide(&annotations, &identity, base, &ctx.config.catalog).map_err(|e| {
             PolicyDenied {
                 id: ctx.id.to_owned(),
-                rule: "exception".into(),
+                rule: code::codes::exception.into(),
                 pointer: "/annotations".into(),
                 reason: e.to_string(),
                 findings: vec![],
@@ -469,7 +471,7 @@ pub fn select<'c>(spec: &Value, ctx: &Context<'c>) -> Result<Selected<'c>, Polic
     let pre = decided
         .unauthorized
         .into_iter()
-        .map(|p| ("exception".to_owned(), p))
+        .map(|p| (code::codes::exception.to_owned(), p))
         .collect();
     let used = decided
         .used
@@ -498,7 +500,7 @@ pub fn userns_pool(raw: &Value, ctx: &Context) -> Option<crate::profile::UserNsC
 impl Selected<'_> {
     /// See [`userns_pool`]: the pool of the selected profile, when it leases a range for `raw`.
     pub fn userns_pool(&self, raw: &Value, host: &dyn Host) -> Option<crate::profile::UserNsCfg> {
-        if self.mode == Mode::Audit || self.profile.action("userns") != Action::Enforce {
+        if self.mode == Mode::Audit || self.profile.action(code::codes::userns) != Action::Enforce {
             return None;
         }
         if !rules::userns::needs_range(raw, host)
@@ -549,7 +551,7 @@ impl Selected<'_> {
 
     /// Findings that record the spec's identity annotations as claims nobody vouched for.
     fn claims(&self) -> Vec<Finding> {
-        let info = code::info("exception").expect("a registered code");
+        let info = code::info(code::codes::exception).expect("a registered code");
         exceptions::untrusted_claims(&self.annotations, &self.identity)
             .into_iter()
             .map(|(key, value)| {
@@ -597,7 +599,7 @@ impl Selected<'_> {
         // a placeholder range exactly where create would lease one (see `userns_pool`): a
         // profile that only audits `userns` maps nothing at create, so check maps nothing either
         let leases = self.mode != Mode::Audit
-            && self.profile.action("userns") == Action::Enforce
+            && self.profile.action(code::codes::userns) == Action::Enforce
             && rules::userns::needs_range(input, ctx.host);
         let placeholder = ctx.userns.is_none() && leases;
         let run = Run {
@@ -634,7 +636,7 @@ pub const USERNS_PLACEHOLDER: &str =
 fn mark_placeholder(findings: &mut [Finding]) {
     for f in findings
         .iter_mut()
-        .filter(|f| f.code == "userns" && f.message.contains("mapped to host ids"))
+        .filter(|f| f.code == code::codes::userns && f.message.contains("mapped to host ids"))
     {
         f.message.push_str(USERNS_PLACEHOLDER);
     }
@@ -698,9 +700,6 @@ pub fn harden_spec_ungated(
 
 /// `harden_exec` / `harden_update`: (request, the container's spec, context).
 pub type HardenFn = fn(&Value, &Value, &Context) -> Result<Outcome, PolicyDenied>;
-
-/// The rules that look at a process: `exec` is held to them.
-pub const PROCESS_RULES: &[&str] = &["user", "capabilities", "no-new-privileges", "secrets"];
 
 /// `exec`: the process to start inside a running container, held to the process rules of the
 /// container's profile. `spec` is the container's hardened spec (its annotations pick the

@@ -15,8 +15,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::base::rule::RULES;
 use crate::compliance::{Verdict, CONTROLS};
+use crate::policy::code::RULES;
 
 use super::{Checked, LiveInput};
 

@@ -7,9 +7,18 @@
 
 use serde_json::Value;
 
-use super::{strings, Proposal, RuleCtx, ALL_CAPS};
+use super::{ALL_CAPS, Proposal, Rule, RuleCtx, strings};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "capability sets are limited to the profile's allowlist; no ambient capabilities",
+    severity: Severity::High,
+    process: true,
+    evaluate: Some(evaluate),
+};
 
 /// The sets a root runtime leaves full when the spec omits them (inheritable and ambient start
 /// empty).

@@ -8,9 +8,18 @@
 
 use serde_json::Value;
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::compliance::{self, Verdict, EXCEPTED};
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "after hardening, the spec's CIS Docker Benchmark score reaches the profile's min_score; below it the container is refused, naming the failing controls",
+    severity: Severity::High,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
     gate(spec, profile, ctx).0

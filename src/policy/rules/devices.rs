@@ -31,9 +31,18 @@
 
 use serde_json::{json, Value};
 
-use super::{GrantedDeviceClass, Proposal, RuleCtx};
+use super::{GrantedDeviceClass, Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "only the default device set; the device cgroup denies everything else",
+    severity: Severity::High,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 /// The default device set: path, type, major, minor.
 pub(crate) const DEFAULT_DEVICES: &[(&str, &str, i64, i64)] = &[

@@ -15,9 +15,18 @@
 
 use serde_json::Value;
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "OCI hooks (run on the host as root) only from the profile's allowlist",
+    severity: Severity::High,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 pub const PHASES: &[&str] = &[
     "prestart",

@@ -18,8 +18,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
+use crate::policy::registry::Severity;
 use crate::profile::{ImageFilesCfg, Profile};
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "the image has no setuid or setgid file the root does not mount nosuid, and no world-writable directory without the sticky bit on a writable root",
+    severity: Severity::Medium,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 /// The cache's directory in the state root (a dot name: never a container).
 pub const CACHE_DIR: &str = ".image-files";

@@ -13,11 +13,20 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
 use crate::scan::cfg::{RequireReport, ScanCfg};
 use crate::scan::{Image, Level, Lookup, Vuln};
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "the image has a scanner's report (Trivy, Grype) with no finding at or above the profile's [scan] deny_at, not older than max_age",
+    severity: Severity::High,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 /// What [`preload`] found, per image (its name and base digest).
 fn preloaded() -> &'static Mutex<BTreeMap<String, Lookup>> {

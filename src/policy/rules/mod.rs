@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::edit::Edit;
+use super::registry::Severity;
 use crate::profile::Profile;
 
 pub use crate::base::caps::{ALL_CAPS, DOCKER_CAPS};
@@ -15,25 +16,27 @@ pub use crate::base::Host;
 #[cfg(test)]
 pub use crate::base::TestHost;
 
-pub mod capabilities;
-pub mod cis_score;
-pub mod devices;
-pub mod hooks;
-pub mod image_files;
-pub mod image_scan;
-pub mod mounts;
-pub mod namespaces;
-pub mod no_new_privileges;
-pub mod paths;
-pub mod privileged;
-pub mod resources;
-pub mod rootfs;
-pub mod seccomp;
-pub mod secrets;
-pub mod sysctls;
-pub mod tmpfs;
-pub mod user;
-pub mod userns;
+// one module per line of the registry (`crate::base::rule::registry!`): `pub mod <file>;`
+macro_rules! modules {
+    ($($file:ident: $code:literal, cis [$($cis:literal),*], exec [$($exec:literal),*];)*) => {
+        $(pub mod $file;)*
+    };
+}
+crate::base::rule::registry!(modules);
+
+/// What a rule's file says of it, beside `evaluate` itself: `pub const RULE: Rule` in
+/// `src/policy/rules/<file>.rs`. Its code and CIS tags are on its registry line
+/// (`crate::base::rule::registry!`); [`super::registry::RULES`] joins the two.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// what a spec that passes looks like, in one line (`hardrun profile show`, SARIF, docs)
+    pub description: &'static str,
+    pub severity: Severity,
+    /// it looks at the process: `exec` is held to it too (`policy::PROCESS_RULES`)
+    pub process: bool,
+    /// `None`: decided by the engine itself, not by a function of the spec (`exception`)
+    pub evaluate: Option<RuleFn>,
+}
 
 /// One deviation a rule found, with the edits that would bring the spec to the profile.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,29 +165,7 @@ pub type RuleFn = fn(&Value, &Profile, &RuleCtx) -> Vec<Proposal>;
 
 /// The rule function for a code; `None` for codes evaluated elsewhere (`exception`).
 pub fn lookup(code: &str) -> Option<RuleFn> {
-    Some(match code {
-        "namespaces" => namespaces::evaluate,
-        "user" => user::evaluate,
-        "userns" => userns::evaluate,
-        "rootfs" => rootfs::evaluate,
-        "tmpfs" => tmpfs::evaluate,
-        "paths" => paths::evaluate,
-        "capabilities" => capabilities::evaluate,
-        "no-new-privileges" => no_new_privileges::evaluate,
-        "privileged" => privileged::evaluate,
-        "mounts" => mounts::evaluate,
-        "devices" => devices::evaluate,
-        "seccomp" => seccomp::evaluate,
-        "resources" => resources::evaluate,
-        "sysctls" => sysctls::evaluate,
-        "hooks" => hooks::evaluate,
-        "secrets" => secrets::evaluate,
-        "image-scan" => image_scan::evaluate,
-        "image-files" => image_files::evaluate,
-        "rego" => crate::policy::rego::rule,
-        "cis-score" => cis_score::evaluate,
-        _ => return None,
-    })
+    super::registry::info(code)?.evaluate
 }
 
 #[cfg(test)]

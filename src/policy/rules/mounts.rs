@@ -63,10 +63,19 @@
 
 use serde_json::Value;
 
-use super::{strings, Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx, strings};
 use crate::bundle::sources::{is_bind, Kind};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "no sensitive host path or runtime socket is bind-mounted writable; no shared propagation; bind mounts are nosuid,nodev",
+    severity: Severity::High,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 const PROPAGATION: &[&str] = &[
     "private",

@@ -6,9 +6,18 @@
 
 use serde_json::{json, Value};
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::{Profile, HOST_NAMESPACE_KINDS};
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "pid, ipc, uts, mount, network and cgroup namespaces are private, never the host's",
+    severity: Severity::High,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 /// The CIS Docker Benchmark control about sharing the host's namespace of this OCI type: network
 /// 5.10, pid 5.16, ipc 5.17, uts 5.21, user 5.31. No control is about the mount, cgroup or time

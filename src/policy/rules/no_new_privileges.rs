@@ -2,9 +2,18 @@
 
 use serde_json::Value;
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "the process cannot gain privileges through setuid binaries or file capabilities",
+    severity: Severity::Medium,
+    process: true,
+    evaluate: Some(evaluate),
+};
 
 pub fn evaluate(spec: &Value, _profile: &Profile, _ctx: &RuleCtx) -> Vec<Proposal> {
     if spec.get("process").is_none()

@@ -3,9 +3,18 @@
 
 use serde_json::Value;
 
-use super::{strings, Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx, strings};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "Docker's masked and read-only /proc and /sys paths are in place",
+    severity: Severity::Medium,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 pub const MASKED: &[&str] = &[
     "/proc/acpi",

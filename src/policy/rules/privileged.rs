@@ -12,8 +12,17 @@
 
 use serde_json::Value;
 
-use super::{strings, Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx, strings};
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "a privileged container (all capabilities, no seccomp, unmasked paths, all devices) is refused",
+    severity: Severity::Critical,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 /// A bounding set this large is "all capabilities" (Linux 5.9+ has 41).
 const NEARLY_ALL: usize = 38;

@@ -33,9 +33,18 @@
 
 use serde_json::{json, Value};
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::{parse_size, Profile};
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "memory, CPU and pids limits and the nofile/nproc rlimits are set and within the profile's ceilings",
+    severity: Severity::Medium,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 const DEFAULT_PERIOD: u64 = 100_000;
 /// the kernel's smallest CFS quota (µs)
@@ -149,7 +158,7 @@ pub fn notices(findings: &[crate::policy::Finding], spec: &Value, profile: &str)
     let mut out = vec![];
     for f in findings
         .iter()
-        .filter(|f| f.code == "resources" && f.action == crate::policy::Action::Enforce)
+        .filter(|f| f.code == crate::policy::code::codes::resources && f.action == crate::policy::Action::Enforce)
     {
         let (what, show): (&str, Box<dyn Fn(u64) -> String>) = match f.pointer.as_str() {
             LIMIT => ("memory limit", Box::new(bytes)),

@@ -6,9 +6,18 @@
 
 use serde_json::Value;
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::{self, Edit};
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "the root filesystem is mounted read-only",
+    severity: Severity::Medium,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 /// The annotation that makes libcontainer bind the rootfs `nosuid` (value `true`). Not under
 /// `hardrun.dev/`: it is the engine's instruction to libcontainer, not an exception a caller

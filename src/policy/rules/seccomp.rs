@@ -67,9 +67,18 @@ use libcontainer::oci_spec::runtime::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{strings, Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx, strings};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "a seccomp filter at least as strict as Docker's default is applied",
+    severity: Severity::High,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 const PTR: &str = "/linux/seccomp";
 

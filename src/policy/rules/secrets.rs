@@ -18,9 +18,18 @@
 
 use serde_json::Value;
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "no credentials in the process environment or arguments (reported masked, never logged)",
+    severity: Severity::Medium,
+    process: true,
+    evaluate: Some(evaluate),
+};
 
 /// Variables that are never credentials, whatever their value.
 const PLAIN: &[&str] = &[

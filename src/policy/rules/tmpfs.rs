@@ -4,9 +4,18 @@
 
 use serde_json::{json, Value};
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "writable scratch directories are nosuid,nodev,noexec tmpfs mounts of bounded size",
+    severity: Severity::Low,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 fn norm(p: &str) -> &str {
     let t = p.trim_end_matches('/');

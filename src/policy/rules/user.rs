@@ -3,9 +3,18 @@
 
 use serde_json::{json, Value};
 
-use super::{Proposal, RuleCtx};
+use super::{Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "the process runs as a non-root user and group, without supplementary group 0",
+    severity: Severity::High,
+    process: true,
+    evaluate: Some(evaluate),
+};
 
 pub fn evaluate(spec: &Value, profile: &Profile, ctx: &RuleCtx) -> Vec<Proposal> {
     if ctx.granted.allow_root || spec.get("process").is_none() {

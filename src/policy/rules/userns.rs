@@ -13,9 +13,18 @@
 
 use serde_json::{json, Value};
 
-use super::{Host, Proposal, RuleCtx};
+use super::{Host, Proposal, Rule, RuleCtx};
 use crate::policy::edit::Edit;
+use crate::policy::registry::Severity;
 use crate::profile::Profile;
+
+/// The rule, as the registry lists it (its code and CIS tags are on its registry line).
+pub const RULE: Rule = Rule {
+    description: "the container runs in a user namespace mapped to a host id range of its own, never to host root",
+    severity: Severity::Medium,
+    process: false,
+    evaluate: Some(evaluate),
+};
 
 /// Whether the rule would need a host id range for `spec`: it has no user namespace (and joins
 /// no container's that has one, see [`pod_user_namespace`]), or a new one without id mappings.
