@@ -2,7 +2,7 @@
 //! its `deny` message (stderr, the JSON log, the audit record) and leaves nothing behind; a
 //! `warn` message is recorded and the container runs; a policy that does not compile fails its
 //! profile with `file:line`; `input.original` is the caller's spec, `input.spec` the hardened one
-//! (docs/rego.md).
+//! (docs/policies.md).
 
 mod common;
 
@@ -296,4 +296,96 @@ deny contains "the caller asked for root" if input.original.process.user.uid == 
     assert_eq!(last["decision"], "allowed");
     assert!(rego_findings(&last).is_empty(), "{last:#}");
     assert!(w.hr(&["delete", "--force", "ro2"]).status.success());
+}
+
+/// `restricted` with both example policies of `profiles/examples/` (copied as an operator would
+/// into the profiles directory).
+fn restricted_with_examples(w: &World) {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/examples");
+    let builtin =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/restricted.toml"))
+            .unwrap();
+    let dir = w.dir.join("profiles");
+    fs::create_dir_all(&dir).unwrap();
+    for f in ["required-team-label.rego", "registry-allowlist.rego"] {
+        fs::copy(examples.join(f), dir.join(f)).unwrap();
+    }
+    fs::write(
+        dir.join("restricted.toml"),
+        format!(
+            "{builtin}\n[rego]\nfiles = [\"required-team-label.rego\", \"registry-allowlist.rego\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// The two shipped example policies: a container with a team annotation and an image from the
+/// allowed registry runs; without the team, with a malformed team, or from another registry it
+/// is refused with the policy's message; without any image it runs with a warning recorded.
+#[test]
+fn the_example_policies_refuse_what_they_say_and_let_the_rest_run() {
+    let w = World::new("rego-examples");
+    restricted_with_examples(&w);
+    let dir = w.dir.join("profiles");
+    let case = |id: &str, annotations: Value| {
+        let b = w.bundle_with(&format!("b-{id}"), &["true"], |s| {
+            s["annotations"] = annotations;
+        });
+        run(&w, &b, id)
+    };
+
+    let ok = case(
+        "ex-ok",
+        json!({"example.com/team": "payments", "hardrun.dev/image": "registry.example.com/pay/api:1.2"}),
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    for (id, annotations, want) in [
+        (
+            "ex-noteam",
+            json!({"hardrun.dev/image": "registry.example.com/pay/api:1.2"}),
+            "annotation example.com/team is missing: every container names its owning team (container ex-noteam)",
+        ),
+        (
+            "ex-badteam",
+            json!({"example.com/team": "Payments Team", "hardrun.dev/image": "registry.example.com/pay/api:1.2"}),
+            "annotation example.com/team = \"Payments Team\" is not a team name",
+        ),
+        (
+            "ex-hub",
+            json!({"example.com/team": "payments", "hardrun.dev/image": "docker.io/library/busybox:latest"}),
+            "image docker.io/library/busybox:latest is not from an allowed registry (registry.example.com/, mirror.example.com/library/)",
+        ),
+    ] {
+        let out = case(id, annotations);
+        assert_eq!(out.status.code(), Some(1), "{id}: {}", stderr(&out));
+        let err = stderr(&out);
+        // the message after the policy files of the package (both files are one package)
+        let files = format!(
+            "rule rego: {}, {}: ",
+            dir.join("required-team-label.rego").display(),
+            dir.join("registry-allowlist.rego").display()
+        );
+        assert!(err.contains(&format!("{files}{want}")), "{id}: want {want:?} in {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{id}: {err}");
+        w.assert_nothing_left(id);
+    }
+
+    // no image named: runs, the allowlist's warning on record
+    let out = case("ex-noimage", json!({"example.com/team": "payments"}));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let create = w
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|r| r["decision"] == "allowed" && r["id"] == "ex-noimage")
+        .unwrap_or_else(|| panic!("no decision on ex-noimage: {:#?}", w.audit()));
+    let found = rego_findings(&create);
+    assert!(
+        found.iter().any(|f| f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("warn: no image named for this container: the registry allowlist could not be applied")),
+        "{create:#}"
+    );
 }

@@ -1,6 +1,6 @@
 //! `rego`: the company's policies of the profile's `[rego]` (package `hardrun`), evaluated on
 //! the spec as hardening leaves it, after every other rule and before the CIS gate (see
-//! `docs/rego.md`, `docs/rules/rego.md`).
+//! `docs/policies.md`, `docs/rules/rego.md`).
 //!
 //! The input document is `{"spec": <hardened spec>, "original": <spec as given>, "context":
 //! {...}}` ([`input`]). Each `deny` message is a refusal, each `warn` message an audit finding.

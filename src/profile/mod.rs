@@ -149,7 +149,7 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<egress::EgressCfg>,
     /// `[rego]`: company policies in Rego, compiled when the profile is loaded from its file
-    /// (the `rego` rule; see `docs/rego.md`)
+    /// (the `rego` rule; see `docs/policies.md`)
     #[serde(default, skip_serializing_if = "rego::RegoCfg::is_empty")]
     pub rego: rego::RegoCfg,
 

@@ -1,4 +1,4 @@
-//! `[rego]` of a profile: company policies in Rego (package `hardrun`, see `docs/rego.md`).
+//! `[rego]` of a profile: company policies in Rego (package `hardrun`, see `docs/policies.md`).
 //! The files are read and compiled once, when the profile is loaded from its file
 //! ([`RegoCfg::compile`]); the `rego` rule (`policy::rego`) evaluates the compiled policy for
 //! each container. A policy that does not compile fails its profile to load, with one line that
