@@ -130,7 +130,12 @@ fn assert_state_root_empty(w: &World) {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|n| n == ".staging"), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n == ".staging" || n == IMAGE_FILES_CACHE),
+        "{names:?}"
+    );
     let staged = fs::read_dir(w.root.join(".staging"))
         .map(|d| d.count())
         .unwrap_or(0);

@@ -21,6 +21,11 @@ pub fn require_root() {
     );
 }
 
+/// The `image-files` rule's walk cache in a state root: a cache of images (keyed by rootfs
+/// identity), kept across containers on purpose, so no container's leftover.
+#[allow(dead_code)]
+pub const IMAGE_FILES_CACHE: &str = ".image-files";
+
 pub fn bin() -> PathBuf {
     std::env::var_os("HARDRUN_BIN")
         .map(PathBuf::from)
