@@ -545,3 +545,53 @@ fn a_pods_containers_keep_the_sandboxs_table() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
 }
+
+/// A container that joins a network namespace someone else made (not a pod's container) gets
+/// the profile's table, not one planted there before it: a table `inet hardrun_egress` with an
+/// early rule that accepts the metadata address is replaced whole. (create tries `create table`
+/// first, the fast load into a fresh namespace; that fails here, and the replacing script runs.)
+#[test]
+fn a_table_planted_in_a_joined_namespace_is_replaced() {
+    let w = World::new("egress-planted");
+    let net = Net::new("ep", 201);
+    let planted = "table inet hardrun_egress {\n\tchain output {\n\t\ttype filter hook output priority -300; policy accept;\n\t\tip daddr 169.254.169.254 accept\n\t}\n}\n";
+    let mut nft = Command::new("ip")
+        .args(["netns", "exec", &net.cns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    nft.stdin
+        .take()
+        .unwrap()
+        .write_all(planted.as_bytes())
+        .unwrap();
+    assert!(nft.wait().unwrap().success(), "planting the table failed");
+    assert!(Net::tables(&net.cns).contains("hardrun_egress"));
+
+    let id = "egress-planted";
+    let b = w.bundle_with(id, &["sleep", "1000"], joins(Net::path(&net.cns)));
+    ok(
+        &w,
+        &[
+            "--profile",
+            "restricted",
+            "run",
+            "-d",
+            "--bundle",
+            b.to_str().unwrap(),
+            id,
+        ],
+    );
+    let rs = ruleset(pid(&w, id));
+    let rules = egress_rules(&rs);
+    assert!(drops(&rs, "169.254.169.254"), "{rs:#}");
+    assert!(drops(&rs, "fd00:ec2::254"), "{rs:#}");
+    assert_eq!(rules.len(), 2, "the planted rule survived: {rs:#}");
+    assert!(
+        rules.iter().all(|r| !r.to_string().contains("accept")),
+        "{rs:#}"
+    );
+    ok(&w, &["delete", "--force", id]);
+    w.assert_nothing_left(id);
+}

@@ -107,27 +107,35 @@ pub enum Loaded {
     HostShared,
 }
 
-/// Loads `script` (which defines `inet <table>`) into the network namespace of process `pid`.
-/// With `keep_existing`, a namespace that has the table already keeps it (one table per
-/// namespace: a pod's containers share the sandbox's). Never in the host's namespace.
+/// Loads a table into the network namespace of process `pid`: `create` (a script that fails
+/// when the table is there, see `policy::egress::Plan::create_script`) first, the fast load into
+/// a namespace that has none; when that fails, with `keep_existing` a namespace that has the
+/// table already keeps it (one table per namespace: a pod's containers share the sandbox's),
+/// and otherwise `replace` (which replaces a table of the same name in one transaction) is
+/// loaded. An error is `replace`'s. Never in the host's namespace.
 pub fn load_table(
     pid: i32,
     table: &str,
-    script: &str,
+    create: &str,
+    replace: &str,
     keep_existing: bool,
 ) -> Result<Loaded, String> {
     let (ns, ident) = open_netns(&format!("/proc/{pid}/ns/net"))?;
     if shares_host_netns(&ident) {
         return Ok(Loaded::HostShared);
     }
+    let loaded = Loaded::Loaded {
+        netns_dev: ident.0,
+        netns_ino: ident.1,
+    };
+    if nft_in(ns.as_fd(), create).is_ok() {
+        return Ok(loaded);
+    }
     if keep_existing && nft_run(ns.as_fd(), &["list", "table", "inet", table], None).is_ok() {
         return Ok(Loaded::Kept);
     }
-    nft_in(ns.as_fd(), script)?;
-    Ok(Loaded::Loaded {
-        netns_dev: ident.0,
-        netns_ino: ident.1,
-    })
+    nft_in(ns.as_fd(), replace)?;
+    Ok(loaded)
 }
 
 /// A network namespace's nsfs identity (device, inode) and what nft printed there.
@@ -159,6 +167,7 @@ pub fn apply_egress(
     match load_table(
         pid,
         crate::policy::egress::TABLE,
+        &plan.create_script(),
         &plan.script,
         plan.keep_existing,
     ) {
