@@ -694,3 +694,32 @@ mod tests {
         )
     }
 }
+
+/// hardrun: the container processes' part of hardrun's per-stage timing trace (issue 20). With
+/// `HARDRUN_TRACE_TIMING` set (not empty, not `0`) in the environment, writes one line to
+/// stderr: `hardrun-timing pid=P step=S at_ms=T`, `T` the monotonic clock in milliseconds, which
+/// is system-wide: the main, intermediate and init processes' steps line up. One `write(2)`, no
+/// allocation after the first check; nothing without the variable.
+pub fn trace_step(step: &str) {
+    use std::io::Write;
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    let on = *ON.get_or_init(|| {
+        std::env::var_os("HARDRUN_TRACE_TIMING").is_some_and(|v| !v.is_empty() && v != "0")
+    });
+    if !on {
+        return;
+    }
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to the valid, exclusively borrowed `t`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    let ms = t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6;
+    let line = format!(
+        "hardrun-timing pid={} step={step} at_ms={ms:.3}\n",
+        std::process::id()
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}

@@ -46,6 +46,7 @@ pub fn container_intermediate_process(
     intermediate_main_sender: &mut channel::MainSender,
     init_main_sender: &mut channel::MainSender,
 ) -> Result<()> {
+    crate::utils::trace_step("inter-start");
     let (inter_sender, inter_receiver) = intermediate_chan;
     let (init_sender, init_receiver) = init_chan;
     let command = args.syscall.create_syscall();
@@ -82,6 +83,7 @@ pub fn container_intermediate_process(
     // In addition this needs to be done before we enter the cgroup namespace as
     // the cgroup of the process will form the root of the cgroup hierarchy in
     // the cgroup namespace.
+    crate::utils::trace_step("inter-cgroups");
     apply_cgroups(
         &cgroup_manager,
         linux.resources().as_ref(),
@@ -128,6 +130,7 @@ pub fn container_intermediate_process(
     // namespace will be created, check
     // https://man7.org/linux/man-pages/man7/user_namespaces.7.html for more
     // information
+    crate::utils::trace_step("inter-userns");
     if let Some(user_namespace) = namespaces.get(LinuxNamespaceType::User)? {
         setup_userns(
             &namespaces,
@@ -145,6 +148,7 @@ pub fn container_intermediate_process(
         command.set_id(Uid::from_raw(0), Gid::from_raw(0))?;
     }
 
+    crate::utils::trace_step("inter-rlimits-ns");
     // set limits and namespaces to the process
     let proc = spec.process().as_ref().ok_or(MissingSpecError::Process)?;
     if let Some(rlimits) = proc.rlimits() {
@@ -239,6 +243,7 @@ pub fn container_intermediate_process(
     // configuration. The youki main process can decide what to do with the init
     // process and the intermediate process can just exit safely after the job
     // is done.
+    crate::utils::trace_step("inter-clone-init");
     let pid = fork::container_clone_sibling(cb).map_err(|err| {
         tracing::error!("failed to fork init process: {}", err);
         IntermediateProcessError::InitProcess(err)
@@ -252,6 +257,7 @@ pub fn container_intermediate_process(
         })?;
     }
 
+    crate::utils::trace_step("inter-ready");
     intermediate_main_sender
         .intermediate_ready(pid)
         .map_err(|err| {

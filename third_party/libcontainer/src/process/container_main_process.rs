@@ -102,6 +102,7 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         })
     };
 
+    crate::utils::trace_step("main-clone-inter");
     let container_clone_fn = if container_args.as_sibling {
         fork::container_clone_sibling
     } else {
@@ -131,6 +132,7 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     // the main process to set up uid and gid mapping, once the intermediate
     // process enters into a new user namespace.
     if let Some(config) = &container_args.user_ns_config {
+        crate::utils::trace_step("main-mapping");
         intermediate_main_receiver.wait_for_mapping_request()?;
         setup_mapping(config, intermediate_pid)?;
         inter_sender.mapping_written()?;
@@ -171,6 +173,7 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
 
     // The intermediate process will send the init pid once it forks the init
     // process.  The intermediate process should exit after this point.
+    crate::utils::trace_step("main-wait-inter");
     let init_pid = intermediate_main_receiver.wait_for_intermediate_ready()?;
 
     // if file to write the pid to is specified, write pid of the child
@@ -270,10 +273,12 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         err
     })?;
 
+    crate::utils::trace_step("main-wait-init");
     init_main_receiver.wait_for_init_ready().map_err(|err| {
         tracing::error!("failed to wait for init ready: {}", err);
         err
     })?;
+    crate::utils::trace_step("main-init-ready");
 
     tracing::debug!("init pid is {:?}", init_pid);
 

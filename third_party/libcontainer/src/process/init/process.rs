@@ -73,6 +73,7 @@ pub fn container_init_process(
         }
     }
 
+    crate::utils::trace_step("init-namespaces");
     apply_rest_namespaces(&ctx.ns, ctx.spec, ctx.syscall.as_ref())?;
 
     if let Some(true) = ctx.process.no_new_privileges() {
@@ -82,6 +83,7 @@ pub fn container_init_process(
     if matches!(args.container_type, ContainerType::InitContainer) {
         let in_user_ns = utils::is_in_new_userns().map_err(InitProcessError::Io)?;
         let bind_service = ctx.ns.get(LinuxNamespaceType::User)?.is_some() || in_user_ns;
+    crate::utils::trace_step("init-rootfs");
         let rootfs = RootFS::new();
         rootfs
             .prepare_rootfs(
@@ -95,6 +97,7 @@ pub fn container_init_process(
                 InitProcessError::RootFS(err)
             })?;
 
+    crate::utils::trace_step("init-hooks");
         if let Some(hooks) = ctx.hooks {
             // send a request to the main process to run prestart and create_runtime hooks.
             // prestart and create_runtime hook needs to be called after the namespace setup, but
@@ -123,6 +126,7 @@ pub fn container_init_process(
         // we use pivot_root, but if we are on the host mount namespace, we will
         // use simple chroot. Scary things will happen if you try to pivot_root
         // in the host mount namespace...
+    crate::utils::trace_step("init-pivot");
         do_pivot_root(ctx.syscall.as_ref(), &ctx.ns, args.no_pivot, ctx.rootfs)?;
 
         // As we have changed the root mount, from here on
@@ -200,6 +204,7 @@ pub fn container_init_process(
         }
     }
 
+    crate::utils::trace_step("init-ro-masked");
     if matches!(args.container_type, ContainerType::InitContainer) {
         // hardrun: a read-only `/dev` mount was mounted writable (its device nodes, symlinks
         // and console are made in it); make it read-only now that they are there, as runc's
@@ -253,6 +258,7 @@ pub fn container_init_process(
         }
     }
 
+    crate::utils::trace_step("init-cwd-user");
     let cwd = format!("{}", ctx.process.cwd().display());
     let do_chdir = if cwd.is_empty() {
         false
@@ -356,6 +362,7 @@ pub fn container_init_process(
     // its host procfs handle, the other ends of its channels and whatever its caller leaked.
     // Close them now, still holding every capability (so no process of the container may open
     // them through /proc), keeping stdio, the preserved ones and what this process still uses.
+    crate::utils::trace_step("init-close-fds");
     let mut keep = vec![main_sender.as_raw_fd(), init_receiver.as_raw_fd()];
     if let Some(listener) = ctx.notify_listener {
         keep.push(listener.as_raw_fd());
@@ -405,6 +412,7 @@ pub fn container_init_process(
         tracing::warn!("seccomp not available, unable to enforce no_new_privileges!")
     }
 
+    crate::utils::trace_step("init-caps");
     capabilities::reset_effective(ctx.syscall.as_ref()).map_err(|err| {
         tracing::error!(?err, "failed to reset effective capabilities");
         InitProcessError::SyscallOther(err)
@@ -456,6 +464,7 @@ pub fn container_init_process(
         tracing::warn!("seccomp not available, unable to set seccomp privileges!")
     }
 
+    crate::utils::trace_step("init-seccomp-done");
     // add HOME into envs if not exists
     set_home_env_if_not_exists(&mut ctx.envs, ctx.process.user().uid().into());
 
