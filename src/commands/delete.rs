@@ -198,9 +198,11 @@ pub fn delete_container(
     // an isolated container's network namespace may outlive it (`ip netns add`): held across
     // the delete, its isolate table is removed once the delete went through
     let isolated = crate::runtime::isolate::hold_for_delete(container);
+    crate::runtime::timing::stage("delete-record");
     // forensics: the specs and findings outlive the state directory (never fails the delete;
     // taken back when the delete itself fails)
     let kept = super::forensics::keep_on_delete(global, &id, container.dir());
+    crate::runtime::timing::stage("delete-forensics");
     let warnings = match delegate::delete(container, force) {
         Ok(w) => w,
         Err(e) => {
@@ -214,6 +216,7 @@ pub fn delete_container(
             return Err(e);
         }
     };
+    crate::runtime::timing::stage("delete-libcontainer");
     if let Some(hold) = isolated {
         crate::runtime::isolate::finish_delete(&id, hold);
     }
