@@ -212,7 +212,7 @@ fn bad_container_ids_are_refused_before_anything_is_made() {
         assert!(
             names
                 .iter()
-                .all(|n| n == ".staging" || n == IMAGE_FILES_CACHE),
+                .all(|n| n == ".staging" || STATE_ROOT_CACHES.contains(&n.as_str())),
             "{names:?}"
         );
         assert_eq!(

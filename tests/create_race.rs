@@ -81,7 +81,7 @@ fn one_of_many_racing_creates_of_an_id_wins() {
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != ".staging" && n != IMAGE_FILES_CACHE)
+            .filter(|n| n != ".staging" && !STATE_ROOT_CACHES.contains(&n.as_str()))
             .collect();
         assert!(left.is_empty(), "round {round}: left in the root: {left:?}");
         let staged: Vec<String> = fs::read_dir(w.root.join(".staging"))

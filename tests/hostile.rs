@@ -133,7 +133,7 @@ fn assert_state_root_empty(w: &World) {
     assert!(
         names
             .iter()
-            .all(|n| n == ".staging" || n == IMAGE_FILES_CACHE),
+            .all(|n| n == ".staging" || STATE_ROOT_CACHES.contains(&n.as_str())),
         "{names:?}"
     );
     let staged = fs::read_dir(w.root.join(".staging"))

@@ -1498,7 +1498,26 @@ fn the_kernel_holds_the_filter_evaluated_here() {
     use common::*;
     let w = World::new("seccomp-kernel");
     let t = x86_64_table();
-    for (id, profile) in [("sk1", "restricted"), ("sk2", "baseline")] {
+    // sk3 loads the program compiled for sk1 from the state root's cache (same filter); sk4
+    // comes after the cached programs were damaged, and gets a program compiled anew
+    let cache = w.root.join(hardrun::runtime::seccomp_cache::CACHE_DIR);
+    for (id, profile) in [
+        ("sk1", "restricted"),
+        ("sk2", "baseline"),
+        ("sk3", "restricted"),
+        ("sk4", "restricted"),
+    ] {
+        if id == "sk3" {
+            let kept = std::fs::read_dir(&cache).unwrap().count();
+            assert_eq!(kept, 2, "one program per distinct filter");
+        }
+        if id == "sk4" {
+            for f in std::fs::read_dir(&cache).unwrap().flatten() {
+                let mut bytes = std::fs::read(f.path()).unwrap();
+                bytes.truncate(bytes.len() - 3);
+                std::fs::write(f.path(), bytes).unwrap();
+            }
+        }
         let b = w.bundle_with(&format!("b-{id}"), &["sleep", "60"], |s| {
             s["process"]["capabilities"] = json!({
                 "bounding": DOCKER_CAPS, "effective": DOCKER_CAPS, "permitted": DOCKER_CAPS

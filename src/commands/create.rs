@@ -262,6 +262,13 @@ pub fn create_with_terminal(
     crate::runtime::fault::point("after-state-dir");
     crate::runtime::timing::stage("audit-write");
 
+    // the filter compiled once per distinct filter (kept in the state root), not in every init
+    let seccomp = crate::runtime::seccomp_cache::compiled_for(
+        runtime_spec.as_ref().unwrap_or(&spec),
+        &root.path,
+    );
+    crate::runtime::timing::stage("seccomp-compiled");
+
     // 10. delegate: libcontainer creates the container from the staged bundle
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
     let cgroup_existed = crate::runtime::cgroup_tree::exists(&cgroups_path);
@@ -273,6 +280,7 @@ pub fn create_with_terminal(
             bundle: &staging.bundle(),
             hook_bundle: &loaded.dir,
             systemd: global.systemd_cgroup,
+            seccomp,
         },
     );
     let mut container = match created {

@@ -223,6 +223,8 @@ pub struct Staged<'a> {
     pub bundle: &'a Path,
     pub hook_bundle: &'a Path,
     pub systemd: bool,
+    /// the spec's seccomp filter compiled ahead ([`crate::runtime::seccomp_cache`])
+    pub seccomp: Option<libcontainer::seccomp::CompiledSeccomp>,
 }
 
 /// The builder create and exec both start from: the container's id (validated), its state root,
@@ -261,6 +263,7 @@ pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateErr
     )?
     .as_init(at.bundle)
     .with_hook_bundle(Some(at.hook_bundle))
+    .with_compiled_seccomp(at.seccomp.clone())
     .with_systemd(at.systemd)
     .with_detach(req.detach)
     .with_no_pivot(req.no_pivot)

@@ -18,6 +18,7 @@ pub mod loopback;
 pub mod nft;
 pub mod preflight;
 pub mod protect;
+pub mod seccomp_cache;
 pub mod specconv;
 pub mod state_dir;
 pub mod timing;

@@ -21,10 +21,11 @@ pub fn require_root() {
     );
 }
 
-/// The `image-files` rule's walk cache in a state root: a cache of images (keyed by rootfs
-/// identity), kept across containers on purpose, so no container's leftover.
+/// The caches a state root keeps across containers on purpose, so no container's leftover: the
+/// `image-files` rule's walk cache (keyed by rootfs identity) and the compiled seccomp programs
+/// (keyed by filter).
 #[allow(dead_code)]
-pub const IMAGE_FILES_CACHE: &str = ".image-files";
+pub const STATE_ROOT_CACHES: &[&str] = &[".image-files", ".seccomp"];
 
 pub fn bin() -> PathBuf {
     std::env::var_os("HARDRUN_BIN")

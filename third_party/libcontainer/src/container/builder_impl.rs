@@ -67,6 +67,9 @@ pub(super) struct ContainerBuilderImpl {
     // TODO: youki does not support selinux yet
     #[allow(dead_code)]
     pub process_label: Option<String>,
+    /// hardrun (§34): the spec's seccomp filter, compiled ahead
+    #[cfg(feature = "libseccomp")]
+    pub compiled_seccomp: Option<Rc<crate::seccomp::CompiledSeccomp>>,
 }
 
 impl ContainerBuilderImpl {
@@ -196,6 +199,8 @@ impl ContainerBuilderImpl {
             stderr: self.stderr.as_ref().map(|x| x.as_raw_fd()),
             as_sibling: self.as_sibling,
             pid_file: self.pid_file.to_owned(),
+            #[cfg(feature = "libseccomp")]
+            compiled_seccomp: self.compiled_seccomp.clone(),
         };
 
         let init_pid = process::container_main_process::container_main_process(&container_args)

@@ -26,6 +26,9 @@ pub struct InitContainerBuilder {
     no_pivot: bool,
     as_sibling: bool,
     hook_bundle: Option<PathBuf>,
+    /// hardrun (§34)
+    #[cfg(feature = "libseccomp")]
+    compiled_seccomp: Option<crate::seccomp::CompiledSeccomp>,
 }
 
 impl InitContainerBuilder {
@@ -40,7 +43,18 @@ impl InitContainerBuilder {
             no_pivot: false,
             as_sibling: false,
             hook_bundle: None,
+            #[cfg(feature = "libseccomp")]
+            compiled_seccomp: None,
         }
+    }
+
+    /// hardrun (§34): the spec's seccomp filter compiled ahead ([`crate::seccomp::compile`]);
+    /// the init loads it instead of compiling, when it was compiled from exactly the spec's
+    /// `linux.seccomp`.
+    #[cfg(feature = "libseccomp")]
+    pub fn with_compiled_seccomp(mut self, compiled: Option<crate::seccomp::CompiledSeccomp>) -> Self {
+        self.compiled_seccomp = compiled;
+        self
     }
 
     /// hardrun: the bundle hooks see and run from, when libcontainer is handed a copy of the
@@ -145,6 +159,8 @@ impl InitContainerBuilder {
             as_sibling: self.as_sibling,
             sub_cgroup_path: None,
             process_label: None,
+            #[cfg(feature = "libseccomp")]
+            compiled_seccomp: self.compiled_seccomp.map(Rc::new),
         };
 
         builder_impl.create()?;

@@ -310,6 +310,8 @@ impl TenantContainerBuilder {
             as_sibling: self.as_sibling,
             sub_cgroup_path: self.sub_cgroup,
             process_label: self.process_label,
+            #[cfg(feature = "libseccomp")]
+            compiled_seccomp: None,
         };
 
         let pid = builder_impl.create()?;

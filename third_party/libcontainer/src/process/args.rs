@@ -56,4 +56,8 @@ pub struct ContainerArgs {
     /// File path used to communicate the PID of the
     /// container process to the higher-level runtime.
     pub pid_file: Option<PathBuf>,
+    /// hardrun (§34): the spec's seccomp filter, compiled ahead; the init loads it instead of
+    /// compiling when it was compiled from exactly the spec's `linux.seccomp`
+    #[cfg(feature = "libseccomp")]
+    pub compiled_seccomp: Option<std::rc::Rc<crate::seccomp::CompiledSeccomp>>,
 }

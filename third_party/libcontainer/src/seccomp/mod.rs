@@ -44,6 +44,17 @@ pub enum SeccompError {
         source: libseccomp::error::SeccompError,
         flag: LinuxSeccompFilterFlag,
     },
+    // hardrun: a compiled program (see CompiledSeccomp)
+    #[error("failed to export the compiled seccomp program")]
+    Export {
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("seccomp program io: {0}")]
+    ExportIo(#[source] std::io::Error),
+    #[error("the compiled seccomp program ({0} bytes) is not a whole BPF program of 1 to 4096 instructions")]
+    BadProgram(usize),
+    #[error("the kernel refused the compiled seccomp program")]
+    LoadCompiled(#[source] nix::Error),
     #[error("failed to set SCMP_FLTATR_CTL_NNP")]
     SetCtlNnp {
         source: libseccomp::error::SeccompError,
@@ -148,6 +159,29 @@ fn check_seccomp(seccomp: &LinuxSeccomp) -> Result<()> {
 
 #[tracing::instrument(level = "trace", skip(seccomp))]
 pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
+    let ctx = build_filter(seccomp)?;
+    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
+    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
+    // the thread must already have the no_new_privs bit set.
+    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
+    ctx.load()
+        .map_err(|err| SeccompError::LoadContext { source: err })?;
+
+    let fd = if is_notify(seccomp) {
+        Some(
+            ctx.get_notify_fd()
+                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
+        )
+    } else {
+        None
+    };
+
+    Ok(fd)
+}
+
+/// hardrun: the filter context for `seccomp`, not loaded (upstream's `initialize_seccomp` up to
+/// its `load`).
+fn build_filter(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     check_seccomp(seccomp)?;
 
     tracing::trace!(default_action = ?seccomp.default_action(), errno = ?seccomp.default_errno_ret(), "initializing seccomp");
@@ -297,23 +331,122 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
         }
     }
 
-    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
-    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
-    // the thread must already have the no_new_privs bit set.
-    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
-    ctx.load()
-        .map_err(|err| SeccompError::LoadContext { source: err })?;
+    Ok(ctx)
+}
 
-    let fd = if is_notify(seccomp) {
-        Some(
-            ctx.get_notify_fd()
-                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
-        )
-    } else {
-        None
+/// hardrun (HARDRUN-PATCHES.md §34): a seccomp filter compiled ahead, for the spec's
+/// `linux.seccomp` it was compiled from. libseccomp compiles the same filter in every
+/// container's init (≈3 ms for a restricted profile; issue 20); hardrun compiles it once per
+/// distinct filter and hands the program to the init, which loads it as libseccomp would.
+#[derive(Debug, Clone)]
+pub struct CompiledSeccomp {
+    /// what it was compiled from: the init loads it only for exactly this `linux.seccomp`
+    pub seccomp: LinuxSeccomp,
+    /// the BPF program (`struct sock_filter` array, 8 bytes per instruction)
+    pub bpf: Vec<u8>,
+}
+
+/// hardrun: compiles `seccomp` with libseccomp into the BPF program `load` would load (the
+/// context libseccomp exports, `seccomp_export_bpf`, is what its `seccomp_load` installs).
+pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledSeccomp> {
+    use std::io::{Read, Seek};
+    let ctx = build_filter(seccomp)?;
+    let mut file = memfd()?;
+    ctx.export_bpf(&file)
+        .map_err(|err| SeccompError::Export { source: err })?;
+    let mut bpf = vec![];
+    file.rewind().map_err(SeccompError::ExportIo)?;
+    file.read_to_end(&mut bpf).map_err(SeccompError::ExportIo)?;
+    check_program(&bpf)?;
+    Ok(CompiledSeccomp {
+        seccomp: seccomp.clone(),
+        bpf,
+    })
+}
+
+fn memfd() -> Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create takes a NUL-terminated name and flags and returns a new descriptor
+    // (or -1), which the File below owns alone.
+    let fd = unsafe { libc::memfd_create(c"hardrun-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(SeccompError::ExportIo(std::io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// hardrun: a whole number of BPF instructions, 1 to BPF_MAXINSNS (4096).
+pub fn check_program(bpf: &[u8]) -> Result<()> {
+    let n = bpf.len() / 8;
+    if bpf.len() % 8 != 0 || n == 0 || n > 4096 {
+        return Err(SeccompError::BadProgram(bpf.len()));
+    }
+    Ok(())
+}
+
+/// hardrun: loads `compiled` with the flags libseccomp 2.5's `seccomp_load` would use for its
+/// `seccomp` (the spec's filter flags; a listener when a rule notifies; no no_new_privs bit,
+/// upstream's `set_ctl_nnp(false)`), with seccomp(2) SECCOMP_SET_MODE_FILTER; the listener's
+/// descriptor when there is one.
+pub fn load_compiled(compiled: &CompiledSeccomp) -> Result<Option<io::RawFd>> {
+    check_program(&compiled.bpf)?;
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    const FLAG_TSYNC: libc::c_ulong = 1;
+    const FLAG_LOG: libc::c_ulong = 1 << 1;
+    const FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
+    const FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+    const FLAG_TSYNC_ESRCH: libc::c_ulong = 1 << 4;
+    const FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+    let mut flags: libc::c_ulong = 0;
+    for flag in compiled.seccomp.flags().iter().flatten() {
+        flags |= match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => FLAG_WAIT_KILLABLE_RECV,
+        };
+    }
+    let listener = is_notify(&compiled.seccomp);
+    if listener {
+        flags |= FLAG_NEW_LISTENER;
+        if flags & FLAG_TSYNC != 0 {
+            flags |= FLAG_TSYNC_ESRCH;
+        }
+    }
+    let prog = libc::sock_fprog {
+        len: (compiled.bpf.len() / 8) as libc::c_ushort,
+        filter: compiled.bpf.as_ptr() as *mut libc::sock_filter,
     };
+    // SAFETY: `prog` points at `len` whole sock_filter instructions (checked above) in
+    // `compiled.bpf`, which outlives the call; the kernel copies the program and validates it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc < 0 {
+        return Err(SeccompError::LoadCompiled(nix::Error::last()));
+    }
+    Ok(listener.then_some(rc as io::RawFd))
+}
 
-    Ok(fd)
+/// hardrun: `compiled` when it was compiled from exactly `seccomp` and the kernel takes it, else
+/// libseccomp compiles and loads `seccomp` here as upstream does.
+pub fn initialize_or_load(
+    seccomp: &LinuxSeccomp,
+    compiled: Option<&CompiledSeccomp>,
+) -> Result<Option<io::RawFd>> {
+    if let Some(c) = compiled.filter(|c| c.seccomp == *seccomp) {
+        match load_compiled(c) {
+            Ok(fd) => return Ok(fd),
+            Err(err) => tracing::warn!(?err, "compiled seccomp program not loaded; compiling"),
+        }
+    }
+    initialize_seccomp(seccomp)
 }
 
 pub fn is_notify(seccomp: &LinuxSeccomp) -> bool {
