@@ -6,10 +6,33 @@ mod common;
 
 use common::*;
 
-/// (stage, ms) of every `hardrun-timing` line in `text`.
+/// (pid, step, at_ms) of every `hardrun-timing … step=` line in `text`: the steps of
+/// libcontainer's main, intermediate and init processes, on the monotonic clock.
+fn steps(text: &str) -> Vec<(u32, String, f64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("hardrun-timing "))
+        .filter(|l| l.contains(" step="))
+        .map(|l| {
+            let field = |k: &str| {
+                l.split(' ')
+                    .find_map(|f| f.strip_prefix(k))
+                    .unwrap_or_else(|| panic!("no {k} in {l:?}"))
+                    .to_owned()
+            };
+            (
+                field("pid=").parse().expect("pid is a number"),
+                field("step="),
+                field("at_ms=").parse().expect("at_ms is a number"),
+            )
+        })
+        .collect()
+}
+
+/// (stage, ms) of every `hardrun-timing … stage=` line in `text` (hardrun's own stages).
 fn stages(text: &str) -> Vec<(String, f64)> {
     text.lines()
         .filter_map(|l| l.strip_prefix("hardrun-timing "))
+        .filter(|l| l.contains(" stage="))
         .map(|l| {
             let field = |k: &str| {
                 l.split(' ')
@@ -73,6 +96,31 @@ fn the_trace_names_every_stage_on_stderr_only() {
         "stages add up to {sum} ms, total {total} ms"
     );
     assert!(total > 0.0);
+    // the container's processes: the steps of libcontainer's main, intermediate and init
+    // processes (three pids), each process's in order on the one clock
+    let st = steps(&stderr(&out));
+    let step_names: Vec<&str> = st.iter().map(|(_, n, _)| n.as_str()).collect();
+    for want in [
+        "build-start",
+        "main-clone-inter",
+        "inter-cgroups",
+        "inter-clone-init",
+        "init-rootfs",
+        "init-seccomp-done",
+        "main-init-ready",
+        "build-done",
+    ] {
+        assert!(
+            step_names.contains(&want),
+            "no step {want} in {step_names:?}"
+        );
+    }
+    let pids: std::collections::BTreeSet<u32> = st.iter().map(|(p, _, _)| *p).collect();
+    assert_eq!(pids.len(), 3, "{st:?}");
+    for p in pids {
+        let at: Vec<f64> = st.iter().filter(|s| s.0 == p).map(|s| s.2).collect();
+        assert!(at.windows(2).all(|w| w[0] <= w[1]), "{st:?}");
+    }
 }
 
 #[test]

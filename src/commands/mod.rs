@@ -40,6 +40,17 @@ use crate::runtime::state_dir::Root;
 
 /// The policy configuration (`--config`/`HARDRUN_CONFIG`, else /etc/hardrun/config.toml).
 pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Config> {
+    use std::sync::Mutex;
+    // loaded once per process and configuration path: a foreground `run` needs it in create
+    // and again in the delete at its end (0.5 ms each, the built-in profiles parsed; issue 20)
+    static LOADED: Mutex<Option<(Option<std::path::PathBuf>, crate::profile::config::Config)>> =
+        Mutex::new(None);
+    let key = global.config.clone();
+    if let Some((k, c)) = LOADED.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if *k == key {
+            return Ok(c.clone());
+        }
+    }
     let mut config = crate::profile::config::Config::load(global.config.as_deref())?;
     // `hardrun-ci` & co. (symlinks): the program name picks the default profile
     if let Some(argv0) = std::env::args_os().next() {
@@ -47,6 +58,7 @@ pub fn policy_config(global: &GlobalOpts) -> Result<crate::profile::config::Conf
     }
     // a custom seccomp profile is read when its profile is selected (`policy::select`), not
     // every profile's on every command
+    *LOADED.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, config.clone()));
     Ok(config)
 }
 

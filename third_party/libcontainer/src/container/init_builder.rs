@@ -97,7 +97,9 @@ impl InitContainerBuilder {
 
     /// Creates a new container
     pub fn build(self) -> Result<Container, LibcontainerError> {
+        crate::utils::trace_step("build-start");
         let spec = self.load_spec()?;
+        crate::utils::trace_step("build-spec-loaded");
         // validate terminal field against console socket presence before any side effects
         // (mirrors runc's checkTerminal called at the top of runner.run())
         self.base.check_terminal(&spec, self.detached)?;
@@ -163,9 +165,12 @@ impl InitContainerBuilder {
             compiled_seccomp: self.compiled_seccomp.map(Rc::new),
         };
 
+        crate::utils::trace_step("build-state-written");
         builder_impl.create()?;
+        crate::utils::trace_step("build-created");
 
         container.refresh_state()?;
+        crate::utils::trace_step("build-done");
 
         Ok(container)
     }
