@@ -487,8 +487,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 /// on every create (1–7 ms each on a busy disk, four per container; issue 20). A crash of
 /// hardrun itself still leaves the old content or the new, never a part. The writes whose
 /// content matters after a crash keep their sync: the masked spec copies ([`Staging::mask_args`],
-/// so a credential is not left behind), `isolated.json`, `update`'s spec, the audit log, the
-/// user namespace lease.
+/// so a credential is not left behind), `isolated.json`, `update`'s spec, the audit log. (The user
+/// namespace lease in /run is not synced either, see `userns::allocate`.)
 fn write_state(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     use crate::base::atomic_file::{AtomicFile, Durability};
     AtomicFile::new(Durability::None)

@@ -218,7 +218,11 @@ pub fn allocate(
             alive: alive.iter().map(|p| p.to_path_buf()).collect(),
             range: Some(range),
         };
-        // a temporary file beside the slot (0600; removed on any failure), synced, renamed
+        // a temporary file beside the slot (0600; removed on any failure), renamed: a reader
+        // sees no slot or a whole one. Not synced: the slots live in /run (tmpfs, emptied at
+        // boot, as are the containers that hold them), so a flush bought nothing that outlives
+        // a crash of the machine; it cost a disk flush on every create where /run is on disk
+        // (issue 20). A crash of hardrun itself leaves the page cache, and the file, whole.
         let write = || -> std::io::Result<()> {
             use std::os::unix::fs::PermissionsExt;
             let mut f = tempfile::Builder::new()
@@ -226,7 +230,6 @@ pub fn allocate(
                 .permissions(fs::Permissions::from_mode(0o600))
                 .tempfile_in(&locked.dir)?;
             f.write_all(slot.render().as_bytes())?;
-            f.as_file().sync_data()?;
             f.persist(locked.path(n)).map_err(|e| e.error)?;
             Ok(())
         };
