@@ -378,6 +378,8 @@ fn a_table_that_cannot_be_loaded_refuses_the_container() {
         ) && err.contains("refused"),
         "{err}"
     );
+    // the fallback ran: the binary's failure, not the library's
+    assert!(err.contains(&format!("{nft} -f - failed")), "{err}");
     w.assert_nothing_left(id);
 }
 
