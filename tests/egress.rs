@@ -316,8 +316,25 @@ fn a_host_network_container_runs_unfiltered_and_says_so() {
     ok(&w, &["delete", "--force", id]);
 }
 
+/// The file `libnftables.so.1` resolves to (the loader's cache, symlinks followed), which
+/// hardrun loads in process (`runtime::nft`); None where it is not installed.
+fn libnftables() -> Option<PathBuf> {
+    let out = Command::new("ldconfig").arg("-p").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("libnftables.so.1 "))
+        .filter_map(|l| l.split_once("=> ").map(|(_, p)| PathBuf::from(p.trim())))
+        .chain(
+            ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"]
+                .iter()
+                .map(|d| Path::new(d).join("libnftables.so.1")),
+        )
+        .find_map(|p| std::fs::canonicalize(p).ok())
+}
+
 /// If nft fails, the container is refused with one line and nothing is left: it never starts
-/// less protected. (nft is replaced by `false` in a private mount namespace of the test's.)
+/// less protected. (In a private mount namespace of the test's, an empty file hides
+/// libnftables, so hardrun falls back to the `nft` binary, which is replaced by `false`.)
 #[test]
 fn a_table_that_cannot_be_loaded_refuses_the_container() {
     let w = World::new("egress-nft");
@@ -336,7 +353,11 @@ fn a_table_that_cannot_be_loaded_refuses_the_container() {
         b.to_str().unwrap(),
         id,
     ]);
-    let inner = format!("mount --bind /bin/false {nft} && exec \"$@\"",);
+    let hide_lib = match libnftables() {
+        Some(lib) => format!("mount --bind /dev/null {} && ", lib.display()),
+        None => String::new(),
+    };
+    let inner = format!("{hide_lib}mount --bind /bin/false {nft} && exec \"$@\"");
     let mut c = Command::new("unshare");
     c.args(["-m", "--propagation", "private", "sh", "-c", &inner, "sh"]);
     c.arg(hr.get_program());
@@ -357,6 +378,8 @@ fn a_table_that_cannot_be_loaded_refuses_the_container() {
         ) && err.contains("refused"),
         "{err}"
     );
+    // the fallback ran: the binary's failure, not the library's
+    assert!(err.contains(&format!("{nft} -f - failed")), "{err}");
     w.assert_nothing_left(id);
 }
 
