@@ -297,15 +297,17 @@ fn nft_exec(ns: BorrowedFd<'_>, args: &[&str], script: Option<&str>) -> Result<S
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", nft.display()))?;
-    if let (Some(mut stdin), Some(script)) = (child.stdin.take(), script) {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| format!("cannot write to {}: {e}", nft.display()))?;
-    }
+    // a child that exits without reading its stdin makes the write fail (EPIPE): it is still
+    // waited for, and its exit status is what the error names (the cause; no zombie is left)
+    let written = match (child.stdin.take(), script) {
+        (Some(mut stdin), Some(script)) => stdin.write_all(script.as_bytes()),
+        _ => Ok(()),
+    };
     let out = child
         .wait_with_output()
         .map_err(|e| format!("{}: {e}", nft.display()))?;
     if out.status.success() {
+        written.map_err(|e| format!("cannot write to {}: {e}", nft.display()))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
