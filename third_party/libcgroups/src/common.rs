@@ -630,6 +630,15 @@ pub(crate) fn default_devices() -> Vec<LinuxDevice> {
 }
 
 /// Attempts to delete the path the requested number of times.
+/// hardrun: attempts to remove a container's cgroup directory after its processes were killed.
+/// Upstream gave up after 4 attempts (100 ms in all): a killed process still leaving the cgroup
+/// (its exit not finished) made `delete` of a created container fail on a slow or busy host
+/// (seen in hardrun's cgroup v2 VM lane, a software-emulated VM). 8 attempts wait up to 900 ms
+/// in all; a cgroup that empties at once is removed at the first attempt, as before.
+pub(crate) const REMOVE_RETRIES: u32 = 8;
+/// hardrun: the longest wait between two attempts (see [`REMOVE_RETRIES`]).
+pub(crate) const REMOVE_BACKOFF_LIMIT: Duration = Duration::from_millis(200);
+
 pub(crate) fn delete_with_retry<P: AsRef<Path>, L: Into<Option<Duration>>>(
     path: P,
     retries: u32,

@@ -254,7 +254,8 @@ impl CgroupManager for Manager {
                     let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
                 }
 
-                common::delete_with_retry(cgroup_path, 4, Duration::from_millis(100))?;
+                // hardrun: see common::REMOVE_RETRIES
+                common::delete_with_retry(cgroup_path, common::REMOVE_RETRIES, common::REMOVE_BACKOFF_LIMIT)?;
             }
         }
 

@@ -260,7 +260,8 @@ impl CgroupManager for Manager {
                 }
             }
 
-            common::delete_with_retry(&self.full_path, 4, Duration::from_millis(100))?;
+            // hardrun: see common::REMOVE_RETRIES
+            common::delete_with_retry(&self.full_path, common::REMOVE_RETRIES, common::REMOVE_BACKOFF_LIMIT)?;
         }
 
         Ok(())
