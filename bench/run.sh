@@ -31,7 +31,7 @@
 #   PROTECT_VARIANT  1 (default): also benchmark "hardrun-ro", the same hardrun binary (a copy in
 #                bench/work/robin-src) run from bench/work/robin, a read-only bind mount the
 #                script sets up and unmounts at exit. hardrun skips its binary protection
-#                (unshare + read-only self-bind + re-exec, on create/run/exec) when its binary
+#                (a read-only clone of its mount + re-exec, on create/run/exec) when its binary
 #                is already on a read-only mount, so hardrun - hardrun-ro = the protection's
 #                cost. 0: runc and hardrun only.
 #
@@ -525,8 +525,9 @@ declare -A DESC=(
   echo "  marker really prints it."
   if [ "$PROTECT_VARIANT" = 1 ]; then
     echo "- Cost of the binary protection (CVE-2019-5736 class): on \`create\`, \`run\` and \`exec\`, hardrun"
-    echo "  checks statvfs(/proc/self/exe) and, unless the binary is on a read-only mount, unshares a mount"
-    echo "  namespace, bind-mounts its binary read-only over itself and re-executes itself. **hardrun** is the"
+    echo "  checks statvfs(/proc/self/exe) and, unless the binary is on a read-only mount, re-executes itself"
+    echo "  from a read-only clone of its binary's mount (or, before Linux 5.12, from a read-only binding in a"
+    echo "  private mount namespace). **hardrun** is the"
     echo "  normal case (binary on a read-write path, protection paid); **hardrun-ro** is the same binary (a"
     echo "  byte-identical copy in \`bench/work/robin-src\`) run from \`bench/work/robin\`, a read-only bind mount"
     echo "  of that directory that the script creates and unmounts at exit, so only the statvfs remains."
@@ -576,7 +577,7 @@ declare -A DESC=(
     echo "## Where hardrun's time goes (run, per stage)"
     echo "\`HARDRUN_TRACE_TIMING=1 hardrun run …\`, $STAGE_RUNS untimed runs per variant after the timed rounds;"
     echo "median per stage, in ms (each stage: time since the previous one ended). \`protect-reexec\` is the"
-    echo "binary protection's unshare, mounts and execve up to \`main\` of the re-executed process; a stage"
+    echo "binary protection's mount clone (or unshare and mounts) and execve up to \`main\` of the re-executed process; a stage"
     echo "with a \`(2)\` ran again in the re-executed process; \`total\` is \`main\` of the first process to"
     echo "just before exit (process start-up before \`main\`, i.e. execve and dynamic linking, is not in it)."
     echo

@@ -66,6 +66,24 @@ fn ruleset(pid: i64) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs bundle `b` detached as `id` under the built-in `restricted`; the ruleset of its network
+/// namespace.
+fn restricted_ruleset(w: &World, b: &Path, id: &str) -> Value {
+    ok(
+        w,
+        &[
+            "--profile",
+            "restricted",
+            "run",
+            "-d",
+            "--bundle",
+            b.to_str().unwrap(),
+            id,
+        ],
+    );
+    ruleset(pid(w, id))
+}
+
 /// The rules of table `inet hardrun_egress` in a ruleset.
 fn egress_rules(rs: &Value) -> Vec<Value> {
     rs["nftables"]
@@ -242,19 +260,7 @@ fn restricted_gets_the_metadata_drop_in_its_own_namespace_and_the_host_none() {
     let w = World::new("egress-own");
     let id = "egress-own";
     let b = w.bundle(id, &["sleep", "1000"]);
-    ok(
-        &w,
-        &[
-            "--profile",
-            "restricted",
-            "run",
-            "-d",
-            "--bundle",
-            b.to_str().unwrap(),
-            id,
-        ],
-    );
-    let rs = ruleset(pid(&w, id));
+    let rs = restricted_ruleset(&w, &b, id);
     assert!(drops(&rs, "169.254.169.254"), "{rs:#}");
     assert!(drops(&rs, "fd00:ec2::254"), "{rs:#}");
     // default allow: the metadata drops are the only rules
@@ -594,19 +600,7 @@ fn a_table_planted_in_a_joined_namespace_is_replaced() {
 
     let id = "egress-planted";
     let b = w.bundle_with(id, &["sleep", "1000"], joins(Net::path(&net.cns)));
-    ok(
-        &w,
-        &[
-            "--profile",
-            "restricted",
-            "run",
-            "-d",
-            "--bundle",
-            b.to_str().unwrap(),
-            id,
-        ],
-    );
-    let rs = ruleset(pid(&w, id));
+    let rs = restricted_ruleset(&w, &b, id);
     let rules = egress_rules(&rs);
     assert!(drops(&rs, "169.254.169.254"), "{rs:#}");
     assert!(drops(&rs, "fd00:ec2::254"), "{rs:#}");

@@ -6,6 +6,14 @@ mod common;
 
 use common::*;
 
+/// The value of the `key=` field of a trace line.
+fn field(line: &str, key: &str) -> String {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+        .to_owned()
+}
+
 /// (pid, step, at_ms) of every `hardrun-timing … step=` line in `text`: the steps of
 /// libcontainer's main, intermediate and init processes, on the monotonic clock.
 fn steps(text: &str) -> Vec<(u32, String, f64)> {
@@ -13,16 +21,10 @@ fn steps(text: &str) -> Vec<(u32, String, f64)> {
         .filter_map(|l| l.strip_prefix("hardrun-timing "))
         .filter(|l| l.contains(" step="))
         .map(|l| {
-            let field = |k: &str| {
-                l.split(' ')
-                    .find_map(|f| f.strip_prefix(k))
-                    .unwrap_or_else(|| panic!("no {k} in {l:?}"))
-                    .to_owned()
-            };
             (
-                field("pid=").parse().expect("pid is a number"),
-                field("step="),
-                field("at_ms=").parse().expect("at_ms is a number"),
+                field(l, "pid=").parse().expect("pid is a number"),
+                field(l, "step="),
+                field(l, "at_ms=").parse().expect("at_ms is a number"),
             )
         })
         .collect()
@@ -34,14 +36,8 @@ fn stages(text: &str) -> Vec<(String, f64)> {
         .filter_map(|l| l.strip_prefix("hardrun-timing "))
         .filter(|l| l.contains(" stage="))
         .map(|l| {
-            let field = |k: &str| {
-                l.split(' ')
-                    .find_map(|f| f.strip_prefix(k))
-                    .unwrap_or_else(|| panic!("no {k} in {l:?}"))
-                    .to_owned()
-            };
-            let ms: f64 = field("ms=").parse().expect("ms is a number");
-            (field("stage="), ms)
+            let ms: f64 = field(l, "ms=").parse().expect("ms is a number");
+            (field(l, "stage="), ms)
         })
         .collect()
 }
