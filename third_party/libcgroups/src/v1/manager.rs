@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nix::unistd::Pid;
 use pathrs::flags::OpenFlags;

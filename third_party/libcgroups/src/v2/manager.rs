@@ -2,7 +2,6 @@ use std::fs::{self};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Component::RootDir;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
