@@ -598,6 +598,12 @@ pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
         ),
         None => None,
     };
+    // the filter the process gets (its own, or the container's, see libcontainer's §1 and §30),
+    // compiled once per distinct filter; the init compiles it itself when this guess is wrong
+    let filter = seccomp
+        .clone()
+        .or_else(|| spec.linux().as_ref().and_then(|l| l.seccomp().clone()));
+    let compiled = filter.and_then(|f| crate::runtime::seccomp_cache::compiled(f, req.root));
     builder(
         "exec in",
         id,
@@ -607,6 +613,7 @@ pub fn exec(req: ExecRequest) -> Result<Pid, DelegateError> {
         req.preserve_fds,
     )?
     .as_tenant()
+    .with_compiled_seccomp(compiled)
     .with_detach(req.detach)
     .with_process(Some(req.process))
     .with_ignore_paused(req.ignore_paused)

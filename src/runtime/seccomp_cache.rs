@@ -67,6 +67,12 @@ fn parse(bytes: &[u8], key: &str) -> Option<Vec<u8>> {
 pub fn compiled_for(spec: &serde_json::Value, root: &Path) -> Option<CompiledSeccomp> {
     let seccomp: LinuxSeccomp =
         serde_json::from_value(spec.pointer("/linux/seccomp")?.clone()).ok()?;
+    compiled(seccomp, root)
+}
+
+/// [`compiled_for`] of a filter already parsed (`exec`: the process's own filter, or the
+/// container's).
+pub fn compiled(seccomp: LinuxSeccomp, root: &Path) -> Option<CompiledSeccomp> {
     let key = key(&seccomp);
     let path = path_of(root, &key);
     if let Some(bpf) = std::fs::read(&path).ok().and_then(|b| parse(&b, &key)) {

@@ -60,6 +60,9 @@ pub struct TenantContainerBuilder {
     seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     // hardrun: the container's spec as the caller already read it (HARDRUN-PATCHES.md §31)
     init_spec: Option<Spec>,
+    // hardrun: the exec'd process's filter compiled ahead (HARDRUN-PATCHES.md §34)
+    #[cfg(feature = "libseccomp")]
+    compiled_seccomp: Option<crate::seccomp::CompiledSeccomp>,
 }
 
 /// This is a helper function to get capabilities for tenant container, based on
@@ -161,7 +164,20 @@ impl TenantContainerBuilder {
             sub_cgroup: None,
             process_label: None,
             apparmor: None,
+            #[cfg(feature = "libseccomp")]
+            compiled_seccomp: None,
         }
+    }
+
+    /// hardrun (§34): the exec'd process's seccomp filter compiled ahead; its init loads it
+    /// instead of compiling when it was compiled from exactly the filter the process gets.
+    #[cfg(feature = "libseccomp")]
+    pub fn with_compiled_seccomp(
+        mut self,
+        compiled: Option<crate::seccomp::CompiledSeccomp>,
+    ) -> Self {
+        self.compiled_seccomp = compiled;
+        self
     }
 
     /// Sets environment variables for the container
@@ -311,7 +327,7 @@ impl TenantContainerBuilder {
             sub_cgroup_path: self.sub_cgroup,
             process_label: self.process_label,
             #[cfg(feature = "libseccomp")]
-            compiled_seccomp: None,
+            compiled_seccomp: self.compiled_seccomp.map(Rc::new),
         };
 
         let pid = builder_impl.create()?;
