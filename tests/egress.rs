@@ -69,18 +69,7 @@ fn ruleset(pid: i64) -> Value {
 /// Runs bundle `b` detached as `id` under the built-in `restricted`; the ruleset of its network
 /// namespace.
 fn restricted_ruleset(w: &World, b: &Path, id: &str) -> Value {
-    ok(
-        w,
-        &[
-            "--profile",
-            "restricted",
-            "run",
-            "-d",
-            "--bundle",
-            b.to_str().unwrap(),
-            id,
-        ],
-    );
+    w.run_detached("restricted", b, id);
     ruleset(pid(w, id))
 }
 

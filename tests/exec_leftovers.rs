@@ -72,22 +72,7 @@ fn finished_execs_leave_nothing(profile: &str) {
     assert_same_entries(&w, id, &before, "an exec refused in its init");
 
     // detached, with a pid file
-    let pid_file = w.dir.join("exec.pid");
-    let out = w.hr(&[
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        id,
-        "sleep",
-        "1000",
-    ]);
-    assert!(out.status.success(), "exec -d: {}", stderr(&out));
-    let pid: i32 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = w.exec_detached(id, &["sleep", "1000"]);
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     assert_same_entries(&w, id, &before, "a detached exec");
     let _ = nix::sys::signal::kill(

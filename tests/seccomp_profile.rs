@@ -1557,22 +1557,7 @@ fn the_kernel_holds_the_filter_evaluated_here() {
         assert_eq!(v(t["read"] as u32), RET_ALLOW, "{id}");
         // a process `exec` starts holds the same program (loaded from the cache too)
         if id == "sk3" {
-            let pid_file = w.dir.join("exec.pid");
-            let out = w.hr(&[
-                "exec",
-                "-d",
-                "--pid-file",
-                pid_file.to_str().unwrap(),
-                id,
-                "sleep",
-                "60",
-            ]);
-            assert!(out.status.success(), "exec: {}", stderr(&out));
-            let epid: libc::pid_t = std::fs::read_to_string(&pid_file)
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
+            let epid = w.exec_detached(id, &["sleep", "60"]);
             let held = kernel_filters(epid);
             assert_eq!(held.len(), 1, "exec");
             assert!(held[0] == ours, "the exec'd process holds another program");

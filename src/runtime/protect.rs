@@ -267,29 +267,16 @@ fn exec_from_detached_binding(args: &[CString], env: &[CString]) -> nix::Error {
     if rc < 0 {
         return nix::Error::last();
     }
-    let argv: Vec<*const libc::c_char> = args
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp: Vec<*const libc::c_char> = env
-        .iter()
-        .map(|e| e.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    // SAFETY: argv and envp are NULL-terminated arrays of pointers to NUL-terminated strings
-    // that outlive the call; on success execveat does not return.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            raw,
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    nix::Error::last()
+    match nix::unistd::execveat(
+        Some(raw),
+        c"",
+        args,
+        env,
+        nix::fcntl::AtFlags::AT_EMPTY_PATH,
+    ) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::oci_spec::runtime::LinuxSeccomp;
 use libcontainer::seccomp::CompiledSeccomp;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// The cache's directory in the state root (a dot name: never a container).
@@ -65,8 +66,7 @@ fn parse(bytes: &[u8], key: &str) -> Option<Vec<u8>> {
 /// or it cannot be compiled here (libcontainer's init then compiles it, and reports what is
 /// wrong with it, as before).
 pub fn compiled_for(spec: &serde_json::Value, root: &Path) -> Option<CompiledSeccomp> {
-    let seccomp: LinuxSeccomp =
-        serde_json::from_value(spec.pointer("/linux/seccomp")?.clone()).ok()?;
+    let seccomp = LinuxSeccomp::deserialize(spec.pointer("/linux/seccomp")?).ok()?;
     compiled(seccomp, root)
 }
 

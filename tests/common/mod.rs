@@ -221,6 +221,22 @@ impl World {
         assert!(out.status.success(), "run {id}: {}", stderr(&out));
     }
 
+    /// `hr exec -d --pid-file <dir>/exec.pid <id> <args…>`, which must succeed: the pid of the
+    /// process it started.
+    #[allow(dead_code)]
+    pub fn exec_detached(&self, id: &str, args: &[&str]) -> i32 {
+        let pid_file = self.dir.join("exec.pid");
+        let mut argv = vec!["exec", "-d", "--pid-file", pid_file.to_str().unwrap(), id];
+        argv.extend_from_slice(args);
+        let out = self.hr(&argv);
+        assert!(out.status.success(), "exec -d: {}", stderr(&out));
+        std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     /// [`World::hr`] called from the working directory `cwd` (runc resolves a relative bind
     /// source against the bundle, whatever the caller's directory).
     pub fn hr_from(&self, cwd: &Path, args: &[&str]) -> Output {
