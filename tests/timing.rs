@@ -70,8 +70,9 @@ fn the_trace_names_every_stage_on_stderr_only() {
         "rules-gate",
         "staging-writes",
         "audit-write",
-        "libcontainer-create",
+        "libcontainer-namespaces",
         "egress-nft",
+        "libcontainer-create",
         "start",
         "wait",
         "delete",
@@ -101,7 +102,10 @@ fn the_trace_names_every_stage_on_stderr_only() {
         "main-clone-inter",
         "inter-cgroups",
         "inter-clone-init",
+        "init-namespaces",
         "init-rootfs",
+        "main-namespaces-ready",
+        "main-namespaces-done",
         "init-seccomp-done",
         "main-init-ready",
         "build-done",
@@ -111,6 +115,24 @@ fn the_trace_names_every_stage_on_stderr_only() {
             "no step {want} in {step_names:?}"
         );
     }
+    // the loopback and egress table are done in the init's namespaces (libcontainer §35): after
+    // the init entered them, and before it reported ready
+    let at = |name: &str| st.iter().find(|s| s.1 == name).map(|s| s.2).unwrap();
+    assert!(
+        at("init-namespaces") <= at("main-namespaces-ready"),
+        "{st:?}"
+    );
+    assert!(
+        at("main-namespaces-done") <= at("main-init-ready"),
+        "{st:?}"
+    );
+    // and the egress stage lies inside libcontainer's create (its stage ends after egress-nft)
+    let egress = names.iter().position(|n| *n == "egress-nft").unwrap();
+    let create = names
+        .iter()
+        .position(|n| *n == "libcontainer-create")
+        .unwrap();
+    assert!(egress < create, "{names:?}");
     let pids: std::collections::BTreeSet<u32> = st.iter().map(|(p, _, _)| *p).collect();
     assert_eq!(pids.len(), 3, "{st:?}");
     for p in pids {

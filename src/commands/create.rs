@@ -3,7 +3,9 @@
 //! → stage → audit record → delegate. On any failure nothing is left behind: no state directory,
 //! no staging directory, no cgroup, no pid file.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
 use anyhow::{bail, Result};
 
@@ -82,6 +84,84 @@ pub use crate::base::paths::default_cgroups_path;
 /// (runc's default is `runc-<id>.scope`).
 pub fn systemd_cgroups_path(id: &str) -> String {
     format!("system.slice:hardrun:{id}")
+}
+
+/// What the create does in the container's namespaces, from this (libcontainer's main) process,
+/// once the init is in them and while it prepares its rootfs (libcontainer HARDRUN-PATCHES §35):
+/// `lo` up in a new network namespace, and the profile's egress table loaded. Both are in place
+/// before the container's process can run: the init reports ready only after the callback
+/// returned, and a failure fails libcontainer's create, which kills the init.
+struct InNamespaces {
+    shared: Option<Rc<NamespaceWork>>,
+}
+
+struct NamespaceWork {
+    loopback: bool,
+    egress: Option<policy::egress::Plan>,
+    id: String,
+    /// the error the create reports (libcontainer gets its text)
+    failure: RefCell<Option<anyhow::Error>>,
+    /// the egress table's notice (a shared host network namespace), printed once created
+    notice: RefCell<Option<String>>,
+}
+
+impl NamespaceWork {
+    fn run(&self, pid: i32) -> Result<Option<String>> {
+        crate::runtime::timing::stage("libcontainer-namespaces");
+        if self.loopback {
+            crate::runtime::loopback::bring_up(pid)
+                .map_err(|e| anyhow::anyhow!("container {:?}: {e}", self.id))?;
+        }
+        crate::runtime::timing::stage("loopback");
+        let notice = match &self.egress {
+            Some(plan) => crate::runtime::nft::apply_egress(pid, plan, &self.id)
+                .map_err(anyhow::Error::msg)?,
+            None => None,
+        };
+        crate::runtime::timing::stage("egress-nft");
+        Ok(notice)
+    }
+}
+
+impl InNamespaces {
+    fn new(loopback: bool, egress: Option<policy::egress::Plan>, id: &str) -> Self {
+        let shared = (loopback || egress.is_some()).then(|| {
+            Rc::new(NamespaceWork {
+                loopback,
+                egress,
+                id: id.to_owned(),
+                failure: RefCell::new(None),
+                notice: RefCell::new(None),
+            })
+        });
+        InNamespaces { shared }
+    }
+
+    /// libcontainer's callback: none when there is nothing to do.
+    fn callback(&self) -> Option<libcontainer::process::args::NamespacesCallback> {
+        let work = self.shared.clone()?;
+        Some(Rc::new(move |pid: nix::unistd::Pid| {
+            match work.run(pid.as_raw()) {
+                Ok(notice) => {
+                    *work.notice.borrow_mut() = notice;
+                    Ok(())
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    *work.failure.borrow_mut() = Some(e);
+                    Err(msg)
+                }
+            }
+        }))
+    }
+
+    fn failure(&self) -> Option<anyhow::Error> {
+        self.shared.as_ref()?.failure.borrow_mut().take()
+    }
+
+    fn notice(&self) -> Option<String> {
+        self.shared.as_ref()?.notice.borrow_mut().take()
+    }
 }
 
 /// The create pipeline, top to bottom: load → select the profile (once) → lease host ids →
@@ -269,6 +349,15 @@ pub fn create_with_terminal(
     );
     crate::runtime::timing::stage("seccomp-compiled");
 
+    // the loopback and the egress table: done by this process in the container's namespaces
+    // while its init prepares the rootfs (libcontainer §35), before its process can run; a
+    // failure refuses the container (libcontainer kills the init, the cleanup below runs)
+    let in_namespaces = InNamespaces::new(
+        crate::runtime::loopback::new_network_namespace(&spec),
+        egress,
+        a.id,
+    );
+
     // 10. delegate: libcontainer creates the container from the staged bundle
     let pid_file_existed = a.pid_file.is_some_and(|p| p.exists());
     let cgroup_existed = crate::runtime::cgroup_tree::exists(&cgroups_path);
@@ -281,6 +370,7 @@ pub fn create_with_terminal(
             hook_bundle: &loaded.dir,
             systemd: global.systemd_cgroup,
             seccomp,
+            on_namespaces: in_namespaces.callback(),
         },
     );
     let mut container = match created {
@@ -298,9 +388,13 @@ pub fn create_with_terminal(
                 let _ = std::fs::remove_file(p);
             }
             unmount_left();
-            return Err(e.into());
+            // the loopback's or the egress table's own error, when that is what failed
+            return Err(in_namespaces.failure().unwrap_or_else(|| e.into()));
         }
     };
+    if let Some(line) = in_namespaces.notice() {
+        super::notice(global, &line);
+    }
     crate::runtime::fault::point("after-namespaces");
     crate::runtime::timing::stage("libcontainer-create");
     let finished = (|| -> Result<()> {
@@ -313,22 +407,6 @@ pub fn create_with_terminal(
             delegate::no_swap_v2("create", &container, &resources)?;
         }
         crate::runtime::timing::stage("no-swap-check");
-        if crate::runtime::loopback::new_network_namespace(&spec) {
-            if let Some(pid) = container.pid() {
-                crate::runtime::loopback::bring_up(pid.as_raw())
-                    .map_err(|e| anyhow::anyhow!("container {:?}: {e}", a.id))?;
-            }
-        }
-        crate::runtime::timing::stage("loopback");
-        // before the process starts; a table that cannot be loaded refuses the container
-        if let (Some(plan), Some(pid)) = (&egress, container.pid()) {
-            if let Some(line) = crate::runtime::nft::apply_egress(pid.as_raw(), plan, a.id)
-                .map_err(anyhow::Error::msg)?
-            {
-                super::notice(global, &line);
-            }
-        }
-        crate::runtime::timing::stage("egress-nft");
         staging.mask_args(&secret_args)?;
         let bundle = staging.finish(&container_dir)?;
         delegate::set_bundle(&mut container, bundle)?;

@@ -225,6 +225,8 @@ pub struct Staged<'a> {
     pub systemd: bool,
     /// the spec's seccomp filter compiled ahead ([`crate::runtime::seccomp_cache`])
     pub seccomp: Option<libcontainer::seccomp::CompiledSeccomp>,
+    /// run by this process once the init is in its namespaces (libcontainer §35)
+    pub on_namespaces: Option<libcontainer::process::args::NamespacesCallback>,
 }
 
 /// The builder create and exec both start from: the container's id (validated), its state root,
@@ -264,6 +266,7 @@ pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateErr
     .as_init(at.bundle)
     .with_hook_bundle(Some(at.hook_bundle))
     .with_compiled_seccomp(at.seccomp.clone())
+    .with_on_namespaces(at.on_namespaces.clone())
     .with_systemd(at.systemd)
     .with_detach(req.detach)
     .with_no_pivot(req.no_pivot)

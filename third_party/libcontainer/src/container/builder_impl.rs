@@ -70,6 +70,8 @@ pub(super) struct ContainerBuilderImpl {
     /// hardrun (§34): the spec's seccomp filter, compiled ahead
     #[cfg(feature = "libseccomp")]
     pub compiled_seccomp: Option<Rc<crate::seccomp::CompiledSeccomp>>,
+    /// hardrun (§35)
+    pub on_namespaces: Option<crate::process::args::NamespacesCallback>,
 }
 
 impl ContainerBuilderImpl {
@@ -201,6 +203,7 @@ impl ContainerBuilderImpl {
             pid_file: self.pid_file.to_owned(),
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: self.compiled_seccomp.clone(),
+            on_namespaces: self.on_namespaces.clone(),
         };
 
         let init_pid = process::container_main_process::container_main_process(&container_args)

@@ -29,6 +29,8 @@ pub struct InitContainerBuilder {
     /// hardrun (§34)
     #[cfg(feature = "libseccomp")]
     compiled_seccomp: Option<crate::seccomp::CompiledSeccomp>,
+    /// hardrun (§35)
+    on_namespaces: Option<crate::process::args::NamespacesCallback>,
 }
 
 impl InitContainerBuilder {
@@ -45,7 +47,19 @@ impl InitContainerBuilder {
             hook_bundle: None,
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: None,
+            on_namespaces: None,
         }
+    }
+
+    /// hardrun (§35): run by this (the main) process with the init's pid once the init is in
+    /// its namespaces, while the init prepares its rootfs; an error fails the create (the init
+    /// is killed, the error is the create's, as the callback gave it).
+    pub fn with_on_namespaces(
+        mut self,
+        callback: Option<crate::process::args::NamespacesCallback>,
+    ) -> Self {
+        self.on_namespaces = callback;
+        self
     }
 
     /// hardrun (§34): the spec's seccomp filter compiled ahead ([`crate::seccomp::compile`]);
@@ -163,6 +177,7 @@ impl InitContainerBuilder {
             process_label: None,
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: self.compiled_seccomp.map(Rc::new),
+            on_namespaces: self.on_namespaces,
         };
 
         crate::utils::trace_step("build-state-written");

@@ -328,6 +328,7 @@ impl TenantContainerBuilder {
             process_label: self.process_label,
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: self.compiled_seccomp.map(Rc::new),
+            on_namespaces: None,
         };
 
         let pid = builder_impl.create()?;

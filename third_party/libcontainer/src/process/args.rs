@@ -60,4 +60,11 @@ pub struct ContainerArgs {
     /// compiling when it was compiled from exactly the spec's `linux.seccomp`
     #[cfg(feature = "libseccomp")]
     pub compiled_seccomp: Option<std::rc::Rc<crate::seccomp::CompiledSeccomp>>,
+    /// hardrun (§35): run by the main process once the init of an init container is in its
+    /// namespaces, while the init goes on preparing its rootfs
+    pub on_namespaces: Option<NamespacesCallback>,
 }
+
+/// hardrun (§35): what the main process does once the init (its pid) is in its namespaces, in
+/// parallel with the init's rootfs preparation. An error fails the create: the init is killed.
+pub type NamespacesCallback = Rc<dyn Fn(nix::unistd::Pid) -> Result<(), String>>;

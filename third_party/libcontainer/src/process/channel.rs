@@ -114,6 +114,13 @@ impl MainSender {
         Ok(())
     }
 
+    /// hardrun (§35): the init is in its namespaces; it does not wait for an answer
+    pub fn namespaces_ready(&mut self) -> Result<(), ChannelError> {
+        self.sender.send(Message::NamespacesReady)?;
+
+        Ok(())
+    }
+
     pub fn exec_failed(&mut self, err: String) -> Result<(), ChannelError> {
         self.sender.send(Message::ExecFailed(err))?;
         Ok(())
@@ -254,6 +261,25 @@ impl MainReceiver {
         match msg {
             Message::SetupNetworkDeviceReady => Ok(()),
             msg => Err(ChannelError::unexpected("SetupNetworkDeviceReady", msg)),
+        }
+    }
+
+    /// hardrun (§35): waits for the init process to be in its namespaces; an init that failed
+    /// before sends its error instead
+    pub fn wait_for_namespaces_ready(&mut self) -> Result<(), ChannelError> {
+        let msg = self
+            .receiver
+            .recv()
+            .map_err(|err| ChannelError::ReceiveError {
+                msg: "waiting for the init's namespaces".to_string(),
+                source: err,
+            })?;
+        match msg {
+            Message::NamespacesReady => Ok(()),
+            Message::ExecFailed(err) => Err(ChannelError::ExecError(format!(
+                "error in executing process : {err}"
+            ))),
+            msg => Err(ChannelError::unexpected("NamespacesReady", msg)),
         }
     }
 

@@ -43,6 +43,9 @@ pub enum ProcessError {
     SyscallOther(#[source] SyscallError),
     #[error("failed hooks {0}")]
     Hooks(#[from] crate::hooks::HookError),
+    /// hardrun (§35): the namespaces callback failed (its message as it gave it)
+    #[error("{0}")]
+    NamespacesCallback(String),
     #[error("failed to build OCI state: {0}")]
     OciStateBuild(String),
 }
@@ -181,6 +184,24 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         if let Err(err) = fs::write(pid_file, format!("{init_pid}")) {
             tracing::warn!("failed to write pid to file: {err}");
         }
+    }
+
+    // hardrun (§35): the init tells when it is in its namespaces, before anything else it sends
+    if let (Some(on_namespaces), ContainerType::InitContainer) =
+        (&container_args.on_namespaces, container_args.container_type)
+    {
+        crate::utils::trace_step("main-wait-namespaces");
+        init_main_receiver.wait_for_namespaces_ready()?;
+        crate::utils::trace_step("main-namespaces-ready");
+        if let Err(msg) = on_namespaces(init_pid) {
+            // the init must not go on to wait for `start`: it is killed and reaped here (it is
+            // this process's child, cloned with CLONE_PARENT), the intermediate reaped too
+            let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(init_pid, None);
+            let _ = waitpid(intermediate_pid, None);
+            return Err(ProcessError::NamespacesCallback(msg));
+        }
+        crate::utils::trace_step("main-namespaces-done");
     }
 
     if matches!(container_args.container_type, ContainerType::InitContainer) {

@@ -27,6 +27,9 @@ pub enum Message {
     MountFdError(String),
     HookRequest,
     HookDone,
+    /// hardrun (§35): the init process is in its namespaces (its network namespace made or
+    /// joined); it goes on without waiting
+    NamespacesReady,
 }
 
 impl fmt::Display for Message {
@@ -44,6 +47,7 @@ impl fmt::Display for Message {
             Message::SeccompNotifyDone => write!(f, "SeccompNotifyDone"),
             Message::HookRequest => write!(f, "HookRequest"),
             Message::HookDone => write!(f, "HookDone"),
+            Message::NamespacesReady => write!(f, "NamespacesReady"),
             Message::AskMountFd(msg) => write!(f, "AskMountFd({:?})", msg),
             Message::MountFdReply => write!(f, "MountFdReply"),
             Message::MountFdError(err) => write!(f, "MountFdError({})", err),

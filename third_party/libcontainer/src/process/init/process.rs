@@ -75,6 +75,15 @@ pub fn container_init_process(
 
     crate::utils::trace_step("init-namespaces");
     apply_rest_namespaces(&ctx.ns, ctx.spec, ctx.syscall.as_ref())?;
+    // hardrun (§35): the main process does its part in these namespaces (hardrun: the loopback
+    // and the egress table) while this process prepares the rootfs
+    if args.on_namespaces.is_some() && matches!(args.container_type, ContainerType::InitContainer)
+    {
+        main_sender.namespaces_ready().map_err(|err| {
+            tracing::error!(?err, "failed to tell the main process the namespaces are ready");
+            InitProcessError::Channel(err)
+        })?;
+    }
 
     if let Some(true) = ctx.process.no_new_privileges() {
         let _ = prctl::set_no_new_privileges(true);
