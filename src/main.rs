@@ -12,6 +12,9 @@ fn main() {
     // HARDRUN_TRACE_TIMING=1: per-stage times on stderr (issue 20)
     hardrun::runtime::timing::start();
     hardrun::base::clock::mark_start();
+    // create, run and exec re-execute from a read-only binding of the binary before the parse
+    // where they can (the re-executed process parses); otherwise protection is decided below
+    hardrun::runtime::protect::reexec_early();
     let cli = match hardrun::cli::try_parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {

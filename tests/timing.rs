@@ -81,6 +81,10 @@ fn the_trace_names_every_stage_on_stderr_only() {
         assert!(names.contains(&want), "no stage {want} in {names:?}");
     }
     assert_eq!(names.last(), Some(&"total"), "{names:?}");
+    // the protection re-executes before the command line is parsed: only the re-executed
+    // process parses it
+    let parses = names.iter().filter(|n| **n == "cli-parse-fds").count();
+    assert_eq!(parses, 1, "{names:?}");
     // the stages add up to the total (both from the same clock; the lines are rounded)
     let sum: f64 = got
         .iter()
