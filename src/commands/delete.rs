@@ -193,15 +193,18 @@ pub fn delete_container(
 ) -> Result<(), delegate::DelegateError> {
     let id = container.id().to_owned();
     // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
-    let left = crate::runtime::state_dir::read_record(container.dir())
-        .and_then(|r| Some((r.rootfs, r.host_rootfs_mounts?)));
+    let record = crate::runtime::state_dir::read_record(container.dir());
+    let left = record
+        .as_ref()
+        .and_then(|r| Some((r.rootfs.clone(), r.host_rootfs_mounts.clone()?)));
     // an isolated container's network namespace may outlive it (`ip netns add`): held across
     // the delete, its isolate table is removed once the delete went through
     let isolated = crate::runtime::isolate::hold_for_delete(container);
     crate::runtime::timing::stage("delete-record");
     // forensics: the specs and findings outlive the state directory (never fails the delete;
     // taken back when the delete itself fails)
-    let kept = super::forensics::keep_on_delete(global, &id, container.dir());
+    let kept = super::forensics::keep_on_delete(global, &id, container.dir(), record.as_ref());
+    drop(record);
     crate::runtime::timing::stage("delete-forensics");
     let warnings = match delegate::delete(container, force) {
         Ok(w) => w,

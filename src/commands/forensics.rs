@@ -124,6 +124,7 @@ pub fn keep_on_delete(
     global: &GlobalOpts,
     id: &str,
     state_dir: &std::path::Path,
+    record: Option<&crate::runtime::state_dir::Record>,
 ) -> Option<std::path::PathBuf> {
     let config = match super::policy_config(global) {
         Ok(c) => c,
@@ -133,7 +134,7 @@ pub fn keep_on_delete(
         }
     };
     let dir = config.retention.forensics_dir.clone()?;
-    let kept = match forensics::keep(&dir, id, state_dir) {
+    let kept = match forensics::keep_with(&dir, id, state_dir, record) {
         Ok(d) => Some(d),
         Err(e) => {
             tracing::error!("delete {id:?}: forensic record not kept: {e}");

@@ -32,6 +32,20 @@ fn mkdir(p: &Path) -> std::io::Result<()> {
 /// Keeps what incident response needs of container `id` (state directory `state_dir`) under
 /// `forensics`; returns the record's directory. Files that are not there are left out.
 pub fn keep(forensics: &Path, id: &str, state_dir: &Path) -> Result<PathBuf, String> {
+    let record = crate::runtime::state_dir::read_record(state_dir);
+    keep_with(forensics, id, state_dir, record.as_ref())
+}
+
+/// [`keep`] with the state directory's record already read (`delete` reads it once). The
+/// state files are hard-linked into the record where they are on the same filesystem (they are
+/// replaced by rename, never rewritten in place, and the state directory goes right after), and
+/// copied where not.
+pub fn keep_with(
+    forensics: &Path,
+    id: &str,
+    state_dir: &Path,
+    record: Option<&crate::runtime::state_dir::Record>,
+) -> Result<PathBuf, String> {
     let now = chrono::Utc::now();
     let name = format!("{id}@{}", now.format("%Y%m%dT%H%M%S%.6fZ"));
     let dir = forensics.join(&name);
@@ -46,14 +60,18 @@ pub fn keep(forensics: &Path, id: &str, state_dir: &Path) -> Result<PathBuf, Str
             ("bundle/config.json", "config.json"),
             ("hardrun.json", "hardrun.json"),
         ] {
-            match std::fs::copy(state_dir.join(from), tmp.join(to)) {
-                Ok(_) => {}
+            let (from, to) = (state_dir.join(from), tmp.join(to));
+            let linked = std::fs::hard_link(&from, &to).or_else(|e| match e.raw_os_error() {
+                Some(libc::EXDEV) | Some(libc::EPERM) => std::fs::copy(&from, &to).map(drop),
+                _ => Err(e),
+            });
+            match linked {
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
-        let record = crate::runtime::state_dir::read_record(state_dir);
-        if let Some(r) = &record {
+        if let Some(r) = record {
             std::fs::write(
                 tmp.join("findings.json"),
                 serde_json::to_vec_pretty(&r.findings).unwrap_or_default(),
@@ -69,9 +87,9 @@ pub fn keep(forensics: &Path, id: &str, state_dir: &Path) -> Result<PathBuf, Str
                 "id": id,
                 "deleted_at": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 "hardrun_version": env!("CARGO_PKG_VERSION"),
-                "bundle": record.as_ref().map(|r| r.bundle.display().to_string()),
-                "profile": record.as_ref().and_then(|r| r.profile.clone()),
-                "regulatory": record.as_ref().map(regulatory_of).unwrap_or_default(),
+                "bundle": record.map(|r| r.bundle.display().to_string()),
+                "profile": record.and_then(|r| r.profile.clone()),
+                "regulatory": record.map(regulatory_of).unwrap_or_default(),
             }))
             .unwrap_or_default(),
         )?;
@@ -90,9 +108,17 @@ pub fn regulatory_of(record: &crate::runtime::state_dir::Record) -> Vec<String> 
     record
         .policy
         .as_ref()
+        .filter(|b| may_name_regulatory(&b.profile_toml))
         .and_then(|b| crate::profile::Profile::parse(&b.profile_toml, "hardrun.json").ok())
         .map(|p| p.regulatory)
         .unwrap_or_default()
+}
+
+/// Whether a profile's text can name regulatory packs at all: the key `regulatory` is spelled
+/// out, or written with escapes in a quoted key (`"\u0072egulatory"`). Without either, parsing
+/// the whole profile (on every delete) can only find none.
+fn may_name_regulatory(toml: &str) -> bool {
+    toml.contains("regulatory") || toml.contains("\\u") || toml.contains("\\U")
 }
 
 /// One kept record.
@@ -261,6 +287,27 @@ pub fn prune(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_names_regulatory_packs_only_in_text_that_can_spell_the_key() {
+        for (text, can) in [
+            ("name = \"x\"\n[rootfs]\nnosuid = true\n", false),
+            ("regulatory = [\"gdpr\"]\n", true),
+            ("\"regulatory\" = [\"gdpr\"]\n", true),
+            ("\"\\u0072egulatory\" = [\"gdpr\"]\n", true),
+            ("\"\\U00000072egulatory\" = [\"gdpr\"]\n", true),
+        ] {
+            assert_eq!(may_name_regulatory(text), can, "{text}");
+            // and where it says no, the profile indeed names none
+            if !can {
+                let parsed: toml::Value = toml::from_str(text).unwrap();
+                assert!(parsed.get("regulatory").is_none());
+            }
+        }
+        // the escaped key is the same key to TOML
+        let parsed: toml::Value = toml::from_str("\"\\u0072egulatory\" = [\"gdpr\"]\n").unwrap();
+        assert!(parsed.get("regulatory").is_some());
+    }
 
     fn rec(age_s: u64, size: u64, now: SystemTime) -> Record {
         Record {
