@@ -1,4 +1,5 @@
-//! The audit log says `allowed` only for a container that got as far as libcontainer: a spec
+//! The audit log says `allowed` only for a container that got into libcontainer (its init in its
+//! namespaces, see docs/audit-log.md): a spec
 //! the policy lets through but that a later stage of create refuses (the kernel's argument
 //! limit, the host's limits, cgroup files the host cannot apply) is recorded once, as `failed`,
 //! with the reason the caller read, never as `allowed` first.

@@ -169,6 +169,22 @@ pub fn append_decision(
     workload: Option<&Workload>,
     decision: Decision,
 ) -> Result<(), AuditError> {
+    let decided = crate::base::clock::since_start();
+    append_decision_at(sink, command, id, bundle, workload, decision, decided)
+}
+
+/// [`append_decision`] of a decision made `decided` after the runtime's start (its
+/// `decision_ms`), written later (create writes its `allowed` record while libcontainer's init
+/// prepares the rootfs).
+pub fn append_decision_at(
+    sink: Option<&Sink>,
+    command: &str,
+    id: &str,
+    bundle: &Path,
+    workload: Option<&Workload>,
+    decision: Decision,
+    decided: Option<std::time::Duration>,
+) -> Result<(), AuditError> {
     let (profile, sha, mode, findings, verdict, rule, reason) = match &decision {
         Decision::Allowed(o) => (
             &o.profile,
@@ -211,8 +227,7 @@ pub fn append_decision(
             Decision::Allowed(o) => o.score.as_ref(),
             Decision::Denied(_) => None,
         },
-        decision_ms: crate::base::clock::since_start()
-            .map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
+        decision_ms: decided.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
         prev: String::new(),
     };
     append_entry(sink, entry)

@@ -86,16 +86,30 @@ pub fn systemd_cgroups_path(id: &str) -> String {
     format!("system.slice:hardrun:{id}")
 }
 
-/// What the create does in the container's namespaces, from this (libcontainer's main) process,
-/// once the init is in them and while it prepares its rootfs (libcontainer HARDRUN-PATCHES §35):
-/// `lo` up in a new network namespace, and the profile's egress table loaded. Both are in place
-/// before the container's process can run: the init reports ready only after the callback
-/// returned, and a failure fails libcontainer's create, which kills the init.
+/// What the create does from this (libcontainer's main) process once the init is in its
+/// namespaces, while the init prepares its rootfs (libcontainer HARDRUN-PATCHES §35): the audit
+/// log's `allowed` record, `lo` up in a new network namespace, and the profile's egress table
+/// loaded. All are done before the container's process can run: the init reports ready only
+/// after the callback returned, and a failure fails libcontainer's create, which kills the init.
 struct InNamespaces {
     shared: Option<Rc<NamespaceWork>>,
 }
 
+/// The `allowed` decision, recorded by [`NamespaceWork::run`].
+struct AllowedRecord {
+    /// when the decision was made (the record's `decision_ms`)
+    decided: Option<std::time::Duration>,
+    config: crate::profile::config::Config,
+    command: &'static str,
+    id: String,
+    bundle: std::path::PathBuf,
+    workload: Option<crate::audit::Workload>,
+    outcome: policy::Outcome,
+}
+
 struct NamespaceWork {
+    /// taken when written (the callback runs once)
+    record: RefCell<Option<AllowedRecord>>,
     loopback: bool,
     egress: Option<policy::egress::Plan>,
     id: String,
@@ -108,6 +122,18 @@ struct NamespaceWork {
 impl NamespaceWork {
     fn run(&self, pid: i32) -> Result<Option<String>> {
         crate::runtime::timing::stage("libcontainer-namespaces");
+        if let Some(r) = self.record.borrow_mut().take() {
+            super::record_allowed_at(
+                &r.config,
+                r.command,
+                &r.id,
+                &r.bundle,
+                r.workload.as_ref(),
+                &r.outcome,
+                r.decided,
+            )?;
+        }
+        crate::runtime::timing::stage("audit-write");
         if self.loopback {
             crate::runtime::loopback::bring_up(pid)
                 .map_err(|e| anyhow::anyhow!("container {:?}: {e}", self.id))?;
@@ -124,16 +150,20 @@ impl NamespaceWork {
 }
 
 impl InNamespaces {
-    fn new(loopback: bool, egress: Option<policy::egress::Plan>, id: &str) -> Self {
-        let shared = (loopback || egress.is_some()).then(|| {
-            Rc::new(NamespaceWork {
-                loopback,
-                egress,
-                id: id.to_owned(),
-                failure: RefCell::new(None),
-                notice: RefCell::new(None),
-            })
-        });
+    fn new(
+        record: AllowedRecord,
+        loopback: bool,
+        egress: Option<policy::egress::Plan>,
+        id: &str,
+    ) -> Self {
+        let shared = Some(Rc::new(NamespaceWork {
+            record: RefCell::new(Some(record)),
+            loopback,
+            egress,
+            id: id.to_owned(),
+            failure: RefCell::new(None),
+            notice: RefCell::new(None),
+        }));
         InNamespaces { shared }
     }
 
@@ -330,17 +360,20 @@ pub fn create_with_terminal(
     })?;
     crate::runtime::timing::stage("staging-writes");
 
-    // 9. audit record: allowed, now that nothing before libcontainer can refuse
-    super::record_allowed(
-        &config,
+    // 9. audit record: allowed, now that nothing before libcontainer can refuse. Written by
+    //    this process while libcontainer's init prepares the rootfs (below), before the init can
+    //    report ready: no container process runs without it, and a record that cannot be
+    //    written refuses the container as before
+    let record = AllowedRecord {
+        decided: crate::base::clock::since_start(),
+        config,
         command,
-        a.id,
-        &loaded.dir,
-        workload.as_ref(),
-        &outcome,
-    )?;
+        id: a.id.to_owned(),
+        bundle: loaded.dir.clone(),
+        workload,
+        outcome,
+    };
     crate::runtime::fault::point("after-state-dir");
-    crate::runtime::timing::stage("audit-write");
 
     // the filter compiled once per distinct filter (kept in the state root), not in every init
     let seccomp = crate::runtime::seccomp_cache::compiled_for(
@@ -353,6 +386,7 @@ pub fn create_with_terminal(
     // while its init prepares the rootfs (libcontainer §35), before its process can run; a
     // failure refuses the container (libcontainer kills the init, the cleanup below runs)
     let in_namespaces = InNamespaces::new(
+        record,
         crate::runtime::loopback::new_network_namespace(&spec),
         egress,
         a.id,

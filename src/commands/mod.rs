@@ -143,13 +143,28 @@ pub fn record_allowed(
     workload: Option<&crate::audit::Workload>,
     outcome: &crate::policy::Outcome,
 ) -> Result<()> {
-    let written = crate::audit::append_decision(
+    let decided = crate::base::clock::since_start();
+    record_allowed_at(config, command, id, bundle, workload, outcome, decided)
+}
+
+/// [`record_allowed`] of a decision made `decided` after the runtime's start.
+pub fn record_allowed_at(
+    config: &crate::profile::config::Config,
+    command: &str,
+    id: &str,
+    bundle: &std::path::Path,
+    workload: Option<&crate::audit::Workload>,
+    outcome: &crate::policy::Outcome,
+    decided: Option<std::time::Duration>,
+) -> Result<()> {
+    let written = crate::audit::append_decision_at(
         crate::audit::Sink::of(config).as_ref(),
         command,
         id,
         bundle,
         workload,
         crate::audit::Decision::Allowed(outcome),
+        decided,
     );
     if written.is_err() {
         lifecycle::allowed_unrecorded();
