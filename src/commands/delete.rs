@@ -196,7 +196,7 @@ pub fn delete_container(
     let record = crate::runtime::state_dir::read_record(container.dir());
     let left = record
         .as_ref()
-        .and_then(|r| Some((r.rootfs.clone(), r.host_rootfs_mounts.clone()?)));
+        .and_then(|r| Some((r.rootfs.clone(), r.host_rootfs_mounts?)));
     // an isolated container's network namespace may outlive it (`ip netns add`): held across
     // the delete, its isolate table is removed once the delete went through
     let isolated = crate::runtime::isolate::hold_for_delete(container);
