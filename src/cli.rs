@@ -829,7 +829,7 @@ pub fn usage_exit_code(kind: clap::error::ErrorKind, argv: &[String]) -> i32 {
 }
 
 /// The first word of `argv` (program name excluded) that is not a global flag or its value.
-pub(crate) fn subcommand_of(argv: &[String]) -> Option<&str> {
+pub fn subcommand_of(argv: &[String]) -> Option<&str> {
     const TAKES_VALUE: &[&str] = &[
         "--root",
         "--log",

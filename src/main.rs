@@ -14,7 +14,16 @@ fn main() {
     hardrun::base::clock::mark_start();
     // create, run and exec re-execute from a read-only binding of the binary before the parse
     // where they can (the re-executed process parses); otherwise protection is decided below
-    hardrun::runtime::protect::reexec_early();
+    let words: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if matches!(
+        hardrun::cli::subcommand_of(&words),
+        Some("create" | "run" | "exec")
+    ) && !words.iter().any(|a| a == "--help" || a == "-h")
+    {
+        hardrun::runtime::protect::reexec_early();
+    }
     let cli = match hardrun::cli::try_parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {

@@ -168,7 +168,7 @@ impl InNamespaces {
     }
 
     /// libcontainer's callback: none when there is nothing to do.
-    fn callback(&self) -> Option<libcontainer::process::args::NamespacesCallback> {
+    fn callback(&self) -> Option<delegate::NamespacesCallback> {
         let work = self.shared.clone()?;
         Some(Rc::new(move |pid: nix::unistd::Pid| {
             match work.run(pid.as_raw()) {
@@ -185,8 +185,10 @@ impl InNamespaces {
         }))
     }
 
-    fn failure(&self) -> Option<anyhow::Error> {
-        self.shared.as_ref()?.failure.borrow_mut().take()
+    /// The callback's own error, when libcontainer's error (`reported`) is the callback's.
+    fn failure(&self, reported: &str) -> Option<anyhow::Error> {
+        let failure = self.shared.as_ref()?.failure.borrow_mut().take()?;
+        reported.contains(&failure.to_string()).then_some(failure)
     }
 
     fn notice(&self) -> Option<String> {
@@ -422,8 +424,9 @@ pub fn create_with_terminal(
                 let _ = std::fs::remove_file(p);
             }
             unmount_left();
-            // the loopback's or the egress table's own error, when that is what failed
-            return Err(in_namespaces.failure().unwrap_or_else(|| e.into()));
+            // the record's, the loopback's or the egress table's own error, when that is what
+            // failed (not an init that failed first and took its namespaces with it)
+            return Err(in_namespaces.failure(&e.msg).unwrap_or_else(|| e.into()));
         }
     };
     if let Some(line) = in_namespaces.notice() {

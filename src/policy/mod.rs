@@ -535,8 +535,6 @@ impl Selected<'_> {
         if only.is_none() {
             self.preload_scan(ctx, input);
         }
-        // the image's scan report and files: a stage of its own in the timing trace
-        crate::runtime::timing::stage("rules-preload");
         let pre = if only.is_none() { self.pre } else { vec![] };
         let out = evaluate_as(input, &run, pre, Some(&self.identity))
             .map_err(|d| with_claims(d, &claims))?;

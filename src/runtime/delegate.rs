@@ -218,6 +218,9 @@ impl CreateRequest<'_> {
 /// Where a staged container is created from: the state root, the staged bundle holding the spec
 /// to run, the caller's bundle as resolved (what hooks are told, `bundle` on their stdin, and run
 /// from), and the cgroup driver.
+/// What libcontainer's main process runs once the init is in its namespaces (§35).
+pub use libcontainer::process::args::NamespacesCallback;
+
 pub struct Staged<'a> {
     pub root: &'a Path,
     pub bundle: &'a Path,
@@ -226,7 +229,7 @@ pub struct Staged<'a> {
     /// the spec's seccomp filter compiled ahead ([`crate::runtime::seccomp_cache`])
     pub seccomp: Option<libcontainer::seccomp::CompiledSeccomp>,
     /// run by this process once the init is in its namespaces (libcontainer §35)
-    pub on_namespaces: Option<libcontainer::process::args::NamespacesCallback>,
+    pub on_namespaces: Option<NamespacesCallback>,
 }
 
 /// The builder create and exec both start from: the container's id (validated), its state root,

@@ -112,25 +112,15 @@ pub fn exe_is_read_only() -> Result<bool, ProtectError> {
     Ok(st.flags().contains(FsFlags::ST_RDONLY))
 }
 
-/// Called before the command line is parsed: a root `create`, `run` or `exec` that can re-execute
-/// from the detached read-only binding does so right away, so that only the re-executed process
-/// parses the command line (issue 20: a parse is 0.7 ms). Returns when it did not re-execute: the
-/// binary is protected already, the command line names another command (or none plainly, or asks
-/// for help), the caller is not root (refused after the parse, before any protection), or the
-/// detached binding is not available. [`ensure_read_only_exe`], after the parse, then decides as
-/// before and reports whatever fails.
+/// Called before the command line is parsed, by a process whose command line plainly names
+/// `create`, `run` or `exec` (main decides): as root, and where it can re-execute from the
+/// detached read-only binding, it does so right away, so that only the re-executed process parses
+/// the command line (issue 20: a parse is 0.7 ms). Returns when it did not re-execute: the binary
+/// is protected already, the caller is not root (refused after the parse, before any
+/// protection), or the detached binding is not available. [`ensure_read_only_exe`], after the
+/// parse, then decides as before and reports whatever fails.
 pub fn reexec_early() {
     if namespace_forced() || !nix::unistd::geteuid().is_root() {
-        return;
-    }
-    let argv: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let named = matches!(
-        crate::cli::subcommand_of(&argv),
-        Some("create" | "run" | "exec")
-    );
-    if !named || argv.iter().any(|a| a == "--help" || a == "-h") {
         return;
     }
     if exe_is_read_only().unwrap_or(true) {

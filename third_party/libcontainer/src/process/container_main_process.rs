@@ -199,7 +199,22 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
             let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(init_pid, None);
             let _ = waitpid(intermediate_pid, None);
-            return Err(ProcessError::NamespacesCallback(msg));
+            // an init that failed on its own (its error already sent, its namespaces gone with
+            // it: what made the callback fail) is the create's error; with the init gone, the
+            // channel holds that error or ends
+            return Err(match init_main_receiver.wait_for_init_ready() {
+                Err(err @ channel::ChannelError::ExecError(_)) => ProcessError::Channel(err),
+                Err(err @ channel::ChannelError::UnexpectedMessage { .. })
+                    if matches!(
+                        &err,
+                        channel::ChannelError::UnexpectedMessage { received, .. }
+                            if matches!(**received, crate::process::message::Message::OtherError(_))
+                    ) =>
+                {
+                    ProcessError::Channel(err)
+                }
+                _ => ProcessError::NamespacesCallback(msg),
+            });
         }
         crate::utils::trace_step("main-namespaces-done");
     }
