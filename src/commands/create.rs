@@ -86,11 +86,13 @@ pub fn systemd_cgroups_path(id: &str) -> String {
     format!("system.slice:hardrun:{id}")
 }
 
-/// What the create does from this (libcontainer's main) process once the init is in its
-/// namespaces, while the init prepares its rootfs (libcontainer HARDRUN-PATCHES §35): the audit
-/// log's `allowed` record, `lo` up in a new network namespace, and the profile's egress table
-/// loaded. All are done before the container's process can run: the init reports ready only
-/// after the callback returned, and a failure fails libcontainer's create, which kills the init.
+/// What the create does from this (libcontainer's main) process while libcontainer's children
+/// work (libcontainer HARDRUN-PATCHES §35): while the intermediate sets up the cgroups and starts
+/// the init, the audit log's `allowed` record and libnftables loaded; once the init is in its
+/// namespaces, while it prepares its rootfs, `lo` up in a new network namespace and the
+/// profile's egress table. All are done before the container's process can run: the init reports
+/// ready only after the callbacks returned, and a failure fails libcontainer's create, which
+/// kills the init.
 struct InNamespaces {
     shared: Option<Rc<NamespaceWork>>,
 }
@@ -120,8 +122,11 @@ struct NamespaceWork {
 }
 
 impl NamespaceWork {
-    fn run(&self, pid: i32) -> Result<Option<String>> {
-        crate::runtime::timing::stage("libcontainer-namespaces");
+    /// While libcontainer's intermediate process sets up the cgroups and starts the init (this
+    /// process waits for them otherwise): the audit record, and libnftables loaded for the
+    /// egress table.
+    fn early(&self) -> Result<()> {
+        crate::runtime::timing::stage("libcontainer-start");
         if let Some(r) = self.record.borrow_mut().take() {
             super::record_allowed_at(
                 &r.config,
@@ -134,6 +139,15 @@ impl NamespaceWork {
             )?;
         }
         crate::runtime::timing::stage("audit-write");
+        if self.egress.is_some() {
+            crate::runtime::nft::preload();
+        }
+        crate::runtime::timing::stage("nft-preload");
+        Ok(())
+    }
+
+    fn run(&self, pid: i32) -> Result<Option<String>> {
+        crate::runtime::timing::stage("libcontainer-namespaces");
         if self.loopback {
             crate::runtime::loopback::bring_up(pid)
                 .map_err(|e| anyhow::anyhow!("container {:?}: {e}", self.id))?;
@@ -181,6 +195,19 @@ impl InNamespaces {
                     *work.failure.borrow_mut() = Some(e);
                     Err(msg)
                 }
+            }
+        }))
+    }
+
+    /// libcontainer's callback while its children start.
+    fn while_starting(&self) -> Option<delegate::StartingCallback> {
+        let work = self.shared.clone()?;
+        Some(Rc::new(move || match work.early() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let msg = e.to_string();
+                *work.failure.borrow_mut() = Some(e);
+                Err(msg)
             }
         }))
     }
@@ -363,9 +390,9 @@ pub fn create_with_terminal(
     crate::runtime::timing::stage("staging-writes");
 
     // 9. audit record: allowed, now that nothing before libcontainer can refuse. Written by
-    //    this process while libcontainer's init prepares the rootfs (below), before the init can
-    //    report ready: no container process runs without it, and a record that cannot be
-    //    written refuses the container as before
+    //    this process while libcontainer's children start (below), before the init can report
+    //    ready: no container process runs without it, and a record that cannot be written
+    //    refuses the container as before
     let record = AllowedRecord {
         decided: crate::base::clock::since_start(),
         config,
@@ -407,6 +434,7 @@ pub fn create_with_terminal(
             systemd: global.systemd_cgroup,
             seccomp,
             on_namespaces: in_namespaces.callback(),
+            while_starting: in_namespaces.while_starting(),
         },
     );
     let mut container = match created {

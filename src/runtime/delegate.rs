@@ -219,7 +219,7 @@ impl CreateRequest<'_> {
 /// to run, the caller's bundle as resolved (what hooks are told, `bundle` on their stdin, and run
 /// from), and the cgroup driver.
 /// What libcontainer's main process runs once the init is in its namespaces (§35).
-pub use libcontainer::process::args::NamespacesCallback;
+pub use libcontainer::process::args::{NamespacesCallback, StartingCallback};
 
 pub struct Staged<'a> {
     pub root: &'a Path,
@@ -230,6 +230,8 @@ pub struct Staged<'a> {
     pub seccomp: Option<libcontainer::seccomp::CompiledSeccomp>,
     /// run by this process once the init is in its namespaces (libcontainer §35)
     pub on_namespaces: Option<NamespacesCallback>,
+    /// run by this process while libcontainer's children start (libcontainer §35)
+    pub while_starting: Option<StartingCallback>,
 }
 
 /// The builder create and exec both start from: the container's id (validated), its state root,
@@ -270,6 +272,7 @@ pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateErr
     .with_hook_bundle(Some(at.hook_bundle))
     .with_compiled_seccomp(at.seccomp.clone())
     .with_on_namespaces(at.on_namespaces.clone())
+    .with_while_starting(at.while_starting.clone())
     .with_systemd(at.systemd)
     .with_detach(req.detach)
     .with_no_pivot(req.no_pivot)

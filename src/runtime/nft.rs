@@ -39,6 +39,12 @@ pub fn open_netns(path: &str) -> Result<(OwnedFd, (u64, u64)), String> {
     Ok((f.into(), (md.dev(), md.ino())))
 }
 
+/// Loads libnftables now (once per process), so that a later command finds it loaded (create
+/// does this while libcontainer's children start).
+pub fn preload() {
+    let _ = Lib::get();
+}
+
 /// Whether the namespace is hardrun's own or pid 1's: the host's, whose ruleset hardrun never
 /// touches.
 pub fn shares_host_netns(ident: &(u64, u64)) -> bool {

@@ -72,6 +72,8 @@ pub(super) struct ContainerBuilderImpl {
     pub compiled_seccomp: Option<Rc<crate::seccomp::CompiledSeccomp>>,
     /// hardrun (§35)
     pub on_namespaces: Option<crate::process::args::NamespacesCallback>,
+    /// hardrun (§35)
+    pub while_starting: Option<crate::process::args::StartingCallback>,
 }
 
 impl ContainerBuilderImpl {
@@ -204,6 +206,7 @@ impl ContainerBuilderImpl {
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: self.compiled_seccomp.clone(),
             on_namespaces: self.on_namespaces.clone(),
+            while_starting: self.while_starting.clone(),
         };
 
         let init_pid = process::container_main_process::container_main_process(&container_args)

@@ -31,6 +31,8 @@ pub struct InitContainerBuilder {
     compiled_seccomp: Option<crate::seccomp::CompiledSeccomp>,
     /// hardrun (§35)
     on_namespaces: Option<crate::process::args::NamespacesCallback>,
+    /// hardrun (§35)
+    while_starting: Option<crate::process::args::StartingCallback>,
 }
 
 impl InitContainerBuilder {
@@ -48,7 +50,19 @@ impl InitContainerBuilder {
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: None,
             on_namespaces: None,
+            while_starting: None,
         }
+    }
+
+    /// hardrun (§35): run by this (the main) process once the intermediate process is started
+    /// (its ID mappings written), while it sets up the cgroups and starts the init; an error
+    /// fails the create once the init's pid is known (the init is killed).
+    pub fn with_while_starting(
+        mut self,
+        callback: Option<crate::process::args::StartingCallback>,
+    ) -> Self {
+        self.while_starting = callback;
+        self
     }
 
     /// hardrun (§35): run by this (the main) process with the init's pid once the init is in
@@ -178,6 +192,7 @@ impl InitContainerBuilder {
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: self.compiled_seccomp.map(Rc::new),
             on_namespaces: self.on_namespaces,
+            while_starting: self.while_starting,
         };
 
         crate::utils::trace_step("build-state-written");

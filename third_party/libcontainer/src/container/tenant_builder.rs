@@ -329,6 +329,7 @@ impl TenantContainerBuilder {
             #[cfg(feature = "libseccomp")]
             compiled_seccomp: self.compiled_seccomp.map(Rc::new),
             on_namespaces: None,
+            while_starting: None,
         };
 
         let pid = builder_impl.create()?;

@@ -63,7 +63,15 @@ pub struct ContainerArgs {
     /// hardrun (§35): run by the main process once the init of an init container is in its
     /// namespaces, while the init goes on preparing its rootfs
     pub on_namespaces: Option<NamespacesCallback>,
+    /// hardrun (§35): run by the main process of an init container once its intermediate
+    /// process is started (after its ID mappings are written), while it sets up the cgroups and
+    /// starts the init
+    pub while_starting: Option<StartingCallback>,
 }
+
+/// hardrun (§35): the main process's own work while its children start. An error fails the
+/// create once the init's pid is known (the init is killed).
+pub type StartingCallback = Rc<dyn Fn() -> Result<(), String>>;
 
 /// hardrun (§35): what the main process does once the init (its pid) is in its namespaces, in
 /// parallel with the init's rootfs preparation. An error fails the create: the init is killed.

@@ -167,6 +167,17 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         })
         .transpose()?;
 
+    // hardrun (§35): this process's own work while the intermediate sets up the cgroups and
+    // starts the init; its error fails the create once the init's pid is known
+    let mut starting_failed = None;
+    if let (Some(while_starting), ContainerType::InitContainer) =
+        (&container_args.while_starting, container_args.container_type)
+    {
+        crate::utils::trace_step("main-while-starting");
+        starting_failed = while_starting().err();
+        crate::utils::trace_step("main-while-starting-done");
+    }
+
     // At this point, we don't need to send any message to intermediate process anymore,
     // so we want to close this sender at the earliest point.
     inter_sender.close().map_err(|err| {
@@ -184,6 +195,13 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         if let Err(err) = fs::write(pid_file, format!("{init_pid}")) {
             tracing::warn!("failed to write pid to file: {err}");
         }
+    }
+
+    if let Some(msg) = starting_failed {
+        let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(init_pid, None);
+        let _ = waitpid(intermediate_pid, None);
+        return Err(ProcessError::NamespacesCallback(msg));
     }
 
     // hardrun (§35): the init tells when it is in its namespaces, before anything else it sends
