@@ -130,7 +130,8 @@ pub fn record(
         Decision::Denied(d) => &d.findings,
     };
     trace_findings(id, findings);
-    append_decision(sink, command, id, bundle, workload, decision)
+    let decided = crate::base::clock::since_start();
+    append_decision(sink, command, id, bundle, workload, decision, decided)
 }
 
 pub fn trace_findings(id: &str, findings: &[Finding]) {
@@ -161,22 +162,9 @@ pub fn trace_findings(id: &str, findings: &[Finding]) {
 
 /// Appends a decision to the audit log (`None`: no log), without the tracing events of
 /// [`record`] (a caller that traced them when it decided).
+/// `decided`: when the decision was made, after the runtime's start (the record's `decision_ms`;
+/// create writes its `allowed` record later, while libcontainer's children start).
 pub fn append_decision(
-    sink: Option<&Sink>,
-    command: &str,
-    id: &str,
-    bundle: &Path,
-    workload: Option<&Workload>,
-    decision: Decision,
-) -> Result<(), AuditError> {
-    let decided = crate::base::clock::since_start();
-    append_decision_at(sink, command, id, bundle, workload, decision, decided)
-}
-
-/// [`append_decision`] of a decision made `decided` after the runtime's start (its
-/// `decision_ms`), written later (create writes its `allowed` record while libcontainer's init
-/// prepares the rootfs).
-pub fn append_decision_at(
     sink: Option<&Sink>,
     command: &str,
     id: &str,

@@ -128,7 +128,7 @@ impl NamespaceWork {
     fn early(&self) -> Result<()> {
         crate::runtime::timing::stage("libcontainer-start");
         if let Some(r) = self.record.borrow_mut().take() {
-            super::record_allowed_at(
+            super::record_allowed(
                 &r.config,
                 r.command,
                 &r.id,

@@ -97,7 +97,8 @@ pub fn decide(
     result: Result<crate::policy::Outcome, crate::policy::PolicyDenied>,
 ) -> Result<crate::policy::Outcome> {
     let outcome = judge(config, command, id, bundle, workload, result)?;
-    record_allowed(config, command, id, bundle, workload, &outcome)?;
+    let decided = crate::base::clock::since_start();
+    record_allowed(config, command, id, bundle, workload, &outcome, decided)?;
     Ok(outcome)
 }
 
@@ -135,20 +136,8 @@ pub fn judge(
 
 /// Records the `allowed` decision [`judge`] made (and traced) in the audit log. A decision that
 /// cannot be recorded is not carried out.
+/// `decided`: when the decision was made, after the runtime's start.
 pub fn record_allowed(
-    config: &crate::profile::config::Config,
-    command: &str,
-    id: &str,
-    bundle: &std::path::Path,
-    workload: Option<&crate::audit::Workload>,
-    outcome: &crate::policy::Outcome,
-) -> Result<()> {
-    let decided = crate::base::clock::since_start();
-    record_allowed_at(config, command, id, bundle, workload, outcome, decided)
-}
-
-/// [`record_allowed`] of a decision made `decided` after the runtime's start.
-pub fn record_allowed_at(
     config: &crate::profile::config::Config,
     command: &str,
     id: &str,
@@ -157,7 +146,7 @@ pub fn record_allowed_at(
     outcome: &crate::policy::Outcome,
     decided: Option<std::time::Duration>,
 ) -> Result<()> {
-    let written = crate::audit::append_decision_at(
+    let written = crate::audit::append_decision(
         crate::audit::Sink::of(config).as_ref(),
         command,
         id,
@@ -251,6 +240,7 @@ impl RunningDecision {
             &self.bundle,
             self.workload.as_ref(),
             &self.outcome,
+            crate::base::clock::since_start(),
         )
     }
 }
