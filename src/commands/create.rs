@@ -93,11 +93,9 @@ pub fn systemd_cgroups_path(id: &str) -> String {
 /// profile's egress table. All are done before the container's process can run: the init reports
 /// ready only after the callbacks returned, and a failure fails libcontainer's create, which
 /// kills the init.
-struct InNamespaces {
-    shared: Option<Rc<NamespaceWork>>,
-}
+struct InNamespaces(Rc<NamespaceWork>);
 
-/// The `allowed` decision, recorded by [`NamespaceWork::run`].
+/// The `allowed` decision, recorded by [`NamespaceWork::early`].
 struct AllowedRecord {
     /// when the decision was made (the record's `decision_ms`)
     decided: Option<std::time::Duration>,
@@ -122,6 +120,13 @@ struct NamespaceWork {
 }
 
 impl NamespaceWork {
+    /// Keeps a callback's error for the create to report; libcontainer gets its text.
+    fn failed(&self, e: anyhow::Error) -> String {
+        let msg = e.to_string();
+        *self.failure.borrow_mut() = Some(e);
+        msg
+    }
+
     /// While libcontainer's intermediate process sets up the cgroups and starts the init (this
     /// process waits for them otherwise): the audit record, and libnftables loaded for the
     /// egress table.
@@ -170,56 +175,39 @@ impl InNamespaces {
         egress: Option<policy::egress::Plan>,
         id: &str,
     ) -> Self {
-        let shared = Some(Rc::new(NamespaceWork {
+        InNamespaces(Rc::new(NamespaceWork {
             record: RefCell::new(Some(record)),
             loopback,
             egress,
             id: id.to_owned(),
             failure: RefCell::new(None),
             notice: RefCell::new(None),
-        }));
-        InNamespaces { shared }
+        }))
     }
 
-    /// libcontainer's callback: none when there is nothing to do.
-    fn callback(&self) -> Option<delegate::NamespacesCallback> {
-        let work = self.shared.clone()?;
-        Some(Rc::new(move |pid: nix::unistd::Pid| {
-            match work.run(pid.as_raw()) {
-                Ok(notice) => {
-                    *work.notice.borrow_mut() = notice;
-                    Ok(())
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    *work.failure.borrow_mut() = Some(e);
-                    Err(msg)
-                }
-            }
-        }))
+    /// libcontainer's callback once the init is in its namespaces.
+    fn callback(&self) -> delegate::NamespacesCallback {
+        let work = self.0.clone();
+        Rc::new(move |pid: nix::unistd::Pid| {
+            let notice = work.run(pid.as_raw()).map_err(|e| work.failed(e))?;
+            *work.notice.borrow_mut() = notice;
+            Ok(())
+        })
     }
 
     /// libcontainer's callback while its children start.
-    fn while_starting(&self) -> Option<delegate::StartingCallback> {
-        let work = self.shared.clone()?;
-        Some(Rc::new(move || match work.early() {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let msg = e.to_string();
-                *work.failure.borrow_mut() = Some(e);
-                Err(msg)
-            }
-        }))
+    fn while_starting(&self) -> delegate::StartingCallback {
+        let work = self.0.clone();
+        Rc::new(move || work.early().map_err(|e| work.failed(e)))
     }
 
-    /// The callback's own error, when libcontainer's error (`reported`) is the callback's.
-    fn failure(&self, reported: &str) -> Option<anyhow::Error> {
-        let failure = self.shared.as_ref()?.failure.borrow_mut().take()?;
-        reported.contains(&failure.to_string()).then_some(failure)
+    /// The error a callback kept.
+    fn failure(&self) -> Option<anyhow::Error> {
+        self.0.failure.borrow_mut().take()
     }
 
     fn notice(&self) -> Option<String> {
-        self.shared.as_ref()?.notice.borrow_mut().take()
+        self.0.notice.borrow_mut().take()
     }
 }
 
@@ -411,9 +399,9 @@ pub fn create_with_terminal(
     );
     crate::runtime::timing::stage("seccomp-compiled");
 
-    // the loopback and the egress table: done by this process in the container's namespaces
-    // while its init prepares the rootfs (libcontainer §35), before its process can run; a
-    // failure refuses the container (libcontainer kills the init, the cleanup below runs)
+    // the audit record, the loopback and the egress table: done by this process while
+    // libcontainer's children work (libcontainer §35), before the container's process can run;
+    // a failure refuses the container (libcontainer kills the init, the cleanup below runs)
     let in_namespaces = InNamespaces::new(
         record,
         crate::runtime::loopback::new_network_namespace(&spec),
@@ -433,8 +421,8 @@ pub fn create_with_terminal(
             hook_bundle: &loaded.dir,
             systemd: global.systemd_cgroup,
             seccomp,
-            on_namespaces: in_namespaces.callback(),
-            while_starting: in_namespaces.while_starting(),
+            on_namespaces: Some(in_namespaces.callback()),
+            while_starting: Some(in_namespaces.while_starting()),
         },
     );
     let mut container = match created {
@@ -454,7 +442,8 @@ pub fn create_with_terminal(
             unmount_left();
             // the record's, the loopback's or the egress table's own error, when that is what
             // failed (not an init that failed first and took its namespaces with it)
-            return Err(in_namespaces.failure(&e.msg).unwrap_or_else(|| e.into()));
+            let own = e.in_callback.then(|| in_namespaces.failure()).flatten();
+            return Err(own.unwrap_or_else(|| e.error.into()));
         }
     };
     if let Some(line) = in_namespaces.notice() {

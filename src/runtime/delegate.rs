@@ -256,8 +256,25 @@ fn builder(
         .map_err(|e| fail(op, id, e))
 }
 
+/// Why [`create`] failed.
+#[derive(Debug)]
+pub struct CreateFailure {
+    pub error: DelegateError,
+    /// one of the [`Staged`] callbacks failed: its own error is the one to report
+    pub in_callback: bool,
+}
+
+impl From<DelegateError> for CreateFailure {
+    fn from(error: DelegateError) -> Self {
+        CreateFailure {
+            error,
+            in_callback: false,
+        }
+    }
+}
+
 /// Creates the container: namespaces, cgroup, rootfs, and an init process waiting for `start`.
-pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateError> {
+pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, CreateFailure> {
     let id = req.id;
     // the pid file is the command's to write (see `CreateRequest::pid_file`)
     builder(
@@ -278,7 +295,10 @@ pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, DelegateErr
     .with_no_pivot(req.no_pivot)
     .build()
     .map(Container)
-    .map_err(|e| fail("create", id, e))
+    .map_err(|e| CreateFailure {
+        in_callback: e.is_callback_failure(),
+        error: fail("create", id, e),
+    })
 }
 
 /// Loads a container from its directory and refreshes its status from /proc.

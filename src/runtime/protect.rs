@@ -126,10 +126,7 @@ pub fn reexec_early() {
     if exe_is_read_only().unwrap_or(true) {
         return;
     }
-    let Ok(args) = std::env::args_os()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()
-    else {
+    let Ok(args) = own_args() else {
         return;
     };
     crate::runtime::timing::hand_over();
@@ -155,9 +152,7 @@ pub fn ensure_read_only_exe() -> Result<(), ProtectError> {
         what,
         err: e,
     };
-    let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<_, _>>()?;
+    let args = own_args()?;
     crate::runtime::timing::hand_over();
     // first without a mount namespace: a detached read-only binding (returns only on failure)
     if !namespace_forced() {
@@ -220,6 +215,13 @@ pub const NAMESPACE_ENV: &str = "HARDRUN_PROTECT_NAMESPACE";
 
 fn namespace_forced() -> bool {
     cfg!(debug_assertions) && std::env::var_os(NAMESPACE_ENV).is_some_and(|v| v == "1")
+}
+
+/// This process's arguments, for the re-exec.
+fn own_args() -> Result<Vec<CString>, std::ffi::NulError> {
+    std::env::args_os()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect()
 }
 
 /// This process's environment as `KEY=value` strings, without [`RETURN_ENV`].

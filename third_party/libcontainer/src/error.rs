@@ -151,6 +151,20 @@ pub enum ErrInvalidSpec {
 #[derive(Debug, thiserror::Error)]
 pub struct CreateContainerError(Box<LibcontainerError>, Option<Box<LibcontainerError>>);
 
+impl LibcontainerError {
+    /// hardrun (§35): whether this is, or wraps, the failure of one of the create's callbacks
+    /// (`with_on_namespaces`, `with_while_starting`): the caller holds that error itself.
+    pub fn is_callback_failure(&self) -> bool {
+        match self {
+            LibcontainerError::MainProcess(
+                crate::process::container_main_process::ProcessError::NamespacesCallback(_),
+            ) => true,
+            LibcontainerError::CreateContainerError(c) => c.0.is_callback_failure(),
+            _ => false,
+        }
+    }
+}
+
 impl CreateContainerError {
     pub(crate) fn new(
         run_error: LibcontainerError,

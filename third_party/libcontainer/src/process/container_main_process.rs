@@ -52,6 +52,26 @@ pub enum ProcessError {
 
 type Result<T> = std::result::Result<T, ProcessError>;
 
+/// hardrun (§35): after a callback failed, the init must not go on to wait for `start`: it is
+/// killed and reaped (it is this process's child, cloned with CLONE_PARENT), the intermediate
+/// reaped too.
+fn stop_init(init_pid: Pid, intermediate_pid: Pid) {
+    let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = waitpid(init_pid, None);
+    let _ = waitpid(intermediate_pid, None);
+}
+
+/// hardrun (§35): whether waiting for the init's ready message found the init's own failure.
+fn init_failed(err: &channel::ChannelError) -> bool {
+    match err {
+        channel::ChannelError::ExecError(_) => true,
+        channel::ChannelError::UnexpectedMessage { received, .. } => {
+            matches!(**received, crate::process::message::Message::OtherError(_))
+        }
+        _ => false,
+    }
+}
+
 pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     // We use a set of channels to communicate between parent and child process.
     // Each channel is uni-directional. Because we will pass these channel to
@@ -198,9 +218,7 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     }
 
     if let Some(msg) = starting_failed {
-        let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(init_pid, None);
-        let _ = waitpid(intermediate_pid, None);
+        stop_init(init_pid, intermediate_pid);
         return Err(ProcessError::NamespacesCallback(msg));
     }
 
@@ -212,25 +230,12 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         init_main_receiver.wait_for_namespaces_ready()?;
         crate::utils::trace_step("main-namespaces-ready");
         if let Err(msg) = on_namespaces(init_pid) {
-            // the init must not go on to wait for `start`: it is killed and reaped here (it is
-            // this process's child, cloned with CLONE_PARENT), the intermediate reaped too
-            let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = waitpid(init_pid, None);
-            let _ = waitpid(intermediate_pid, None);
+            stop_init(init_pid, intermediate_pid);
             // an init that failed on its own (its error already sent, its namespaces gone with
             // it: what made the callback fail) is the create's error; with the init gone, the
             // channel holds that error or ends
             return Err(match init_main_receiver.wait_for_init_ready() {
-                Err(err @ channel::ChannelError::ExecError(_)) => ProcessError::Channel(err),
-                Err(err @ channel::ChannelError::UnexpectedMessage { .. })
-                    if matches!(
-                        &err,
-                        channel::ChannelError::UnexpectedMessage { received, .. }
-                            if matches!(**received, crate::process::message::Message::OtherError(_))
-                    ) =>
-                {
-                    ProcessError::Channel(err)
-                }
+                Err(err) if init_failed(&err) => ProcessError::Channel(err),
                 _ => ProcessError::NamespacesCallback(msg),
             });
         }
