@@ -327,15 +327,11 @@ fn libnftables() -> Option<PathBuf> {
         .find_map(|p| std::fs::canonicalize(p).ok())
 }
 
-/// If nft fails, the container is refused with one line and nothing is left: it never starts
-/// less protected. (In a private mount namespace of the test's, an empty file hides
-/// libnftables, so hardrun falls back to the `nft` binary, which is replaced by `false`.)
-#[test]
-fn a_table_that_cannot_be_loaded_refuses_the_container() {
-    let w = World::new("egress-nft");
-    let id = "egress-nft";
-    // `true`: were it created after all, it would not hold the pipes below open
-    let b = w.bundle(id, &["true"]);
+/// `create` of a restricted container inside a private mount namespace where an empty file hides
+/// libnftables and the `nft` binary is replaced by `false`; `native` false turns the netlink
+/// fast path off (`HARDRUN_NFT_NATIVE=0`, debug builds), so that only nftables can load it.
+fn create_without_nftables(w: &World, id: &str, native: bool) -> (Option<i32>, String) {
+    let b = w.bundle(id, &["sleep", "1000"]);
     let nft = ["/usr/sbin/nft", "/sbin/nft"]
         .into_iter()
         .find(|p| Path::new(p).is_file())
@@ -363,9 +359,34 @@ fn a_table_that_cannot_be_loaded_refuses_the_container() {
             None => c.env_remove(k),
         };
     }
-    let out = c.stdin(Stdio::null()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    if !native {
+        c.env("HARDRUN_NFT_NATIVE", "0");
+    }
+    // stderr into a file, not a pipe: a container created after all keeps its stdio open
+    let err_path = w.dir.join(format!("{id}.stderr"));
+    let err_file = std::fs::File::create(&err_path).unwrap();
+    let status = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err_file)
+        .status()
+        .unwrap();
+    (status.code(), std::fs::read_to_string(&err_path).unwrap())
+}
+
+/// If the table cannot be loaded, the container is refused with one line and nothing is left:
+/// it never starts less protected. (The fast path off, and nftables broken as above: the `nft`
+/// binary's failure is the refusal.)
+#[test]
+fn a_table_that_cannot_be_loaded_refuses_the_container() {
+    let w = World::new("egress-nft");
+    let id = "egress-nft";
+    let nft = ["/usr/sbin/nft", "/sbin/nft"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("nft is missing: apt-get install nftables");
+    let (code, err) = create_without_nftables(&w, id, false);
+    assert_eq!(code, Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains(
@@ -375,6 +396,22 @@ fn a_table_that_cannot_be_loaded_refuses_the_container() {
     );
     // the fallback ran: the binary's failure, not the library's
     assert!(err.contains(&format!("{nft} -f - failed")), "{err}");
+    w.assert_nothing_left(id);
+}
+
+/// The table goes in as one netlink transaction of hardrun's own (`runtime::nft_batch`): with
+/// libnftables hidden and `nft` broken, the container is created all the same, and its
+/// namespace holds the same drops `nft` would have loaded (read back with the host's `nft`).
+#[test]
+fn the_table_loads_without_nftables() {
+    let w = World::new("egress-native");
+    let id = "egress-native";
+    let (code, err) = create_without_nftables(&w, id, true);
+    assert_eq!(code, Some(0), "{err}");
+    let rs = ruleset(pid(&w, id));
+    assert!(drops(&rs, "169.254.169.254"), "{rs:#}");
+    assert!(drops(&rs, "fd00:ec2::254"), "{rs:#}");
+    ok(&w, &["delete", "--force", id]);
     w.assert_nothing_left(id);
 }
 

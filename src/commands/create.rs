@@ -88,7 +88,8 @@ pub fn systemd_cgroups_path(id: &str) -> String {
 
 /// What the create does from this (libcontainer's main) process while libcontainer's children
 /// work (libcontainer HARDRUN-PATCHES §35): while the intermediate sets up the cgroups and starts
-/// the init, the audit log's `allowed` record and libnftables loaded; once the init is in its
+/// the init, the audit log's `allowed` record (and libnftables loaded, where the egress table may
+/// need it: see `runtime::container_net`); once the init is in its
 /// namespaces, while it prepares its rootfs, `lo` up in a new network namespace and the
 /// profile's egress table. All are done before the container's process can run: the init reports
 /// ready only after the callbacks returned, and a failure fails libcontainer's create, which
@@ -144,7 +145,11 @@ impl NamespaceWork {
             )?;
         }
         crate::runtime::timing::stage("audit-write");
-        if self.egress.is_some() {
+        if self
+            .egress
+            .as_ref()
+            .is_some_and(crate::runtime::container_net::may_need_nftables)
+        {
             crate::runtime::nft::preload();
         }
         crate::runtime::timing::stage("nft-preload");
@@ -153,15 +158,16 @@ impl NamespaceWork {
 
     fn run(&self, pid: i32) -> Result<Option<String>> {
         crate::runtime::timing::stage("libcontainer-namespaces");
-        if self.loopback {
-            crate::runtime::loopback::bring_up(pid)
-                .map_err(|e| anyhow::anyhow!("container {:?}: {e}", self.id))?;
-        }
-        crate::runtime::timing::stage("loopback");
-        let notice = match &self.egress {
-            Some(plan) => crate::runtime::nft::apply_egress(pid, plan, &self.id)
-                .map_err(anyhow::Error::msg)?,
-            None => None,
+        let notice = if self.loopback || self.egress.is_some() {
+            crate::runtime::container_net::prepare(
+                pid,
+                self.loopback,
+                self.egress.as_ref(),
+                &self.id,
+            )
+            .map_err(anyhow::Error::msg)?
+        } else {
+            None
         };
         crate::runtime::timing::stage("egress-nft");
         Ok(notice)

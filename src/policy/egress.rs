@@ -29,7 +29,9 @@ pub const TABLE: &str = "hardrun_egress";
 pub struct Plan {
     /// the profile whose `[egress]` it is
     pub profile: String,
-    /// the nftables script ([`ruleset`])
+    /// the table ([`table`])
+    pub table: Table,
+    /// the nftables script of [`Self::table`] ([`Table::script`])
     pub script: String,
     /// a pod's container (not its sandbox): a table already in the namespace (the sandbox's)
     /// is kept; one table per network namespace
@@ -69,7 +71,8 @@ pub fn plan(profile: &Profile, mode: Mode, spec: &Value) -> Option<Plan> {
     if mode == Mode::Audit {
         return None;
     }
-    let script = ruleset_of(profile)?;
+    let table = table(profile.egress.as_ref()?);
+    let script = table.script();
     let annotation = |k: &str| {
         spec.pointer(&format!("/annotations/{k}"))
             .and_then(Value::as_str)
@@ -78,65 +81,134 @@ pub fn plan(profile: &Profile, mode: Mode, spec: &Value) -> Option<Plan> {
         || annotation("io.kubernetes.cri-o.ContainerType") == Some("container");
     Some(Plan {
         profile: profile.name.clone(),
+        table,
         script,
         keep_existing,
     })
 }
 
-/// The ruleset of a profile's `[egress]`, or `None` when the profile has none. The script
-/// replaces a table of the same name atomically (one `nft -f` transaction), so loading it twice
-/// leaves one table.
-pub fn ruleset_of(profile: &Profile) -> Option<String> {
-    profile.egress.as_ref().map(ruleset)
+/// The table of a profile's `[egress]`, described once: [`Table::script`] is the nftables text
+/// (what `nft -f` and the audit record see), and the runtime may load the same description
+/// without libnftables (`runtime::nft_batch`, the fast path into a new namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// named counters: (name, comment)
+    pub counters: Vec<(String, String)>,
+    /// the output chain's rules, in order
+    pub rules: Vec<Rule>,
+}
+
+/// One rule of the output chain: a match, an optional named counter, a verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub matches: Match,
+    /// `counter name "<name>"` before the verdict
+    pub counter: Option<String>,
+    /// accept (true) or drop (false)
+    pub accept: bool,
+}
+
+/// What a [`Rule`] matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// every packet
+    All,
+    /// `ct state established,related`
+    EstablishedRelated,
+    /// `oif "lo"`
+    OifLo,
+    /// one `allow`/`deny` entry: `ip daddr A/P [tcp|udp dport …]`
+    Dest(Entry),
 }
 
 /// The nftables script for `cfg` (entries that do not parse are left out: the profile was
 /// validated at load, see `EgressCfg::validate`).
 pub fn ruleset(cfg: &EgressCfg) -> String {
+    table(cfg).script()
+}
+
+/// The table for `cfg` (entries that do not parse are left out, as in [`ruleset`]).
+pub fn table(cfg: &EgressCfg) -> Table {
     let mut counters: Vec<(String, String)> = vec![];
-    let mut rules: Vec<String> = vec![];
+    let mut rules: Vec<Rule> = vec![];
+    let counted = |m: Match, name: &str| Rule {
+        matches: m,
+        counter: Some(name.to_owned()),
+        accept: false,
+    };
     if cfg.metadata == Verdict::Deny {
         for (i, m) in METADATA.iter().enumerate() {
             if let Ok(e) = Entry::parse(m) {
                 let name = format!("metadata_{i}");
-                rules.push(format!("{} counter name \"{name}\" drop", matches(&e)));
-                counters.push((name, format!("metadata: {e}")));
+                counters.push((name.clone(), format!("metadata: {e}")));
+                rules.push(counted(Match::Dest(e), &name));
             }
         }
     }
     for (i, s) in cfg.deny.iter().enumerate() {
         if let Ok(e) = Entry::parse(s) {
             let name = format!("deny_{i}");
-            rules.push(format!("{} counter name \"{name}\" drop", matches(&e)));
-            counters.push((name, format!("deny[{i}]: {e}")));
+            counters.push((name.clone(), format!("deny[{i}]: {e}")));
+            rules.push(counted(Match::Dest(e), &name));
         }
     }
     if cfg.default == Verdict::Deny {
-        rules.push("ct state established,related accept".into());
-        rules.push("oif \"lo\" accept".into());
+        let accept = |m: Match| Rule {
+            matches: m,
+            counter: None,
+            accept: true,
+        };
+        rules.push(accept(Match::EstablishedRelated));
+        rules.push(accept(Match::OifLo));
         for s in &cfg.allow {
             if let Ok(e) = Entry::parse(s) {
-                rules.push(format!("{} accept", matches(&e)));
+                rules.push(accept(Match::Dest(e)));
             }
         }
-        rules.push("counter name \"default_deny\" drop".into());
+        rules.push(counted(Match::All, "default_deny"));
         counters.push((
             "default_deny".into(),
             "default: a destination no allow entry names".into(),
         ));
     }
-    let mut out = format!("table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n");
-    for (name, comment) in &counters {
-        // nft keeps at most 128 bytes of a comment; entries are short, but never fail on one
-        let comment: String = comment.chars().take(120).collect();
-        out.push_str(&format!("\tcounter {name} {{ comment \"{comment}\"; }}\n"));
+    // nft keeps at most 128 bytes of a comment; entries are short, but never fail on one
+    for (_, comment) in &mut counters {
+        if let Some((cut, _)) = comment.char_indices().nth(120) {
+            comment.truncate(cut);
+        }
     }
-    out.push_str("\tchain output {\n\t\ttype filter hook output priority filter; policy accept;\n");
-    for r in &rules {
-        out.push_str(&format!("\t\t{r}\n"));
+    Table { counters, rules }
+}
+
+impl Table {
+    /// The nftables script: replaces a table of the same name atomically (one `nft -f`
+    /// transaction), so loading it twice leaves one table.
+    pub fn script(&self) -> String {
+        let mut out =
+            format!("table inet {TABLE}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n");
+        for (name, comment) in &self.counters {
+            out.push_str(&format!("\tcounter {name} {{ comment \"{comment}\"; }}\n"));
+        }
+        out.push_str(
+            "\tchain output {\n\t\ttype filter hook output priority filter; policy accept;\n",
+        );
+        for r in &self.rules {
+            let m = match &r.matches {
+                Match::All => String::new(),
+                Match::EstablishedRelated => "ct state established,related ".into(),
+                Match::OifLo => "oif \"lo\" ".into(),
+                Match::Dest(e) => format!("{} ", matches(e)),
+            };
+            let counter = match &r.counter {
+                Some(name) => format!("counter name \"{name}\" "),
+                None => String::new(),
+            };
+            let verdict = if r.accept { "accept" } else { "drop" };
+            out.push_str(&format!("\t\t{m}{counter}{verdict}\n"));
+        }
+        out.push_str("\t}\n}\n");
+        out
     }
-    out.push_str("\t}\n}\n");
-    out
 }
 
 /// The nft match of one entry.
@@ -239,6 +311,7 @@ mod tests {
     fn the_create_script_is_the_replacing_one_with_create_table_first() {
         let plan = Plan {
             profile: "p".into(),
+            table: table(&cfg("")),
             script: ruleset(&cfg("")),
             keep_existing: false,
         };

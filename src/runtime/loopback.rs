@@ -3,26 +3,10 @@
 //! 127.0.0.1 inside a container started by `ctr run` or by hand would not be reachable, and a
 //! container without CAP_NET_ADMIN (every hardened one) cannot bring it up itself.
 //!
-//! Done from a short-lived thread that joins the namespace (a network namespace is per thread),
-//! so hardrun's own threads never change namespace.
+//! The socket is made in the container's namespace by [`super::container_net`]; the flags are set
+//! through it from hardrun's own namespace.
 
-use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-use nix::sched::{setns, CloneFlags};
-
-/// Why `lo` could not be brought up in a container's network namespace.
-#[derive(Debug, thiserror::Error)]
-pub enum LoopbackError {
-    #[error("cannot open {0}: {1}")]
-    Open(String, std::io::Error),
-    #[error("cannot join the network namespace {0}: {1}")]
-    Join(String, nix::Error),
-    #[error("cannot bring up lo in {0}: {1}")]
-    Up(String, std::io::Error),
-    #[error("the loopback thread panicked")]
-    Panicked,
-}
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Whether the spec asks for a new network namespace (one without a `path`).
 pub fn new_network_namespace(spec: &serde_json::Value) -> bool {
@@ -38,26 +22,9 @@ pub fn new_network_namespace(spec: &serde_json::Value) -> bool {
         })
 }
 
-/// Sets `lo` up in the network namespace of process `pid`.
-pub fn bring_up(pid: i32) -> Result<(), LoopbackError> {
-    let path = format!("/proc/{pid}/ns/net");
-    let ns = File::open(&path).map_err(|e| LoopbackError::Open(path.clone(), e))?;
-    std::thread::spawn(move || -> Result<(), LoopbackError> {
-        setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| LoopbackError::Join(path.clone(), e))?;
-        set_up("lo").map_err(|e| LoopbackError::Up(path, e))
-    })
-    .join()
-    .map_err(|_| LoopbackError::Panicked)?
-}
-
-fn set_up(name: &str) -> std::io::Result<()> {
-    // SAFETY: socket(2) with constant arguments; the result is checked before use.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a descriptor socket(2) just returned; nothing else owns it.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+/// Sets interface `name` up with an `AF_INET` socket `sock`: in the network namespace `sock` was
+/// made in, whichever namespace the calling thread is in.
+pub fn set_up_on(sock: BorrowedFd<'_>, name: &str) -> std::io::Result<()> {
     // SAFETY: ifreq is plain old data (arrays, integers and a union of them): all zeroes is a
     // valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };

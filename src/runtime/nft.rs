@@ -353,20 +353,32 @@ pub fn load_table(
     keep_existing: bool,
 ) -> Result<Loaded, String> {
     let (ns, ident) = open_netns(&format!("/proc/{pid}/ns/net"))?;
-    if shares_host_netns(&ident) {
+    load_table_in(ns.as_fd(), &ident, table, create, replace, keep_existing)
+}
+
+/// [`load_table`] into the network namespace `ns` whose nsfs identity is `ident`.
+pub fn load_table_in(
+    ns: BorrowedFd<'_>,
+    ident: &(u64, u64),
+    table: &str,
+    create: &str,
+    replace: &str,
+    keep_existing: bool,
+) -> Result<Loaded, String> {
+    if shares_host_netns(ident) {
         return Ok(Loaded::HostShared);
     }
     let loaded = Loaded::Loaded {
         netns_dev: ident.0,
         netns_ino: ident.1,
     };
-    if nft_in(ns.as_fd(), create).is_ok() {
+    if nft_in(ns, create).is_ok() {
         return Ok(loaded);
     }
-    if keep_existing && nft_run(ns.as_fd(), &["list", "table", "inet", table], None).is_ok() {
+    if keep_existing && nft_run(ns, &["list", "table", "inet", table], None).is_ok() {
         return Ok(Loaded::Kept);
     }
-    nft_in(ns.as_fd(), replace)?;
+    nft_in(ns, replace)?;
     Ok(loaded)
 }
 
@@ -386,27 +398,6 @@ pub fn counters(pid: i32, table: &str) -> Result<Option<NsOutput>, String> {
         None,
     )?;
     Ok(Some((ident, out)))
-}
-
-/// Loads a container's `[egress]` table (see `policy::egress`) into the network namespace of
-/// its init `pid`, before its process starts. Err: the container's refusal, one line. Ok(Some):
-/// a notice for the caller (a container in the host's namespace is not filtered).
-pub fn apply_egress(
-    pid: i32,
-    plan: &crate::policy::egress::Plan,
-    id: &str,
-) -> Result<Option<String>, String> {
-    match load_table(
-        pid,
-        crate::policy::egress::TABLE,
-        &plan.create_script(),
-        &plan.script,
-        plan.keep_existing,
-    ) {
-        Ok(Loaded::HostShared) => Ok(Some(plan.host_shared(id))),
-        Ok(_) => Ok(None),
-        Err(e) => Err(plan.refusal(id, &e)),
-    }
 }
 
 #[cfg(test)]
