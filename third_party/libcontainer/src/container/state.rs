@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::fs;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -173,12 +173,30 @@ impl State {
     #[instrument(level = "trace")]
     pub fn save(&self, container_root: &Path) -> Result<()> {
         let state_file_path = Self::file_path(container_root);
+        // hardrun (HARDRUN-PATCHES §37): the bytes are written over the old ones from offset 0
+        // and the file is then cut to their length, instead of truncating it to zero first. On
+        // ext4 a file truncated to zero is flushed on close (auto_da_alloc: block allocation and
+        // I/O submitted in the writer), 0.15-0.2 ms per save and four saves per `run`. A reader
+        // racing a save could see an empty file before; now it may see the new bytes followed
+        // by the tail of the old ones (same as before: not a complete state; libcontainer
+        // re-reads status from /proc).
+        let bytes = serde_json::to_vec(self).map_err(|err| {
+            tracing::error!(
+                ?state_file_path,
+                %err,
+                "failed to parse container state file",
+            );
+            StateError::ParseStateFile {
+                state_file_path: state_file_path.to_owned(),
+                source: err,
+            }
+        })?;
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
             .append(false)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .open(&state_file_path)
             .map_err(|err| {
                 tracing::error!(
@@ -191,19 +209,9 @@ impl State {
                     source: err,
                 }
             })?;
-        let mut writer = BufWriter::new(file);
-        serde_json::to_writer(&mut writer, self).map_err(|err| {
-            tracing::error!(
-                ?state_file_path,
-                %err,
-                "failed to parse container state file",
-            );
-            StateError::ParseStateFile {
-                state_file_path: state_file_path.to_owned(),
-                source: err,
-            }
-        })?;
-        writer.flush().map_err(|err| {
+        let written = std::os::unix::fs::FileExt::write_all_at(&file, &bytes, 0)
+            .and_then(|()| file.set_len(bytes.len() as u64));
+        written.map_err(|err| {
             tracing::error!(
                 ?state_file_path,
                 %err,

@@ -202,7 +202,7 @@ fn create_container_dev_path(rootfs: &Path, dev: &LinuxDevice) -> Result<PathBuf
         );
         DeviceError::Other(err.into())
     })?;
-    let full_container_path = safe_path::scoped_join(rootfs, relative_dev_path).map_err(|err| {
+    let full_container_path = super::scoped::join(rootfs, relative_dev_path).map_err(|err| {
         tracing::error!("failed to join {rootfs:?} with {:?}: {err}", dev.path());
         DeviceError::Other(err.into())
     })?;

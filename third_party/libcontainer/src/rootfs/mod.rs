@@ -11,6 +11,7 @@ pub use device::Device;
 pub(super) mod mount;
 pub use mount::Mount;
 
+pub(super) mod scoped;
 pub(super) mod symlink;
 
 pub mod utils;

@@ -633,7 +633,7 @@ impl Mount {
         // runc's securejoin does; pathrs alone refuses a destination through a dangling symlink
         // (EEXIST/ENOTDIR). The result is inside the rootfs by construction, and pathrs still
         // confines every step below to it (HARDRUN-PATCHES.md §12).
-        let scoped_dest = safe_path::scoped_resolve(rootfs, m.destination())
+        let scoped_dest = super::scoped::resolve(rootfs, m.destination())
             .map(|rel| Path::new("/").join(rel))
             .map_err(MountError::Io)?;
         let container_dest = scoped_dest.as_path();
@@ -642,8 +642,7 @@ impl Mount {
         // runc (which chmods the new tmpfs to the directory's mode); given as `mode=` so that a
         // read-only tmpfs gets it too (HARDRUN-PATCHES.md §13).
         if typ == Some("tmpfs") && !data_options.iter().any(|o| o.starts_with("mode=")) {
-            if let Ok(handle) = root.resolve(container_dest) {
-                let fd = OwnedFd::from(handle);
+            if let Ok(fd) = resolve_in_root(&root, container_dest) {
                 let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                     data_options.push(format!("mode={:o}", st.st_mode & 0o7777));
@@ -653,6 +652,7 @@ impl Mount {
 
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
+        let mut dest_dir = None;
         let src = if is_bind(m) {
             let src = canonicalize(source).map_err(|err| {
                 tracing::error!("failed to canonicalize {:?}: {}", source, err);
@@ -660,7 +660,7 @@ impl Mount {
             })?;
 
             if src.is_dir() {
-                ensure_dir(&root, container_dest, &dir_perm)?;
+                dest_dir = ensure_dir(&root, container_dest, &dir_perm)?;
             } else {
                 let parent = container_dest
                     .parent()
@@ -686,11 +686,15 @@ impl Mount {
 
             src
         } else {
-            ensure_dir(&root, container_dest, &dir_perm)?;
+            dest_dir = ensure_dir(&root, container_dest, &dir_perm)?;
             PathBuf::from(source)
         };
 
-        let dest: OwnedFd = root.resolve(container_dest)?.into();
+        // the directory ensure_dir resolved, else the destination resolved now
+        let dest: OwnedFd = match dest_dir {
+            Some(fd) => fd,
+            None => root.resolve(container_dest)?.into(),
+        };
         let dest_fd = dest.as_fd();
 
         // fd-based mount flow:
@@ -1069,35 +1073,78 @@ impl Mount {
 /// directory) takes pathrs' own walk, which also gives its errors. pathrs' walk re-validates its
 /// procfs handle and reopens each step through `/proc/thread-self/fd` (≈50 syscalls per mount,
 /// ≈1 ms of the init's 19 mounts; issue 20).
-fn ensure_dir(root: &Root, path: &Path, perm: &Permissions) -> Result<()> {
+fn ensure_dir(root: &Root, path: &Path, perm: &Permissions) -> Result<Option<OwnedFd>> {
     use std::os::fd::AsRawFd;
     use std::path::Component;
     let is_dir = |fd: &OwnedFd| {
         nix::sys::stat::fstat(fd.as_raw_fd())
             .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
     };
-    if let Ok(h) = root.resolve(path) {
-        if is_dir(&OwnedFd::from(h)) {
-            return Ok(());
-        }
-    } else if let (Some(parent), Some(Component::Normal(name))) =
-        (path.parent(), path.components().next_back())
-    {
-        if let Ok(h) = root.resolve(parent) {
-            let parent_fd = OwnedFd::from(h);
-            let mode = nix::sys::stat::Mode::from_bits_truncate(perm.mode());
-            let made = nix::sys::stat::mkdirat(Some(parent_fd.as_raw_fd()), name, mode);
-            if matches!(made, Ok(()) | Err(Errno::EEXIST)) {
-                if let Ok(h) = root.resolve(path) {
-                    if is_dir(&OwnedFd::from(h)) {
-                        return Ok(());
+    match resolve_in_root(root, path) {
+        Ok(fd) if is_dir(&fd) => return Ok(Some(fd)),
+        Ok(_) => {}
+        Err(Errno::ENOENT) => {
+            if let (Some(parent), Some(Component::Normal(name))) =
+                (path.parent(), path.components().next_back())
+            {
+                if let Ok(parent_fd) = resolve_in_root(root, parent) {
+                    let mode = nix::sys::stat::Mode::from_bits_truncate(perm.mode());
+                    let made = nix::sys::stat::mkdirat(Some(parent_fd.as_raw_fd()), name, mode);
+                    if matches!(made, Ok(()) | Err(Errno::EEXIST)) {
+                        if let Ok(fd) = resolve_in_root(root, path) {
+                            if is_dir(&fd) {
+                                return Ok(Some(fd));
+                            }
+                        }
                     }
                 }
             }
         }
+        Err(_) => {}
     }
     root.mkdir_all(path, perm)?;
-    Ok(())
+    Ok(None)
+}
+
+/// hardrun (HARDRUN-PATCHES §36): `path` opened `O_PATH` inside `root` with one
+/// `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, the call pathrs' `Root::resolve` makes
+/// (the kernel keeps every step, `..` and symlinks included, inside `root`), without pathrs'
+/// error path: a missing path made pathrs open and check its procfs handle and read the root's
+/// own path back for its error message, ≈8 syscalls for each of the ≈15 directories the init
+/// creates. A kernel without `openat2` (before 5.6) answers ENOSYS, and pathrs then does the
+/// work its own way.
+fn resolve_in_root(root: &Root, path: &Path) -> std::result::Result<OwnedFd, Errno> {
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: open_how is plain old data: all zeroes is valid, and the fields are set below.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2(2) with a descriptor `root` keeps open for the call, a NUL-terminated
+    // path that outlives the call, and a valid open_how of the size passed; it returns a new
+    // descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_fd().as_raw_fd(),
+            c_path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        let err = Errno::last();
+        if err == Errno::ENOSYS {
+            return root
+                .resolve(path)
+                .map(OwnedFd::from)
+                .map_err(|_| Errno::ENOENT);
+        }
+        return Err(err);
+    }
+    // SAFETY: `fd` is a descriptor openat2 just returned; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Find parent mount of rootfs in given mount infos
