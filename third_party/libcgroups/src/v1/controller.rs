@@ -35,10 +35,29 @@ pub(super) trait Controller {
 /// that; every other case writes the pid to `cgroup.procs` as before. On a kernel without the
 /// exemption the write costs what the pid write cost.
 pub(crate) fn join(pid: Pid, cgroup_path: &Path) -> Result<(), WrappedIoError> {
-    if pid == nix::unistd::getpid() && single_threaded() {
+    if pid == nix::unistd::getpid() && KNOWN_SINGLE.get().unwrap_or_else(single_threaded) {
         return common::write_cgroup_file_str(cgroup_path.join("tasks"), "0");
     }
     common::write_cgroup_file(cgroup_path.join(CGROUP_PROCS), pid)
+}
+
+thread_local! {
+    /// hardrun (HARDRUN-PATCHES §6): whether this process is single-threaded, as read once by
+    /// [`with_thread_count_read`] for the joins it wraps; `None` outside (read per join).
+    static KNOWN_SINGLE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// hardrun: runs `f` (the joins of `pid` to every hierarchy, which start no thread) with this
+/// process's thread count read once, when `pid` is this process, instead of once per hierarchy
+/// (five syscalls each).
+pub(crate) fn with_thread_count_read<R>(pid: Pid, f: impl FnOnce() -> R) -> R {
+    if pid != nix::unistd::getpid() {
+        return f();
+    }
+    KNOWN_SINGLE.set(Some(single_threaded()));
+    let r = f();
+    KNOWN_SINGLE.set(None);
+    r
 }
 
 /// hardrun: whether this process has one thread (`/proc/self/task` holds one entry); `false`

@@ -3,7 +3,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxDeviceCgroup;
 
 use super::controller::Controller;
-use crate::common::{self, ControllerOpt, WrappedIoError, default_allow_devices, default_devices};
+use crate::common::{ControllerOpt, WrappedIoError, default_allow_devices, default_devices};
 
 pub struct Devices {}
 
@@ -14,9 +14,13 @@ impl Controller for Devices {
     fn apply(controller_opt: &ControllerOpt, cgroup_root: &Path) -> Result<(), Self::Error> {
         tracing::debug!("Apply Devices cgroup config");
 
+        // hardrun (HARDRUN-PATCHES §4): devices.allow and devices.deny are each opened once and
+        // every rule is written to them in order, one write(2) per rule as the kernel wants it,
+        // instead of an open, a write and a close per rule (≈20 rules per container, issue 20)
+        let mut files = RuleFiles::new(cgroup_root);
         if let Some(devices) = controller_opt.resources.devices().as_ref() {
             for d in devices {
-                Self::apply_device(d, cgroup_root)?;
+                files.write(d)?;
             }
         }
 
@@ -26,7 +30,7 @@ impl Controller for Devices {
         ]
         .concat()
         {
-            Self::apply_device(&d, cgroup_root)?;
+            files.write(&d)?;
         }
 
         Ok(())
@@ -38,16 +42,54 @@ impl Controller for Devices {
     }
 }
 
-impl Devices {
-    fn apply_device(device: &LinuxDeviceCgroup, cgroup_root: &Path) -> Result<(), WrappedIoError> {
-        let path = if device.allow() {
-            cgroup_root.join("devices.allow")
-        } else {
-            cgroup_root.join("devices.deny")
-        };
+/// `devices.allow` and `devices.deny` of one cgroup, each opened on first use.
+struct RuleFiles<'a> {
+    root: &'a Path,
+    allow: Option<std::fs::File>,
+    deny: Option<std::fs::File>,
+}
 
-        common::write_cgroup_file_str(path, &device.to_string())?;
-        Ok(())
+impl<'a> RuleFiles<'a> {
+    fn new(root: &'a Path) -> Self {
+        RuleFiles {
+            root,
+            allow: None,
+            deny: None,
+        }
+    }
+
+    /// Writes `device`'s rule to its file in one write(2).
+    fn write(&mut self, device: &LinuxDeviceCgroup) -> Result<(), WrappedIoError> {
+        let (slot, name) = match device.allow() {
+            true => (&mut self.allow, "devices.allow"),
+            false => (&mut self.deny, "devices.deny"),
+        };
+        let path = self.root.join(name);
+        let file = match slot {
+            Some(f) => f,
+            None => slot.insert(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|err| WrappedIoError::Open {
+                        err,
+                        path: path.clone(),
+                    })?,
+            ),
+        };
+        let rule = device.to_string();
+        std::io::Write::write_all(file, rule.as_bytes()).map_err(|err| WrappedIoError::Write {
+            err,
+            path,
+            data: rule,
+        })
+    }
+}
+
+impl Devices {
+    #[cfg(test)]
+    fn apply_device(device: &LinuxDeviceCgroup, cgroup_root: &Path) -> Result<(), WrappedIoError> {
+        RuleFiles::new(cgroup_root).write(device)
     }
 }
 
@@ -136,6 +178,32 @@ mod tests {
                 assert_eq!(denied_content, d.to_string());
             }
         });
+    }
+
+    #[test]
+    fn every_rule_is_written_in_order_through_one_open_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        set_fixture(tmp.path(), "devices.allow", "").unwrap();
+        set_fixture(tmp.path(), "devices.deny", "").unwrap();
+        let opt = ControllerOpt {
+            resources: &oci_spec::runtime::LinuxResources::default(),
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        };
+        Devices::apply(&opt, tmp.path()).unwrap();
+        // a regular file keeps what each write appended: the default rules, in order
+        let want_allow: String = [
+            default_devices().iter().map(|d| d.into()).collect(),
+            default_allow_devices(),
+        ]
+        .concat()
+        .iter()
+        .filter(|d: &&LinuxDeviceCgroup| d.allow())
+        .map(|d| d.to_string())
+        .collect();
+        assert_eq!(read_to_string(tmp.path().join("devices.allow")).unwrap(), want_allow);
+        assert!(!want_allow.is_empty());
     }
 
     quickcheck! {

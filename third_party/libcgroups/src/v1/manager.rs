@@ -182,19 +182,9 @@ impl Manager {
     }
 }
 
-impl CgroupManager for Manager {
-    type Error = V1ManagerError;
-
-    fn get_all_pids(&self) -> Result<Vec<Pid>, Self::Error> {
-        let devices = self.subsystems.get(&CtrlType::Devices);
-        if let Some(p) = devices {
-            Ok(common::get_all_pids(p)?)
-        } else {
-            Err(V1ManagerError::SubsystemDoesNotExist)
-        }
-    }
-
-    fn add_task(&self, pid: Pid) -> Result<(), Self::Error> {
+impl Manager {
+    /// Joins `pid` to the container's cgroup in every hierarchy.
+    fn add_task_everywhere(&self, pid: Pid) -> Result<(), V1ManagerError> {
         for (ctrl_type, cgroup_path) in &self.subsystems {
             match ctrl_type {
                 CtrlType::Cpu => Cpu::add_task(pid, cgroup_path)?,
@@ -213,6 +203,23 @@ impl CgroupManager for Manager {
         }
 
         Ok(())
+    }
+}
+
+impl CgroupManager for Manager {
+    type Error = V1ManagerError;
+
+    fn get_all_pids(&self) -> Result<Vec<Pid>, Self::Error> {
+        let devices = self.subsystems.get(&CtrlType::Devices);
+        if let Some(p) = devices {
+            Ok(common::get_all_pids(p)?)
+        } else {
+            Err(V1ManagerError::SubsystemDoesNotExist)
+        }
+    }
+
+    fn add_task(&self, pid: Pid) -> Result<(), Self::Error> {
+        super::controller::with_thread_count_read(pid, || self.add_task_everywhere(pid))
     }
 
     fn apply(&self, controller_opt: &ControllerOpt) -> Result<(), Self::Error> {
