@@ -35,13 +35,30 @@ pub fn exists(path: &str) -> bool {
 /// The mount points of the cgroup hierarchies (`cgroup` and `cgroup2`) in `mountinfo`, where
 /// the whole hierarchy is mounted.
 pub fn hierarchies_in(mountinfo: &str) -> Vec<PathBuf> {
+    hierarchies_where(mountinfo, |_, _| true)
+}
+
+/// The hierarchies of [`hierarchies_in`] that can freeze a cgroup: cgroup v1's `freezer`
+/// controller and cgroup v2.
+pub fn freezable_in(mountinfo: &str) -> Vec<PathBuf> {
+    hierarchies_where(mountinfo, |fstype, options| {
+        fstype == "cgroup2" || options.split(',').any(|o| o == "freezer")
+    })
+}
+
+/// [`hierarchies_in`] of the mounts for which `keep(fstype, super options)` holds.
+fn hierarchies_where(mountinfo: &str, keep: impl Fn(&str, &str) -> bool) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = vec![];
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        let fstype = right.split(' ').next().unwrap_or("");
+        let mut right = right.split(' ');
+        let fstype = right.next().unwrap_or("");
         if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        if !keep(fstype, right.nth(1).unwrap_or("")) {
             continue;
         }
         let fields: Vec<&str> = left.split(' ').collect();
@@ -82,7 +99,8 @@ pub fn dirs_of(cgroup_path: &Path) -> Vec<PathBuf> {
 pub fn frozen(cgroup_path: &Path) -> Option<String> {
     let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for h in hierarchies_in(&mountinfo) {
+    // only the freezer (v1) and the unified hierarchy (v2) freeze: the others are not read
+    for h in freezable_in(&mountinfo) {
         let mut dir = h.join(rel);
         while !dir.is_dir() && dir != h {
             if !dir.pop() {
@@ -240,6 +258,24 @@ mod tests {
             ]
             .map(PathBuf::from)
         );
+    }
+
+    #[test]
+    fn only_the_freezer_and_cgroup2_can_freeze() {
+        let mi = "\
+35 25 0:30 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+36 35 0:31 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate
+37 35 0:32 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+38 35 0:33 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+39 35 0:34 / /sys/fs/cgroup/freezer rw,nosuid - cgroup cgroup rw,freezer
+40 35 0:35 / /sys/fs/cgroup/freezerx rw - cgroup cgroup rw,name=freezerx
+41 25 0:34 /sub /mnt/sub rw - cgroup cgroup rw,freezer
+";
+        assert_eq!(
+            freezable_in(mi),
+            ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/freezer"].map(PathBuf::from)
+        );
+        assert_eq!(hierarchies_in(mi).len(), 5);
     }
 
     #[test]
