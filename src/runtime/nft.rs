@@ -1,7 +1,9 @@
 //! nftables inside a container's network namespace: the one helper `isolate` (its table
 //! `inet hardrun_isolate`) and `create` (the profile's `[egress]` table `inet hardrun_egress`,
 //! see `policy::egress`) load their rulesets with, and the monitor reads counters with. The
-//! host's own ruleset is never touched: callers check [`shares_host_netns`].
+//! host's own ruleset is never touched: callers check [`shares_host_netns`]. (`create` sends the
+//! egress table into a new namespace as a netlink batch of its own first, see
+//! [`super::container_net`]; this module is its fallback.)
 //!
 //! How (issue 20): libnftables, the library the `nft` binary is a thin front end of, runs in
 //! process. Forking and execing `nft -f -` cost about 4 ms of a 30 ms `hardrun run` (fork, exec,
