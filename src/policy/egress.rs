@@ -29,10 +29,8 @@ pub const TABLE: &str = "hardrun_egress";
 pub struct Plan {
     /// the profile whose `[egress]` it is
     pub profile: String,
-    /// the table ([`table`])
+    /// the table ([`table`]); its nftables script is [`Plan::script`]
     pub table: Table,
-    /// the nftables script of [`Self::table`] ([`Table::script`])
-    pub script: String,
     /// a pod's container (not its sandbox): a table already in the namespace (the sandbox's)
     /// is kept; one table per network namespace
     pub keep_existing: bool,
@@ -44,6 +42,12 @@ impl Plan {
         format!("container {id:?}: cannot load the egress table inet {TABLE} ([egress] of profile {}) into its network namespace: {why}; refused: a container never starts less protected", self.profile)
     }
 
+    /// The nftables script of the table ([`Table::script`]): made only where nftables loads it
+    /// (the netlink fast path needs no text, see `runtime::container_net`).
+    pub fn script(&self) -> String {
+        self.table.script()
+    }
+
     /// [`Self::script`] for a namespace that does not hold the table yet (a container's new
     /// network namespace): `create table` instead of the `table` + `delete table` that make the
     /// replacing script idempotent. The whole transaction fails when the table is there after
@@ -51,10 +55,11 @@ impl Plan {
     /// defer its teardown, and `nft` waits for that when it closes its netlink socket: 17.5 ms
     /// instead of 4.8 ms for a load into a fresh namespace (issue 20, bench/REPORT.md).
     pub fn create_script(&self) -> String {
+        let script = self.script();
         let replace = format!("table inet {TABLE}\ndelete table inet {TABLE}\n");
-        match self.script.strip_prefix(&replace) {
+        match script.strip_prefix(&replace) {
             Some(rest) => format!("create table inet {TABLE}\n{rest}"),
-            None => self.script.clone(),
+            None => script,
         }
     }
 
@@ -72,7 +77,6 @@ pub fn plan(profile: &Profile, mode: Mode, spec: &Value) -> Option<Plan> {
         return None;
     }
     let table = table(profile.egress.as_ref()?);
-    let script = table.script();
     let annotation = |k: &str| {
         spec.pointer(&format!("/annotations/{k}"))
             .and_then(Value::as_str)
@@ -82,7 +86,6 @@ pub fn plan(profile: &Profile, mode: Mode, spec: &Value) -> Option<Plan> {
     Some(Plan {
         profile: profile.name.clone(),
         table,
-        script,
         keep_existing,
     })
 }
@@ -312,14 +315,14 @@ mod tests {
         let plan = Plan {
             profile: "p".into(),
             table: table(&cfg("")),
-            script: ruleset(&cfg("")),
             keep_existing: false,
         };
         let create = plan.create_script();
         let lines: Vec<&str> = create.lines().collect();
         assert_eq!(lines[0], "create table inet hardrun_egress");
         assert!(!create.contains("delete table"), "{create}");
-        let replace_body: Vec<&str> = plan.script.lines().skip(2).collect();
+        let script = plan.script();
+        let replace_body: Vec<&str> = script.lines().skip(2).collect();
         assert_eq!(lines[1..], replace_body[..]);
     }
 
@@ -379,7 +382,7 @@ mod tests {
         let spec = serde_json::json!({});
         let plan = plan(&p, Mode::Enforce, &spec).unwrap();
         assert!(!plan.keep_existing);
-        assert!(plan.script.contains("default_deny"));
+        assert!(plan.script().contains("default_deny"));
         assert!(super::plan(&p, Mode::Audit, &spec).is_none());
         let none = Profile::parse("name = \"q\"\n", "q.toml").unwrap();
         assert!(super::plan(&none, Mode::Enforce, &spec).is_none());

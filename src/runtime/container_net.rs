@@ -30,14 +30,13 @@ pub fn may_need_nftables(plan: &Plan) -> bool {
         || nft_batch::create_batch(&plan.table, TABLE, 1).is_none()
 }
 
-/// Whether the fast path is used. Debug builds only: `HARDRUN_NFT_NATIVE=0` turns it off, so
-/// that the tests reach nftables' own path and its errors (`tests/egress.rs`).
+/// Debug builds only: `HARDRUN_NFT_NATIVE=0` turns the fast path off, so that the tests reach
+/// nftables' own path and its errors (`tests/egress.rs`).
+const NATIVE_ENV: &str = "HARDRUN_NFT_NATIVE";
+
+/// Whether the fast path is used (always, in a release build).
 fn native_enabled() -> bool {
-    #[cfg(debug_assertions)]
-    if std::env::var_os("HARDRUN_NFT_NATIVE").is_some_and(|v| v == "0") {
-        return false;
-    }
-    true
+    !(cfg!(debug_assertions) && std::env::var_os(NATIVE_ENV).is_some_and(|v| v == "0"))
 }
 
 /// Makes the network namespace of process `pid` ready: `lo` up when `loopback` (a new network
@@ -84,7 +83,7 @@ pub fn prepare(
         &ident,
         TABLE,
         &plan.create_script(),
-        &plan.script,
+        &plan.script(),
         plan.keep_existing,
     ) {
         Ok(Loaded::HostShared) => Ok(Some(plan.host_shared(id))),

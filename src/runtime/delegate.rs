@@ -215,12 +215,13 @@ impl CreateRequest<'_> {
     }
 }
 
+/// What libcontainer's main process runs while its children start and once the init is in its
+/// namespaces (§35).
+pub use libcontainer::process::args::{NamespacesCallback, StartingCallback};
+
 /// Where a staged container is created from: the state root, the staged bundle holding the spec
 /// to run, the caller's bundle as resolved (what hooks are told, `bundle` on their stdin, and run
 /// from), and the cgroup driver.
-/// What libcontainer's main process runs once the init is in its namespaces (§35).
-pub use libcontainer::process::args::{NamespacesCallback, StartingCallback};
-
 pub struct Staged<'a> {
     pub root: &'a Path,
     pub bundle: &'a Path,
