@@ -56,27 +56,14 @@ pub fn document() -> serde_json::Value {
     })
 }
 
-/// The libseccomp version this binary runs with, from the Debian package's shared library name
-/// when it can be read; "unknown" otherwise.
+/// The version of the libseccomp this binary runs with, as the library itself reports it
+/// (`seccomp_version`): linked statically (build.rs), that is the one built in; "unknown" where
+/// the library cannot say.
 pub fn libseccomp_version() -> String {
-    for dir in [
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-        "/usr/lib64",
-        "/usr/lib",
-    ] {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if let Some(v) = name.strip_prefix("libseccomp.so.") {
-                    if v.matches('.').count() == 2 {
-                        return v.to_owned();
-                    }
-                }
-            }
-        }
+    match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "unknown".to_owned(),
     }
-    "unknown".to_owned()
 }
 
 pub fn run(_global: &GlobalOpts, _args: &liboci_cli::Features) -> Result<i32> {
