@@ -56,7 +56,7 @@ if [ -z "$BINARY" ]; then
     done
 fi
 if [ -z "$BINARY" ] || [ ! -x "$BINARY" ]; then die "no hardrun binary found: give --binary FILE"; fi
-"$BINARY" --version >/dev/null 2>&1 || die "$BINARY --version failed (libseccomp2 missing? ldd $BINARY)"
+"$BINARY" --version >/dev/null 2>&1 || die "$BINARY --version failed (a glibc older than 2.36, or a library missing? ldd $BINARY)"
 
 TARGET=$BIN_DIR/hardrun
 run() { if [ -n "$DRY_RUN" ]; then echo "would run: $*"; else "$@"; fi; }

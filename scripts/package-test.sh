@@ -110,7 +110,13 @@ run_cap dpkg -i "$DEB"
 if [ "$RC" = 0 ]; then pass "dpkg -i"; else fail "dpkg -i" "$OUT"; exit 1; fi
 check_eq "dpkg status" "install ok installed" "$(dpkg-query -W -f='${Status}' hardrun)"
 has_dep() { dpkg-query -W -f='${Depends}' hardrun | tr ',' '\n' | grep -q "^ *$1\b"; }
-check "Depends: libseccomp2" has_dep libseccomp2
+# libseccomp is linked in (build.rs, .cargo/config.toml): no libseccomp2; the packed relocations
+# need glibc 2.36's loader, which Cargo.toml names (dpkg-shlibdeps says 2.35)
+no_dep() { ! has_dep "$1"; }
+has_dep_item() { dpkg-query -W -f='${Depends}' hardrun | tr ',' '\n' | sed 's/^ *//' | grep -qxF "$1"; }
+check "Depends: libc6 (>= 2.36)" has_dep_item 'libc6 (>= 2.36)'
+check "no Depends: libseccomp2 (linked in)" no_dep libseccomp2
+check "hardrun needs no libseccomp.so (ldd)" sh -c '! ldd /usr/bin/hardrun | grep -q libseccomp'
 check "Depends: nftables (the [egress] table)" has_dep nftables
 check_eq "/usr/bin/hardrun: 755 root:root regular file" "755 root:root regular file" \
     "$(stat -c '%a %U:%G %F' /usr/bin/hardrun)"
