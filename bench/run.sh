@@ -23,6 +23,8 @@
 #   RSS_RUNS     runs of `run` per variant under GNU time (%M, peak RSS), untimed (default 5)
 #   STAGE_RUNS   runs of `run` per hardrun variant with HARDRUN_TRACE_TIMING=1, untimed, for the
 #                per-stage breakdown (median per stage; default 15)
+#   STATE_TMPFS  1 (default): every runtime's --root on a tmpfs, as containerd and Docker keep
+#                theirs under /run; 0: in bench/work on the disk
 #   RUNS         timed runs per runtime and scenario (default 30, >= 2)
 #   WARMUP       warmup runs per runtime and scenario, before the first round (default 5)
 #   ROUND_SIZE   runs per hyperfine round (default 5). The runs are split into rounds; every
@@ -65,8 +67,9 @@ BASELINE_BIN=${BASELINE_BIN:-}
 PROFILE=${PROFILE:-restricted}
 RSS_RUNS=${RSS_RUNS:-5}
 STAGE_RUNS=${STAGE_RUNS:-15}
+STATE_TMPFS=${STATE_TMPFS:-1}
 
-INVOCATION="${BASELINE_BIN:+BASELINE_BIN=$BASELINE_BIN }RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE PROTECT_VARIANT=$PROTECT_VARIANT CRUN=$CRUN PROFILE=$PROFILE RSS_RUNS=$RSS_RUNS STAGE_RUNS=$STAGE_RUNS RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
+INVOCATION="${BASELINE_BIN:+BASELINE_BIN=$BASELINE_BIN }STATE_TMPFS=$STATE_TMPFS RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE PROTECT_VARIANT=$PROTECT_VARIANT CRUN=$CRUN PROFILE=$PROFILE RSS_RUNS=$RSS_RUNS STAGE_RUNS=$STAGE_RUNS RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
 
 log() { echo "[bench] $*" >&2; }
 die() { echo "[bench] ERROR: $*" >&2; exit 1; }
@@ -81,6 +84,7 @@ if ! is_uint "$ROUND_SIZE" || [ "$ROUND_SIZE" -lt 1 ]; then die "ROUND_SIZE must
 [[ $CRUN =~ ^[01]$ ]] || die "CRUN must be 0 or 1 (got '$CRUN')"
 is_uint "$RSS_RUNS" || die "RSS_RUNS must be an integer >= 0 (got '$RSS_RUNS')"
 is_uint "$STAGE_RUNS" || die "STAGE_RUNS must be an integer >= 0 (got '$STAGE_RUNS')"
+case "$STATE_TMPFS" in 0|1) ;; *) die "STATE_TMPFS must be 0 or 1 (got '$STATE_TMPFS')" ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root"
 for t in hyperfine jq findmnt mountpoint unshare python3; do command -v "$t" >/dev/null || die "$t not found"; done
 [ "$RSS_RUNS" = 0 ] || [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) not found (apt-get install time)"
@@ -133,10 +137,19 @@ declare -A BIN=([runc]=$RUNC_BIN [hardrun]=$HARDRUN_BIN [hardrun-ro]=$RO_BIN [cr
 HR_LABELS=(hardrun)
 [ "$PROTECT_VARIANT" = 1 ] && HR_LABELS+=(hardrun-ro)
 [ -n "$BASELINE_BIN" ] && { LABELS+=(hardrun-base); HR_LABELS+=(hardrun-base); }
-root_of() { echo "$WORK/state-$1"; }
 id_of() { echo "hrbench-$1-$2"; } # label scenario
 
 mkdir -p "$WORK"
+# every runtime's --root on a tmpfs mounted for the bench (in its own mount namespace), as
+# containerd (/run/containerd/runc/<ns>) and Docker (/run/docker/runtime-runc) keep theirs: /run
+# is a tmpfs on a Debian host, not on this VM. The audit log and the forensic records stay on the
+# disk (bench/work), where /var/log/hardrun and /var/lib/hardrun are. STATE_TMPFS=0: on the disk.
+ROOTS=$WORK/roots
+mkdir -p "$ROOTS"
+if [ "$STATE_TMPFS" = 1 ]; then
+  mount -t tmpfs -o mode=0700,size=512m hrbench-roots "$ROOTS" || die "mount -t tmpfs on $ROOTS failed"
+fi
+root_of() { echo "$ROOTS/state-$1"; }
 # hardrun's configuration: the profile under test, the audit log in the work dir
 if [ -z "${HARDRUN_CONFIG:-}" ]; then
   export HARDRUN_CONFIG=$WORK/config.toml
@@ -202,6 +215,35 @@ if on_ro_mount "$HARDRUN_BIN"; then
   HARDRUN_ON_RO=1
   log "WARNING: $HARDRUN_BIN is itself on a read-only mount: hardrun skips its re-exec too"
 fi
+
+# Every benchmarked binary's page cache is dropped and read back with read(2), so that all start
+# from the state an installed binary is in (written by dpkg or cp, or read from disk after a
+# boot). A binary just linked is not: lld writes its output through a shared mapping, and
+# target/release/hardrun fresh from the linker ran a `run` 1.3 ms slower than a cp'd copy of
+# the same bytes (bench/ab.py, 80 rounds: 27.19 against 25.90 ms median), 0.8 ms faster once
+# its page cache was read back like this (25.19 against 26.02). Before this, that penalised the
+# hardrun variant against hardrun-ro (a cp'd copy) and hardrun-base.
+refresh_page_cache() { # file...
+  python3 - "$@" <<'PY'
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        while os.read(fd, 1 << 20):
+            pass
+    finally:
+        os.close(fd)
+PY
+}
+REFRESH=()
+for l in "${ALL_LABELS[@]}"; do
+  [ "$l" = crun ] && [ "$CRUN" = 0 ] && continue
+  [ "$l" = hardrun-base ] && [ -z "$BASELINE_BIN" ] && continue
+  REFRESH+=("$(readlink -f "${BIN[$l]}")")
+done
+refresh_page_cache "${REFRESH[@]}" || die "cannot refresh the page cache of ${REFRESH[*]}"
+log "page cache dropped and read back: ${REFRESH[*]}"
 
 # ---------------------------------------------------------------------------------------------
 # machine and versions (collected before any failure can happen, for the report)
@@ -399,9 +441,11 @@ STAGES_MD=$WORK/stages.md
 : > "$STAGES_MD"
 if [ "$STAGE_RUNS" -gt 0 ]; then
   log "stage breakdown: $STAGE_RUNS runs of run per hardrun variant with HARDRUN_TRACE_TIMING=1"
-  for l in "${HR_LABELS[@]}"; do
-    : > "$WORK/stages-$l.txt"
-    for i in $(seq "$STAGE_RUNS"); do
+  # interleaved (one run of each variant per round), so that the machine's drift over the runs
+  # falls on all variants alike, as in the timed rounds
+  for l in "${HR_LABELS[@]}"; do : > "$WORK/stages-$l.txt"; done
+  for i in $(seq "$STAGE_RUNS"); do
+    for l in "${HR_LABELS[@]}"; do
       HARDRUN_TRACE_TIMING=1 "${BIN[$l]}" --root "$(root_of "$l")" run --bundle "$BUNDLE" "$(id_of "$l" stage)" \
         </dev/null >/dev/null 2>"$WORK/stage-err.txt" || die "$l: run with HARDRUN_TRACE_TIMING=1 failed: $(head -c 2000 "$WORK/stage-err.txt")"
       grep '^hardrun-timing ' "$WORK/stage-err.txt" | sed "s/^/run=$i /" >> "$WORK/stages-$l.txt"
@@ -523,6 +567,16 @@ declare -A DESC=(
   echo "  also holds the waits for a CPU at every hand-over between processes; CPU time is the steadier number."
   echo "- A preflight runs each scenario once per variant (untimed) and checks that a container printing a"
   echo "  marker really prints it."
+  if [ "$STATE_TMPFS" = 1 ]; then
+    echo "- Every runtime's \`--root\` is on a tmpfs mounted for the bench, as containerd and Docker keep theirs"
+    echo "  under /run (a tmpfs on a Debian host; this VM's /run is on its disk); hardrun's audit log and"
+    echo "  forensic records are on the disk, where /var/log and /var/lib are."
+  else
+    echo "- Every runtime's \`--root\` is in bench/work, on the disk (STATE_TMPFS=0)."
+  fi
+  echo "- Before any run, every benchmarked binary's page cache is dropped (\`POSIX_FADV_DONTNEED\`) and read"
+  echo "  back with read(2): all start as an installed binary does. One fresh from the linker (written"
+  echo "  through a shared mapping) ran \`run\` ≈1.3 ms slower than a copy of the same bytes (see run.sh)."
   if [ "$PROTECT_VARIANT" = 1 ]; then
     echo "- Cost of the binary protection (CVE-2019-5736 class): on \`create\`, \`run\` and \`exec\`, hardrun"
     echo "  checks statvfs(/proc/self/exe) and, unless the binary is on a read-only mount, re-executes itself"
@@ -575,7 +629,7 @@ declare -A DESC=(
   if [ -s "$STAGES_MD" ]; then
     echo
     echo "## Where hardrun's time goes (run, per stage)"
-    echo "\`HARDRUN_TRACE_TIMING=1 hardrun run …\`, $STAGE_RUNS untimed runs per variant after the timed rounds;"
+    echo "\`HARDRUN_TRACE_TIMING=1 hardrun run …\`, $STAGE_RUNS untimed runs per variant after the timed rounds, interleaved (one run of each variant per round);"
     echo "median per stage, in ms (each stage: time since the previous one ended). \`protect-reexec\` is the"
     echo "binary protection's mount clone (or unshare and mounts) and execve up to \`main\` of the re-executed process; a stage"
     echo "with a \`(2)\` ran again in the re-executed process; \`total\` is \`main\` of the first process to"
