@@ -10,10 +10,18 @@ use std::sync::Arc;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(String, String)>;
+
+/// `start × factor^i` for i in 0..n, the buckets prometheus-client's `exponential_buckets`
+/// gives, without its `powf`: the runtime binary would link libm for it, and the dynamic loader
+/// pays for libm at every start (issue 20). A whole-number factor's powers are exact, so the
+/// buckets are the same numbers (unit-tested).
+pub(crate) fn exponential_buckets(start: f64, factor: u32, n: u16) -> impl Iterator<Item = f64> {
+    (0..i32::from(n)).map(move |i| start * f64::from(factor).powi(i))
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -68,10 +76,10 @@ impl Metrics {
             chain_intact: Gauge::default(),
             records: Counter::default(),
             dropped: Family::default(),
-            tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 8)),
+            tripwire_latency: Histogram::new(exponential_buckets(0.0001, 4, 8)),
             decisions: Family::default(),
             limits_changed: Family::default(),
-            decision_time: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
+            decision_time: Histogram::new(exponential_buckets(0.001, 2, 12)),
             incidents: super::response::IncidentMetrics::new(),
             egress_packets: Family::default(),
             image_vulns: Family::default(),
@@ -313,6 +321,20 @@ pub fn serve(listener: TcpListener, metrics: Arc<std::sync::Mutex<Metrics>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_are_prometheus_clients_numbers() {
+        for (start, factor, n) in [(0.0001, 4, 8), (0.001, 2, 12), (0.05, 4, 10)] {
+            let ours: Vec<f64> = exponential_buckets(start, factor, n).collect();
+            let theirs: Vec<f64> = prometheus_client::metrics::histogram::exponential_buckets(
+                start,
+                f64::from(factor),
+                n,
+            )
+            .collect();
+            assert_eq!(ours, theirs, "start {start}, factor {factor}");
+        }
+    }
 
     #[test]
     fn image_vulnerabilities_count_each_image_once() {

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
@@ -58,7 +58,7 @@ pub struct IncidentMetrics {
 /// 0.05 s to about 3.6 h, by 4: a tripwire isolated within a second, an operator's response in
 /// minutes or hours.
 fn duration_buckets() -> impl Iterator<Item = f64> {
-    exponential_buckets(0.05, 4.0, 10)
+    super::metrics::exponential_buckets(0.05, 4, 10)
 }
 
 impl Default for IncidentMetrics {

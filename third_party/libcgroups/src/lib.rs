@@ -13,6 +13,8 @@ extern crate mockall;
 mod test;
 
 pub mod common;
+#[cfg(feature = "v2")]
+mod weight_fit;
 pub mod stats;
 #[cfg(feature = "systemd")]
 pub mod systemd;

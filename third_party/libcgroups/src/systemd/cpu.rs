@@ -111,10 +111,8 @@ pub fn convert_shares_to_cgroup2(shares: u64) -> u64 {
         return MAX_WEIGHT;
     }
 
-    let log_shares = (shares as f64).log2();
-    let exponent = (log_shares * log_shares + 125.0 * log_shares) / 612.0 - 7.0 / 34.0;
-
-    (10f64.powf(exponent)).ceil() as u64
+    // hardrun: glibc's log2 and pow, loaded when needed (HARDRUN-PATCHES.md §7)
+    crate::weight_fit::shares_to_weight(shares)
 }
 
 #[cfg(test)]

@@ -157,9 +157,8 @@ impl Cpu {
             return MAX_CPU_WEIGHT;
         }
 
-        let log_shares = (shares as f64).log2();
-        let exponent = (log_shares * log_shares + 125.0 * log_shares) / 612.0 - 7.0 / 34.0;
-        let weight = (10f64.powf(exponent)).ceil() as u64;
+        // hardrun: glibc's log2 and pow, loaded when needed (HARDRUN-PATCHES.md §7)
+        let weight = crate::weight_fit::shares_to_weight(shares);
 
         weight.clamp(1, MAX_CPU_WEIGHT)
     }
