@@ -41,8 +41,9 @@ fn main() {
 ///   std's `-lgcc_s` and, linking `--as-needed`, then leaves `libgcc_s` out.
 ///
 /// libseccomp is linked statically the same way, through `.cargo/config.toml`
-/// (`LIBSECCOMP_LINK_TYPE=static`, read by libseccomp-sys). libm stays shared: glibc's static
-/// libm needs the loader's private CPU-feature table.
+/// (`LIBSECCOMP_LINK_TYPE=static`, read by libseccomp-sys). libm is not linked at all (glibc's
+/// static libm needs the loader's private CPU-feature table): its only users, libcgroups' shares
+/// → weight fit, load `log2` and `pow` when they need them (libcgroups HARDRUN-PATCHES.md §7).
 fn link_for_start_up() {
     let target = |v: &str| std::env::var(v).unwrap_or_default();
     if target("CARGO_CFG_TARGET_OS") != "linux" || target("CARGO_CFG_TARGET_ENV") != "gnu" {
