@@ -56,14 +56,11 @@ pub fn document() -> serde_json::Value {
     })
 }
 
-/// The version of the libseccomp this binary runs with, as the library itself reports it
-/// (`seccomp_version`): linked statically (build.rs), that is the one built in; "unknown" where
-/// the library cannot say.
+/// The version of the libseccomp this binary runs with
+/// ([`crate::runtime::seccomp_cache::libseccomp_version`]); "unknown" where the library cannot
+/// say.
 pub fn libseccomp_version() -> String {
-    match libseccomp::ScmpVersion::current() {
-        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
-        Err(_) => "unknown".to_owned(),
-    }
+    crate::runtime::seccomp_cache::libseccomp_version().unwrap_or_else(|| "unknown".to_owned())
 }
 
 pub fn run(_global: &GlobalOpts, _args: &liboci_cli::Features) -> Result<i32> {

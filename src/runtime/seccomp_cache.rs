@@ -37,16 +37,22 @@ pub fn key(seccomp: &LinuxSeccomp) -> String {
     h.update([0]);
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update([0]);
-    let v = libseccomp::ScmpVersion::current()
-        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
-        .unwrap_or_default();
-    h.update(v.as_bytes());
+    h.update(libseccomp_version().unwrap_or_default().as_bytes());
     h.update([0]);
     h.update(libseccomp::get_api().to_le_bytes());
     h.update(std::env::consts::ARCH.as_bytes());
     h.update([0]);
     h.update(serde_json::to_vec(seccomp).unwrap_or_default());
     crate::base::hex::hex(&h.finalize())
+}
+
+/// The version of the libseccomp this binary runs with (`major.minor.micro`), as the library
+/// reports it (`seccomp_version`; linked statically, see build.rs, the one built in); `None`
+/// where it cannot say.
+pub fn libseccomp_version() -> Option<String> {
+    libseccomp::ScmpVersion::current()
+        .ok()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
 }
 
 fn path_of(root: &Path, key: &str) -> PathBuf {
