@@ -245,6 +245,7 @@ fn builder(
     console_socket: Option<&Path>,
     preserve_fds: i32,
 ) -> Result<ContainerBuilder, DelegateError> {
+    pin_host_tables();
     ContainerBuilder::new(id.to_owned(), SyscallType::default())
         .with_root_path(root)
         .and_then(|b| b.with_pid_file(pid_file))
@@ -255,6 +256,21 @@ fn builder(
         })
         .and_then(|b| b.validate_id())
         .map_err(|e| fail(op, id, e))
+}
+
+/// Reads what libcontainer's processes would each read again from this host's procfs, once, in
+/// this process before it forks them: the cgroup v1 mount points (libcgroups §8: the
+/// intermediate's cgroup manager and cpuset, the init's cgroup mounts, and a foreground `run`'s
+/// delete read mountinfo otherwise) and pathrs' procfs handle, which the forked processes
+/// inherit with the cache it sits in (each built its own: `fsopen` and `fsmount` of a procfs).
+/// The handle is close-on-exec, and the init closes it with every other descriptor before the
+/// payload runs (libcontainer §3). A failure only means each process reads for itself again.
+fn pin_host_tables() {
+    if cgroup_v2() {
+        let _ = pathrs::procfs::ProcfsHandle::new();
+    } else if let Err(e) = libcgroups::v1::util::pin_mount_points() {
+        tracing::debug!("cgroup v1 mount points not pinned: {e}");
+    }
 }
 
 /// Why [`create`] failed.

@@ -24,27 +24,9 @@ pub enum V1MountPointError {
 
 /// List all cgroup v1 subsystem mount points on the system. This can include unsupported
 /// subsystems, comounted controllers and named hierarchies.
+// hardrun: the same list as `cgroup_mount_points` (pinned where `pin_mount_points` was called)
 pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
-    let reader = BufReader::new(ProcfsHandle::new()?.open(
-        ProcfsBase::ProcSelf,
-        "mountinfo",
-        OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-    )?);
-
-    reader
-        .lines()
-        .map(|lr| {
-            lr.map_err(V1MountPointError::Io)
-                .and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
-        })
-        .try_fold(Vec::new(), |mut mount_points, r| {
-            r.map(|m| {
-                if m.fs_type == "cgroup" {
-                    mount_points.push(m.mount_point);
-                }
-                mount_points
-            })
-        })
+    cgroup_mount_points()
 }
 
 /// List the mount points of all currently supported cgroup subsystems.
@@ -67,8 +49,32 @@ pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, 
 
 /// hardrun: the mount points of every `cgroup` (v1) mount in this process's mountinfo, read
 /// once; [`find_subsystem_mount_point`] picks a subsystem's from them. Upstream read mountinfo
-/// again for every subsystem (twelve reads per cgroup manager, issue 20).
+/// again for every subsystem (twelve reads per cgroup manager, issue 20). Where
+/// [`pin_mount_points`] was called, the list it read.
 pub fn cgroup_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
+    match PINNED.get() {
+        Some(points) => Ok(points.clone()),
+        None => read_mount_points(),
+    }
+}
+
+/// hardrun: the list [`pin_mount_points`] read.
+static PINNED: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// hardrun: reads the cgroup v1 mount points once and keeps them for the rest of this process
+/// and for the processes it forks afterwards: libcontainer's intermediate process (its cgroup
+/// manager, cpuset), its init (the container's cgroup mounts) and a foreground `run`'s delete
+/// read mountinfo again each otherwise (issue 20). The procfs handle it opens is pathrs'
+/// cached one, which the forked processes inherit too. For a process that creates, runs or
+/// deletes one container; a long-running one must not pin what the host may remount.
+pub fn pin_mount_points() -> Result<(), V1MountPointError> {
+    if PINNED.get().is_none() {
+        let _ = PINNED.set(read_mount_points()?);
+    }
+    Ok(())
+}
+
+fn read_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
     let reader = BufReader::new(ProcfsHandle::new()?.open(
         ProcfsBase::ProcSelf,
         "mountinfo",

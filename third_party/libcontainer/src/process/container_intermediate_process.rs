@@ -296,6 +296,7 @@ fn setup_userns(
     receiver: &mut IntermediateReceiver,
 ) -> Result<()> {
     namespaces.unshare_or_setns(user_namespace)?;
+    crate::utils::trace_step("inter-userns-unshared");
     if user_namespace.path().is_some() {
         return Ok(());
     }

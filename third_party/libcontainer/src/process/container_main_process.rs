@@ -157,8 +157,10 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     if let Some(config) = &container_args.user_ns_config {
         crate::utils::trace_step("main-mapping");
         intermediate_main_receiver.wait_for_mapping_request()?;
+        crate::utils::trace_step("main-mapping-request");
         setup_mapping(config, intermediate_pid)?;
         inter_sender.mapping_written()?;
+        crate::utils::trace_step("main-mapping-written");
     }
 
     // If creating a container with time namespace and offsets are specified,

@@ -66,7 +66,13 @@ impl RootFS {
 
         let mounter = Mount::new();
 
-        mounter.make_parent_mount_private(rootfs)?;
+        // hardrun: after a recursive MS_SLAVE or MS_PRIVATE of "/" no mount of this namespace
+        // is shared (a shared one becomes a slave, or private when it had no peer), so the
+        // rootfs's parent can be shared only when the propagation asked is "shared": only then
+        // is mountinfo read to find it (HARDRUN-PATCHES.md §39)
+        if flags.contains(MsFlags::MS_SHARED) {
+            mounter.make_parent_mount_private(rootfs)?;
+        }
 
         tracing::debug!("mount root fs {:?}", rootfs);
         self.syscall
