@@ -429,6 +429,7 @@ pub fn create_with_terminal(
             seccomp,
             on_namespaces: Some(in_namespaces.callback()),
             while_starting: Some(in_namespaces.while_starting()),
+            spec: Some(runtime_spec.as_ref().unwrap_or(&spec)),
         },
     );
     let mut container = match created {

@@ -233,6 +233,9 @@ pub struct Staged<'a> {
     pub on_namespaces: Option<NamespacesCallback>,
     /// run by this process while libcontainer's children start (libcontainer §35)
     pub while_starting: Option<StartingCallback>,
+    /// the spec `bundle`'s `config.json` holds, as written there: libcontainer takes it parsed
+    /// instead of reading the file back (libcontainer §40)
+    pub spec: Option<&'a serde_json::Value>,
 }
 
 /// The builder create and exec both start from: the container's id (validated), its state root,
@@ -303,6 +306,10 @@ pub fn create(req: &CreateRequest, at: &Staged) -> Result<Container, CreateFailu
         req.preserve_fds,
     )?
     .as_init(at.bundle)
+    // a spec libcontainer cannot take is read from the file, which reports why
+    .with_spec(at.spec.and_then(|v| {
+        <libcontainer::oci_spec::runtime::Spec as serde::Deserialize>::deserialize(v).ok()
+    }))
     .with_hook_bundle(Some(at.hook_bundle))
     .with_compiled_seccomp(at.seccomp.clone())
     .with_on_namespaces(at.on_namespaces.clone())

@@ -33,6 +33,8 @@ pub struct InitContainerBuilder {
     on_namespaces: Option<crate::process::args::NamespacesCallback>,
     /// hardrun (§35)
     while_starting: Option<crate::process::args::StartingCallback>,
+    /// hardrun (§40)
+    spec: Option<Spec>,
 }
 
 impl InitContainerBuilder {
@@ -51,7 +53,16 @@ impl InitContainerBuilder {
             compiled_seccomp: None,
             on_namespaces: None,
             while_starting: None,
+            spec: None,
         }
+    }
+
+    /// hardrun (§40): the bundle's `config.json` as the caller just wrote it, parsed: used
+    /// instead of reading the file back (validated and its rootfs canonicalized as a read one
+    /// is). The file must hold the same spec: the container's later commands read it.
+    pub fn with_spec(mut self, spec: Option<Spec>) -> Self {
+        self.spec = spec;
+        self
     }
 
     /// hardrun (§35): run by this (the main) process once the intermediate process is started
@@ -124,9 +135,10 @@ impl InitContainerBuilder {
     }
 
     /// Creates a new container
-    pub fn build(self) -> Result<Container, LibcontainerError> {
+    pub fn build(mut self) -> Result<Container, LibcontainerError> {
         crate::utils::trace_step("build-start");
-        let spec = self.load_spec()?;
+        let given = self.spec.take();
+        let spec = self.load_spec(given)?;
         crate::utils::trace_step("build-spec-loaded");
         // validate terminal field against console socket presence before any side effects
         // (mirrors runc's checkTerminal called at the top of runner.run())
@@ -226,9 +238,11 @@ impl InitContainerBuilder {
         Ok(container_dir)
     }
 
-    fn load_spec(&self) -> Result<Spec, LibcontainerError> {
-        let source_spec_path = self.bundle.join("config.json");
-        let mut spec = Spec::load(source_spec_path)?;
+    fn load_spec(&self, given: Option<Spec>) -> Result<Spec, LibcontainerError> {
+        let mut spec = match given {
+            Some(spec) => spec,
+            None => Spec::load(self.bundle.join("config.json"))?,
+        };
         Self::validate_spec(&spec)?;
 
         spec.canonicalize_rootfs(&self.bundle).map_err(|err| {
