@@ -294,6 +294,23 @@ impl Template {
     pub fn parse(text: &str, source: &str) -> Result<Template, String> {
         let file: TemplateFile = serde_json::from_str(text)
             .map_err(|e| format!("{source}: invalid seccomp profile: {e}"))?;
+        Self::of_file(file, source)
+    }
+
+    /// The built-in template from build.rs's parts (`None` where there are none or they do not
+    /// parse): each piece read with the template's own types, the names put back in order.
+    fn of_parts(parts: &SeccompParts, source: &str) -> Option<Template> {
+        let mut file: TemplateFile = serde_json::from_str(parts.head).ok()?;
+        file.syscalls.reserve(parts.entries.len());
+        for (names, rest) in parts.entries {
+            let mut e: EntryFile = serde_json::from_str(rest).ok()?;
+            e.names = names.iter().map(|n| (*n).to_owned()).collect();
+            file.syscalls.push(e);
+        }
+        Self::of_file(file, source).ok()
+    }
+
+    fn of_file(file: TemplateFile, source: &str) -> Result<Template, String> {
         let err = |e: String| format!("{source}: {e}");
         for (main, companions) in &file.arch_map {
             check_arch(main).map_err(err)?;
@@ -303,16 +320,15 @@ impl Template {
         }
         let default = loaded(file.default_action, file.default_errno_ret);
         let mut entries = Vec::with_capacity(file.syscalls.len() + 2);
-        let mut names: Vec<String> = vec![];
-        let mut seen: HashSet<String> = HashSet::new();
+        // every name once, in order (the set borrows them: one copy of each, not two)
+        let names: Vec<String> = {
+            let mut seen: HashSet<&str> = HashSet::new();
+            let all = file.syscalls.iter().flat_map(|e| &e.names);
+            all.filter(|n| seen.insert(n.as_str())).cloned().collect()
+        };
         for (i, e) in file.syscalls.into_iter().enumerate() {
             if e.names.is_empty() {
                 return Err(format!("{source}: syscalls[{i}] names no syscall"));
-            }
-            for n in &e.names {
-                if seen.insert(n.clone()) {
-                    names.push(n.clone());
-                }
             }
             let redundant = loaded(e.action, e.errno_ret) == default;
             for c in [&e.when, &e.unless] {
@@ -483,11 +499,30 @@ impl Template {
     }
 }
 
-/// The built-in template, parsed once.
+/// `profiles/seccomp-default.json` in the parts build.rs cut it into: the template without
+/// comments and entries (`head`), and each entry's names apart from the rest of it.
+pub struct SeccompParts {
+    head: &'static str,
+    entries: &'static [(&'static [&'static str], &'static str)],
+}
+
+include!(concat!(env!("OUT_DIR"), "/seccomp_default.rs"));
+
+/// The built-in template, made once: from build.rs's parts, which read ≈5× faster than the file
+/// (issue 20; the same template, unit-tested: `builtin_from_parts_is_the_parsed_file`), or from
+/// the file where they are missing.
 fn builtin() -> Result<Arc<Template>, String> {
     static T: OnceLock<Result<Arc<Template>, String>> = OnceLock::new();
-    T.get_or_init(|| Template::parse(BUILTIN_JSON, "profiles/seccomp-default.json").map(Arc::new))
-        .clone()
+    const SOURCE: &str = "profiles/seccomp-default.json";
+    T.get_or_init(|| {
+        SECCOMP_DEFAULT_PARTS
+            .as_ref()
+            .and_then(|p| Template::of_parts(p, SOURCE))
+            .map(Ok)
+            .unwrap_or_else(|| Template::parse(BUILTIN_JSON, SOURCE))
+            .map(Arc::new)
+    })
+    .clone()
 }
 
 fn custom() -> &'static Mutex<HashMap<String, Arc<Template>>> {
@@ -1060,6 +1095,34 @@ mod tests {
         json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
                "syscalls": syscalls})
+    }
+
+    /// The template made from build.rs's parts is the one the file parses to: every field, and
+    /// the same renderings.
+    #[test]
+    fn builtin_from_parts_is_the_parsed_file() {
+        let parts = SECCOMP_DEFAULT_PARTS.as_ref().expect("build.rs cut the template");
+        let from_parts = Template::of_parts(parts, "t").expect("the parts parse");
+        let parsed = Template::parse(BUILTIN_JSON, "t").unwrap();
+        let fields = |t: &Template| {
+            (
+                format!("{:?}", t.default_action),
+                t.default_errno_ret,
+                format!("{:?}", t.known_rule),
+                t.names.clone(),
+                t.arch_map.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>(),
+                format!("{:?} {:?}", t.architectures, t.flags),
+                format!("{:?}", t.entries),
+                t.cond_caps.clone(),
+            )
+        };
+        assert_eq!(fields(&from_parts), fields(&parsed));
+        for arch in ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64", "SCMP_ARCH_X86"] {
+            for bounding in [&[][..], DOCKER_CAPS, &["CAP_SYS_ADMIN", "CAP_SYS_TIME"]] {
+                let c = caps(bounding);
+                assert_eq!(from_parts.render(arch, &c), parsed.render(arch, &c), "{arch}");
+            }
+        }
     }
 
     #[test]
@@ -1766,7 +1829,13 @@ mod tests {
         let value_only = time(&mut || {
             std::hint::black_box(serde_json::from_str::<Value>(BUILTIN_JSON).unwrap());
         });
-        println!("seccomp µs: parse warm {parse_warm:.1}, json to value {value_only:.1}");
+        let parts_warm = time(&mut || {
+            let parts = SECCOMP_DEFAULT_PARTS.as_ref().unwrap();
+            std::hint::black_box(Template::of_parts(parts, "t").unwrap());
+        });
+        println!(
+            "seccomp µs: parse warm {parse_warm:.1}, from build.rs's parts {parts_warm:.1}, json to value {value_only:.1}"
+        );
         let c = caps(DOCKER_CAPS);
         let p = profile("restricted");
         let render = time(&mut || {
