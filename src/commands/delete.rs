@@ -191,9 +191,20 @@ pub fn delete_container(
     container: &mut Container,
     force: bool,
 ) -> Result<(), delegate::DelegateError> {
+    let record = crate::runtime::state_dir::read_record(container.dir());
+    delete_with_record(global, container, force, record)
+}
+
+/// [`delete_container`] with the container's record (`hardrun.json`) read already: a
+/// foreground `run` reads it while the container runs (only `create` writes it).
+pub fn delete_with_record(
+    global: &GlobalOpts,
+    container: &mut Container,
+    force: bool,
+    record: Option<crate::runtime::state_dir::Record>,
+) -> Result<(), delegate::DelegateError> {
     let id = container.id().to_owned();
     // built in the caller's mount namespace: what libcontainer mounted there at the rootfs
-    let record = crate::runtime::state_dir::read_record(container.dir());
     let left = record
         .as_ref()
         .and_then(|r| Some((r.rootfs.clone(), r.host_rootfs_mounts?)));

@@ -52,6 +52,11 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
         },
         None => None,
     };
+    // the record the delete at the end needs, read while the container runs (issue 20: 0.3 ms
+    // after its exit otherwise); nothing but create writes it
+    let record = (!args.keep)
+        .then(|| crate::runtime::state_dir::read_record(container.dir()))
+        .flatten();
     let code = fg.wait_with(pid, relay.as_ref()).map_err(|e| anyhow!(e));
     if let Some(r) = relay {
         r.finish();
@@ -60,7 +65,7 @@ pub fn run(global: &GlobalOpts, args: &liboci_cli::Run) -> Result<i32> {
     crate::runtime::timing::stage("wait");
     if !args.keep {
         container.refresh_status().ok();
-        super::delete::delete_container(global, &mut container, true)?;
+        super::delete::delete_with_record(global, &mut container, true, record)?;
         crate::runtime::timing::stage("delete");
     }
     Ok(code)
