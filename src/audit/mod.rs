@@ -453,13 +453,34 @@ fn seq_range(a: u64, b: u64) -> String {
     }
 }
 
+/// What [`next_link`] reads of the log's last line: its `seq` (any JSON value; only an unsigned
+/// integer counts) and whether it has a `mac`. Every other field is skipped, not built: a line is
+/// ≈15 KB (issue 20).
+#[derive(serde::Deserialize)]
+struct Tail {
+    #[serde(default)]
+    seq: Option<serde_json::Value>,
+    #[serde(default)]
+    mac: Present,
+}
+
+/// Whether a field is there at all, whatever its value (`null` included).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> serde::Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Present, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
+}
+
 /// The next record's `seq`, and what was wrong with the head (if anything), from the log's last
 /// line and the head file as the writer finds them (under the lock).
 fn next_link(last: &[u8], head: std::io::Result<Vec<u8>>) -> (u64, Option<String>) {
-    let last_seq = serde_json::from_slice::<serde_json::Value>(last)
+    let last_seq = serde_json::from_slice::<Tail>(last)
         .ok()
-        .filter(|v| v.get("mac").is_some())
-        .and_then(|v| v.get("seq").and_then(|s| s.as_u64()));
+        .filter(|t| t.mac.0)
+        .and_then(|t| t.seq.and_then(|s| s.as_u64()));
     let last_hash = line_hash(last);
     let head = match head {
         Ok(text) => Some(Head::parse(&text).map_err(|e| e.to_string())),
