@@ -97,6 +97,25 @@ impl CpuSet {
             }
         })?;
 
+        // hardrun: a cpuset's CPUs and memory nodes are a subset of its parent's (the kernel
+        // refuses anything else), so where the cgroup's parent has some, every ancestor has:
+        // only the cgroup itself may need them copied (issue 20: 8 cgroupfs reads → 4 for the
+        // default `/hardrun/<id>`). Otherwise the walk from the top, as upstream does.
+        let parent = cgroup_path
+            .parent()
+            .filter(|p| p.starts_with(mount_point) && *p != mount_point);
+        if let Some(parent) = parent {
+            let parent_value =
+                fs::read_to_string(parent.join(interface_file)).wrap_read(cgroup_path)?;
+            if !parent_value.trim().is_empty() {
+                let child_path = cgroup_path.join(interface_file);
+                let child_value = fs::read_to_string(&child_path).wrap_read(&child_path)?;
+                if child_value.trim().is_empty() {
+                    common::write_cgroup_file_str(&child_path, &parent_value)?;
+                }
+                return Ok(());
+            }
+        }
         for component in relative_cgroup_path.components() {
             let parent_value =
                 fs::read_to_string(current.join(interface_file)).wrap_read(cgroup_path)?;
@@ -126,6 +145,40 @@ mod tests {
 
     use super::*;
     use crate::test::setup;
+
+    /// hardrun: a cgroup whose parent has CPUs gets the parent's (its ancestors are not read);
+    /// one whose parent has none gets them copied down from the nearest ancestor, every
+    /// cgroup on the way filled.
+    #[test]
+    fn an_empty_cpuset_gets_its_parents_or_the_nearest_ancestors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let (a, b) = (root.join("a"), root.join("a/b"));
+        fs::create_dir_all(&b).unwrap();
+        let write = |d: &Path, v: &str| fs::write(d.join(CGROUP_CPUSET_CPUS), v).unwrap();
+        let read = |d: &Path| fs::read_to_string(d.join(CGROUP_CPUSET_CPUS)).unwrap();
+        write(root, "0-3\n");
+        write(&a, "0-1\n");
+        write(&b, "\n");
+        CpuSet::ensure_not_empty(root, &b, CGROUP_CPUSET_CPUS).unwrap();
+        assert_eq!(read(&b), "0-1\n");
+        assert_eq!(read(&a), "0-1\n");
+
+        write(&a, "");
+        write(&b, "");
+        CpuSet::ensure_not_empty(root, &b, CGROUP_CPUSET_CPUS).unwrap();
+        assert_eq!(read(&a), "0-3\n");
+        assert_eq!(read(&b), "0-3\n");
+
+        // a cgroup with CPUs of its own keeps them
+        write(&b, "1\n");
+        CpuSet::ensure_not_empty(root, &b, CGROUP_CPUSET_CPUS).unwrap();
+        assert_eq!(read(&b), "1\n");
+        // an empty top: refused, as upstream
+        write(root, "");
+        write(&a, "");
+        assert!(CpuSet::ensure_not_empty(root, &b, CGROUP_CPUSET_CPUS).is_err());
+    }
 
     #[test]
     fn test_set_cpus() {
