@@ -91,13 +91,13 @@ fn builtin_profiles_json() {
             rows.push_str(&format!("    ({name:?}, {json:?}),\n"));
         }
     }
-    let code = format!(
-        "/// (name, JSON) of the built-in profiles, from their TOML (build.rs)\n\
-         pub const BUILTIN_JSON: &[(&str, &str)] = &[\n{rows}];\n"
+    write_generated(
+        "builtin_profiles.rs",
+        format!(
+            "/// (name, JSON) of the built-in profiles, from their TOML (build.rs)\n\
+             pub const BUILTIN_JSON: &[(&str, &str)] = &[\n{rows}];\n"
+        ),
     );
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("builtin_profiles.rs");
-    std::fs::write(out, code).expect("cannot write builtin_profiles.rs in OUT_DIR");
 }
 
 /// The built-in seccomp template (`profiles/seccomp-default.json`) cut into parts the runtime
@@ -137,11 +137,17 @@ fn seccomp_default_parts() {
             ))
         })
         .unwrap_or_else(|| "None".to_owned());
-    let code = format!(
-        "/// profiles/seccomp-default.json in parts (build.rs)\n\
-         pub const SECCOMP_DEFAULT_PARTS: Option<SeccompParts> = {parts};\n"
+    write_generated(
+        "seccomp_default.rs",
+        format!(
+            "/// profiles/seccomp-default.json in parts (build.rs)\n\
+             pub const SECCOMP_DEFAULT_PARTS: Option<SeccompParts> = {parts};\n"
+        ),
     );
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("seccomp_default.rs");
-    std::fs::write(out, code).expect("cannot write seccomp_default.rs in OUT_DIR");
+}
+
+/// Writes Rust source the crate `include!`s from `$OUT_DIR`.
+fn write_generated(file: &str, code: String) {
+    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join(file);
+    std::fs::write(&out, code).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
 }

@@ -935,12 +935,18 @@ impl Profile {
                 msg: "the file is empty (a profile needs at least `name`)".into(),
             });
         }
-        let mut p: Profile = toml::from_str(text).map_err(|e| parse_error(text, file, &e))?;
-        p.source = file.to_owned();
-        p.sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
-        p.text = text.to_owned();
-        p.validate(file)?;
-        Ok(p)
+        let p: Profile = toml::from_str(text).map_err(|e| parse_error(text, file, &e))?;
+        p.of_text(text, file)
+    }
+
+    /// A profile just deserialized from `text` (named `file`), given what is not part of the
+    /// TOML (its source, the text and its sha256), then validated.
+    fn of_text(mut self, text: &str, file: &str) -> Result<Profile, ProfileError> {
+        self.source = file.to_owned();
+        self.sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
+        self.text = text.to_owned();
+        self.validate(file)?;
+        Ok(self)
     }
 
     /// A built-in profile from the JSON form of its TOML that build.rs made (`None` where
@@ -949,12 +955,8 @@ impl Profile {
     /// the `toml` parse of `restricted` was 0.4 ms of every create.
     fn parse_builtin_json(name: &str, text: &str, source: &str) -> Option<Profile> {
         let json = BUILTIN_JSON.iter().find(|(n, _)| *n == name)?.1;
-        let mut p: Profile = serde_json::from_str(json).ok()?;
-        p.source = source.to_owned();
-        p.sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
-        p.text = text.to_owned();
-        p.validate(source).ok()?;
-        Some(p)
+        let p: Profile = serde_json::from_str(json).ok()?;
+        p.of_text(text, source).ok()
     }
 
     fn validate(&self, file: &str) -> Result<(), ProfileError> {
