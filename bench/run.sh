@@ -51,6 +51,8 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$BENCH")
 WORK=$BENCH/work
 REPORT=$BENCH/REPORT.md
+# the hand-written sections below this line survive every regeneration, a failed run's included
+KEEP_MARKER='<!-- not regenerated: everything below this line is kept by bench/run.sh -->'
 BUNDLE=$WORK/bundle
 CHECK_BUNDLE=$WORK/bundle-check
 CYCLE=$BENCH/cycle.sh
@@ -237,9 +239,7 @@ for path in sys.argv[1:]:
 PY
 }
 REFRESH=()
-for l in "${ALL_LABELS[@]}"; do
-  [ "$l" = crun ] && [ "$CRUN" = 0 ] && continue
-  [ "$l" = hardrun-base ] && [ -z "$BASELINE_BIN" ] && continue
+for l in "${LABELS[@]}"; do # the variants of this run (no hardrun-ro copy with PROTECT_VARIANT=0)
   REFRESH+=("$(readlink -f "${BIN[$l]}")")
 done
 refresh_page_cache "${REFRESH[@]}" || die "cannot refresh the page cache of ${REFRESH[*]}"
@@ -319,6 +319,15 @@ shquote() { # args -> one readable shell command line
   echo "${out[*]}"
 }
 
+# hand-written sections (analysis, other benches) below the marker survive a regeneration: the
+# current report's part from the marker on, on stdout
+keep_below_marker() {
+  if [ -f "$REPORT" ] && grep -qxF -- "$KEEP_MARKER" "$REPORT"; then
+    echo
+    awk -v m="$KEEP_MARKER" '$0 == m { on = 1 } on' "$REPORT"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # failure report
 FAIL_TEXT=
@@ -337,7 +346,9 @@ write_failure_report() { # headline
     echo '```'
     printf '%s\n' "$FAIL_TEXT"
     echo '```'
-  } > "$REPORT"
+    keep_below_marker
+  } > "$WORK/REPORT.md.new"
+  mv "$WORK/REPORT.md.new" "$REPORT"
   log "failure written to $REPORT"
 }
 
@@ -518,7 +529,6 @@ protect_cost() { # scenario -> median hardrun - median hardrun-ro, in ms
   awk -v a="$(median_of "$1" hardrun)" -v b="$(median_of "$1" hardrun-ro)" 'BEGIN { printf "%.1f", (a - b) * 1000 }'
 }
 
-KEEP_MARKER='<!-- not regenerated: everything below this line is kept by bench/run.sh -->'
 declare -A TITLE=([run]="run of a /bin/true container" [cycle]="create + start + wait + delete")
 declare -A DESC=(
   [run]="\`<rt> --root <state> run --bundle <bundle> <id>\` (no --detach: the runtime deletes the container at exit)"
@@ -648,11 +658,7 @@ declare -A DESC=(
   echo '```'
   echo "Raw data: \`bench/work/hf-<scenario>-r<round>.json\` (hyperfine exports), merged per scenario into"
   echo "\`bench/work/run.json\` and \`bench/work/cycle.json\` (times in seconds)."
-  # hand-written sections (analysis, other benches) below the marker survive a regeneration
-  if [ -f "$REPORT" ] && grep -qxF -- "$KEEP_MARKER" "$REPORT"; then
-    echo
-    awk -v m="$KEEP_MARKER" '$0 == m { on = 1 } on' "$REPORT"
-  fi
+  keep_below_marker
 } > "$WORK/REPORT.md.new"
 mv "$WORK/REPORT.md.new" "$REPORT"
 
