@@ -55,16 +55,27 @@ pub fn keep_with(
     let tmp = forensics.join(format!(".{name}.partial"));
     mkdir(&tmp).map_err(err)?;
     let result = (|| -> std::io::Result<()> {
+        // one refused link (another filesystem: state under /run, records under /var/lib)
+        // answers for the rest: they are copied without trying
+        let mut linkable = true;
         for (from, to) in [
             ("config.orig.json", "config.orig.json"),
             ("bundle/config.json", "config.json"),
             ("hardrun.json", "hardrun.json"),
         ] {
             let (from, to) = (state_dir.join(from), tmp.join(to));
-            let linked = std::fs::hard_link(&from, &to).or_else(|e| match e.raw_os_error() {
-                Some(libc::EXDEV) | Some(libc::EPERM) => std::fs::copy(&from, &to).map(drop),
-                _ => Err(e),
-            });
+            let copy = || std::fs::copy(&from, &to).map(drop);
+            let linked = if linkable {
+                std::fs::hard_link(&from, &to).or_else(|e| match e.raw_os_error() {
+                    Some(libc::EXDEV) | Some(libc::EPERM) => {
+                        linkable = false;
+                        copy()
+                    }
+                    _ => Err(e),
+                })
+            } else {
+                copy()
+            };
             match linked {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -405,5 +416,47 @@ mod tests {
         for (ret, max, want) in cases {
             assert_eq!(plan(&rs, now, ret, ret, max), want, "{ret:?} {max}");
         }
+    }
+
+    /// The state files are hard-linked into the record where the state directory is on the
+    /// forensics directory's filesystem, and copied (all three, the same bytes) where it is not:
+    /// a state under `/run` (a tmpfs) and records under `/var/lib`.
+    #[test]
+    fn state_files_are_linked_on_one_filesystem_and_copied_across() {
+        use std::os::unix::fs::MetadataExt;
+        let base = std::env::temp_dir().join(format!("hardrun-keep-{}", std::process::id()));
+        let forensics = base.join("forensics");
+        let shm = PathBuf::from("/dev/shm").join(format!("hardrun-keep-{}", std::process::id()));
+        let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+        let mut states = vec![(base.join("state"), true)];
+        std::fs::create_dir_all(&base).unwrap();
+        if std::fs::create_dir_all(&shm).is_ok() && dev(&shm) != dev(&base) {
+            states.push((shm.join("state"), false));
+        }
+        for (i, (state, same_fs)) in states.iter().enumerate() {
+            std::fs::create_dir_all(state.join("bundle")).unwrap();
+            let files = [
+                ("config.orig.json", "config.orig.json", format!("orig {i}")),
+                ("bundle/config.json", "config.json", format!("hardened {i}")),
+                ("hardrun.json", "hardrun.json", format!("record {i}")),
+            ];
+            for (from, _, text) in &files {
+                std::fs::write(state.join(from), text).unwrap();
+            }
+            let dir = keep_with(&forensics, &format!("c{i}"), state, None).unwrap();
+            for (_, to, text) in &files {
+                let kept = dir.join(to);
+                assert_eq!(
+                    &std::fs::read_to_string(&kept).unwrap(),
+                    text,
+                    "{}",
+                    kept.display()
+                );
+                let links = std::fs::metadata(&kept).unwrap().nlink();
+                assert_eq!(links, if *same_fs { 2 } else { 1 }, "{}", kept.display());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(&shm);
     }
 }
