@@ -25,6 +25,15 @@
 #                per-stage breakdown (median per stage; default 15)
 #   STATE_TMPFS  1 (default): every runtime's --root on a tmpfs, as containerd and Docker keep
 #                theirs under /run; 0: in bench/work on the disk
+#   VAR_FS       where hardrun's audit log and forensic records go (what /var/log/hardrun and
+#                /var/lib/hardrun are on a host): ext4 (default) a journaled ext4, as Debian
+#                installs /var, made fresh for each bench in bench/work/var.img and loop-mounted
+#                on bench/work/var inside the bench's mount namespace; disk: bench/work/var on
+#                whatever filesystem bench/work is on. An ext4 without a journal (this VM's root
+#                is one) does not reuse an inode freed in the last 5 s (5 min while its inode
+#                table block is dirty) and scans past every such inode from the start of the
+#                block group at each file creation: after a bench's thousands of records are
+#                removed, hardrun's file creations there cost up to ms each (bench/REPORT.md part 7)
 #   RUNS         timed runs per runtime and scenario (default 30, >= 2)
 #   WARMUP       warmup runs per runtime and scenario, before the first round (default 5)
 #   ROUND_SIZE   runs per hyperfine round (default 5). The runs are split into rounds; every
@@ -70,8 +79,9 @@ PROFILE=${PROFILE:-restricted}
 RSS_RUNS=${RSS_RUNS:-5}
 STAGE_RUNS=${STAGE_RUNS:-15}
 STATE_TMPFS=${STATE_TMPFS:-1}
+VAR_FS=${VAR_FS:-ext4}
 
-INVOCATION="${BASELINE_BIN:+BASELINE_BIN=$BASELINE_BIN }STATE_TMPFS=$STATE_TMPFS RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE PROTECT_VARIANT=$PROTECT_VARIANT CRUN=$CRUN PROFILE=$PROFILE RSS_RUNS=$RSS_RUNS STAGE_RUNS=$STAGE_RUNS RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
+INVOCATION="${BASELINE_BIN:+BASELINE_BIN=$BASELINE_BIN }STATE_TMPFS=$STATE_TMPFS VAR_FS=$VAR_FS RUNS=$RUNS WARMUP=$WARMUP ROUND_SIZE=$ROUND_SIZE PROTECT_VARIANT=$PROTECT_VARIANT CRUN=$CRUN PROFILE=$PROFILE RSS_RUNS=$RSS_RUNS STAGE_RUNS=$STAGE_RUNS RUNC_BIN=$RUNC_BIN HARDRUN_BIN=${HARDRUN_BIN:-<default>} bench/run.sh"
 
 log() { echo "[bench] $*" >&2; }
 die() { echo "[bench] ERROR: $*" >&2; exit 1; }
@@ -87,8 +97,10 @@ if ! is_uint "$ROUND_SIZE" || [ "$ROUND_SIZE" -lt 1 ]; then die "ROUND_SIZE must
 is_uint "$RSS_RUNS" || die "RSS_RUNS must be an integer >= 0 (got '$RSS_RUNS')"
 is_uint "$STAGE_RUNS" || die "STAGE_RUNS must be an integer >= 0 (got '$STAGE_RUNS')"
 case "$STATE_TMPFS" in 0|1) ;; *) die "STATE_TMPFS must be 0 or 1 (got '$STATE_TMPFS')" ;; esac
+case "$VAR_FS" in ext4|disk) ;; *) die "VAR_FS must be ext4 or disk (got '$VAR_FS')" ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root"
 for t in hyperfine jq findmnt mountpoint unshare python3; do command -v "$t" >/dev/null || die "$t not found"; done
+[ "$VAR_FS" = disk ] || command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found (apt-get install e2fsprogs), or VAR_FS=disk"
 [ "$RSS_RUNS" = 0 ] || [ -x /usr/bin/time ] || die "/usr/bin/time (GNU time) not found (apt-get install time)"
 if [ "$CRUN" = 1 ] && ! command -v "$CRUN_BIN" >/dev/null; then
   log "$CRUN_BIN missing: apt-get install crun"
@@ -144,23 +156,40 @@ id_of() { echo "hrbench-$1-$2"; } # label scenario
 mkdir -p "$WORK"
 # every runtime's --root on a tmpfs mounted for the bench (in its own mount namespace), as
 # containerd (/run/containerd/runc/<ns>) and Docker (/run/docker/runtime-runc) keep theirs: /run
-# is a tmpfs on a Debian host, not on this VM. The audit log and the forensic records stay on the
-# disk (bench/work), where /var/log/hardrun and /var/lib/hardrun are. STATE_TMPFS=0: on the disk.
+# is a tmpfs on a Debian host, not on this VM. The audit log and the forensic records go where
+# /var/log/hardrun and /var/lib/hardrun are: bench/work/var (VAR_FS). STATE_TMPFS=0: on the disk.
 ROOTS=$WORK/roots
 mkdir -p "$ROOTS"
 if [ "$STATE_TMPFS" = 1 ]; then
   mount -t tmpfs -o mode=0700,size=512m hrbench-roots "$ROOTS" || die "mount -t tmpfs on $ROOTS failed"
 fi
 root_of() { echo "$ROOTS/state-$1"; }
-# hardrun's configuration: the profile under test, the audit log in the work dir
+# hardrun's configuration: the profile under test; the audit log and the forensic records under
+# bench/work/var (VAR_FS: a fresh journaled ext4, or the disk bench/work is on)
+VAR=$WORK/var
+VAR_IMG=$WORK/var.img
+fs_of() { # dir -> "ext4 (/dev/vda, no journal)" and the like
+  local t src j=""
+  t=$(findmnt -n -o FSTYPE -T "$1" 2>/dev/null | head -n1)
+  src=$(findmnt -n -o SOURCE -T "$1" 2>/dev/null | head -n1)
+  if [ "$t" = ext4 ] && [ -d /proc/fs/jbd2 ]; then
+    if compgen -G "/proc/fs/jbd2/$(basename "$src")-*" >/dev/null; then j=", with a journal"; else j=", no journal"; fi
+  fi
+  echo "${t:-?} ($src$j)"
+}
+VAR_FS_TEXT="the disk bench/work is on: $(fs_of "$WORK")"
+OWN_CONFIG=0
 if [ -z "${HARDRUN_CONFIG:-}" ]; then
+  OWN_CONFIG=1
   export HARDRUN_CONFIG=$WORK/config.toml
   printf 'default_profile = "%s"\naudit_log = "%s"\nforensics_dir = "%s"\n' \
-    "$PROFILE" "$WORK/audit.jsonl" "$WORK/forensics" > "$HARDRUN_CONFIG"
+    "$PROFILE" "$VAR/log/hardrun/audit.jsonl" "$VAR/lib/hardrun/forensics" > "$HARDRUN_CONFIG"
   # every delete keeps a forensic record there and prunes the directory, reading every record
   # (about 33 us of CPU per kept record on this machine): start empty, so the numbers do not
-  # depend on how many runs came before
-  rm -rf "$WORK/forensics" "$WORK/audit.jsonl" "$WORK/audit.jsonl.head"
+  # depend on how many runs came before (VAR is made, and mounted, after the cleanup of
+  # leftovers below)
+else
+  VAR_FS_TEXT="where \$HARDRUN_CONFIG ($HARDRUN_CONFIG) puts them"
 fi
 
 on_ro_mount() { # path: is it on a read-only mount (what statvfs reports as ST_RDONLY)?
@@ -193,12 +222,33 @@ cleanup() {
     done
   done
   unmount_ro
+  if mountpoint -q "$VAR" 2>/dev/null; then
+    umount "$VAR" 2>/dev/null || umount -l "$VAR" || log "WARNING: $VAR is still mounted"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 cleanup
+
+# bench/work/var (only with the bench's own configuration), empty: a fresh journaled ext4 (VAR_FS=ext4) or a directory on the disk
+mount_var() {
+  [ "$OWN_CONFIG" = 1 ] || return 0
+  rm -rf "$VAR" "$WORK/forensics" "$WORK/audit.jsonl" "$WORK/audit.jsonl.head"
+  mkdir -p "$VAR"
+  [ "$VAR_FS" = ext4 ] || return 0
+  # sparse, 1 GiB; inode tables and journal written now, so no lazy-init thread writes during
+  # the runs; the loop device goes with the unmount (cleanup, or the namespace's end)
+  rm -f "$VAR_IMG"
+  truncate -s 1G "$VAR_IMG" || die "cannot create $VAR_IMG"
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$VAR_IMG" >/dev/null 2>&1 \
+    || die "mkfs.ext4 $VAR_IMG failed"
+  mount -o loop "$VAR_IMG" "$VAR" || die "mount -o loop $VAR_IMG $VAR failed (VAR_FS=disk avoids it)"
+  VAR_FS_TEXT="an ext4 made for this bench (\`mkfs.ext4\` defaults, a 1 GiB loop image), as Debian installs /var: $(fs_of "$VAR")"
+  log "audit log and forensic records on $VAR: $VAR_FS_TEXT"
+}
+mount_var
 
 if [ "$PROTECT_VARIANT" = 1 ]; then
   log "read-only bind mount: $RO_SRC -> $RO_DIR"
@@ -579,11 +629,12 @@ declare -A DESC=(
   echo "  marker really prints it."
   if [ "$STATE_TMPFS" = 1 ]; then
     echo "- Every runtime's \`--root\` is on a tmpfs mounted for the bench, as containerd and Docker keep theirs"
-    echo "  under /run (a tmpfs on a Debian host; this VM's /run is on its disk); hardrun's audit log and"
-    echo "  forensic records are on the disk, where /var/log and /var/lib are."
+    echo "  under /run (a tmpfs on a Debian host; this VM's /run is on its disk)."
   else
     echo "- Every runtime's \`--root\` is in bench/work, on the disk (STATE_TMPFS=0)."
   fi
+  echo "- hardrun's audit log and forensic records (/var/log/hardrun, /var/lib/hardrun on a host) are on"
+  echo "  $VAR_FS_TEXT (VAR_FS=$VAR_FS; see run.sh)."
   echo "- Before any run, every benchmarked binary's page cache is dropped (\`POSIX_FADV_DONTNEED\`) and read"
   echo "  back with read(2): all start as an installed binary does. One fresh from the linker (written"
   echo "  through a shared mapping) ran \`run\` ≈1.3 ms slower than a copy of the same bytes (see run.sh)."
