@@ -30,10 +30,10 @@
 #                installs /var, made fresh for each bench in bench/work/var.img and loop-mounted
 #                on bench/work/var inside the bench's mount namespace; disk: bench/work/var on
 #                whatever filesystem bench/work is on. An ext4 without a journal (this VM's root
-#                is one) does not reuse an inode freed in the last 5 s (5 min while its inode
-#                table block is dirty) and scans past every such inode from the start of the
-#                block group at each file creation: after a bench's thousands of records are
-#                removed, hardrun's file creations there cost up to ms each (bench/REPORT.md part 7)
+#                is one) does not reuse an inode freed in the last 5 s (5 min more while its
+#                inode-table block is dirty): each file creation looks up and skips every such
+#                inode it finds free. After a bench's thousands of records are removed, hardrun's
+#                file creations there cost up to ms each (bench/REPORT.md part 7)
 #   RUNS         timed runs per runtime and scenario (default 30, >= 2)
 #   WARMUP       warmup runs per runtime and scenario, before the first round (default 5)
 #   ROUND_SIZE   runs per hyperfine round (default 5). The runs are split into rounds; every
