@@ -7,9 +7,11 @@ median, 25th percentile and minimum wall time in ms. Python's fork/exec is in ev
 so compare the binaries with each other, not with bench/run.sh's hyperfine numbers.
 
 Run it as root inside the bench's mount namespace (crun needs it; see bench/run.sh), after one
-bench/run.sh has made bench/work/ (bundle and config.toml):
+bench/run.sh has made bench/work/ (bundle and config.toml), with bench/run.sh's journaled ext4
+(VAR_FS=ext4: bench/work/var.img) mounted where config.toml puts the audit log and records:
     unshare -m --propagation private sh -c \
-        'umount /sys/fs/cgroup/unified 2>/dev/null; bench/ab.py 40 /tmp/hardrun-a /tmp/hardrun-b'
+        'umount /sys/fs/cgroup/unified 2>/dev/null; mount -o loop bench/work/var.img bench/work/var;
+         bench/ab.py 40 /tmp/hardrun-a /tmp/hardrun-b'
 """
 import os
 import statistics

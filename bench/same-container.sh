@@ -32,6 +32,12 @@ ROOTS=$WORK/same-roots
 HB=$WORK/bundle-hardened
 mkdir -p "$ROOTS"
 mountpoint -q "$ROOTS" || mount -t tmpfs tmpfs "$ROOTS"
+# hardrun's audit log and records where bench/run.sh keeps them: its journaled ext4 image when
+# it made one (VAR_FS=ext4), mounted again in this namespace
+if [ -f "$WORK/var.img" ] && ! mountpoint -q "$WORK/var"; then
+  mkdir -p "$WORK/var"
+  mount -o loop "$WORK/var.img" "$WORK/var" || { echo "same-container.sh: mount -o loop $WORK/var.img failed" >&2; exit 1; }
+fi
 
 # the spec hardrun stores for a container it created, with a cgroup of its own for the others
 "$HARDRUN_BIN" --root "$ROOTS/hardrun-spec" create --bundle "$WORK/bundle" same-spec </dev/null >/dev/null
