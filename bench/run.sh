@@ -232,7 +232,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 cleanup
 
-# bench/work/var (only with the bench's own configuration), empty: a fresh journaled ext4 (VAR_FS=ext4) or a directory on the disk
+# bench/work/var (only with the bench's own configuration), empty: a fresh journaled ext4
+# (VAR_FS=ext4) or a directory on the disk
 mount_var() {
   [ "$OWN_CONFIG" = 1 ] || return 0
   rm -rf "$VAR" "$WORK/forensics" "$WORK/audit.jsonl" "$WORK/audit.jsonl.head"
