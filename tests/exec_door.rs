@@ -452,15 +452,22 @@ fn preserve_fds_and_listen_fds_keep_exactly_what_was_passed() {
 
     let out = w.hr(&["start", "p1"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // the started process holds stdio and exactly the passed descriptors
+    // the started process holds stdio and exactly the passed descriptors. The init closes its
+    // own descriptors just before execve, so wait for the command's argv too: until the kernel
+    // has set up the new image, /proc/<pid>/environ reads empty.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let held = fds(pid);
         let beyond: BTreeMap<i32, String> = held.into_iter().filter(|(n, _)| *n > 2).collect();
-        if beyond == want {
+        let argv = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if beyond == want && argv == b"sleep\x001000\0" {
             break;
         }
-        assert!(Instant::now() < deadline, "{beyond:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{beyond:?} {:?}",
+            String::from_utf8_lossy(&argv)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
