@@ -164,10 +164,11 @@ pub fn keep_on_delete(
     kept
 }
 
-/// How often `delete` prunes the forensics directory by itself: a prune reads every kept
-/// record (about 33 µs each), which a delete paid each time (9 ms of CPU with 272 records;
-/// bench/REPORT.md). Retention is counted in hours and days, and `forensics_max_size` may be
-/// exceeded by at most what one minute of deletes keeps; `hardrun forensics prune` prunes now.
+/// How often `delete` prunes the forensics directory by itself: a prune lists every kept
+/// record (with its `.prune-cache`, ≈6 µs each; reading each record was ≈33–46 µs, which a
+/// delete paid each time: 9 ms of CPU with 272 records; bench/REPORT.md, bench/PRUNE.md).
+/// Retention is counted in hours and days, and `forensics_max_size` may be exceeded by at most
+/// what one minute of deletes keeps; `hardrun forensics prune` prunes now.
 const AUTO_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether a delete should prune now: no prune for [`AUTO_PRUNE_EVERY`] (the mtime of
