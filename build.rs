@@ -18,10 +18,14 @@ fn main() {
     builtin_profiles_json();
     seccomp_default_parts();
     // Re-run when the commit moves: HEAD itself only names the branch, so watch the branch's ref
-    // (loose or packed) and the index (for --dirty) too.
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/packed-refs");
-    println!("cargo:rerun-if-changed=.git/index");
+    // (loose or packed) and the index (for --dirty) too. Only files that are there: cargo takes a
+    // missing one as changed, so the build script ran and the whole crate was compiled again on
+    // every cargo call (a checkout without packed-refs; a source tree without .git).
+    for f in [".git/HEAD", ".git/packed-refs", ".git/index"] {
+        if Path::new(f).exists() {
+            println!("cargo:rerun-if-changed={f}");
+        }
+    }
     if let Ok(head) = std::fs::read_to_string(".git/HEAD") {
         if let Some(r) = head.trim().strip_prefix("ref: ") {
             if Path::new(".git").join(r).exists() {
