@@ -4,8 +4,17 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
+    // --no-optional-locks: `describe --dirty` refreshes the index and would write it back (a
+    // fresh clone's index has racy entries), which made the next cargo call see .git/index
+    // changed, run this again and compile the whole crate once more
     let commit = Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .args([
+            "--no-optional-locks",
+            "describe",
+            "--always",
+            "--dirty",
+            "--abbrev=12",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())
