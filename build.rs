@@ -4,23 +4,28 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    // --no-optional-locks: `describe --dirty` refreshes the index and would write it back (a
-    // fresh clone's index has racy entries), which made the next cargo call see .git/index
-    // changed, run this again and compile the whole crate once more
-    let commit = Command::new("git")
-        .args([
-            "--no-optional-locks",
-            "describe",
-            "--always",
-            "--dirty",
-            "--abbrev=12",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
+    // `describe --dirty` refreshes the index and writes it back (a fresh clone's index has racy
+    // entries), with --no-optional-locks too (git 2.39): the next cargo call then saw .git/index
+    // changed, ran this again and compiled the whole crate once more. `status` leaves the index
+    // alone under --no-optional-locks and says the same: tracked files changed or staged.
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = match git(&["describe", "--always", "--abbrev=12"]).filter(|s| !s.is_empty()) {
+        None => "unknown".to_owned(),
+        Some(c) => {
+            let status = ["--no-optional-locks", "status", "--porcelain", "-uno"];
+            match git(&status) {
+                Some(s) if !s.is_empty() => format!("{c}-dirty"),
+                _ => c,
+            }
+        }
+    };
     println!("cargo:rustc-env=HARDRUN_COMMIT={commit}");
     link_for_start_up();
     order_hot_code();
