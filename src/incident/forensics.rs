@@ -216,7 +216,11 @@ fn scan(forensics: &Path, cache: &Cache) -> Result<Vec<Entry>, String> {
             m.ino(),
             i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
         );
-        if let Some(c) = (cache.records.get(&name)).filter(|c| c.ino == ino && c.ctime == ctime) {
+        if let Some(c) = cache
+            .records
+            .get(&name)
+            .filter(|c| c.ino == ino && c.ctime == ctime)
+        {
             out.push(Entry {
                 record: Record {
                     dir: e.path(),
@@ -236,7 +240,7 @@ fn scan(forensics: &Path, cache: &Cache) -> Result<Vec<Entry>, String> {
         if !e.path().is_dir() {
             continue;
         }
-        let record = read_record(&e, id);
+        let record = read_record(&e, &m, id);
         out.push(Entry {
             record,
             name,
@@ -252,8 +256,9 @@ fn scan(forensics: &Path, cache: &Cache) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
-/// Reads the record in directory `e` (its `meta.json`, its size).
-fn read_record(e: &std::fs::DirEntry, id: &str) -> Record {
+/// Reads the record in directory `e` (its `meta.json`, its size); `m`: the directory's metadata,
+/// whose mtime stands in for a deletion time that meta.json does not give.
+fn read_record(e: &std::fs::DirEntry, m: &std::fs::Metadata, id: &str) -> Record {
     let meta: Option<Value> = std::fs::read(e.path().join("meta.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -262,7 +267,7 @@ fn read_record(e: &std::fs::DirEntry, id: &str) -> Record {
         .and_then(|m| m["deleted_at"].as_str())
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(SystemTime::from)
-        .or_else(|| e.metadata().and_then(|m| m.modified()).ok())
+        .or_else(|| m.modified().ok())
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let (size, files) = du(&e.path());
     // meta.json says; a record kept before it did: the kept hardrun.json's stored profile
